@@ -1,0 +1,2 @@
+//! kling-mock
+pub mod media;

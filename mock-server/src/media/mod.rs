@@ -1,0 +1,2 @@
+//! Real media files behind every result URL.
+pub mod audio;
