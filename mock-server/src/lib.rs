@@ -1,2 +1,51 @@
-//! kling-mock
+//! # kling-mock
+//!
+//! A stateful mock of the Kling AI API (api-singapore.klingai.com): the same paths, JWT auth,
+//! `{code, message, request_id, data}` envelope and error codes, field validation, tasks that move
+//! `submitted` → `processing` → `succeed` | `failed`, callbacks, paging, and real, playable media
+//! behind every result URL.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let config = kling_mock::Config { bind: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
+//! let server = kling_mock::Server::bind(config).await?;
+//! println!("listening on {}", server.base_url());
+//! server.run(std::future::pending()).await
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! Data flows one way: request → auth → kind validation → engine → wire → response.
+//!
+//! * [`app`]: [`Server`]: bind, router, serve until shutdown.
+//! * [`config`]: the typed [`Config`] and the command line that fills it.
+//! * [`api`]: thin handlers, one file per endpoint family; extractors that reject in Kling's envelope.
+//! * [`auth`]: accounts; `Authorization` header → account or error 1000–1004.
+//! * [`kinds`]: one file per task kind (request, validation, result, timings).
+//! * [`engine`]: the generic task engine: store, lifecycle timers, callbacks.
+//! * [`voices`]: official voice catalogues and the custom voice registry.
+//! * [`media`]: synthesised WAV/MP3 files behind result URLs; generated media ids.
+//! * [`clock`]: the only source of "now" (real, or frozen and advanced by hand).
+//! * [`ids`]: 18-digit ids and the one seeded random source.
+//! * [`error`], [`wire`]: every error as (HTTP status, code, message); the envelope.
+//! * [`state`]: the shared handle the handlers get.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod ids;
+pub mod kinds;
 pub mod media;
+pub mod state;
+pub mod voices;
+pub mod wire;
+
+pub use app::Server;
+pub use clock::Clock;
+pub use config::{Cli, Config};
+pub use error::{Code, KlingError};

@@ -1,1 +1,61 @@
-fn main() {}
+//! `kling-mock`: parse the configuration, bind, print the ready line, serve until SIGTERM/ctrl-c.
+
+use clap::Parser;
+use kling_mock::config::{Cli, Config, DEV_ACCESS_KEY, DEV_SECRET_KEY};
+use kling_mock::Server;
+use std::io::Write;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config: Config = Cli::parse().into();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let dev_account = config.accounts.is_empty();
+    let server = match Server::bind(config).await {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("kling-mock: cannot listen: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if dev_account {
+        eprintln!(
+            "kling-mock: no --account given; using the development account access key {DEV_ACCESS_KEY} secret key {DEV_SECRET_KEY}"
+        );
+    }
+    tracing::info!(seed = server.state().entropy.seed(), "random seed");
+    // The ready line: other programs wait for it (also with --bind ...:0, it shows the real port).
+    println!("kling-mock listening on {}", server.base_url());
+    let _ = std::io::stdout().flush();
+    match server.run(shutdown_signal()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kling-mock: server error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,54 @@
+//! Audio endpoints (seeds 003, 004; kling-api.md §5.12): `POST /v1/audio/tts`,
+//! `POST /v1/audio/text-to-audio`, `GET /v1/audio/text-to-audio/{id}`,
+//! `GET /v1/audio/text-to-audio`.
+
+use super::extract::{Caller, IdPath, JsonObject};
+use crate::error::KlingError;
+use crate::kinds::KindId;
+use crate::kinds::text_to_audio::{self, CreateTextToAudio};
+use crate::kinds::tts::{self, CreateTts};
+use crate::state::AppState;
+use crate::wire::data_response;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+
+/// `POST /v1/audio/tts`: answers with the finished audio.
+pub async fn tts_create(
+    State(s): State<AppState>,
+    Caller(account): Caller,
+    JsonObject(body): JsonObject,
+) -> Result<Response, KlingError> {
+    let req = CreateTts::parse(&body)?;
+    Ok(data_response(&tts::synthesize(&s, &account, &req)?))
+}
+
+/// `POST /v1/audio/text-to-audio`.
+pub async fn t2a_create(
+    State(s): State<AppState>,
+    Caller(account): Caller,
+    JsonObject(body): JsonObject,
+) -> Result<Response, KlingError> {
+    let req = CreateTextToAudio::parse(&body)?;
+    let view = s.engine.create(account.idx, KindId::TextToAudio, &req.common, |id, now| {
+        text_to_audio::plan(&s, &account, &req, id, now)
+    })?;
+    Ok(data_response(&view.created()))
+}
+
+/// `GET /v1/audio/text-to-audio/{id}` (task id or external id).
+pub async fn t2a_get(
+    State(s): State<AppState>,
+    Caller(account): Caller,
+    IdPath(id): IdPath,
+) -> Result<Response, KlingError> {
+    super::task_get(&s, account.idx, KindId::TextToAudio, &id)
+}
+
+/// `GET /v1/audio/text-to-audio?pageNum&pageSize` (pageSize [1, 500]).
+pub async fn t2a_list(
+    State(s): State<AppState>,
+    Caller(account): Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Response, KlingError> {
+    super::task_list(&s, account.idx, KindId::TextToAudio, q.as_deref())
+}

@@ -1,0 +1,288 @@
+//! One typed [`Config`], and the command line ([`Cli`], clap derive with an env override per
+//! option) that fills it.
+//!
+//! `Config` is what the library runs on: tests and embedders build it directly
+//! (`Config { seed: Some(7), ..Config::default() }`), the binary builds it from [`Cli`]. Each
+//! default lives once, in the `DEFAULT_*` constants below, and `--help` repeats it.
+
+use crate::kinds::KindId;
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Default listen address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// Access key of the development account used when no account is configured.
+pub const DEV_ACCESS_KEY: &str = "kling-mock-dev-ak";
+/// Secret key of the development account used when no account is configured.
+pub const DEV_SECRET_KEY: &str = "kling-mock-dev-sk";
+/// Default tolerance on `exp`/`nbf`, seconds.
+pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 5;
+/// Default largest request body, bytes.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Default timeout of one callback delivery attempt.
+pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default number of retries after a failed callback delivery.
+pub const DEFAULT_CALLBACK_RETRIES: u32 = 3;
+/// Default delay before the first callback retry (doubled for each further retry).
+pub const DEFAULT_CALLBACK_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How bearer tokens are checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// The token must be an HS256 JWT whose `iss` is a configured access key, signed with its
+    /// secret key.
+    #[default]
+    Strict,
+    /// Any well-formed HS256 JWT is accepted without checking its signature; its `iss` names the
+    /// account (created on first use). For clients whose keys cannot be changed.
+    Any,
+}
+
+/// An account: the access key (the JWT `iss`) and the secret key that signs its tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSpec {
+    /// Access key.
+    pub access_key: String,
+    /// Secret key.
+    pub secret_key: String,
+}
+
+impl std::str::FromStr for AccountSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().split_once(':') {
+            Some((ak, sk)) if !ak.is_empty() && !sk.is_empty() => {
+                Ok(AccountSpec { access_key: ak.to_string(), secret_key: sk.to_string() })
+            }
+            _ => Err(format!("expected ACCESS_KEY:SECRET_KEY, got '{s}'")),
+        }
+    }
+}
+
+/// How long a task of one kind stays in each status before it moves on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Time in `submitted` before `processing`.
+    pub submitted: Duration,
+    /// Time in `processing` before `succeed` or `failed`.
+    pub processing: Duration,
+}
+
+/// `--timing KIND=SUBMITTED/PROCESSING`, e.g. `text-to-audio=500ms/2s`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimingSpec {
+    /// The task kind.
+    pub kind: KindId,
+    /// Its timing.
+    pub timing: Timing,
+}
+
+impl std::str::FromStr for TimingSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || format!("expected KIND=SUBMITTED/PROCESSING (e.g. text-to-audio=500ms/2s), got '{s}'");
+        let (kind, times) = s.trim().split_once('=').ok_or_else(err)?;
+        let kind = KindId::from_slug(kind.trim()).ok_or_else(|| {
+            format!("unknown task kind '{kind}'; known: {}", KindId::ASYNC.map(|k| k.slug()).join(", "))
+        })?;
+        let (sub, proc) = times.split_once('/').ok_or_else(err)?;
+        let parse = |t: &str| humantime::parse_duration(t.trim()).map_err(|e| format!("'{t}': {e}"));
+        Ok(TimingSpec { kind, timing: Timing { submitted: parse(sub)?, processing: parse(proc)? } })
+    }
+}
+
+/// Callback delivery settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallbackConfig {
+    /// Timeout of one delivery attempt.
+    pub timeout: Duration,
+    /// Retries after a failed attempt (so at most `1 + retries` attempts per status change).
+    pub retries: u32,
+    /// Delay before the first retry; doubled for each further retry.
+    pub backoff: Duration,
+}
+
+impl Default for CallbackConfig {
+    fn default() -> Self {
+        CallbackConfig {
+            timeout: DEFAULT_CALLBACK_TIMEOUT,
+            retries: DEFAULT_CALLBACK_RETRIES,
+            backoff: DEFAULT_CALLBACK_BACKOFF,
+        }
+    }
+}
+
+/// Everything the server runs on.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// Base of the URLs written into results (`url`, `url_mp3`, `trial_url`, ...). `None`: the
+    /// address actually bound, as `http://HOST:PORT`.
+    pub public_url: Option<String>,
+    /// Accounts. Empty: one development account ([`DEV_ACCESS_KEY`] / [`DEV_SECRET_KEY`]).
+    pub accounts: Vec<AccountSpec>,
+    /// How tokens are checked.
+    pub auth: AuthMode,
+    /// Tolerance on `exp` and `nbf`, seconds.
+    pub jwt_leeway_secs: u64,
+    /// Seed of every random choice. `None`: drawn from the OS at start (and logged).
+    pub seed: Option<u64>,
+    /// Per-kind timings that replace the defaults ([`KindId::default_timing`]).
+    pub timings: Vec<TimingSpec>,
+    /// Largest accepted request body, bytes.
+    pub body_limit: usize,
+    /// Callback delivery.
+    pub callbacks: CallbackConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: DEFAULT_BIND.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            public_url: None,
+            accounts: Vec::new(),
+            auth: AuthMode::Strict,
+            jwt_leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
+            seed: None,
+            timings: Vec::new(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            callbacks: CallbackConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The timing in force for `kind`.
+    pub fn timing(&self, kind: KindId) -> Timing {
+        self.timings.iter().rev().find(|t| t.kind == kind).map(|t| t.timing).unwrap_or(kind.default_timing())
+    }
+
+    /// The accounts in force: the configured ones, or the development account.
+    pub fn effective_accounts(&self) -> Vec<AccountSpec> {
+        if self.accounts.is_empty() {
+            vec![AccountSpec { access_key: DEV_ACCESS_KEY.into(), secret_key: DEV_SECRET_KEY.into() }]
+        } else {
+            self.accounts.clone()
+        }
+    }
+}
+
+/// kling-mock: a stateful mock of the Kling AI API (api-singapore.klingai.com).
+///
+/// Every option can also be set by the environment variable shown with it.
+#[derive(Debug, Parser)]
+#[command(name = "kling-mock", version, about, long_about)]
+pub struct Cli {
+    /// Address to listen on; port 0 picks a free port (the ready line prints the real one).
+    #[arg(long, env = "KLING_MOCK_BIND", default_value = DEFAULT_BIND)]
+    pub bind: SocketAddr,
+
+    /// Base URL written into result URLs (media files), e.g. http://localhost:8080 when the mock
+    /// runs in a container. Default: http://<bound address>.
+    #[arg(long, env = "KLING_MOCK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// An account as ACCESS_KEY:SECRET_KEY (repeatable; the env variable takes a comma-separated
+    /// list). With none, a development account is used and printed at start.
+    #[arg(long = "account", env = "KLING_MOCK_ACCOUNTS", value_delimiter = ',', value_name = "AK:SK")]
+    pub accounts: Vec<AccountSpec>,
+
+    /// `strict`: tokens must be signed with a configured account's secret key. `any`: any
+    /// well-formed HS256 token is accepted unverified and its `iss` names the account.
+    #[arg(long, env = "KLING_MOCK_AUTH", value_enum, default_value_t = AuthMode::Strict)]
+    pub auth: AuthMode,
+
+    /// Tolerance, in seconds, when checking a token's `exp` and `nbf` against the wall clock.
+    #[arg(long, env = "KLING_MOCK_JWT_LEEWAY", default_value_t = DEFAULT_JWT_LEEWAY_SECS)]
+    pub jwt_leeway: u64,
+
+    /// Seed of every random choice (request ids, media tokens, ...). Default: random, logged at start.
+    #[arg(long, env = "KLING_MOCK_SEED")]
+    pub seed: Option<u64>,
+
+    /// Time a task kind spends in `submitted` and in `processing`, as KIND=SUBMITTED/PROCESSING
+    /// (repeatable; env comma-separated), e.g. `text-to-audio=500ms/2s`, `custom-voice=0s/0s`.
+    /// Kinds: custom-voice (default 1s/3s), text-to-audio (default 1s/3s).
+    #[arg(long = "timing", env = "KLING_MOCK_TIMINGS", value_delimiter = ',', value_name = "KIND=SUB/PROC")]
+    pub timings: Vec<TimingSpec>,
+
+    /// Largest accepted request body, in bytes; a larger one is refused with code 1200.
+    #[arg(long, env = "KLING_MOCK_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+
+    /// Timeout of one callback delivery attempt (e.g. 10s, 500ms).
+    #[arg(long, env = "KLING_MOCK_CALLBACK_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub callback_timeout: Duration,
+
+    /// Retries after a failed callback delivery (a non-2xx answer, a timeout, a refused connection).
+    #[arg(long, env = "KLING_MOCK_CALLBACK_RETRIES", default_value_t = DEFAULT_CALLBACK_RETRIES)]
+    pub callback_retries: u32,
+
+    /// Delay before the first callback retry; doubled for each further retry.
+    #[arg(long, env = "KLING_MOCK_CALLBACK_BACKOFF", value_parser = humantime::parse_duration, default_value = "1s")]
+    pub callback_backoff: Duration,
+}
+
+impl From<Cli> for Config {
+    fn from(c: Cli) -> Config {
+        Config {
+            bind: c.bind,
+            public_url: c.public_url,
+            accounts: c.accounts,
+            auth: c.auth,
+            jwt_leeway_secs: c.jwt_leeway,
+            seed: c.seed,
+            timings: c.timings,
+            body_limit: c.body_limit,
+            callbacks: CallbackConfig {
+                timeout: c.callback_timeout,
+                retries: c.callback_retries,
+                backoff: c.callback_backoff,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_defaults_match_the_library_defaults() {
+        let cfg: Config = Cli::parse_from(["kling-mock"]).into();
+        let def = Config::default();
+        assert_eq!(cfg.bind, def.bind);
+        assert_eq!(cfg.callbacks, def.callbacks);
+        assert_eq!(cfg.body_limit, def.body_limit);
+        assert_eq!(cfg.jwt_leeway_secs, def.jwt_leeway_secs);
+    }
+
+    #[test]
+    fn accounts_and_timings_parse_from_the_command_line() {
+        let cfg: Config = Cli::parse_from([
+            "kling-mock",
+            "--account",
+            "ak1:sk1",
+            "--account",
+            "ak2:sk:with:colons",
+            "--timing",
+            "text-to-audio=500ms/2s",
+        ])
+        .into();
+        assert_eq!(cfg.accounts.len(), 2);
+        assert_eq!(cfg.accounts[1].secret_key, "sk:with:colons");
+        let t = cfg.timing(KindId::TextToAudio);
+        assert_eq!(t.submitted, Duration::from_millis(500));
+        assert_eq!(t.processing, Duration::from_secs(2));
+        assert_eq!(cfg.timing(KindId::CustomVoice), KindId::CustomVoice.default_timing());
+    }
+
+    #[test]
+    fn malformed_accounts_and_timings_are_refused() {
+        assert!(Cli::try_parse_from(["kling-mock", "--account", "no-colon"]).is_err());
+        assert!(Cli::try_parse_from(["kling-mock", "--timing", "video=1s/2s"]).is_err());
+        assert!(Cli::try_parse_from(["kling-mock", "--timing", "text-to-audio=1s"]).is_err());
+    }
+}

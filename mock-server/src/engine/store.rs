@@ -1,0 +1,137 @@
+//! Per-account task storage. Dashmaps inside, never exposed: callers get owned [`TaskView`]s.
+//!
+//! * `tasks`: every task by id (ids are unique across kinds and accounts).
+//! * `lists`: per (account, kind), the ids in a `BTreeSet`; ids grow with creation time, so the
+//!   newest-first page `n` is a reverse walk that skips `(n-1)·size` ids: its cost grows with the
+//!   page, not with the number of stored tasks.
+//! * `external`: per account, `external_task_id` → task id. Unique per account across kinds
+//!   (kling-api.md §1.5: "unique within a single user account").
+//!
+//! Every lookup is keyed by the account, so one account can never reach another's tasks: they
+//! are simply not found.
+
+use super::view::{Status, TaskView};
+use crate::error::KlingError;
+use crate::kinds::{KindId, TaskResult};
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use std::collections::BTreeSet;
+
+/// A stored task.
+#[derive(Debug)]
+pub(crate) struct TaskRecord {
+    pub id: u64,
+    pub account: u32,
+    pub kind: KindId,
+    pub external_id: Option<Box<str>>,
+    pub status: Status,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The result the task will show once it succeeds (planned at creation).
+    pub result: TaskResult,
+    /// Why the task will fail, if it will (planned at creation, or set by hand).
+    pub failure: Option<Box<str>>,
+    pub callback_url: Option<Box<str>>,
+    /// Removed by its owner (a deleted custom voice): no longer found or listed.
+    pub deleted: bool,
+}
+
+impl TaskRecord {
+    pub fn view(&self) -> TaskView {
+        TaskView {
+            id: self.id,
+            kind: self.kind,
+            external_id: self.external_id.clone(),
+            status: self.status,
+            status_msg: match (self.status, &self.failure) {
+                (Status::Failed, Some(m)) => m.clone(),
+                _ => Box::from(""),
+            },
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            result: (self.status == Status::Succeed).then(|| self.result.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    tasks: DashMap<u64, TaskRecord>,
+    lists: DashMap<(u32, KindId), BTreeSet<u64>>,
+    external: DashMap<(u32, Box<str>), u64>,
+}
+
+impl Store {
+    /// Reserve `external_id` for task `id` of `account`; refused if the account already used it.
+    pub fn reserve_external(&self, account: u32, external_id: &str, id: u64) -> Result<(), KlingError> {
+        match self.external.entry((account, Box::from(external_id))) {
+            Entry::Occupied(_) => {
+                // Live message, kling-audio-samples.md §8.
+                Err(KlingError::param(format!("External_task_id {external_id} already exists")))
+            }
+            Entry::Vacant(v) => {
+                v.insert(id);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn insert(&self, rec: TaskRecord) {
+        let key = (rec.account, rec.kind);
+        let id = rec.id;
+        self.tasks.insert(id, rec);
+        self.lists.entry(key).or_default().insert(id);
+    }
+
+    /// Apply `f` to a task, whatever its account (used by the lifecycle).
+    pub fn update<R>(&self, id: u64, f: impl FnOnce(&mut TaskRecord) -> R) -> Option<R> {
+        self.tasks.get_mut(&id).map(|mut r| f(&mut r))
+    }
+
+    /// The task `key` (a task id, else an external id) of `account` and `kind`.
+    pub fn find(&self, account: u32, kind: KindId, key: &str) -> Option<TaskView> {
+        let visible = |r: &TaskRecord| r.account == account && r.kind == kind && !r.deleted;
+        if let Ok(id) = key.parse::<u64>()
+            && let Some(r) = self.tasks.get(&id)
+            && visible(&r)
+        {
+            return Some(r.view());
+        }
+        let id = *self.external.get(&(account, Box::from(key)))?;
+        self.tasks.get(&id).filter(|r| visible(r)).map(|r| r.view())
+    }
+
+    /// The task with this id if it belongs to `account` (any kind).
+    pub fn get_owned(&self, account: u32, id: u64) -> Option<TaskView> {
+        self.tasks.get(&id).filter(|r| r.account == account && !r.deleted).map(|r| r.view())
+    }
+
+    /// Newest-first page of `account`'s tasks of `kind`.
+    pub fn page(&self, account: u32, kind: KindId, offset: usize, size: usize) -> Vec<TaskView> {
+        let ids: Vec<u64> = match self.lists.get(&(account, kind)) {
+            Some(set) => set.iter().rev().skip(offset).take(size).copied().collect(),
+            None => return Vec::new(),
+        };
+        ids.into_iter().filter_map(|id| self.tasks.get(&id).map(|r| r.view())).collect()
+    }
+
+    /// Mark a task deleted: gone from lists and lookups. Returns whether it was visible before.
+    pub fn delete(&self, account: u32, id: u64) -> bool {
+        let kind = match self.tasks.get_mut(&id) {
+            Some(mut r) if r.account == account && !r.deleted => {
+                r.deleted = true;
+                r.kind
+            }
+            _ => return false,
+        };
+        if let Some(mut set) = self.lists.get_mut(&(account, kind)) {
+            set.remove(&id);
+        }
+        true
+    }
+
+    /// Number of stored tasks.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+}

@@ -1,0 +1,117 @@
+//! Identifiers and the one seeded source of randomness.
+//!
+//! * [`Entropy`]: every random choice of the mock (request ids, media tokens, ...) is drawn from
+//!   one `StdRng` seeded by `--seed`, so the same seed, a frozen clock and the same requests give
+//!   the same answers.
+//! * [`IdGen`]: task, audio, voice and video ids are 18-digit decimal strings that grow over time,
+//!   like the live API's (`930801301486305328`, kling-audio-samples.md §3), drawn from one
+//!   increasing counter so they are unique across kinds.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The seeded random source. A std Mutex: each draw holds it for a few nanoseconds.
+#[derive(Debug)]
+pub struct Entropy {
+    seed: u64,
+    rng: Mutex<StdRng>,
+}
+
+impl Entropy {
+    /// A source seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Entropy { seed, rng: Mutex::new(StdRng::seed_from_u64(seed)) }
+    }
+
+    /// The seed this source started from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// A random u64.
+    pub fn u64(&self) -> u64 {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).random()
+    }
+
+    /// 16 random bytes.
+    pub fn bytes16(&self) -> [u8; 16] {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).random()
+    }
+
+    /// A random (version 4) UUID.
+    pub fn uuid(&self) -> uuid::Uuid {
+        uuid::Builder::from_random_bytes(self.bytes16()).into_uuid()
+    }
+}
+
+/// 2019-09-01T00:00:00Z: the origin of the time part of ids.
+const ID_EPOCH_MS: i64 = 1_567_296_000_000;
+/// Every id is at least this, so it has 18 digits (until about 2082 of clock time).
+const ID_BASE: u64 = 800_000_000_000_000_000;
+/// Ids available per millisecond before the counter runs ahead of the clock.
+const IDS_PER_MS: u64 = 100_000;
+
+/// Generator of 18-digit numeric ids, strictly increasing.
+#[derive(Debug, Default)]
+pub struct IdGen {
+    last: AtomicU64,
+}
+
+impl IdGen {
+    /// A new id for something created at `now_ms`: larger than every id given before.
+    pub fn next(&self, now_ms: i64) -> u64 {
+        let since = now_ms.saturating_sub(ID_EPOCH_MS).max(0) as u64;
+        let floor = ID_BASE.saturating_add(since.saturating_mul(IDS_PER_MS));
+        let mut prev = self.last.load(Ordering::Relaxed);
+        loop {
+            let next = floor.max(prev + 1);
+            match self.last.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return next,
+                Err(actual) => prev = actual,
+            }
+        }
+    }
+
+    /// The largest id given so far (0 if none).
+    pub fn last(&self) -> u64 {
+        self.last.load(Ordering::Relaxed)
+    }
+
+    /// Make sure later ids are larger than `id` (used when state is loaded).
+    pub fn observe(&self, id: u64) {
+        self.last.fetch_max(id, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_18_digits_and_strictly_increase_even_within_one_millisecond() {
+        let g = IdGen::default();
+        let now = 1_790_000_000_000; // 2026-09
+        let mut prev = 0;
+        for _ in 0..1000 {
+            let id = g.next(now);
+            assert_eq!(id.to_string().len(), 18);
+            assert!(id > prev);
+            prev = id;
+        }
+        assert!(g.next(now - 10_000) > prev, "a clock set back never repeats an id");
+        assert_eq!(g.next(0).to_string().len(), 18);
+        assert_eq!(g.next(3_500_000_000_000).to_string().len(), 18, "year 2080");
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_values() {
+        let a = Entropy::new(7);
+        let b = Entropy::new(7);
+        assert_eq!(a.uuid(), b.uuid());
+        assert_eq!(a.u64(), b.u64());
+        assert_ne!(Entropy::new(8).uuid(), Entropy::new(7).uuid());
+        assert_eq!(a.uuid().get_version_num(), 4);
+    }
+}

@@ -1,0 +1,220 @@
+//! Custom voice: `POST /v1/general/custom-voices` (seed 000, kling-api.md §5.13).
+//!
+//! Request: `voice_name` (required, ≤ 20 characters), exactly one of `voice_url` (`.mp3 .wav
+//! .mp4 .mov`) or `video_id` (seed 001: "Provide exactly one ... submitting both, or neither,
+//! will be rejected"), `callback_url`, `external_task_id`.
+//! Result: `task_result.voices[{voice_id, voice_name, trial_url, owned_by}]`, `owned_by` the
+//! creator's numeric id.
+//!
+//! What the mock can check of the source, it checks as the real service would, by failing the
+//! task (the sample is only fetched after creation):
+//! * a `voice_url` that points at a file this mock serves must last 5–30 s;
+//! * a `video_id` must name a video of the caller's that qualifies (V2.6 with sound, Avatar or
+//!   Lip-Sync; kling-api.md §5.13) and lasts 5–30 s.
+//!
+//! Other URLs cannot be fetched here (and need not be): they are taken as valid samples.
+
+use super::fields::{Common, Fields, http_url, max_chars};
+use crate::auth::Account;
+use crate::engine::Plan;
+use crate::error::KlingError;
+use crate::kinds::TaskResult;
+use crate::media::audio::{Sound, Style, samples_for_secs};
+use crate::media::{Format, MediaFile, MediaRef, Origin, parse_file_name};
+use crate::state::Shared;
+use crate::voices::TRIAL_SECS;
+use crate::wire::format_secs;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Longest `voice_name`, characters.
+pub const MAX_VOICE_NAME: usize = 20;
+/// Accepted `voice_url` extensions.
+pub const VOICE_URL_EXTENSIONS: [&str; 4] = ["mp3", "wav", "mp4", "mov"];
+/// Shortest and longest accepted voice sample, seconds.
+pub const SAMPLE_SECS: (f64, f64) = (5.0, 30.0);
+
+/// Where the voice comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VoiceSource {
+    /// `voice_url`.
+    Url(String),
+    /// `video_id`.
+    Video(String),
+}
+
+/// A validated create request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateCustomVoice {
+    /// `voice_name`.
+    pub voice_name: String,
+    /// `voice_url` or `video_id`.
+    pub source: VoiceSource,
+    /// `external_task_id`, `callback_url`.
+    pub common: Common,
+}
+
+impl CreateCustomVoice {
+    /// Validate a create body.
+    pub fn parse(body: &Map<String, Value>) -> Result<Self, KlingError> {
+        let f = Fields::new(body);
+        let voice_name = f.req_str("voice_name")?;
+        max_chars("voice_name", voice_name, MAX_VOICE_NAME)?;
+        let voice_url = f.opt_str("voice_url")?;
+        let video_id = f.opt_str("video_id")?;
+        let source = match (voice_url, video_id) {
+            (Some(_), Some(_)) => {
+                return Err(KlingError::param("exactly one of voice_url and video_id is required, got both"));
+            }
+            (None, None) => {
+                return Err(KlingError::param("exactly one of voice_url and video_id is required, got neither"));
+            }
+            (Some(u), None) => {
+                let url = http_url("voice_url", u)?;
+                let ext = url.path().rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+                if !VOICE_URL_EXTENSIONS.contains(&ext.as_str()) {
+                    return Err(KlingError::param(format!(
+                        "voice_url must be a .mp3, .wav, .mp4 or .mov file, got '{u}'"
+                    )));
+                }
+                VoiceSource::Url(u.to_string())
+            }
+            (None, Some(v)) => VoiceSource::Video(v.to_string()),
+        };
+        Ok(CreateCustomVoice { voice_name: voice_name.to_string(), source, common: Common::parse(&f)? })
+    }
+}
+
+/// One voice of `task_result.voices`.
+#[derive(Clone, Debug)]
+pub struct VoiceOut {
+    /// `voice_id`.
+    pub voice_id: u64,
+    /// `voice_name`.
+    pub voice_name: Box<str>,
+    /// The file behind `trial_url`.
+    pub trial: MediaRef,
+    /// `owned_by`: the creator's numeric id.
+    pub owned_by: u64,
+}
+
+#[derive(Serialize)]
+struct WireVoice {
+    voice_id: String,
+    voice_name: String,
+    trial_url: String,
+    owned_by: String,
+}
+
+impl VoiceOut {
+    pub(crate) fn to_wire(&self, base: &str) -> impl Serialize + use<> {
+        WireVoice {
+            voice_id: self.voice_id.to_string(),
+            voice_name: self.voice_name.to_string(),
+            trial_url: self.trial.url(base),
+            owned_by: self.owned_by.to_string(),
+        }
+    }
+}
+
+/// Plan the task: a new voice id and trial file, and whether the sample will be refused.
+pub fn plan(s: &Shared, account: &Account, req: &CreateCustomVoice, task_id: u64, now: i64) -> Plan {
+    let voice_id = s.ids.next(now);
+    let trial = s.media.add_file(
+        s.entropy.bytes16(),
+        MediaFile {
+            sound: Sound { seed: voice_id, style: Style::Speech },
+            format: Format::Mp3,
+            samples: samples_for_secs(TRIAL_SECS),
+        },
+    );
+    s.custom_voices.register(voice_id, account.idx, task_id);
+    let failure = match &req.source {
+        VoiceSource::Url(u) => check_url_sample(s, u),
+        VoiceSource::Video(v) => check_video_sample(s, account, v),
+    };
+    Plan {
+        result: TaskResult::Voices(vec![VoiceOut {
+            voice_id,
+            voice_name: req.voice_name.as_str().into(),
+            trial,
+            owned_by: account.owner_id,
+        }]),
+        failure,
+    }
+}
+
+fn duration_rule(secs: f64) -> Option<String> {
+    let (min, max) = SAMPLE_SECS;
+    (!(min..=max).contains(&secs)).then(|| {
+        format!("The voice duration must be between 5 and 30 seconds, got {}s", format_secs(secs))
+    })
+}
+
+fn check_url_sample(s: &Shared, url: &str) -> Option<String> {
+    let (token, _) = parse_file_name(url)?;
+    match s.media.file(&token) {
+        Some(f) => duration_rule(MediaRef { token, format: f.format, samples: f.samples }.duration_secs()),
+        // One of our own file names that we never generated: the download would be a 404.
+        None if url.starts_with(s.engine.base_url()) => {
+            Some(format!("Failed to download the voice file: HTTP 404 for {url}"))
+        }
+        None => None,
+    }
+}
+
+fn check_video_sample(s: &Shared, account: &Account, video_id: &str) -> Option<String> {
+    let item = video_id.parse::<u64>().ok().and_then(|id| s.media.item(account.idx, id));
+    match item {
+        Some(item) => match item.origin {
+            Origin::Video(src) if src.qualifies_for_custom_voice() => duration_rule(item.duration_ms as f64 / 1000.0),
+            Origin::Video(_) => Some(format!(
+                "Video {video_id} cannot be used for a custom voice: only videos generated by kling-v2-6 with sound on, by the Avatar API or by the Lip-Sync API qualify"
+            )),
+            Origin::Tts | Origin::TextToAudio => Some(format!("Video not found by id: {video_id}")),
+        },
+        None => Some(format!("Video not found by id: {video_id}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<CreateCustomVoice, KlingError> {
+        CreateCustomVoice::parse(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn the_vendor_example_with_an_empty_video_id_is_accepted() {
+        let r = parse(json!({
+            "video_id": "",
+            "voice_url": "https://p2-kling.klingai.com/kcdn/cdn-kcdn112452/kling-qa-test/out.mp3",
+            "voice_name": "Custom Voice",
+            "callback_url": ""
+        }))
+        .unwrap();
+        assert!(matches!(r.source, VoiceSource::Url(_)));
+        assert_eq!(r.common, Common::default());
+    }
+
+    #[test]
+    fn both_or_neither_source_is_refused() {
+        let both = parse(json!({"voice_name": "a", "voice_url": "https://x/a.mp3", "video_id": "1"})).unwrap_err();
+        assert!(both.message.contains("got both"), "{}", both.message);
+        let neither = parse(json!({"voice_name": "a"})).unwrap_err();
+        assert!(neither.message.contains("got neither"), "{}", neither.message);
+    }
+
+    #[test]
+    fn voice_url_extensions_follow_the_document() {
+        for ok in ["https://x/a.mp3", "https://x/a.WAV", "http://x/v.mp4?sig=1", "https://x/v.mov"] {
+            assert!(parse(json!({"voice_name": "a", "voice_url": ok})).is_ok(), "{ok}");
+        }
+        for bad in ["https://x/a.ogg", "https://x/a", "https://x/a.m4a"] {
+            let e = parse(json!({"voice_name": "a", "voice_url": bad})).unwrap_err();
+            assert!(e.message.starts_with("voice_url must be a .mp3"), "{bad}: {}", e.message);
+        }
+    }
+}

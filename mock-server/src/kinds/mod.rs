@@ -1,0 +1,111 @@
+//! One file per task kind: its request type, validation, result and timings.
+//!
+//! The engine (`crate::engine`) is the same for every kind; a kind only says how to read its
+//! create request ([`fields`] helps with the Kling field rules), what its result looks like, and
+//! how long it takes. [`KindId`] is the closed list of kinds; [`TaskResult`] holds any kind's
+//! result.
+
+pub mod custom_voice;
+pub mod fields;
+pub mod text_to_audio;
+pub mod tts;
+
+use crate::config::Timing;
+use serde::Serialize;
+use std::time::Duration;
+
+/// A task kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KindId {
+    /// `POST /v1/general/custom-voices` (kling-api.md §5.13).
+    CustomVoice,
+    /// `POST /v1/audio/text-to-audio` (kling-api.md §5.12).
+    TextToAudio,
+    /// `POST /v1/audio/tts`: synchronous, never stored as a queryable task (kling-api.md §5.12).
+    Tts,
+}
+
+impl KindId {
+    /// The kinds that run through the asynchronous lifecycle.
+    pub const ASYNC: [KindId; 2] = [KindId::CustomVoice, KindId::TextToAudio];
+
+    /// The name used in `--timing` and the control plane.
+    pub const fn slug(self) -> &'static str {
+        match self {
+            KindId::CustomVoice => "custom-voice",
+            KindId::TextToAudio => "text-to-audio",
+            KindId::Tts => "tts",
+        }
+    }
+
+    /// The kind named `slug`.
+    pub fn from_slug(slug: &str) -> Option<KindId> {
+        [KindId::CustomVoice, KindId::TextToAudio, KindId::Tts].into_iter().find(|k| k.slug() == slug)
+    }
+
+    /// Default time in `submitted` and in `processing`: short enough for local development
+    /// (the live custom-voice task takes about 9 s, kling-audio-samples.md §7).
+    pub const fn default_timing(self) -> Timing {
+        match self {
+            KindId::CustomVoice | KindId::TextToAudio => {
+                Timing { submitted: Duration::from_secs(1), processing: Duration::from_secs(3) }
+            }
+            KindId::Tts => Timing { submitted: Duration::ZERO, processing: Duration::ZERO },
+        }
+    }
+
+    /// Largest `pageSize` of this kind's list query (kling-api.md §5.12, §5.13).
+    pub const fn max_page_size(self) -> u32 {
+        match self {
+            KindId::CustomVoice => 1000,
+            KindId::TextToAudio | KindId::Tts => 500,
+        }
+    }
+
+    /// `final_unit_deduction` of a succeeded task (kling-audio-samples.md §6: TTS and custom voice
+    /// 0.05 observed live; text-to-audio not observed, see the README's fidelity notes).
+    pub const fn unit_deduction(self) -> &'static str {
+        match self {
+            KindId::CustomVoice | KindId::TextToAudio | KindId::Tts => "0.05",
+        }
+    }
+}
+
+/// What a task produced, per kind. Serialized as the `task_result` object once the task succeeded.
+#[derive(Clone, Debug)]
+pub enum TaskResult {
+    /// `{voices: [...]}` (custom voice).
+    Voices(Vec<custom_voice::VoiceOut>),
+    /// `{audios: [...]}` (text to audio).
+    Audios(Vec<text_to_audio::GeneratedAudio>),
+}
+
+impl TaskResult {
+    /// The `task_result` object with URLs rooted at `base`.
+    pub fn to_wire<'a>(&'a self, base: &'a str) -> impl Serialize + 'a {
+        WireResult { result: self, base }
+    }
+}
+
+struct WireResult<'a> {
+    result: &'a TaskResult,
+    base: &'a str,
+}
+
+impl Serialize for WireResult<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        match self.result {
+            TaskResult::Voices(v) => {
+                let items: Vec<_> = v.iter().map(|x| x.to_wire(self.base)).collect();
+                m.serialize_entry("voices", &items)?;
+            }
+            TaskResult::Audios(a) => {
+                let items: Vec<_> = a.iter().map(|x| x.to_wire(self.base)).collect();
+                m.serialize_entry("audios", &items)?;
+            }
+        }
+        m.end()
+    }
+}

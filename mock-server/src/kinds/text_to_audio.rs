@@ -1,0 +1,137 @@
+//! Text to audio: `POST /v1/audio/text-to-audio` (seed 004, kling-api.md §5.12).
+//!
+//! Request: `prompt` (required, ≤ 200 characters), `duration` (required, 3.0–10.0 s, at most one
+//! decimal place), `external_task_id`, `callback_url`.
+//! Result: `task_result.audios[{id, url_mp3, url_wav, duration_mp3, duration_wav}]`. The WAV
+//! lasts exactly the requested duration; the MP3 holds the same audio and lasts what its frames
+//! hold, a few tens of milliseconds more (as the live API's mp3/wav durations differ,
+//! kling-audio-samples.md §5).
+
+use super::fields::{Common, Fields, max_chars, tenths};
+use crate::auth::Account;
+use crate::engine::Plan;
+use crate::error::KlingError;
+use crate::kinds::TaskResult;
+use crate::media::audio::{Sound, Style, samples_for_secs};
+use crate::media::{Format, MediaFile, MediaItem, MediaRef, Origin};
+use crate::state::Shared;
+use crate::wire::format_secs;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Longest `prompt`, characters.
+pub const MAX_PROMPT: usize = 200;
+/// `duration` range in tenths of a second.
+pub const DURATION_TENTHS: (i64, i64) = (30, 100);
+
+/// A validated create request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateTextToAudio {
+    /// `prompt`.
+    pub prompt: String,
+    /// `duration`, tenths of a second.
+    pub duration_tenths: i64,
+    /// `external_task_id`, `callback_url`.
+    pub common: Common,
+}
+
+impl CreateTextToAudio {
+    /// Validate a create body.
+    pub fn parse(body: &Map<String, Value>) -> Result<Self, KlingError> {
+        let f = Fields::new(body);
+        let prompt = f.req_str("prompt")?;
+        max_chars("prompt", prompt, MAX_PROMPT)?;
+        let d = f.req_number("duration")?;
+        if !(3.0..=10.0).contains(&d) {
+            return Err(KlingError::param(format!("duration must be between 3.0 and 10.0 seconds, got {d}")));
+        }
+        let duration_tenths = tenths("duration", d)?;
+        Ok(CreateTextToAudio { prompt: prompt.to_string(), duration_tenths, common: Common::parse(&f)? })
+    }
+}
+
+/// One audio of `task_result.audios`.
+#[derive(Clone, Debug)]
+pub struct GeneratedAudio {
+    /// `id`.
+    pub id: u64,
+    /// The MP3 file.
+    pub mp3: MediaRef,
+    /// The WAV file.
+    pub wav: MediaRef,
+}
+
+#[derive(Serialize)]
+struct WireAudio {
+    id: String,
+    url_mp3: String,
+    url_wav: String,
+    duration_mp3: String,
+    duration_wav: String,
+}
+
+impl GeneratedAudio {
+    pub(crate) fn to_wire(&self, base: &str) -> impl Serialize + use<> {
+        WireAudio {
+            id: self.id.to_string(),
+            url_mp3: self.mp3.url(base),
+            url_wav: self.wav.url(base),
+            duration_mp3: format_secs(self.mp3.duration_secs()),
+            duration_wav: format_secs(self.wav.duration_secs()),
+        }
+    }
+}
+
+/// Plan the task: one audio of the requested length, in MP3 and WAV.
+pub fn plan(s: &Shared, account: &Account, req: &CreateTextToAudio, _task_id: u64, now: i64) -> Plan {
+    let id = s.ids.next(now);
+    let samples = samples_for_secs(req.duration_tenths as f64 / 10.0);
+    let sound = Sound { seed: id, style: Style::Effect };
+    let mp3 = s.media.add_file(s.entropy.bytes16(), MediaFile { sound, format: Format::Mp3, samples });
+    let wav = s.media.add_file(s.entropy.bytes16(), MediaFile { sound, format: Format::Wav, samples });
+    s.media.add_item(
+        id,
+        MediaItem {
+            account: account.idx,
+            origin: Origin::TextToAudio,
+            duration_ms: (wav.duration_secs() * 1000.0).round() as u64,
+            created_at: now,
+        },
+    );
+    Plan { result: TaskResult::Audios(vec![GeneratedAudio { id, mp3, wav }]), failure: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<CreateTextToAudio, KlingError> {
+        CreateTextToAudio::parse(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn duration_bounds_and_precision() {
+        assert_eq!(parse(json!({"prompt": "rain", "duration": 3})).unwrap().duration_tenths, 30);
+        assert_eq!(parse(json!({"prompt": "rain", "duration": 10.0})).unwrap().duration_tenths, 100);
+        assert_eq!(parse(json!({"prompt": "rain", "duration": 7.3})).unwrap().duration_tenths, 73);
+        for bad in [2.9, 10.1, 0.0, -5.0] {
+            let e = parse(json!({"prompt": "rain", "duration": bad})).unwrap_err();
+            assert!(e.message.starts_with("duration must be between 3.0 and 10.0"), "{}", e.message);
+        }
+        let e = parse(json!({"prompt": "rain", "duration": 5.25})).unwrap_err();
+        assert_eq!(e.message, "duration must have at most one decimal place, got 5.25");
+        let e = parse(json!({"prompt": "rain", "duration": "5"})).unwrap_err();
+        assert_eq!(e.message, "duration must be a number, got a string");
+    }
+
+    #[test]
+    fn the_vendor_example_is_accepted() {
+        let r = parse(json!({
+            "prompt": "Fireworks sound during Chinese New Year celebration",
+            "duration": 3, "external_task_id": "", "callback_url": ""
+        }))
+        .unwrap();
+        assert_eq!(r.common, Common::default());
+    }
+}
