@@ -37,7 +37,9 @@ impl Server {
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// `http://HOST:PORT` of the bound address (an unspecified address shows as 127.0.0.1).
@@ -51,10 +53,15 @@ impl Server {
     }
 
     /// Serve until `shutdown` resolves; in-flight requests finish first.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let driver = tokio::spawn(lifecycle::drive(Arc::downgrade(&self.state.engine)));
         let app = crate::api::router(self.state.clone());
-        let res = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let res = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
         driver.abort();
         res
     }

@@ -91,10 +91,18 @@ impl Accounts {
     }
 
     /// Check an `Authorization` header value at wall time `now_secs`.
-    pub fn authenticate(&self, header: Option<&[u8]>, now_secs: i64) -> Result<Account, KlingError> {
+    pub fn authenticate(
+        &self,
+        header: Option<&[u8]>,
+        now_secs: i64,
+    ) -> Result<Account, KlingError> {
         let header = header.unwrap_or_default();
-        let header = std::str::from_utf8(header)
-            .map_err(|_| KlingError::new(Code::AuthInvalid, "Authorization is invalid: not valid UTF-8"))?;
+        let header = std::str::from_utf8(header).map_err(|_| {
+            KlingError::new(
+                Code::AuthInvalid,
+                "Authorization is invalid: not valid UTF-8",
+            )
+        })?;
         let header = header.trim();
         if header.is_empty() {
             return Err(KlingError::plain(Code::AuthEmpty));
@@ -127,9 +135,12 @@ impl Accounts {
                 n if n > 3 => "> 3".to_string(),
                 n => n.to_string(),
             };
-            return Err(invalid(&format!("The token was expected to have 3 parts, but got {got}")));
+            return Err(invalid(&format!(
+                "The token was expected to have 3 parts, but got {got}"
+            )));
         }
-        let header = decode_json(parts[0]).ok_or_else(|| invalid("The token header is not valid base64url JSON"))?;
+        let header = decode_json(parts[0])
+            .ok_or_else(|| invalid("The token header is not valid base64url JSON"))?;
         match header.get("alg").and_then(Value::as_str) {
             Some("HS256") => {}
             Some(other) => {
@@ -139,7 +150,8 @@ impl Accounts {
             }
             None => return Err(invalid("The token header has no 'alg'")),
         }
-        let payload = decode_json(parts[1]).ok_or_else(|| invalid("The token payload is not valid base64url JSON"))?;
+        let payload = decode_json(parts[1])
+            .ok_or_else(|| invalid("The token payload is not valid base64url JSON"))?;
         let iss = match payload.get("iss") {
             Some(Value::String(s)) if !s.is_empty() => s.as_str(),
             _ => return Err(invalid("The token has no 'iss' claim (the access key)")),
@@ -165,12 +177,16 @@ impl Accounts {
                 entry.account
             }
         };
-        Ok(Verified { account, exp: date_claim(&payload, "exp")?, nbf: date_claim(&payload, "nbf")? })
+        Ok(Verified {
+            account,
+            exp: date_claim(&payload, "exp")?,
+            nbf: date_claim(&payload, "nbf")?,
+        })
     }
 
     fn check_times(&self, v: &Verified, now: i64) -> Result<(), KlingError> {
         if let Some(exp) = v.exp
-            && (exp as f64) + (self.leeway_secs as f64) < now as f64
+            && exp + (self.leeway_secs as f64) < now as f64
         {
             return Err(KlingError::plain(Code::AuthExpired));
         }
@@ -203,8 +219,16 @@ fn date_claim(payload: &Value, name: &str) -> Result<Option<f64>, KlingError> {
             .as_f64()
             .filter(|f| f.is_finite())
             .map(Some)
-            .ok_or_else(|| KlingError::new(Code::AuthInvalid, format!("The '{name}' claim is not a valid date"))),
-        Some(_) => Err(KlingError::new(Code::AuthInvalid, format!("The '{name}' claim must be a number"))),
+            .ok_or_else(|| {
+                KlingError::new(
+                    Code::AuthInvalid,
+                    format!("The '{name}' claim is not a valid date"),
+                )
+            }),
+        Some(_) => Err(KlingError::new(
+            Code::AuthInvalid,
+            format!("The '{name}' claim must be a number"),
+        )),
     }
 }
 
@@ -229,14 +253,22 @@ mod tests {
 
     fn accounts() -> Accounts {
         Accounts::new(
-            &[AccountSpec { access_key: "ak".into(), secret_key: "sk".into() }],
+            &[AccountSpec {
+                access_key: "ak".into(),
+                secret_key: "sk".into(),
+            }],
             AuthMode::Strict,
             5,
         )
     }
 
     fn token(claims: Value, secret: &str) -> String {
-        encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     }
 
     fn auth(a: &Accounts, h: &str) -> Result<Account, KlingError> {
@@ -250,7 +282,10 @@ mod tests {
     #[test]
     fn a_token_signed_with_the_secret_key_names_its_account() {
         let a = accounts();
-        let t = token(json!({"iss": "ak", "exp": NOW + 1800, "nbf": NOW - 5, "iat": NOW}), "sk");
+        let t = token(
+            json!({"iss": "ak", "exp": NOW + 1800, "nbf": NOW - 5, "iat": NOW}),
+            "sk",
+        );
         let acc = auth(&a, &format!("Bearer {t}")).unwrap();
         assert_eq!(&*acc.access_key, "ak");
         assert_eq!(acc.owner_id.to_string().len(), 10);
@@ -263,7 +298,10 @@ mod tests {
         assert_eq!(code(auth(&a, "   ")), 1001);
         assert_eq!(code(auth(&a, "Bearer ")), 1001);
         assert_eq!(code(auth(&a, "Bearer abc")), 1002);
-        assert_eq!(auth(&a, "Bearer abc").unwrap_err().message, "The token was expected to have 3 parts, but got 0");
+        assert_eq!(
+            auth(&a, "Bearer abc").unwrap_err().message,
+            "The token was expected to have 3 parts, but got 0"
+        );
         assert_eq!(code(auth(&a, "Basic dXNlcjpwYXNz")), 1002);
         let wrong = token(json!({"iss": "ak", "exp": NOW + 60}), "other");
         assert_eq!(code(auth(&a, &format!("Bearer {wrong}"))), 1002);
@@ -292,11 +330,19 @@ mod tests {
     fn other_algorithms_and_none_are_refused() {
         let a = accounts();
         let claims = json!({"iss": "ak", "exp": NOW + 60});
-        let hs512 = encode(&Header::new(Algorithm::HS512), &claims, &EncodingKey::from_secret(b"sk")).unwrap();
+        let hs512 = encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(b"sk"),
+        )
+        .unwrap();
         assert_eq!(code(auth(&a, &format!("Bearer {hs512}"))), 1002);
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(claims.to_string());
-        assert_eq!(code(auth(&a, &format!("Bearer {none_header}.{body}."))), 1002);
+        assert_eq!(
+            code(auth(&a, &format!("Bearer {none_header}.{body}."))),
+            1002
+        );
     }
 
     #[test]

@@ -58,12 +58,20 @@ impl Clock {
     }
 
     fn with_mode(mode: Mode) -> Self {
-        Clock { inner: Arc::new(Inner { mode: Mutex::new(mode), changed: Notify::new() }) }
+        Clock {
+            inner: Arc::new(Inner {
+                mode: Mutex::new(mode),
+                changed: Notify::new(),
+            }),
+        }
     }
 
     /// Real wall time, Unix milliseconds (used for token validity, never for task timestamps).
     pub fn wall_ms() -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
     }
 
     /// The mock's "now", Unix milliseconds.
@@ -93,14 +101,18 @@ impl Clock {
     /// Let the clock run again from its current time.
     pub fn resume(&self) {
         let now = self.now_ms();
-        self.set_mode(Mode::Real { offset_ms: now - Clock::wall_ms() });
+        self.set_mode(Mode::Real {
+            offset_ms: now - Clock::wall_ms(),
+        });
     }
 
     /// Jump to `at_ms`, keeping the mode (a running clock keeps running from there).
     pub fn set(&self, at_ms: i64) {
         let mode = match self.mode() {
             Mode::Frozen { .. } => Mode::Frozen { at_ms },
-            Mode::Real { .. } => Mode::Real { offset_ms: at_ms - Clock::wall_ms() },
+            Mode::Real { .. } => Mode::Real {
+                offset_ms: at_ms - Clock::wall_ms(),
+            },
         };
         self.set_mode(mode);
     }
@@ -110,8 +122,12 @@ impl Clock {
     pub fn advance(&self, ms: i64) {
         let ms = ms.max(0);
         let mode = match self.mode() {
-            Mode::Frozen { at_ms } => Mode::Frozen { at_ms: at_ms.saturating_add(ms) },
-            Mode::Real { offset_ms } => Mode::Real { offset_ms: offset_ms.saturating_add(ms) },
+            Mode::Frozen { at_ms } => Mode::Frozen {
+                at_ms: at_ms.saturating_add(ms),
+            },
+            Mode::Real { offset_ms } => Mode::Real {
+                offset_ms: offset_ms.saturating_add(ms),
+            },
         };
         self.set_mode(mode);
     }

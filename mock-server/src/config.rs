@@ -52,9 +52,10 @@ impl std::str::FromStr for AccountSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s.trim().split_once(':') {
-            Some((ak, sk)) if !ak.is_empty() && !sk.is_empty() => {
-                Ok(AccountSpec { access_key: ak.to_string(), secret_key: sk.to_string() })
-            }
+            Some((ak, sk)) if !ak.is_empty() && !sk.is_empty() => Ok(AccountSpec {
+                access_key: ak.to_string(),
+                secret_key: sk.to_string(),
+            }),
             _ => Err(format!("expected ACCESS_KEY:SECRET_KEY, got '{s}'")),
         }
     }
@@ -81,14 +82,26 @@ pub struct TimingSpec {
 impl std::str::FromStr for TimingSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let err = || format!("expected KIND=SUBMITTED/PROCESSING (e.g. text-to-audio=500ms/2s), got '{s}'");
+        let err = || {
+            format!("expected KIND=SUBMITTED/PROCESSING (e.g. text-to-audio=500ms/2s), got '{s}'")
+        };
         let (kind, times) = s.trim().split_once('=').ok_or_else(err)?;
         let kind = KindId::from_slug(kind.trim()).ok_or_else(|| {
-            format!("unknown task kind '{kind}'; known: {}", KindId::ASYNC.map(|k| k.slug()).join(", "))
+            format!(
+                "unknown task kind '{kind}'; known: {}",
+                KindId::ASYNC.map(|k| k.slug()).join(", ")
+            )
         })?;
         let (sub, proc) = times.split_once('/').ok_or_else(err)?;
-        let parse = |t: &str| humantime::parse_duration(t.trim()).map_err(|e| format!("'{t}': {e}"));
-        Ok(TimingSpec { kind, timing: Timing { submitted: parse(sub)?, processing: parse(proc)? } })
+        let parse =
+            |t: &str| humantime::parse_duration(t.trim()).map_err(|e| format!("'{t}': {e}"));
+        Ok(TimingSpec {
+            kind,
+            timing: Timing {
+                submitted: parse(sub)?,
+                processing: parse(proc)?,
+            },
+        })
     }
 }
 
@@ -140,7 +153,9 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            bind: DEFAULT_BIND.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            bind: DEFAULT_BIND
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
             public_url: None,
             accounts: Vec::new(),
             auth: AuthMode::Strict,
@@ -156,13 +171,21 @@ impl Default for Config {
 impl Config {
     /// The timing in force for `kind`.
     pub fn timing(&self, kind: KindId) -> Timing {
-        self.timings.iter().rev().find(|t| t.kind == kind).map(|t| t.timing).unwrap_or(kind.default_timing())
+        self.timings
+            .iter()
+            .rev()
+            .find(|t| t.kind == kind)
+            .map(|t| t.timing)
+            .unwrap_or(kind.default_timing())
     }
 
     /// The accounts in force: the configured ones, or the development account.
     pub fn effective_accounts(&self) -> Vec<AccountSpec> {
         if self.accounts.is_empty() {
-            vec![AccountSpec { access_key: DEV_ACCESS_KEY.into(), secret_key: DEV_SECRET_KEY.into() }]
+            vec![AccountSpec {
+                access_key: DEV_ACCESS_KEY.into(),
+                secret_key: DEV_SECRET_KEY.into(),
+            }]
         } else {
             self.accounts.clone()
         }
@@ -186,7 +209,12 @@ pub struct Cli {
 
     /// An account as ACCESS_KEY:SECRET_KEY (repeatable; the env variable takes a comma-separated
     /// list). With none, a development account is used and printed at start.
-    #[arg(long = "account", env = "KLING_MOCK_ACCOUNTS", value_delimiter = ',', value_name = "AK:SK")]
+    #[arg(
+        long = "account",
+        env = "KLING_MOCK_ACCOUNTS",
+        value_delimiter = ',',
+        value_name = "AK:SK"
+    )]
     pub accounts: Vec<AccountSpec>,
 
     /// `strict`: tokens must be signed with a configured account's secret key. `any`: any
@@ -205,7 +233,12 @@ pub struct Cli {
     /// Time a task kind spends in `submitted` and in `processing`, as KIND=SUBMITTED/PROCESSING
     /// (repeatable; env comma-separated), e.g. `text-to-audio=500ms/2s`, `custom-voice=0s/0s`.
     /// Kinds: custom-voice (default 1s/3s), text-to-audio (default 1s/3s).
-    #[arg(long = "timing", env = "KLING_MOCK_TIMINGS", value_delimiter = ',', value_name = "KIND=SUB/PROC")]
+    #[arg(
+        long = "timing",
+        env = "KLING_MOCK_TIMINGS",
+        value_delimiter = ',',
+        value_name = "KIND=SUB/PROC"
+    )]
     pub timings: Vec<TimingSpec>,
 
     /// Largest accepted request body, in bytes; a larger one is refused with code 1200.
@@ -276,7 +309,10 @@ mod tests {
         let t = cfg.timing(KindId::TextToAudio);
         assert_eq!(t.submitted, Duration::from_millis(500));
         assert_eq!(t.processing, Duration::from_secs(2));
-        assert_eq!(cfg.timing(KindId::CustomVoice), KindId::CustomVoice.default_timing());
+        assert_eq!(
+            cfg.timing(KindId::CustomVoice),
+            KindId::CustomVoice.default_timing()
+        );
     }
 
     #[test]

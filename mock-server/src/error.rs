@@ -130,9 +130,10 @@ impl Code {
             | Code::ConcurrencyLimited
             | Code::IpWhitelist => StatusCode::TOO_MANY_REQUESTS,
             Code::Forbidden => StatusCode::FORBIDDEN,
-            Code::InvalidRequest | Code::InvalidParameter | Code::Strategy | Code::ContentSecurity => {
-                StatusCode::BAD_REQUEST
-            }
+            Code::InvalidRequest
+            | Code::InvalidParameter
+            | Code::Strategy
+            | Code::ContentSecurity => StatusCode::BAD_REQUEST,
             Code::MethodInvalid | Code::NotFound => StatusCode::NOT_FOUND,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -181,7 +182,10 @@ pub struct KlingError {
 impl KlingError {
     /// An error with a specific message.
     pub fn new(code: Code, message: impl Into<Cow<'static, str>>) -> Self {
-        KlingError { code, message: message.into() }
+        KlingError {
+            code,
+            message: message.into(),
+        }
     }
 
     /// An error whose message is the table's explanation for the code.

@@ -22,7 +22,10 @@ pub struct Entropy {
 impl Entropy {
     /// A source seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        Entropy { seed, rng: Mutex::new(StdRng::seed_from_u64(seed)) }
+        Entropy {
+            seed,
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        }
     }
 
     /// The seed this source started from.
@@ -67,7 +70,10 @@ impl IdGen {
         let mut prev = self.last.load(Ordering::Relaxed);
         loop {
             let next = floor.max(prev + 1);
-            match self.last.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .last
+                .compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return next,
                 Err(actual) => prev = actual,
             }
@@ -100,7 +106,10 @@ mod tests {
             assert!(id > prev);
             prev = id;
         }
-        assert!(g.next(now - 10_000) > prev, "a clock set back never repeats an id");
+        assert!(
+            g.next(now - 10_000) > prev,
+            "a clock set back never repeats an id"
+        );
         assert_eq!(g.next(0).to_string().len(), 18);
         assert_eq!(g.next(3_500_000_000_000).to_string().len(), 18, "year 2080");
     }

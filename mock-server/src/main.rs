@@ -1,8 +1,8 @@
 //! `kling-mock`: parse the configuration, bind, print the ready line, serve until SIGTERM/ctrl-c.
 
 use clap::Parser;
-use kling_mock::config::{Cli, Config, DEV_ACCESS_KEY, DEV_SECRET_KEY};
 use kling_mock::Server;
+use kling_mock::config::{Cli, Config, DEV_ACCESS_KEY, DEV_SECRET_KEY};
 use std::io::Write;
 
 #[tokio::main]

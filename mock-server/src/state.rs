@@ -49,15 +49,27 @@ impl Deref for AppState {
 impl AppState {
     /// Build the state for `config`, with result URLs rooted at `base_url`.
     pub fn new(config: Config, clock: Clock, base_url: String) -> Self {
-        let seed = config.seed.unwrap_or_else(|| rand::random());
+        let seed = config.seed.unwrap_or_else(rand::random);
         let ids = Arc::new(IdGen::default());
-        let timings = KindId::ASYNC.into_iter().map(|k| (k, config.timing(k))).collect();
-        let engine = Arc::new(Engine::new(clock.clone(), ids.clone(), timings, config.callbacks));
+        let timings = KindId::ASYNC
+            .into_iter()
+            .map(|k| (k, config.timing(k)))
+            .collect();
+        let engine = Arc::new(Engine::new(
+            clock.clone(),
+            ids.clone(),
+            timings,
+            config.callbacks,
+        ));
         engine.set_base_url(base_url);
         let media = MediaLibrary::default();
         let voices = VoiceCatalog::load(&media);
         AppState(Arc::new(Shared {
-            accounts: Accounts::new(&config.effective_accounts(), config.auth, config.jwt_leeway_secs),
+            accounts: Accounts::new(
+                &config.effective_accounts(),
+                config.auth,
+                config.jwt_leeway_secs,
+            ),
             entropy: Entropy::new(seed),
             config,
             clock,

@@ -84,9 +84,14 @@ impl VoiceCatalog {
     pub fn load(media: &MediaLibrary) -> Self {
         // The fixtures are part of the source tree and checked by a unit test; a broken file is a
         // build defect, so an empty catalogue (with an error logged) is the fallback, never a panic.
-        let tts_rows: Vec<TtsRow> = parse_fixture(include_str!("../../fixtures/tts-voices.json"), "tts-voices.json");
-        let preset_rows: Vec<PresetRow> =
-            parse_fixture(include_str!("../../fixtures/presets-voices.json"), "presets-voices.json");
+        let tts_rows: Vec<TtsRow> = parse_fixture(
+            include_str!("../../fixtures/tts-voices.json"),
+            "tts-voices.json",
+        );
+        let preset_rows: Vec<PresetRow> = parse_fixture(
+            include_str!("../../fixtures/presets-voices.json"),
+            "presets-voices.json",
+        );
         let presets: Vec<Preset> = preset_rows
             .into_iter()
             .map(|r| {
@@ -96,17 +101,29 @@ impl VoiceCatalog {
                 let trial = media.add_file(
                     token,
                     MediaFile {
-                        sound: Sound { seed: n, style: Style::Speech },
+                        sound: Sound {
+                            seed: n,
+                            style: Style::Speech,
+                        },
                         format: Format::Mp3,
                         samples: samples_for_secs(TRIAL_SECS),
                     },
                 );
-                Preset { task_id: r.task_id, voice_id: r.voice_id, voice_name: r.voice_name, created_at: r.created_at, trial }
+                Preset {
+                    task_id: r.task_id,
+                    voice_id: r.voice_id,
+                    voice_name: r.voice_name,
+                    created_at: r.created_at,
+                    trial,
+                }
             })
             .collect();
         VoiceCatalog {
             tts_ids: tts_rows.iter().map(|r| r.voice_id.clone()).collect(),
-            tts: tts_rows.into_iter().map(|r| (r.voice_id, r.voice_language)).collect(),
+            tts: tts_rows
+                .into_iter()
+                .map(|r| (r.voice_id, r.voice_language))
+                .collect(),
             preset_ids: presets.iter().map(|p| p.voice_id.clone()).collect(),
             presets,
         }
@@ -154,7 +171,10 @@ impl CustomVoices {
 
     /// The creating task of `voice_id`, if the voice belongs to `account`.
     pub fn task_of(&self, account: u32, voice_id: u64) -> Option<u64> {
-        self.by_voice.get(&voice_id).filter(|e| e.0 == account).map(|e| e.1)
+        self.by_voice
+            .get(&voice_id)
+            .filter(|e| e.0 == account)
+            .map(|e| e.1)
     }
 }
 
@@ -166,13 +186,26 @@ mod tests {
     fn the_catalogues_load_from_the_fixtures() {
         let media = MediaLibrary::default();
         let c = VoiceCatalog::load(&media);
-        assert_eq!(c.tts_len(), 62, "62 (voice, language) rows in the Voice Guide");
+        assert_eq!(
+            c.tts_len(),
+            62,
+            "62 (voice, language) rows in the Voice Guide"
+        );
         assert!(c.tts_accepts("oversea_male1", Lang::En));
         assert!(!c.tts_accepts("oversea_male1", Lang::Zh), "en-only voice");
-        assert!(c.tts_accepts("genshin_vindi2", Lang::Zh) && c.tts_accepts("genshin_vindi2", Lang::En));
+        assert!(
+            c.tts_accepts("genshin_vindi2", Lang::Zh) && c.tts_accepts("genshin_vindi2", Lang::En)
+        );
         assert_eq!(c.presets().len(), 62);
-        assert!(c.presets().iter().all(|p| p.voice_id.len() == 18 && p.voice_id.parse::<u64>().is_ok()));
-        assert!(!c.tts_accepts(&c.presets()[0].voice_id, Lang::Zh), "preset ids are not TTS ids");
+        assert!(
+            c.presets()
+                .iter()
+                .all(|p| p.voice_id.len() == 18 && p.voice_id.parse::<u64>().is_ok())
+        );
+        assert!(
+            !c.tts_accepts(&c.presets()[0].voice_id, Lang::Zh),
+            "preset ids are not TTS ids"
+        );
         assert_eq!(media.file_count(), 62, "every preset has a trial file");
     }
 }

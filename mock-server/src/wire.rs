@@ -29,7 +29,10 @@ pub(crate) enum Pending {
     /// Success: the serialized `data` value.
     Data(Vec<u8>),
     /// An error: no `data`.
-    Error { code: Code, message: Cow<'static, str> },
+    Error {
+        code: Code,
+        message: Cow<'static, str>,
+    },
 }
 
 /// A success answer (`code` 0, `message` "SUCCEED") carrying `data`.
@@ -63,7 +66,11 @@ struct ErrorEnvelope<'a> {
 
 /// Middleware: gives the request its id, runs it, and writes the envelope of the answer.
 /// Responses without a [`Pending`] marker (media files, the control plane) pass through untouched.
-pub async fn finish_envelope(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn finish_envelope(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let request_id = state.entropy.uuid().to_string();
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let mut resp = next.run(req).await;
@@ -72,7 +79,10 @@ pub async fn finish_envelope(State(state): State<AppState>, mut req: Request, ne
     };
     let body = envelope_bytes(&p, &request_id);
     let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.remove(header::CONTENT_LENGTH);
     *resp.body_mut() = Body::from(body);
     resp
@@ -85,7 +95,11 @@ pub(crate) fn envelope_bytes(p: &Pending, request_id: &str) -> Vec<u8> {
             let mut out = Vec::with_capacity(data.len() + 96);
             out.extend_from_slice(br#"{"code":0,"message":"SUCCEED","request_id":"#);
             // A UUID needs no escaping, but go through serde to be safe for any id format.
-            out.extend_from_slice(serde_json::to_string(request_id).unwrap_or_default().as_bytes());
+            out.extend_from_slice(
+                serde_json::to_string(request_id)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
             out.extend_from_slice(br#","data":"#);
             out.extend_from_slice(data);
             out.push(b'}');
@@ -133,12 +147,21 @@ mod tests {
     fn success_envelope_carries_data_and_error_envelope_does_not() {
         let ok = envelope_bytes(&Pending::Data(br#"{"a":1}"#.to_vec()), "rid");
         let v: serde_json::Value = serde_json::from_slice(&ok).unwrap();
-        assert_eq!(v, serde_json::json!({"code":0,"message":"SUCCEED","request_id":"rid","data":{"a":1}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"code":0,"message":"SUCCEED","request_id":"rid","data":{"a":1}})
+        );
         let err = envelope_bytes(
-            &Pending::Error { code: Code::InvalidParameter, message: "x is required".into() },
+            &Pending::Error {
+                code: Code::InvalidParameter,
+                message: "x is required".into(),
+            },
             "rid",
         );
         let v: serde_json::Value = serde_json::from_slice(&err).unwrap();
-        assert_eq!(v, serde_json::json!({"code":1201,"message":"x is required","request_id":"rid"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"code":1201,"message":"x is required","request_id":"rid"})
+        );
     }
 }

@@ -29,9 +29,11 @@ pub async fn t2a_create(
     JsonObject(body): JsonObject,
 ) -> Result<Response, KlingError> {
     let req = CreateTextToAudio::parse(&body)?;
-    let view = s.engine.create(account.idx, KindId::TextToAudio, &req.common, |id, now| {
-        text_to_audio::plan(&s, &account, &req, id, now)
-    })?;
+    let view = s
+        .engine
+        .create(account.idx, KindId::TextToAudio, &req.common, |id, now| {
+            text_to_audio::plan(&s, &account, &req, id, now)
+        })?;
     Ok(data_response(&view.created()))
 }
 

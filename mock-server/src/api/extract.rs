@@ -15,8 +15,14 @@ pub struct Caller(pub Account);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = KlingError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, KlingError> {
-        let h = parts.headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
-        state.accounts.authenticate(h, Clock::wall_ms() / 1000).map(Caller)
+        let h = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        state
+            .accounts
+            .authenticate(h, Clock::wall_ms() / 1000)
+            .map(Caller)
     }
 }
 
@@ -26,15 +32,32 @@ pub struct JsonObject(pub Map<String, Value>);
 impl FromRequest<AppState> for JsonObject {
     type Rejection = KlingError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, KlingError> {
-        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let essence = ct.split(';').next().unwrap_or("").trim();
         if !essence.eq_ignore_ascii_case("application/json") {
-            let got = if ct.is_empty() { "none".to_string() } else { format!("'{ct}'") };
-            return Err(KlingError::request(format!("Content-Type must be application/json, got {got}")));
+            let got = if ct.is_empty() {
+                "none".to_string()
+            } else {
+                format!("'{ct}'")
+            };
+            return Err(KlingError::request(format!(
+                "Content-Type must be application/json, got {got}"
+            )));
         }
         let limit = state.config.body_limit;
-        let too_large = || KlingError::request(format!("Request body is larger than the limit of {limit} bytes"));
-        if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        let too_large = || {
+            KlingError::request(format!(
+                "Request body is larger than the limit of {limit} bytes"
+            ))
+        };
+        if let Some(len) = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
             && len > limit as u64
         {
             return Err(too_large());
@@ -52,12 +75,16 @@ impl FromRequest<AppState> for JsonObject {
             }
         };
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(KlingError::request("Request body is empty: a JSON object is required"));
+            return Err(KlingError::request(
+                "Request body is empty: a JSON object is required",
+            ));
         }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(m)) => Ok(JsonObject(m)),
             Ok(_) => Err(KlingError::request("Request body must be a JSON object")),
-            Err(e) => Err(KlingError::request(format!("Request body is not valid JSON: {e}"))),
+            Err(e) => Err(KlingError::request(format!(
+                "Request body is not valid JSON: {e}"
+            ))),
         }
     }
 }

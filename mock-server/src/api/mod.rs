@@ -19,17 +19,26 @@ use axum::routing::{get, post};
 /// Every route of the public API, plus `/files`.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v1/general/custom-voices", post(voices::voices_create).get(voices::voices_list))
+        .route(
+            "/v1/general/custom-voices",
+            post(voices::voices_create).get(voices::voices_list),
+        )
         .route("/v1/general/custom-voices/{id}", get(voices::voices_get))
         .route("/v1/general/presets-voices", get(voices::presets_list))
         .route("/v1/general/delete-voices", post(voices::voices_delete))
         .route("/v1/audio/tts", post(audio::tts_create))
-        .route("/v1/audio/text-to-audio", post(audio::t2a_create).get(audio::t2a_list))
+        .route(
+            "/v1/audio/text-to-audio",
+            post(audio::t2a_create).get(audio::t2a_list),
+        )
         .route("/v1/audio/text-to-audio/{id}", get(audio::t2a_get))
         .route("/files/{name}", get(files::files_get))
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), finish_envelope))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            finish_envelope,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             // Never expected; a panic must still answer in the envelope, not drop the connection.
             crate::wire::error_response(Code::Internal, Code::Internal.explanation().into())
@@ -38,22 +47,38 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn unknown_path(method: Method, uri: Uri) -> KlingError {
-    KlingError::new(Code::NotFound, format!("No such endpoint: {method} {}", uri.path()))
+    KlingError::new(
+        Code::NotFound,
+        format!("No such endpoint: {method} {}", uri.path()),
+    )
 }
 
 async fn wrong_method(method: Method, uri: Uri) -> KlingError {
-    KlingError::new(Code::MethodInvalid, format!("Method {method} is not supported on {}", uri.path()))
+    KlingError::new(
+        Code::MethodInvalid,
+        format!("Method {method} is not supported on {}", uri.path()),
+    )
 }
 
 /// Single query of a task kind.
-pub(crate) fn task_get(s: &Shared, account: u32, kind: KindId, key: &str) -> Result<Response, KlingError> {
+pub(crate) fn task_get(
+    s: &Shared,
+    account: u32,
+    kind: KindId,
+    key: &str,
+) -> Result<Response, KlingError> {
     let view = s.engine.get(account, kind, key)?;
     Ok(data_response(&view.query(s.engine.base_url())))
 }
 
 /// List query of a task kind. `?external_task_id=` on the list path is a single query by
 /// external id (kling-api.md §1.5 leaves the syntax open; README fidelity notes).
-pub(crate) fn task_list(s: &Shared, account: u32, kind: KindId, q: Option<&str>) -> Result<Response, KlingError> {
+pub(crate) fn task_list(
+    s: &Shared,
+    account: u32,
+    kind: KindId,
+    q: Option<&str>,
+) -> Result<Response, KlingError> {
     if let Some(ext) = query_param(q, "external_task_id").filter(|e| !e.is_empty()) {
         return task_get(s, account, kind, &ext);
     }

@@ -21,9 +21,11 @@ pub async fn voices_create(
     JsonObject(body): JsonObject,
 ) -> Result<Response, KlingError> {
     let req = CreateCustomVoice::parse(&body)?;
-    let view = s.engine.create(account.idx, KindId::CustomVoice, &req.common, |id, now| {
-        custom_voice::plan(&s, &account, &req, id, now)
-    })?;
+    let view = s
+        .engine
+        .create(account.idx, KindId::CustomVoice, &req.common, |id, now| {
+            custom_voice::plan(&s, &account, &req, id, now)
+        })?;
     Ok(data_response(&view.created()))
 }
 
@@ -122,11 +124,20 @@ pub async fn voices_delete(
     }
     let not_found = || KlingError::param("Voice id not found");
     let id: u64 = voice_id.parse().map_err(|_| not_found())?;
-    let task_id = s.custom_voices.task_of(account.idx, id).ok_or_else(not_found)?;
+    let task_id = s
+        .custom_voices
+        .task_of(account.idx, id)
+        .ok_or_else(not_found)?;
     // A voice exists once its task has succeeded; until then (or after a failure) there is none.
-    let task = s.engine.get_owned(account.idx, task_id).ok_or_else(not_found)?;
+    let task = s
+        .engine
+        .get_owned(account.idx, task_id)
+        .ok_or_else(not_found)?;
     if task.status != crate::engine::Status::Succeed || !s.engine.delete(account.idx, task_id) {
         return Err(not_found());
     }
-    Ok(data_response(&Deleted { task_id: task_id.to_string(), task_status: "succeed" }))
+    Ok(data_response(&Deleted {
+        task_id: task_id.to_string(),
+        task_status: "succeed",
+    }))
 }

@@ -51,7 +51,12 @@ impl Callbacks {
             .user_agent(concat!("kling-mock/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Callbacks { client, cfg, queues: DashMap::new(), stats: Arc::default() }
+        Callbacks {
+            client,
+            cfg,
+            queues: DashMap::new(),
+            stats: Arc::default(),
+        }
     }
 
     /// Queue a delivery behind the task's earlier ones. Callers enqueue a task's changes in order.
@@ -67,7 +72,12 @@ impl Callbacks {
             .entry(id)
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                rt.spawn(worker(self.client.clone(), self.cfg, self.stats.clone(), rx));
+                rt.spawn(worker(
+                    self.client.clone(),
+                    self.cfg,
+                    self.stats.clone(),
+                    rx,
+                ));
                 tx
             })
             .clone();
@@ -92,7 +102,12 @@ async fn worker(
     }
 }
 
-async fn deliver(client: &reqwest::Client, cfg: &CallbackConfig, stats: &CallbackStats, d: &Delivery) {
+async fn deliver(
+    client: &reqwest::Client,
+    cfg: &CallbackConfig,
+    stats: &CallbackStats,
+    d: &Delivery,
+) {
     let mut backoff = cfg.backoff;
     for attempt in 0..=cfg.retries {
         if attempt > 0 {
@@ -109,15 +124,32 @@ async fn deliver(client: &reqwest::Client, cfg: &CallbackConfig, stats: &Callbac
         match res {
             Ok(r) if r.status().is_success() => {
                 stats.delivered.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(task_id = d.task_id, status = d.status.as_str(), attempt, "callback delivered");
+                tracing::debug!(
+                    task_id = d.task_id,
+                    status = d.status.as_str(),
+                    attempt,
+                    "callback delivered"
+                );
                 return;
             }
             Ok(r) => {
-                tracing::info!(task_id = d.task_id, url = &*d.url, http = r.status().as_u16(), attempt, "callback refused")
+                tracing::info!(
+                    task_id = d.task_id,
+                    url = &*d.url,
+                    http = r.status().as_u16(),
+                    attempt,
+                    "callback refused"
+                )
             }
-            Err(err) => tracing::info!(task_id = d.task_id, url = &*d.url, %err, attempt, "callback failed"),
+            Err(err) => {
+                tracing::info!(task_id = d.task_id, url = &*d.url, %err, attempt, "callback failed")
+            }
         }
     }
     stats.failed.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(task_id = d.task_id, status = d.status.as_str(), "callback given up after retries");
+    tracing::warn!(
+        task_id = d.task_id,
+        status = d.status.as_str(),
+        "callback given up after retries"
+    );
 }

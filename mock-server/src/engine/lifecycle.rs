@@ -32,7 +32,11 @@ pub(crate) struct Timers {
 
 impl Default for Timers {
     fn default() -> Self {
-        Timers { queue: Mutex::new(BTreeMap::new()), next_due: AtomicI64::new(i64::MAX), wake: Notify::new() }
+        Timers {
+            queue: Mutex::new(BTreeMap::new()),
+            next_due: AtomicI64::new(i64::MAX),
+            wake: Notify::new(),
+        }
     }
 }
 
@@ -60,7 +64,8 @@ impl Timers {
             return None;
         }
         q.remove(&first);
-        self.next_due.store(q.keys().next().map_or(i64::MAX, |k| k.0), Ordering::Release);
+        self.next_due
+            .store(q.keys().next().map_or(i64::MAX, |k| k.0), Ordering::Release);
         Some(first)
     }
 

@@ -76,11 +76,17 @@ impl Engine {
 
     /// The base of result URLs.
     pub fn base_url(&self) -> &str {
-        self.base_url.get().map(String::as_str).unwrap_or("http://127.0.0.1")
+        self.base_url
+            .get()
+            .map(String::as_str)
+            .unwrap_or("http://127.0.0.1")
     }
 
     fn timing(&self, kind: KindId) -> Timing {
-        self.timings.get(&kind).copied().unwrap_or(kind.default_timing())
+        self.timings
+            .get(&kind)
+            .copied()
+            .unwrap_or(kind.default_timing())
     }
 
     /// Create a task of `kind` for `account`. `plan` receives the new task id and the creation
@@ -119,7 +125,8 @@ impl Engine {
             self.send_callback(&url, &view);
         }
         let t = self.timing(kind);
-        self.timers.schedule(now.saturating_add(t.submitted.as_millis() as i64), id);
+        self.timers
+            .schedule(now.saturating_add(t.submitted.as_millis() as i64), id);
         Ok(view)
     }
 
@@ -127,7 +134,9 @@ impl Engine {
     /// "Task not found by id/external id" error.
     pub fn get(&self, account: u32, kind: KindId, key: &str) -> Result<TaskView, KlingError> {
         self.catch_up();
-        self.store.find(account, kind, key).ok_or_else(|| KlingError::task_not_found(key))
+        self.store
+            .find(account, kind, key)
+            .ok_or_else(|| KlingError::task_not_found(key))
     }
 
     /// A task by id if it belongs to `account`, whatever its kind.
@@ -139,7 +148,8 @@ impl Engine {
     /// A newest-first page of `account`'s tasks of `kind`.
     pub fn list(&self, account: u32, kind: KindId, paging: Paging) -> Vec<TaskView> {
         self.catch_up();
-        self.store.page(account, kind, paging.offset(), paging.page_size as usize)
+        self.store
+            .page(account, kind, paging.offset(), paging.page_size as usize)
     }
 
     /// Remove a task of `account` from lookups and lists. Returns whether it existed.
@@ -185,7 +195,11 @@ impl Engine {
                     Some(due.saturating_add(processing(r.kind)))
                 }
                 Status::Processing => {
-                    r.status = if r.failure.is_some() { Status::Failed } else { Status::Succeed };
+                    r.status = if r.failure.is_some() {
+                        Status::Failed
+                    } else {
+                        Status::Succeed
+                    };
                     None
                 }
                 Status::Succeed | Status::Failed => return None,
@@ -193,7 +207,9 @@ impl Engine {
             r.updated_at = r.updated_at.max(due);
             Some((r.view(), r.callback_url.clone(), next))
         });
-        let Some(Some((view, callback, next))) = fired else { return };
+        let Some(Some((view, callback, next))) = fired else {
+            return;
+        };
         // Queue the callback before scheduling the next transition, so a task's deliveries are
         // queued in status order even when another thread fires the next one.
         if let Some(url) = callback {

@@ -63,11 +63,18 @@ pub(crate) struct Store {
 
 impl Store {
     /// Reserve `external_id` for task `id` of `account`; refused if the account already used it.
-    pub fn reserve_external(&self, account: u32, external_id: &str, id: u64) -> Result<(), KlingError> {
+    pub fn reserve_external(
+        &self,
+        account: u32,
+        external_id: &str,
+        id: u64,
+    ) -> Result<(), KlingError> {
         match self.external.entry((account, Box::from(external_id))) {
             Entry::Occupied(_) => {
                 // Live message, kling-audio-samples.md §8.
-                Err(KlingError::param(format!("External_task_id {external_id} already exists")))
+                Err(KlingError::param(format!(
+                    "External_task_id {external_id} already exists"
+                )))
             }
             Entry::Vacant(v) => {
                 v.insert(id);
@@ -103,7 +110,10 @@ impl Store {
 
     /// The task with this id if it belongs to `account` (any kind).
     pub fn get_owned(&self, account: u32, id: u64) -> Option<TaskView> {
-        self.tasks.get(&id).filter(|r| r.account == account && !r.deleted).map(|r| r.view())
+        self.tasks
+            .get(&id)
+            .filter(|r| r.account == account && !r.deleted)
+            .map(|r| r.view())
     }
 
     /// Newest-first page of `account`'s tasks of `kind`.
@@ -112,7 +122,9 @@ impl Store {
             Some(set) => set.iter().rev().skip(offset).take(size).copied().collect(),
             None => return Vec::new(),
         };
-        ids.into_iter().filter_map(|id| self.tasks.get(&id).map(|r| r.view())).collect()
+        ids.into_iter()
+            .filter_map(|id| self.tasks.get(&id).map(|r| r.view()))
+            .collect()
     }
 
     /// Mark a task deleted: gone from lists and lookups. Returns whether it was visible before.

@@ -66,7 +66,11 @@ impl TaskView {
     /// `final_unit_deduction`: the kind's cost once succeeded, "0" otherwise (failed tasks are not
     /// billed, kling-api.md §3).
     pub fn deduction(&self) -> &'static str {
-        if self.status == Status::Succeed { self.kind.unit_deduction() } else { "0" }
+        if self.status == Status::Succeed {
+            self.kind.unit_deduction()
+        } else {
+            "0"
+        }
     }
 
     /// The single-query `data` object, URLs rooted at `base`.

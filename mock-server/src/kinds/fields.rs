@@ -70,7 +70,8 @@ impl<'a> Fields<'a> {
 
     /// A required number.
     pub fn req_number(&self, name: &str) -> Result<f64, KlingError> {
-        self.opt_number(name)?.ok_or_else(|| KlingError::param(format!("{name} is required")))
+        self.opt_number(name)?
+            .ok_or_else(|| KlingError::param(format!("{name} is required")))
     }
 }
 
@@ -90,7 +91,9 @@ fn wrong_type(name: &str, expected: &str, got: &Value) -> KlingError {
 pub fn max_chars(name: &str, value: &str, max: usize) -> Result<(), KlingError> {
     let n = value.chars().count();
     if n > max {
-        return Err(KlingError::param(format!("{name} must be at most {max} characters, got {n}")));
+        return Err(KlingError::param(format!(
+            "{name} must be at most {max} characters, got {n}"
+        )));
     }
     Ok(())
 }
@@ -99,14 +102,20 @@ pub fn max_chars(name: &str, value: &str, max: usize) -> Result<(), KlingError> 
 pub fn tenths(name: &str, value: f64) -> Result<i64, KlingError> {
     let t = value * 10.0;
     if (t - t.round()).abs() > 1e-6 || t.abs() > 1e12 {
-        return Err(KlingError::param(format!("{name} must have at most one decimal place, got {value}")));
+        return Err(KlingError::param(format!(
+            "{name} must have at most one decimal place, got {value}"
+        )));
     }
     Ok(t.round() as i64)
 }
 
 /// Refuse anything but an absolute `http`/`https` URL with a host.
 pub fn http_url(name: &str, value: &str) -> Result<url::Url, KlingError> {
-    let bad = || KlingError::param(format!("{name} must be an http or https URL, got '{value}'"));
+    let bad = || {
+        KlingError::param(format!(
+            "{name} must be an http or https URL, got '{value}'"
+        ))
+    };
     let u = url::Url::parse(value.trim()).map_err(|_| bad())?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
         return Err(bad());
@@ -131,7 +140,10 @@ impl Common {
             Some(u) => Some(http_url("callback_url", u)?.to_string()),
             None => None,
         };
-        Ok(Common { external_task_id, callback_url })
+        Ok(Common {
+            external_task_id,
+            callback_url,
+        })
     }
 }
 
@@ -156,7 +168,10 @@ impl Paging {
     pub fn parse(query: Option<&str>, max_size: u32) -> Result<Paging, KlingError> {
         let page_num = int_param(query, "pageNum", 1, MAX_PAGE_NUM)?.unwrap_or(1);
         let page_size = int_param(query, "pageSize", 1, max_size)?.unwrap_or(DEFAULT_PAGE_SIZE);
-        Ok(Paging { page_num, page_size })
+        Ok(Paging {
+            page_num,
+            page_size,
+        })
     }
 
     /// How many items come before this page.
@@ -168,16 +183,28 @@ impl Paging {
 /// The first value of query parameter `name`, percent-decoded.
 pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     let q = query?;
-    url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
-fn int_param(query: Option<&str>, name: &str, min: u32, max: u32) -> Result<Option<u32>, KlingError> {
-    let Some(raw) = query_param(query, name) else { return Ok(None) };
+fn int_param(
+    query: Option<&str>,
+    name: &str,
+    min: u32,
+    max: u32,
+) -> Result<Option<u32>, KlingError> {
+    let Some(raw) = query_param(query, name) else {
+        return Ok(None);
+    };
     if raw.is_empty() {
         return Ok(None);
     }
     let range = || format!("{name} must be an integer between {min} and {max}");
-    let n: i64 = raw.trim().parse().map_err(|_| KlingError::param(format!("{}, got '{raw}'", range())))?;
+    let n: i64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| KlingError::param(format!("{}, got '{raw}'", range())))?;
     if n < min as i64 || n > max as i64 {
         return Err(KlingError::param(format!("{}, got {n}", range())));
     }
@@ -201,7 +228,10 @@ mod tests {
         assert_eq!(f.opt_str("b").unwrap(), None);
         assert_eq!(f.opt_str("c").unwrap(), Some("x"));
         assert_eq!(f.opt_str("missing").unwrap(), None);
-        assert_eq!(f.opt_str("d").unwrap_err().message, "d must be a string, got a number");
+        assert_eq!(
+            f.opt_str("d").unwrap_err().message,
+            "d must be a string, got a number"
+        );
     }
 
     #[test]
@@ -210,41 +240,64 @@ mod tests {
         let f = Fields::new(&o);
         assert_eq!(f.req_str("x").unwrap_err().message, "x is required");
         assert_eq!(f.req_str("a").unwrap_err().message, "a must not be blank");
-        assert_eq!(f.req_str("n").unwrap_err().message, "n must be a string, got a number");
+        assert_eq!(
+            f.req_str("n").unwrap_err().message,
+            "n must be a string, got a number"
+        );
     }
 
     #[test]
     fn numbers_are_strict_about_type_and_decimals() {
         let o = obj(json!({"s": "5", "i": 3, "f": 3.5}));
         let f = Fields::new(&o);
-        assert!(f.req_number("s").unwrap_err().message.contains("must be a number"));
+        assert!(
+            f.req_number("s")
+                .unwrap_err()
+                .message
+                .contains("must be a number")
+        );
         assert_eq!(f.req_number("i").unwrap(), 3.0);
         assert_eq!(tenths("f", 3.5).unwrap(), 35);
         assert_eq!(tenths("f", 9.9).unwrap(), 99);
         assert!(tenths("f", 3.05).is_err());
-        assert!(tenths("f", 3.14159).is_err());
+        assert!(tenths("f", 4.123).is_err());
     }
 
     #[test]
     fn lengths_count_characters_not_bytes() {
         assert!(max_chars("voice_name", &"声".repeat(20), 20).is_ok());
         let e = max_chars("voice_name", &"声".repeat(21), 20).unwrap_err();
-        assert_eq!(e.message, "voice_name must be at most 20 characters, got 21");
+        assert_eq!(
+            e.message,
+            "voice_name must be at most 20 characters, got 21"
+        );
     }
 
     #[test]
     fn paging_defaults_and_bounds() {
-        assert_eq!(Paging::parse(None, 500).unwrap(), Paging { page_num: 1, page_size: 30 });
+        assert_eq!(
+            Paging::parse(None, 500).unwrap(),
+            Paging {
+                page_num: 1,
+                page_size: 30
+            }
+        );
         assert_eq!(
             Paging::parse(Some("pageNum=1000&pageSize=500"), 500).unwrap(),
-            Paging { page_num: 1000, page_size: 500 }
+            Paging {
+                page_num: 1000,
+                page_size: 500
+            }
         );
         assert!(Paging::parse(Some("pageNum=0"), 500).is_err());
         assert!(Paging::parse(Some("pageNum=1001"), 500).is_err());
         assert!(Paging::parse(Some("pageSize=501"), 500).is_err());
         assert!(Paging::parse(Some("pageSize=501"), 1000).is_ok());
         let e = Paging::parse(Some("pageSize=abc"), 500).unwrap_err();
-        assert_eq!(e.message, "pageSize must be an integer between 1 and 500, got 'abc'");
+        assert_eq!(
+            e.message,
+            "pageSize must be an integer between 1 and 500, got 'abc'"
+        );
         assert_eq!(Paging::parse(Some("pageNum="), 500).unwrap().page_num, 1);
     }
 

@@ -40,17 +40,23 @@ impl KindId {
 
     /// The kind named `slug`.
     pub fn from_slug(slug: &str) -> Option<KindId> {
-        [KindId::CustomVoice, KindId::TextToAudio, KindId::Tts].into_iter().find(|k| k.slug() == slug)
+        [KindId::CustomVoice, KindId::TextToAudio, KindId::Tts]
+            .into_iter()
+            .find(|k| k.slug() == slug)
     }
 
     /// Default time in `submitted` and in `processing`: short enough for local development
     /// (the live custom-voice task takes about 9 s, kling-audio-samples.md §7).
     pub const fn default_timing(self) -> Timing {
         match self {
-            KindId::CustomVoice | KindId::TextToAudio => {
-                Timing { submitted: Duration::from_secs(1), processing: Duration::from_secs(3) }
-            }
-            KindId::Tts => Timing { submitted: Duration::ZERO, processing: Duration::ZERO },
+            KindId::CustomVoice | KindId::TextToAudio => Timing {
+                submitted: Duration::from_secs(1),
+                processing: Duration::from_secs(3),
+            },
+            KindId::Tts => Timing {
+                submitted: Duration::ZERO,
+                processing: Duration::ZERO,
+            },
         }
     }
 

@@ -43,10 +43,16 @@ impl CreateTextToAudio {
         max_chars("prompt", prompt, MAX_PROMPT)?;
         let d = f.req_number("duration")?;
         if !(3.0..=10.0).contains(&d) {
-            return Err(KlingError::param(format!("duration must be between 3.0 and 10.0 seconds, got {d}")));
+            return Err(KlingError::param(format!(
+                "duration must be between 3.0 and 10.0 seconds, got {d}"
+            )));
         }
         let duration_tenths = tenths("duration", d)?;
-        Ok(CreateTextToAudio { prompt: prompt.to_string(), duration_tenths, common: Common::parse(&f)? })
+        Ok(CreateTextToAudio {
+            prompt: prompt.to_string(),
+            duration_tenths,
+            common: Common::parse(&f)?,
+        })
     }
 }
 
@@ -83,12 +89,35 @@ impl GeneratedAudio {
 }
 
 /// Plan the task: one audio of the requested length, in MP3 and WAV.
-pub fn plan(s: &Shared, account: &Account, req: &CreateTextToAudio, _task_id: u64, now: i64) -> Plan {
+pub fn plan(
+    s: &Shared,
+    account: &Account,
+    req: &CreateTextToAudio,
+    _task_id: u64,
+    now: i64,
+) -> Plan {
     let id = s.ids.next(now);
     let samples = samples_for_secs(req.duration_tenths as f64 / 10.0);
-    let sound = Sound { seed: id, style: Style::Effect };
-    let mp3 = s.media.add_file(s.entropy.bytes16(), MediaFile { sound, format: Format::Mp3, samples });
-    let wav = s.media.add_file(s.entropy.bytes16(), MediaFile { sound, format: Format::Wav, samples });
+    let sound = Sound {
+        seed: id,
+        style: Style::Effect,
+    };
+    let mp3 = s.media.add_file(
+        s.entropy.bytes16(),
+        MediaFile {
+            sound,
+            format: Format::Mp3,
+            samples,
+        },
+    );
+    let wav = s.media.add_file(
+        s.entropy.bytes16(),
+        MediaFile {
+            sound,
+            format: Format::Wav,
+            samples,
+        },
+    );
     s.media.add_item(
         id,
         MediaItem {
@@ -98,7 +127,10 @@ pub fn plan(s: &Shared, account: &Account, req: &CreateTextToAudio, _task_id: u6
             created_at: now,
         },
     );
-    Plan { result: TaskResult::Audios(vec![GeneratedAudio { id, mp3, wav }]), failure: None }
+    Plan {
+        result: TaskResult::Audios(vec![GeneratedAudio { id, mp3, wav }]),
+        failure: None,
+    }
 }
 
 #[cfg(test)]
@@ -112,15 +144,38 @@ mod tests {
 
     #[test]
     fn duration_bounds_and_precision() {
-        assert_eq!(parse(json!({"prompt": "rain", "duration": 3})).unwrap().duration_tenths, 30);
-        assert_eq!(parse(json!({"prompt": "rain", "duration": 10.0})).unwrap().duration_tenths, 100);
-        assert_eq!(parse(json!({"prompt": "rain", "duration": 7.3})).unwrap().duration_tenths, 73);
+        assert_eq!(
+            parse(json!({"prompt": "rain", "duration": 3}))
+                .unwrap()
+                .duration_tenths,
+            30
+        );
+        assert_eq!(
+            parse(json!({"prompt": "rain", "duration": 10.0}))
+                .unwrap()
+                .duration_tenths,
+            100
+        );
+        assert_eq!(
+            parse(json!({"prompt": "rain", "duration": 7.3}))
+                .unwrap()
+                .duration_tenths,
+            73
+        );
         for bad in [2.9, 10.1, 0.0, -5.0] {
             let e = parse(json!({"prompt": "rain", "duration": bad})).unwrap_err();
-            assert!(e.message.starts_with("duration must be between 3.0 and 10.0"), "{}", e.message);
+            assert!(
+                e.message
+                    .starts_with("duration must be between 3.0 and 10.0"),
+                "{}",
+                e.message
+            );
         }
         let e = parse(json!({"prompt": "rain", "duration": 5.25})).unwrap_err();
-        assert_eq!(e.message, "duration must have at most one decimal place, got 5.25");
+        assert_eq!(
+            e.message,
+            "duration must have at most one decimal place, got 5.25"
+        );
         let e = parse(json!({"prompt": "rain", "duration": "5"})).unwrap_err();
         assert_eq!(e.message, "duration must be a number, got a string");
     }

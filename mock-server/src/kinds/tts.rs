@@ -49,12 +49,18 @@ impl CreateTts {
         let voice_id = f.req_str("voice_id")?;
         let voice_language = match f.opt_str("voice_language")? {
             None => Lang::Zh,
-            Some(l) => Lang::parse(l)
-                .ok_or_else(|| KlingError::param(format!("voice_language must be one of zh, en, got '{l}'")))?,
+            Some(l) => Lang::parse(l).ok_or_else(|| {
+                KlingError::param(format!("voice_language must be one of zh, en, got '{l}'"))
+            })?,
         };
         let speed = f.opt_number("voice_speed")?.unwrap_or(1.0);
         let speed_tenths = ((speed * 10.0).round() as i64).clamp(SPEED_TENTHS.0, SPEED_TENTHS.1);
-        Ok(CreateTts { text: text.to_string(), voice_id: voice_id.to_string(), voice_language, speed_tenths })
+        Ok(CreateTts {
+            text: text.to_string(),
+            voice_id: voice_id.to_string(),
+            voice_language,
+            speed_tenths,
+        })
     }
 }
 
@@ -119,10 +125,19 @@ pub fn synthesize(s: &Shared, account: &Account, req: &CreateTts) -> Result<TtsD
     let task_id = s.ids.next(now);
     let audio_id = s.ids.next(now);
     let samples = samples_for_secs(speech_secs(&req.text, req.speed_tenths));
-    let seed = req.voice_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let seed = req.voice_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     let file: MediaRef = s.media.add_file(
         s.entropy.bytes16(),
-        MediaFile { sound: Sound { seed, style: Style::Speech }, format: Format::Mp3, samples },
+        MediaFile {
+            sound: Sound {
+                seed,
+                style: Style::Speech,
+            },
+            format: Format::Mp3,
+            samples,
+        },
     );
     let secs = file.duration_secs();
     s.media.add_item(
@@ -139,7 +154,11 @@ pub fn synthesize(s: &Shared, account: &Account, req: &CreateTts) -> Result<TtsD
         task_status: "succeed",
         task_status_msg: "",
         task_result: WireResult {
-            audios: [WireAudio { id: audio_id.to_string(), url: file.url(s.engine.base_url()), duration: format_secs(secs) }],
+            audios: [WireAudio {
+                id: audio_id.to_string(),
+                url: file.url(s.engine.base_url()),
+                duration: format_secs(secs),
+            }],
         },
         final_unit_deduction: crate::kinds::KindId::Tts.unit_deduction(),
         created_at: now,
@@ -173,7 +192,12 @@ mod tests {
 
     #[test]
     fn language_defaults_to_zh_and_must_be_in_the_enum() {
-        assert_eq!(parse(json!({"text": "你好", "voice_id": "x"})).unwrap().voice_language, Lang::Zh);
+        assert_eq!(
+            parse(json!({"text": "你好", "voice_id": "x"}))
+                .unwrap()
+                .voice_language,
+            Lang::Zh
+        );
         let e = parse(json!({"text": "hi", "voice_id": "x", "voice_language": "fr"})).unwrap_err();
         assert_eq!(e.message, "voice_language must be one of zh, en, got 'fr'");
     }

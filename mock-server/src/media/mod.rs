@@ -89,7 +89,10 @@ pub fn parse_file_name(url_or_name: &str) -> Option<(Token, Format)> {
     let name = no_query.rsplit('/').next()?;
     let (stem, ext) = name.rsplit_once('.')?;
     let uuid = uuid::Uuid::parse_str(stem.strip_prefix("kling_")?).ok()?;
-    Some((*uuid.as_bytes(), Format::from_ext(&ext.to_ascii_lowercase())?))
+    Some((
+        *uuid.as_bytes(),
+        Format::from_ext(&ext.to_ascii_lowercase())?,
+    ))
 }
 
 /// A file the mock can serve.
@@ -131,7 +134,10 @@ pub enum VideoSource {
 impl VideoSource {
     /// Whether a custom voice may be cloned from such a video.
     pub const fn qualifies_for_custom_voice(self) -> bool {
-        matches!(self, VideoSource::V26WithSound | VideoSource::Avatar | VideoSource::LipSync)
+        matches!(
+            self,
+            VideoSource::V26WithSound | VideoSource::Avatar | VideoSource::LipSync
+        )
     }
 }
 
@@ -159,7 +165,11 @@ impl MediaLibrary {
     /// Register a file and return its reference.
     pub fn add_file(&self, token: Token, file: MediaFile) -> MediaRef {
         self.files.insert(token, file);
-        MediaRef { token, format: file.format, samples: file.samples }
+        MediaRef {
+            token,
+            format: file.format,
+            samples: file.samples,
+        }
     }
 
     /// The file with this token.
@@ -174,7 +184,10 @@ impl MediaLibrary {
 
     /// A generated media id, if it exists and belongs to `account`.
     pub fn item(&self, account: u32, id: u64) -> Option<MediaItem> {
-        self.items.get(&id).map(|i| *i).filter(|i| i.account == account)
+        self.items
+            .get(&id)
+            .map(|i| *i)
+            .filter(|i| i.account == account)
     }
 
     /// Number of files registered.
@@ -189,9 +202,16 @@ mod tests {
 
     #[test]
     fn urls_round_trip_to_their_token() {
-        let r = MediaRef { token: [7; 16], format: Format::Wav, samples: 100 };
+        let r = MediaRef {
+            token: [7; 16],
+            format: Format::Wav,
+            samples: 100,
+        };
         let url = r.url("http://127.0.0.1:9/");
-        assert!(url.starts_with("http://127.0.0.1:9/files/kling_07070707-"), "{url}");
+        assert!(
+            url.starts_with("http://127.0.0.1:9/files/kling_07070707-"),
+            "{url}"
+        );
         assert!(url.ends_with(".wav?x-kcdn-pid=112452"), "{url}");
         assert_eq!(parse_file_name(&url), Some(([7; 16], Format::Wav)));
         assert_eq!(parse_file_name("https://cdn.example/out.mp3"), None);

@@ -1,0 +1,214 @@
+//! `spawn_app()` and typed calls.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use kling_mock::config::{AccountSpec, CallbackConfig};
+use kling_mock::state::AppState;
+use kling_mock::{Clock, Config, Server};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub const AK: &str = "test-ak-1";
+pub const SK: &str = "test-sk-1";
+pub const AK2: &str = "test-ak-2";
+pub const SK2: &str = "test-sk-2";
+
+/// A running app.
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+}
+
+/// An answer: HTTP status and JSON body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn code(&self) -> i64 {
+        self.body["code"].as_i64().unwrap_or(-1)
+    }
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+    /// Assert success and return `data`.
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(
+            (self.status, self.code()),
+            (200, 0),
+            "expected success, got {self:?}"
+        );
+        assert_eq!(self.message(), "SUCCEED");
+        &self.body["data"]
+    }
+    /// Assert an error with this HTTP status and code, in the envelope without `data`.
+    #[track_caller]
+    pub fn err(&self, status: u16, code: i64) -> &str {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "unexpected answer {self:?}"
+        );
+        assert!(
+            self.body.get("data").is_none(),
+            "errors carry no data: {self:?}"
+        );
+        assert_is_uuid(self.body["request_id"].as_str().unwrap_or(""));
+        self.message()
+    }
+}
+
+#[track_caller]
+pub fn assert_is_uuid(s: &str) {
+    let u = uuid::Uuid::parse_str(s).unwrap_or_else(|_| panic!("not a UUID: {s:?}"));
+    assert_eq!(u.get_version_num(), 4, "{s}");
+    assert_eq!(s, u.hyphenated().to_string(), "lowercase hyphenated");
+}
+
+pub fn config() -> Config {
+    Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        accounts: vec![
+            AccountSpec {
+                access_key: AK.into(),
+                secret_key: SK.into(),
+            },
+            AccountSpec {
+                access_key: AK2.into(),
+                secret_key: SK2.into(),
+            },
+        ],
+        seed: Some(42),
+        callbacks: CallbackConfig {
+            timeout: Duration::from_secs(5),
+            retries: 3,
+            backoff: Duration::from_millis(20),
+        },
+        ..Config::default()
+    }
+}
+
+/// The app with two accounts and a frozen clock.
+pub async fn spawn_app() -> TestApp {
+    spawn_with(config()).await
+}
+
+pub async fn spawn_with(config: Config) -> TestApp {
+    let server = Server::bind_with_clock(config, Clock::frozen(Clock::wall_ms()))
+        .await
+        .expect("bind");
+    let base = server.base_url();
+    let state = server.state().clone();
+    tokio::spawn(server.run(std::future::pending()));
+    TestApp {
+        base,
+        state,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// A valid token for `ak`/`sk`, per Kling's recipe (exp now+1800, nbf now-5).
+pub fn token(ak: &str, sk: &str) -> String {
+    let now = Clock::wall_ms() / 1000;
+    sign(json!({"iss": ak, "exp": now + 1800, "nbf": now - 5}), sk)
+}
+
+pub fn sign(claims: Value, sk: &str) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(sk.as_bytes()),
+    )
+    .unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = resp.bytes().await.expect("body");
+        let body: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&bytes)));
+        assert_eq!(ct.as_deref(), Some("application/json"), "{body}");
+        Answer { status, body }
+    }
+
+    /// POST JSON as account 1.
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.post_as(AK, SK, path, body).await
+    }
+
+    pub async fn post_as(&self, ak: &str, sk: &str, path: &str, body: Value) -> Answer {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(token(ak, sk))
+                .json(&body),
+        )
+        .await
+    }
+
+    /// GET as account 1.
+    pub async fn get(&self, path: &str) -> Answer {
+        self.get_as(AK, SK, path).await
+    }
+
+    pub async fn get_as(&self, ak: &str, sk: &str, path: &str) -> Answer {
+        self.send(self.client.get(self.url(path)).bearer_auth(token(ak, sk)))
+            .await
+    }
+
+    /// Move the virtual clock and run what falls due.
+    pub fn advance(&self, d: Duration) {
+        self.state.engine.advance(d.as_millis() as i64);
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.state.clock.now_ms()
+    }
+
+    /// Create a text-to-audio task, returning its id.
+    pub async fn create_t2a(&self, body: Value) -> String {
+        let a = self.post("/v1/audio/text-to-audio", body).await;
+        a.ok()["task_id"].as_str().expect("task_id").to_string()
+    }
+
+    /// Create a custom voice with a valid external sample URL; returns the task id.
+    pub async fn create_voice(&self, ak: &str, sk: &str, name: &str) -> String {
+        let a = self
+            .post_as(
+                ak,
+                sk,
+                "/v1/general/custom-voices",
+                json!({"voice_name": name, "voice_url": "https://example.com/sample.mp3"}),
+            )
+            .await;
+        a.ok()["task_id"].as_str().expect("task_id").to_string()
+    }
+
+    /// Fetch a media URL: (status, content type, bytes).
+    pub async fn fetch(&self, url: &str) -> (u16, String, Vec<u8>) {
+        let r = self.client.get(url).send().await.expect("fetch");
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, ct, r.bytes().await.unwrap().to_vec())
+    }
+}
+
+/// Time to finish any async task with default timings.
+pub const FINISH: Duration = Duration::from_secs(10);

@@ -1,0 +1,16 @@
+//! Integration tests of kling-mock over real HTTP on 127.0.0.1:0. One binary; `helpers` spawns
+//! the app with a frozen clock so tests move time by hand instead of sleeping.
+
+mod helpers;
+
+mod auth;
+mod binary;
+mod callbacks;
+mod envelope;
+mod isolation;
+mod lifecycle;
+mod media;
+mod paging;
+mod text_to_audio;
+mod tts;
+mod voices;
