@@ -47,26 +47,48 @@ impl Entropy {
     pub fn uuid(&self) -> uuid::Uuid {
         uuid::Builder::from_random_bytes(self.bytes16()).into_uuid()
     }
+
+    /// An unguessable media token: the bytes of a random v4 UUID (122 random bits), so file
+    /// names read `kling_<uuid v4>` like the live CDN's.
+    pub fn token(&self) -> [u8; 16] {
+        self.uuid().into_bytes()
+    }
 }
 
 /// 2019-09-01T00:00:00Z: the origin of the time part of ids.
 const ID_EPOCH_MS: i64 = 1_567_296_000_000;
 /// Every id is at least this, so it has 18 digits (until about 2082 of clock time).
 const ID_BASE: u64 = 800_000_000_000_000_000;
-/// Ids available per millisecond before the counter runs ahead of the clock.
+/// Ids per millisecond of clock time.
 const IDS_PER_MS: u64 = 100_000;
+/// The first id of a millisecond starts at a pseudo-random offset below this, so ids do not end
+/// in rows of zeros; the rest of the millisecond's range is left for ids created in it.
+const MS_JITTER: u64 = 50_000;
 
-/// Generator of 18-digit numeric ids, strictly increasing.
+/// Generator of 18-digit numeric ids, strictly increasing: the time part grows with the clock,
+/// ids created in the same millisecond follow each other.
 #[derive(Debug, Default)]
 pub struct IdGen {
     last: AtomicU64,
+    salt: u64,
 }
 
 impl IdGen {
+    /// A generator whose ids depend on `salt` (the seed) and the clock only.
+    pub fn new(salt: u64) -> Self {
+        IdGen {
+            last: AtomicU64::new(0),
+            salt,
+        }
+    }
+
     /// A new id for something created at `now_ms`: larger than every id given before.
     pub fn next(&self, now_ms: i64) -> u64 {
         let since = now_ms.saturating_sub(ID_EPOCH_MS).max(0) as u64;
-        let floor = ID_BASE.saturating_add(since.saturating_mul(IDS_PER_MS));
+        let jitter = splitmix64(since ^ self.salt) % MS_JITTER;
+        let floor = ID_BASE
+            .saturating_add(since.saturating_mul(IDS_PER_MS))
+            .saturating_add(jitter);
         let mut prev = self.last.load(Ordering::Relaxed);
         loop {
             let next = floor.max(prev + 1);
@@ -91,13 +113,21 @@ impl IdGen {
     }
 }
 
+/// SplitMix64's output function: a cheap, well-mixed hash of a u64.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn ids_have_18_digits_and_strictly_increase_even_within_one_millisecond() {
-        let g = IdGen::default();
+        let g = IdGen::new(3);
         let now = 1_790_000_000_000; // 2026-09
         let mut prev = 0;
         for _ in 0..1000 {
@@ -112,6 +142,17 @@ mod tests {
         );
         assert_eq!(g.next(0).to_string().len(), 18);
         assert_eq!(g.next(3_500_000_000_000).to_string().len(), 18, "year 2080");
+    }
+
+    #[test]
+    fn ids_of_later_milliseconds_are_larger_and_do_not_end_in_zeros() {
+        let g = IdGen::new(9);
+        let ids: Vec<u64> = (0..50).map(|i| g.next(1_790_000_000_000 + i * 7)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            ids.iter().filter(|id| *id % 1000 == 0).count() < 3,
+            "{ids:?}"
+        );
     }
 
     #[test]

@@ -3,13 +3,14 @@
 use clap::Parser;
 use kling_mock::Server;
 use kling_mock::config::{Cli, Config, DEV_ACCESS_KEY, DEV_SECRET_KEY};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config: Config = Cli::parse().into();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

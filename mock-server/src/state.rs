@@ -50,7 +50,7 @@ impl AppState {
     /// Build the state for `config`, with result URLs rooted at `base_url`.
     pub fn new(config: Config, clock: Clock, base_url: String) -> Self {
         let seed = config.seed.unwrap_or_else(rand::random);
-        let ids = Arc::new(IdGen::default());
+        let ids = Arc::new(IdGen::new(seed));
         let timings = KindId::ASYNC
             .into_iter()
             .map(|k| (k, config.timing(k)))

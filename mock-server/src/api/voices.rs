@@ -122,20 +122,11 @@ pub async fn voices_delete(
             "Voice {voice_id} is an official voice: only custom voices can be deleted"
         )));
     }
-    let not_found = || KlingError::param("Voice id not found");
-    let id: u64 = voice_id.parse().map_err(|_| not_found())?;
-    let task_id = s
-        .custom_voices
-        .task_of(account.idx, id)
-        .ok_or_else(not_found)?;
-    // A voice exists once its task has succeeded; until then (or after a failure) there is none.
-    let task = s
-        .engine
-        .get_owned(account.idx, task_id)
-        .ok_or_else(not_found)?;
-    if task.status != crate::engine::Status::Succeed || !s.engine.delete(account.idx, task_id) {
-        return Err(not_found());
-    }
+    // A voice exists once its task has succeeded; until then, after a failure, after a deletion,
+    // or for another account, there is none.
+    let task_id = custom_voice::usable_voice(&s, account.idx, voice_id)
+        .filter(|&t| s.engine.delete(account.idx, t))
+        .ok_or_else(|| KlingError::param("Voice id not found"))?;
     Ok(data_response(&Deleted {
         task_id: task_id.to_string(),
         task_status: "succeed",

@@ -139,7 +139,7 @@ pub fn plan(
 ) -> Plan {
     let voice_id = s.ids.next(now);
     let trial = s.media.add_file(
-        s.entropy.bytes16(),
+        s.entropy.token(),
         MediaFile {
             sound: Sound {
                 seed: voice_id,
@@ -163,6 +163,15 @@ pub fn plan(
         }]),
         failure,
     }
+}
+
+/// The creating task of `voice_id` if it is a custom voice of `account` that can be used now: its
+/// task succeeded and it has not been deleted. Endpoints that accept a voice id (video
+/// `voice_list`, lip-sync) go through this.
+pub fn usable_voice(s: &Shared, account: u32, voice_id: &str) -> Option<u64> {
+    let task_id = s.custom_voices.task_of(account, voice_id.parse().ok()?)?;
+    let task = s.engine.get_owned(account, task_id)?;
+    (task.status == crate::engine::Status::Succeed).then_some(task_id)
 }
 
 fn duration_rule(secs: f64) -> Option<String> {

@@ -103,7 +103,7 @@ pub fn plan(
         style: Style::Effect,
     };
     let mp3 = s.media.add_file(
-        s.entropy.bytes16(),
+        s.entropy.token(),
         MediaFile {
             sound,
             format: Format::Mp3,
@@ -111,7 +111,7 @@ pub fn plan(
         },
     );
     let wav = s.media.add_file(
-        s.entropy.bytes16(),
+        s.entropy.token(),
         MediaFile {
             sound,
             format: Format::Wav,

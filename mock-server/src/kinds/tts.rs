@@ -129,7 +129,7 @@ pub fn synthesize(s: &Shared, account: &Account, req: &CreateTts) -> Result<TtsD
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     });
     let file: MediaRef = s.media.add_file(
-        s.entropy.bytes16(),
+        s.entropy.token(),
         MediaFile {
             sound: Sound {
                 seed,

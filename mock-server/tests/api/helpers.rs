@@ -97,7 +97,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(config: Config) -> TestApp {
-    let server = Server::bind_with_clock(config, Clock::frozen(Clock::wall_ms()))
+    spawn_at(config, Clock::wall_ms()).await
+}
+
+/// The app with its clock frozen at `at_ms`.
+pub async fn spawn_at(config: Config, at_ms: i64) -> TestApp {
+    let server = Server::bind_with_clock(config, Clock::frozen(at_ms))
         .await
         .expect("bind");
     let base = server.base_url();

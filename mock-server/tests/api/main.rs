@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod binary;
 mod callbacks;
+mod determinism;
 mod envelope;
 mod isolation;
 mod lifecycle;

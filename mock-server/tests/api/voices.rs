@@ -1,4 +1,5 @@
 use crate::helpers::*;
+use kling_mock::kinds::custom_voice;
 use kling_mock::media::{MediaItem, Origin, VideoSource};
 use serde_json::{Value, json};
 
@@ -203,6 +204,12 @@ async fn finished_voice_id(app: &TestApp, ak: &str, sk: &str) -> (String, String
 async fn deleting_an_own_custom_voice_removes_it() {
     let app = spawn_app().await;
     let (task, voice) = finished_voice_id(&app, AK, SK).await;
+    let usable = |ak| {
+        let idx = app.state.accounts.get(ak).unwrap().idx;
+        custom_voice::usable_voice(&app.state, idx, &voice)
+    };
+    assert_eq!(usable(AK), Some(task.parse().unwrap()));
+    assert_eq!(usable(AK2), None, "another account cannot use it");
     let a = app
         .post("/v1/general/delete-voices", json!({"voice_id": voice}))
         .await;
@@ -213,6 +220,7 @@ async fn deleting_an_own_custom_voice_removes_it() {
         .post("/v1/general/delete-voices", json!({"voice_id": voice}))
         .await;
     assert_eq!(again.err(400, 1201), "Voice id not found");
+    assert_eq!(usable(AK), None, "a deleted voice is unusable from then on");
 }
 
 #[tokio::test]
@@ -258,11 +266,21 @@ async fn presets_other_accounts_voices_and_unfinished_voices_cannot_be_deleted()
             .err(400, 1201),
         "voice_id is required"
     );
-    // A voice whose task has not finished does not exist yet.
+    // A voice whose task has not finished does not exist yet. Its id is planned at creation as
+    // the id after the task's (checked below once it has finished).
     let pending = app.create_voice(AK, SK, "p").await;
-    let _ = pending;
-    let cv = app.get(CV).await;
-    assert_eq!(cv.ok().as_array().unwrap().len(), 2);
+    let pending_voice = (pending.parse::<u64>().unwrap() + 1).to_string();
+    assert_eq!(
+        del(AK, SK, pending_voice.clone()).await.err(400, 1201),
+        "Voice id not found"
+    );
+    app.advance(FINISH);
+    let d = app.get(&format!("{CV}/{pending}")).await;
+    assert_eq!(
+        d.ok()["task_result"]["voices"][0]["voice_id"],
+        pending_voice.as_str()
+    );
+    assert_eq!(app.get(CV).await.ok().as_array().unwrap().len(), 2);
     // The owner can still delete theirs after all of that.
     del(AK, SK, voice).await.ok();
 }
