@@ -1,16 +1,17 @@
 //! `GET /files/kling_<uuid>.<ext>`: the media behind result URLs, synthesised on request.
 
+use super::extract::IdPath;
 use crate::error::{Code, KlingError};
 use crate::media::{Format, audio, parse_file_name};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 /// Serve one file. Unknown names answer 404 / 1203 in the Kling envelope.
 pub async fn files_get(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    IdPath(name): IdPath,
 ) -> Result<Response, KlingError> {
     let not_found = || KlingError::new(Code::NotFound, format!("File not found: {name}"));
     let (token, format) = parse_file_name(&name).ok_or_else(not_found)?;

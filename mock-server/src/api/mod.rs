@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 
 /// Every route of the public API, plus `/files`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/v1/general/custom-voices",
             post(voices::voices_create).get(voices::voices_list),
@@ -34,15 +34,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audio/text-to-audio/{id}", get(audio::t2a_get))
         .route("/files/{name}", get(files::files_get))
         .fallback(unknown_path)
-        .method_not_allowed_fallback(wrong_method)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            finish_envelope,
-        ))
+        .method_not_allowed_fallback(wrong_method);
+    with_edge_layers(routes, state)
+}
+
+/// The layers every answer passes through: panics caught, then the envelope written.
+fn with_edge_layers(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        // Inner layer: a panicking handler still leaves an error for the envelope layer.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             // Never expected; a panic must still answer in the envelope, not drop the connection.
             crate::wire::error_response(Code::Internal, Code::Internal.explanation().into())
         }))
+        // Outer layer: every answer, fallbacks and panics included, gets its envelope here.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            finish_envelope,
+        ))
         .with_state(state)
 }
 
@@ -87,4 +95,39 @@ pub(crate) fn task_list(
     let page = s.engine.list(account, kind, paging);
     let items: Vec<_> = page.iter().map(|t| t.query(base)).collect();
     Ok(data_response(&items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use crate::clock::Clock;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_still_answers_5000_in_the_envelope() {
+        let state = AppState::new(Config::default(), Clock::frozen(0), "http://x".into());
+        let routes = Router::new().route(
+            "/boom",
+            get(|| async {
+                let v: Vec<u8> = Vec::new();
+                v[1].to_string()
+            }),
+        );
+        let app = with_edge_layers(routes, state);
+        let resp = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 500);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], 5000);
+        assert_eq!(v["message"], "Server internal error");
+        assert!(v["request_id"].is_string() && v.get("data").is_none());
+    }
 }

@@ -11,17 +11,17 @@ impl Drop for Child {
     }
 }
 
-#[tokio::test]
-async fn the_binary_prints_its_real_address_and_serves_it() {
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_kling-mock"))
-            .args(["--bind", "127.0.0.1:0", "--account", "bin-ak:bin-sk"])
-            .env_remove("KLING_MOCK_ACCOUNTS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start kling-mock"),
-    );
+/// Start the binary with `args` and `env`, wait for its ready line, return the URL it announces.
+async fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kling-mock"));
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+    for var in ["KLING_MOCK_BIND", "KLING_MOCK_ACCOUNTS", "KLING_MOCK_AUTH"] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = Child(cmd.spawn().expect("start kling-mock"));
     let stdout = child.0.stdout.take().unwrap();
     let line = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
@@ -35,21 +35,62 @@ async fn the_binary_prints_its_real_address_and_serves_it() {
     let url = line
         .trim()
         .strip_prefix("kling-mock listening on ")
-        .unwrap_or_else(|| panic!("ready line: {line:?}"));
+        .unwrap_or_else(|| panic!("ready line: {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+async fn status_for(url: &str, ak: &str, sk: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{url}/v1/audio/text-to-audio"))
+        .bearer_auth(crate::helpers::token(ak, sk))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn the_binary_prints_its_real_address_and_serves_it() {
+    let (_child, url) = start(
+        &["--bind", "127.0.0.1:0", "--account", "bin-ak:bin-sk"],
+        &[],
+    )
+    .await;
     assert!(
         url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"),
         "{url}"
     );
-    let token = crate::helpers::token("bin-ak", "bin-sk");
-    let r = reqwest::Client::new()
-        .get(format!("{url}/v1/audio/text-to-audio"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["code"], 0);
+    assert_eq!(status_for(&url, "bin-ak", "bin-sk").await, 200);
+    assert_eq!(
+        status_for(&url, "kling-mock-dev-ak", "kling-mock-dev-sk").await,
+        401
+    );
+}
+
+#[tokio::test]
+async fn accounts_and_bind_come_from_the_environment() {
+    let env = [
+        ("KLING_MOCK_BIND", "127.0.0.1:0"),
+        ("KLING_MOCK_ACCOUNTS", "env-ak1:env-sk1,env-ak2:env-sk2"),
+    ];
+    let (_child, url) = start(&[], &env).await;
+    assert_eq!(status_for(&url, "env-ak1", "env-sk1").await, 200);
+    assert_eq!(status_for(&url, "env-ak2", "env-sk2").await, 200);
+    assert_eq!(
+        status_for(&url, "kling-mock-dev-ak", "kling-mock-dev-sk").await,
+        401
+    );
+}
+
+#[tokio::test]
+async fn without_accounts_the_binary_serves_the_development_account() {
+    let (_child, url) = start(&["--bind", "127.0.0.1:0"], &[]).await;
+    assert_eq!(
+        status_for(&url, "kling-mock-dev-ak", "kling-mock-dev-sk").await,
+        200
+    );
 }
 
 #[test]

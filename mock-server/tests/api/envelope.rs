@@ -178,3 +178,14 @@ async fn auth_is_checked_before_the_body() {
         .await;
     a.err(401, 1001);
 }
+
+#[tokio::test]
+async fn a_path_id_that_is_not_utf8_is_400_1201_in_the_envelope() {
+    let app = spawn_app().await;
+    app.get("/v1/audio/text-to-audio/%FF%FE")
+        .await
+        .err(400, 1201);
+    app.send(app.client.get(app.url("/files/%FF.mp3")))
+        .await
+        .err(400, 1201);
+}

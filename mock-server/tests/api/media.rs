@@ -195,3 +195,29 @@ async fn unknown_files_are_404_in_the_envelope() {
         .replace(".mp3", ".wav");
     app.send(app.client.get(url)).await.err(404, 1203);
 }
+
+#[tokio::test]
+async fn public_url_sets_the_base_of_every_result_url() {
+    let cfg = kling_mock::Config {
+        public_url: Some("https://sandbox.example:9443/".into()),
+        ..config()
+    };
+    let app = spawn_with(cfg).await;
+    let a = app
+        .post(
+            "/v1/audio/tts",
+            json!({"text": "hello", "voice_id": "oversea_male1", "voice_language": "en"}),
+        )
+        .await;
+    let url = a.ok()["task_result"]["audios"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        url.starts_with("https://sandbox.example:9443/files/kling_"),
+        "{url}"
+    );
+    // The path still resolves on the mock itself.
+    let path = url.trim_start_matches("https://sandbox.example:9443");
+    assert_eq!(app.fetch(&app.url(path)).await.0, 200);
+}
