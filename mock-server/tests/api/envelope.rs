@@ -1,6 +1,8 @@
 use crate::helpers::*;
 use serde_json::json;
 
+const JSON: Option<&str> = Some("application/json");
+
 #[tokio::test]
 async fn success_answers_have_the_kling_envelope() {
     let app = spawn_app().await;
@@ -57,13 +59,7 @@ async fn a_wrong_method_is_404_1202_in_the_envelope() {
 async fn malformed_json_is_400_1200() {
     let app = spawn_app().await;
     let a = app
-        .send(
-            app.client
-                .post(app.url("/v1/audio/text-to-audio"))
-                .bearer_auth(token(AK, SK))
-                .header("content-type", "application/json")
-                .body("{\"prompt\": "),
-        )
+        .post_raw("/v1/audio/text-to-audio", JSON, "{\"prompt\": ")
         .await;
     assert!(
         a.err(400, 1200)
@@ -76,16 +72,9 @@ async fn malformed_json_is_400_1200() {
 async fn a_body_that_is_not_an_object_or_empty_is_400_1200() {
     let app = spawn_app().await;
     for body in ["[1,2]", "\"text\"", "null", "", "   "] {
-        let a = app
-            .send(
-                app.client
-                    .post(app.url("/v1/audio/tts"))
-                    .bearer_auth(token(AK, SK))
-                    .header("content-type", "application/json")
-                    .body(body),
-            )
-            .await;
-        a.err(400, 1200);
+        app.post_raw("/v1/audio/tts", JSON, body)
+            .await
+            .err(400, 1200);
     }
 }
 
@@ -94,37 +83,25 @@ async fn a_wrong_or_missing_content_type_is_400_1200() {
     let app = spawn_app().await;
     let body = r#"{"prompt":"rain","duration":5}"#;
     let a = app
-        .send(
-            app.client
-                .post(app.url("/v1/audio/text-to-audio"))
-                .bearer_auth(token(AK, SK))
-                .header("content-type", "text/plain")
-                .body(body),
-        )
+        .post_raw("/v1/audio/text-to-audio", Some("text/plain"), body)
         .await;
     assert_eq!(
         a.err(400, 1200),
         "Content-Type must be application/json, got 'text/plain'"
     );
-    let a = app
-        .send(
-            app.client
-                .post(app.url("/v1/audio/text-to-audio"))
-                .bearer_auth(token(AK, SK))
-                .body(body),
-        )
-        .await;
-    a.err(400, 1200);
-    let a = app
-        .send(
-            app.client
-                .post(app.url("/v1/audio/text-to-audio"))
-                .bearer_auth(token(AK, SK))
-                .header("content-type", "application/json; charset=utf-8")
-                .body(body),
-        )
-        .await;
-    a.ok();
+    let a = app.post_raw("/v1/audio/text-to-audio", None, body).await;
+    assert_eq!(
+        a.err(400, 1200),
+        "Content-Type must be application/json, got none"
+    );
+    app.post_raw(
+        "/v1/audio/text-to-audio",
+        Some("application/json; charset=utf-8"),
+        body,
+    )
+    .await
+    .ok();
+    assert_eq!(app.state.engine.task_count(), 1);
 }
 
 #[tokio::test]
@@ -141,28 +118,24 @@ async fn a_body_over_the_limit_is_400_1200_and_creates_nothing() {
         "Request body is larger than the limit of 1024 bytes"
     );
     // Also when the client streams the body without announcing its length.
-    let stream = futures_stream(vec![
+    let chunks = [
         b"{\"prompt\":\"".to_vec(),
         vec![b'x'; 4000],
         b"\",\"duration\":5}".to_vec(),
-    ]);
+    ];
+    let stream = tokio_stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));
     let a = app
-        .send(
-            app.client
-                .post(app.url("/v1/audio/text-to-audio"))
-                .bearer_auth(token(AK, SK))
-                .header("content-type", "application/json")
-                .body(reqwest::Body::wrap_stream(stream)),
+        .post_raw(
+            "/v1/audio/text-to-audio",
+            JSON,
+            reqwest::Body::wrap_stream(stream),
         )
         .await;
-    a.err(400, 1200);
+    assert_eq!(
+        a.err(400, 1200),
+        "Request body is larger than the limit of 1024 bytes"
+    );
     assert_eq!(app.state.engine.task_count(), 0);
-}
-
-fn futures_stream(
-    chunks: Vec<Vec<u8>>,
-) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static {
-    tokio_stream::iter(chunks.into_iter().map(Ok))
 }
 
 #[tokio::test]

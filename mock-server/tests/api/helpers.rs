@@ -164,6 +164,39 @@ impl TestApp {
         .await
     }
 
+    /// POST a raw body as account 1, with this `Content-Type` (none if `None`).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        let mut req = self.client.post(self.url(path)).bearer_auth(token(AK, SK));
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        self.send(req.body(body)).await
+    }
+
+    /// Synthesize `text` with an English voice; returns the audio URL.
+    pub async fn tts_url(&self, text: &str) -> String {
+        let body = json!({"text": text, "voice_id": "oversea_male1", "voice_language": "en"});
+        let a = self.post("/v1/audio/tts", body).await;
+        a.ok()["task_result"]["audios"][0]["url"]
+            .as_str()
+            .expect("url")
+            .to_string()
+    }
+
+    /// The voice id of the first `presets-voices` entry.
+    pub async fn first_preset_voice(&self) -> String {
+        let a = self.get("/v1/general/presets-voices?pageSize=1").await;
+        a.ok()[0]["task_result"]["voices"][0]["voice_id"]
+            .as_str()
+            .expect("voice_id")
+            .to_string()
+    }
+
     /// GET as account 1.
     pub async fn get(&self, path: &str) -> Answer {
         self.get_as(AK, SK, path).await

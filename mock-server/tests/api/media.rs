@@ -156,16 +156,7 @@ async fn tts_audio_decodes_to_its_declared_duration() {
 #[tokio::test]
 async fn the_same_url_serves_the_same_bytes() {
     let app = spawn_app().await;
-    let a = app
-        .post(
-            "/v1/audio/tts",
-            json!({"text": "hello", "voice_id": "oversea_male1", "voice_language": "en"}),
-        )
-        .await;
-    let url = a.ok()["task_result"]["audios"][0]["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = app.tts_url("hello").await;
     assert_eq!(app.fetch(&url).await.2, app.fetch(&url).await.2);
 }
 
@@ -183,16 +174,7 @@ async fn unknown_files_are_404_in_the_envelope() {
         .await
         .err(404, 1203);
     // A real file asked for with the other extension is not found either.
-    let t = app
-        .post(
-            "/v1/audio/tts",
-            json!({"text": "hello", "voice_id": "oversea_male1", "voice_language": "en"}),
-        )
-        .await;
-    let url = t.ok()["task_result"]["audios"][0]["url"]
-        .as_str()
-        .unwrap()
-        .replace(".mp3", ".wav");
+    let url = app.tts_url("hello").await.replace(".mp3", ".wav");
     app.send(app.client.get(url)).await.err(404, 1203);
 }
 
@@ -203,16 +185,7 @@ async fn public_url_sets_the_base_of_every_result_url() {
         ..config()
     };
     let app = spawn_with(cfg).await;
-    let a = app
-        .post(
-            "/v1/audio/tts",
-            json!({"text": "hello", "voice_id": "oversea_male1", "voice_language": "en"}),
-        )
-        .await;
-    let url = a.ok()["task_result"]["audios"][0]["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = app.tts_url("hello").await;
     assert!(
         url.starts_with("https://sandbox.example:9443/files/kling_"),
         "{url}"

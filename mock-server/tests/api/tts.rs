@@ -64,12 +64,7 @@ async fn tts_refuses_unknown_preset_and_custom_voices() {
             .err(400, 1201),
         "Voice id not found"
     );
-    let preset =
-        app.get("/v1/general/presets-voices?pageSize=1").await.ok()[0]["task_result"]["voices"][0]
-            ["voice_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let preset = app.first_preset_voice().await;
     app.post(TTS, body("hi", &preset, "zh"))
         .await
         .err(400, 1201);

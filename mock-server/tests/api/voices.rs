@@ -238,12 +238,7 @@ async fn presets_other_accounts_voices_and_unfinished_voices_cannot_be_deleted()
         del(AK2, SK2, voice.clone()).await.err(400, 1201),
         "Voice id not found"
     );
-    let preset =
-        app.get("/v1/general/presets-voices?pageSize=1").await.ok()[0]["task_result"]["voices"][0]
-            ["voice_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let preset = app.first_preset_voice().await;
     assert!(
         del(AK, SK, preset)
             .await
