@@ -80,3 +80,45 @@ mod tests {
         assert_eq!(h.matches('.').count(), 2);
     }
 }
+
+/// Tokens broken in one documented way each (for the auth property).
+pub mod broken {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    /// Signed with HS384 (`hs512 = false`) or HS512 instead of HS256.
+    pub fn other_alg(access_key: &str, secret_key: &str, now: i64, hs512: bool) -> String {
+        let alg = if hs512 {
+            Algorithm::HS512
+        } else {
+            Algorithm::HS384
+        };
+        encode(
+            &Header::new(alg),
+            &Claims::new(access_key, now, 1800),
+            &EncodingKey::from_secret(secret_key.as_bytes()),
+        )
+        .unwrap_or_default()
+    }
+
+    /// `{"alg":"none"}` with an empty signature.
+    pub fn alg_none(access_key: &str, now: i64) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let claims = serde_json::to_vec(&Claims::new(access_key, now, 1800)).unwrap_or_default();
+        format!("{header}.{}.", URL_SAFE_NO_PAD.encode(claims))
+    }
+
+    /// A correctly signed token with the given `exp` and `nbf`.
+    pub fn with_times(access_key: &str, secret_key: &str, exp: i64, nbf: i64) -> String {
+        sign(
+            &Claims {
+                iss: access_key.to_string(),
+                exp,
+                nbf,
+            },
+            secret_key,
+        )
+        .unwrap_or_default()
+    }
+}

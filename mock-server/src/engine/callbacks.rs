@@ -41,6 +41,10 @@ pub(crate) struct Callbacks {
     cfg: CallbackConfig,
     queues: DashMap<u64, mpsc::UnboundedSender<Delivery>>,
     pub stats: Arc<CallbackStats>,
+    /// The runtime the server was built on. Deliveries are spawned there, so a status change
+    /// fired from any thread (e.g. a test moving the virtual clock from outside the runtime) is
+    /// still delivered.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Callbacks {
@@ -56,13 +60,21 @@ impl Callbacks {
             cfg,
             queues: DashMap::new(),
             stats: Arc::default(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
     /// Queue a delivery behind the task's earlier ones. Callers enqueue a task's changes in order.
     pub fn enqueue(&self, d: Delivery) {
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!(task_id = d.task_id, "no runtime: callback dropped");
+        let Some(rt) = self
+            .runtime
+            .clone()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+        else {
+            tracing::error!(
+                task_id = d.task_id,
+                "no tokio runtime to deliver on: callback dropped"
+            );
             return;
         };
         let id = d.task_id;

@@ -192,3 +192,29 @@ async fn many_tasks_each_get_their_changes_in_order() {
         );
     }
 }
+
+#[test]
+fn moving_the_clock_from_outside_the_runtime_still_delivers_callbacks() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (app, mut r) = rt.block_on(async { (spawn_app().await, receiver(0).await) });
+    rt.block_on(app.create_t2a(json!({"prompt": "x", "duration": 3, "callback_url": r.url})));
+    // A plain thread (like a synchronous test harness) moves the clock.
+    std::thread::scope(|s| {
+        s.spawn(|| app.state.engine.advance(10_000));
+    });
+    let statuses: Vec<Value> = rt.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(r.next().await["task_status"].clone());
+        }
+        v
+    });
+    assert_eq!(
+        statuses,
+        [json!("submitted"), json!("processing"), json!("succeed")]
+    );
+}

@@ -1,0 +1,133 @@
+//! `kling-contract`: check a Kling API (the real one, or kling-mock) against the documents.
+
+use clap::Parser;
+use kling_contract::target::{Account, RemoteSpec};
+use kling_contract::{Options, report};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Property-based conformance checks of the Kling API. Without --base-url it starts a kling-mock
+/// in-process and checks that.
+#[derive(Debug, Parser)]
+#[command(name = "kling-contract", version, about)]
+struct Cli {
+    /// Base URL of the server to check, e.g. https://api-singapore.klingai.com or http://127.0.0.1:8080.
+    #[arg(long, env = "KLING_BASE_URL")]
+    base_url: Option<String>,
+    /// Access key (with --base-url).
+    #[arg(long, env = "KLING_ACCESS_KEY")]
+    access_key: Option<String>,
+    /// Secret key (with --base-url).
+    #[arg(long, env = "KLING_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// A second account's access key, for the isolation property.
+    #[arg(long, env = "KLING_ACCESS_KEY_2")]
+    access_key_2: Option<String>,
+    /// A second account's secret key.
+    #[arg(long, env = "KLING_SECRET_KEY_2", hide_env_values = true)]
+    secret_key_2: Option<String>,
+    /// The --base-url server is a kling-mock: no spending limit by default, and checks that try to
+    /// delete presets are allowed.
+    #[arg(long)]
+    mock_target: bool,
+    /// Billable creates allowed (default: 0 against --base-url, so only the free properties run;
+    /// unlimited against a mock).
+    #[arg(long, env = "KLING_CONTRACT_BUDGET")]
+    budget: Option<u64>,
+    /// Print the billable requests that would be sent instead of sending them.
+    #[arg(long)]
+    dry_run: bool,
+    /// At most this many requests per second.
+    #[arg(long)]
+    rate_limit: Option<f64>,
+    /// Cases per property.
+    #[arg(long, env = "KLING_CONTRACT_CASES", default_value_t = 24)]
+    cases: u32,
+    /// Seed of the run (printed; replays a failure with --property).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run only this property (repeatable).
+    #[arg(long = "property")]
+    properties: Vec<String>,
+    /// Public base URL that reaches the callback receiver (e.g. a tunnel to --callback-listen).
+    #[arg(long)]
+    callback_base_url: Option<String>,
+    /// Address the callback receiver listens on (default 127.0.0.1, any port).
+    #[arg(long)]
+    callback_listen: Option<SocketAddr>,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write a JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let remote = match (&cli.base_url, &cli.access_key, &cli.secret_key) {
+        (None, _, _) => None,
+        (Some(base), Some(ak), Some(sk)) => Some(RemoteSpec {
+            base_url: base.clone(),
+            account: Account {
+                access_key: ak.clone(),
+                secret_key: sk.clone(),
+            },
+            second: match (&cli.access_key_2, &cli.secret_key_2) {
+                (Some(a), Some(s)) => Some(Account {
+                    access_key: a.clone(),
+                    secret_key: s.clone(),
+                }),
+                _ => None,
+            },
+        }),
+        (Some(_), _, _) => {
+            eprintln!(
+                "kling-contract: --base-url needs --access-key and --secret-key (or KLING_ACCESS_KEY / KLING_SECRET_KEY)"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let opts = Options {
+        remote,
+        mock_target: cli.mock_target,
+        cases: cli.cases.max(1),
+        seed: cli.seed,
+        properties: cli.properties,
+        budget: cli.budget,
+        dry_run: cli.dry_run,
+        rate_limit: cli.rate_limit,
+        callback_base_url: cli.callback_base_url,
+        callback_listen: cli.callback_listen,
+    };
+    let run = match kling_contract::run(opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kling-contract: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for line in &run.dry_run_log {
+        println!("DRY RUN would send: {line}");
+    }
+    print!("{}", report::summary(&run.reports));
+    println!("billable creates sent: {}; seed: {}", run.spent, run.seed);
+    if let Some(p) = &cli.junit
+        && let Err(e) = std::fs::write(p, report::junit_report(&run.reports))
+    {
+        eprintln!("kling-contract: cannot write {}: {e}", p.display());
+        return ExitCode::from(2);
+    }
+    if let Some(p) = &cli.json
+        && let Err(e) = std::fs::write(p, report::json_report(&run.reports, &run.target))
+    {
+        eprintln!("kling-contract: cannot write {}: {e}", p.display());
+        return ExitCode::from(2);
+    }
+    if run.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

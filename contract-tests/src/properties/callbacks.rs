@@ -1,0 +1,89 @@
+//! *callbacks*: with `callback_url` pointing at the harness's receiver, every status change
+//! arrives, in order, shaped like the single query; the last one is the final state.
+
+use super::{billable_cases, check_envelope, ensure, fail, need_budget, rank};
+use crate::ctx::Ctx;
+use crate::report::{PropError, PropResult, check};
+use crate::target::Reply;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Run the property.
+pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
+    let Some(receiver) = &ctx.receiver else {
+        return Err(PropError::Skipped(
+            "the target cannot reach a loopback receiver; give --callback-base-url (and --callback-listen)".into(),
+        ));
+    };
+    need_budget(ctx, 1)?;
+    check(ctx, seed, billable_cases(ctx), 30u32..=100, |tenths| {
+        let body = json!({"prompt": "contract callbacks", "duration": tenths as f64 / 10.0, "callback_url": receiver.url});
+        let Ok(created) = ctx.create("text_to_audio_create", 0, body) else {
+            return Err(proptest::test_runner::TestCaseError::reject("no budget"));
+        };
+        ensure(created.is_success(), "a valid create was refused", &created)?;
+        let id = created.data()["task_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let polled = ctx.settle(0, &ctx.contract.endpoint("text_to_audio_get").path, &id);
+        let last: &Reply = polled.last().unwrap_or(&created);
+        let got = receiver.wait_terminal(
+            &id,
+            Duration::from_secs(if ctx.target.virtual_time() { 20 } else { 120 }),
+        );
+        let statuses: Vec<&str> = got
+            .iter()
+            .map(|v| v["task_status"].as_str().unwrap_or("?"))
+            .collect();
+        let report = |what: String| fail(format!("{what}; callbacks received: {statuses:?}"), last);
+        if got.is_empty() {
+            return Err(report("no callback arrived".into()));
+        }
+        for (i, v) in got.iter().enumerate() {
+            crate::shape::check(
+                &ctx.contract.shapes,
+                &Value::from("task"),
+                v,
+                &format!("callback[{i}]"),
+            )
+            .map_err(&report)?;
+            if v.get("code").is_some() && v.get("data").is_some() {
+                return Err(report("a callback is wrapped in the envelope".into()));
+            }
+        }
+        for w in got.windows(2) {
+            let (a, b) = (
+                w[0]["task_status"].as_str().unwrap_or(""),
+                w[1]["task_status"].as_str().unwrap_or(""),
+            );
+            if rank(b) < rank(a) || (rank(a) == Some(2) && a != b) {
+                return Err(report(format!("out of order: {a} then {b}")));
+            }
+        }
+        check_envelope(ctx, last, "task")?;
+        let fin = last.data();
+        let terminal = got
+            .iter()
+            .rev()
+            .find(|v| rank(v["task_status"].as_str().unwrap_or("")) == Some(2));
+        match terminal {
+            Some(t) if t == fin => {}
+            Some(_) => {
+                return Err(report(
+                    "the final callback differs from the final query".into(),
+                ));
+            }
+            None => return Err(report("the final status never arrived".into())),
+        }
+        for p in &polled {
+            let s = p.data()["task_status"].as_str().unwrap_or("");
+            if !s.is_empty() && !statuses.contains(&s) {
+                return Err(report(format!(
+                    "status {s} was seen by polling but never called back"
+                )));
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,194 @@
+//! The properties, one module per family. Each is a function of the [`Ctx`] and the property's
+//! seed that runs proptest cases against the target and returns the number of cases run.
+
+pub mod auth;
+pub mod callbacks;
+pub mod envelope;
+pub mod identity;
+pub mod isolation;
+pub mod lifecycle;
+pub mod media;
+pub mod paging;
+pub mod validation;
+pub mod voices;
+
+use crate::ctx::Ctx;
+use crate::report::PropResult;
+use crate::target::Reply;
+use proptest::test_runner::TestCaseError;
+use serde_json::Value;
+
+/// A property: its name, what it checks, and how to run it.
+pub struct Property {
+    /// Name (for `--property` and reports).
+    pub name: &'static str,
+    /// What it checks, one sentence.
+    pub checks: &'static str,
+    /// Whether it needs billable creates.
+    pub billable: bool,
+    /// Run it.
+    pub run: fn(&Ctx, [u8; 32]) -> PropResult,
+}
+
+/// Every property, in report order.
+pub const ALL: [Property; 10] = [
+    Property {
+        name: "envelope",
+        checks: "every answer has the documented envelope, types and HTTP status for its code; errors carry no data",
+        billable: false,
+        run: envelope::run,
+    },
+    Property {
+        name: "validation",
+        checks: "generated requests, valid and broken in every documented way, are accepted exactly when the documents say so; refusals are 400 with 1200/1201",
+        billable: false,
+        run: validation::run,
+    },
+    Property {
+        name: "auth",
+        checks: "missing, malformed, wrongly signed, expired, not-yet-valid and alg:none tokens get their documented 401 codes and create nothing",
+        billable: false,
+        run: auth::run,
+    },
+    Property {
+        name: "lifecycle",
+        checks: "over call sequences, status only moves forward, terminal states stay, created_at is stable, updated_at never decreases, results exist exactly on success, failures say why",
+        billable: true,
+        run: lifecycle::run,
+    },
+    Property {
+        name: "identity",
+        checks: "a task is the same by task_id and by external_task_id; a duplicate external_task_id is refused; ids are unique",
+        billable: true,
+        run: identity::run,
+    },
+    Property {
+        name: "paging",
+        checks: "list pages together hold every task exactly once, newest first, each at most pageSize long",
+        billable: false,
+        run: paging::run,
+    },
+    Property {
+        name: "isolation",
+        checks: "a second account never sees the first account's tasks or voices",
+        billable: true,
+        run: isolation::run,
+    },
+    Property {
+        name: "voices",
+        checks: "custom voices appear in their owner's list only and only the owner deletes them; presets cannot be deleted; TTS accepts exactly the official voices in their own language",
+        billable: true,
+        run: voices::run,
+    },
+    Property {
+        name: "callbacks",
+        checks: "every status change reaches the callback_url, in order, shaped like the single query",
+        billable: true,
+        run: callbacks::run,
+    },
+    Property {
+        name: "media",
+        checks: "every result URL can be fetched and its audio lasts the declared duration",
+        billable: true,
+        run: media::run,
+    },
+];
+
+/// Fail the case with the response attached.
+pub fn fail(what: impl std::fmt::Display, reply: &Reply) -> TestCaseError {
+    TestCaseError::fail(format!("{what}\n  response: {reply}"))
+}
+
+/// `Ok` if `cond`, else fail with the response.
+pub fn ensure(
+    cond: bool,
+    what: impl std::fmt::Display,
+    reply: &Reply,
+) -> Result<(), TestCaseError> {
+    if cond { Ok(()) } else { Err(fail(what, reply)) }
+}
+
+/// The envelope rules every answer must follow (kling-api.md §1.3, §1.4): a JSON object with an
+/// integer `code`, string `message` and `request_id`; HTTP status as the error table pairs with
+/// the code; a success carries `data` matching `shape`, an error carries no `data`.
+pub fn check_envelope(ctx: &Ctx, reply: &Reply, shape: &str) -> Result<(), TestCaseError> {
+    let obj = reply
+        .body
+        .as_object()
+        .ok_or_else(|| fail("the body is not a JSON object", reply))?;
+    let code = obj
+        .get("code")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| fail("`code` is not an integer", reply))?;
+    ensure(
+        obj.get("message").is_some_and(Value::is_string),
+        "`message` is not a string",
+        reply,
+    )?;
+    ensure(
+        obj.get("request_id").is_some_and(Value::is_string),
+        "`request_id` is not a string",
+        reply,
+    )?;
+    let http = ctx
+        .contract
+        .http_for(code)
+        .ok_or_else(|| fail(format!("code {code} is not in the error table"), reply))?;
+    ensure(
+        reply.status == http,
+        format!(
+            "code {code} must come with HTTP {http}, got {}",
+            reply.status
+        ),
+        reply,
+    )?;
+    if code == 0 {
+        let data = obj
+            .get("data")
+            .ok_or_else(|| fail("a success has no `data`", reply))?;
+        crate::shape::check(
+            &ctx.contract.shapes,
+            &Value::String(shape.into()),
+            data,
+            "data",
+        )
+        .map_err(|e| fail(e, reply))?;
+    } else {
+        ensure(!obj.contains_key("data"), "an error carries `data`", reply)?;
+    }
+    Ok(())
+}
+
+/// Skip a billable property when nothing can be created.
+pub fn need_budget(ctx: &Ctx, n: u64) -> Result<(), crate::report::PropError> {
+    if ctx.dry_run {
+        return Err(crate::report::PropError::Skipped(
+            "dry run: creates are printed, not sent".into(),
+        ));
+    }
+    if !ctx.budget.has(n) {
+        return Err(crate::report::PropError::Skipped(format!(
+            "needs {n} billable creates; raise --budget"
+        )));
+    }
+    Ok(())
+}
+
+/// Rank of a status along `submitted → processing → succeed|failed`.
+pub fn rank(status: &str) -> Option<u8> {
+    match status {
+        "submitted" => Some(0),
+        "processing" => Some(1),
+        "succeed" | "failed" => Some(2),
+        _ => None,
+    }
+}
+
+/// Cases for a billable property: fewer against a paid target.
+pub fn billable_cases(ctx: &Ctx) -> u32 {
+    if ctx.target.is_mock {
+        ctx.cases
+    } else {
+        ctx.cases.min(4)
+    }
+}

@@ -1,0 +1,160 @@
+//! *validation*: generated requests, valid and broken in every documented way, are accepted
+//! exactly when the oracle says so; refusals are HTTP 400 with 1200/1201 and no `data`.
+
+use super::{check_envelope, ensure, fail};
+use crate::ctx::Ctx;
+use crate::report::{PropResult, check};
+use crate::strategies::{BodyCase, body_case, paging_case};
+use crate::target::Request;
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use serde_json::Value;
+
+/// A generated validation case.
+#[derive(Clone, Debug)]
+pub enum Case {
+    /// A create body.
+    Body(BodyCase),
+    /// A list query.
+    Paging {
+        /// List endpoint.
+        endpoint: String,
+        /// Raw `pageNum`.
+        page_num: Option<String>,
+        /// Raw `pageSize`.
+        page_size: Option<String>,
+    },
+}
+
+/// Lists whose paging is checked.
+pub const LISTS: [&str; 3] = ["text_to_audio_list", "custom_voice_list", "presets_list"];
+/// Creates whose bodies are checked.
+pub const CREATES: [&str; 3] = ["custom_voice_create", "tts", "text_to_audio_create"];
+
+/// The query string for raw paging values.
+pub fn query(page_num: &Option<String>, page_size: &Option<String>) -> String {
+    let mut q = Vec::new();
+    if let Some(n) = page_num {
+        q.push(format!("pageNum={n}"));
+    }
+    if let Some(s) = page_size {
+        q.push(format!("pageSize={s}"));
+    }
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
+}
+
+/// Give a create body a fresh `external_task_id` where the endpoint takes one.
+pub fn with_unique_external_id(ctx: &Ctx, endpoint: &str, mut body: Value) -> Value {
+    let takes = ctx
+        .contract
+        .endpoint(endpoint)
+        .fields
+        .iter()
+        .any(|f| f.name == "external_task_id");
+    if takes && let Some(o) = body.as_object_mut() {
+        o.insert(
+            "external_task_id".into(),
+            Value::from(ctx.unique("contract")),
+        );
+    }
+    body
+}
+
+/// Send one case and compare with the oracle.
+pub fn judge_and_send(ctx: &Ctx, case: Case) -> Result<(), TestCaseError> {
+    let c = &ctx.contract;
+    match case {
+        Case::Body(b) => {
+            let body = with_unique_external_id(ctx, &b.endpoint, b.body);
+            let verdict = c.judge(&b.endpoint, &body);
+            let Ok(reply) = ctx.create(&b.endpoint, 0, body) else {
+                return Err(TestCaseError::reject(
+                    "accepted request, no budget to send it",
+                ));
+            };
+            check_expectation(ctx, &verdict, &reply, &c.endpoint(&b.endpoint).response)
+        }
+        Case::Paging {
+            endpoint,
+            page_num,
+            page_size,
+        } => {
+            let ep = c.endpoint(&endpoint);
+            let verdict = c.judge_paging(&endpoint, page_num.as_deref(), page_size.as_deref());
+            let reply = ctx.target.call(&Request::get(format!(
+                "{}{}",
+                ep.path,
+                query(&page_num, &page_size)
+            )));
+            check_expectation(ctx, &verdict, &reply, &ep.response)
+        }
+    }
+}
+
+fn check_expectation(
+    ctx: &Ctx,
+    verdict: &crate::model::Verdict,
+    reply: &crate::target::Reply,
+    shape: &str,
+) -> Result<(), TestCaseError> {
+    check_envelope(ctx, reply, shape)?;
+    match verdict {
+        crate::model::Verdict::Accept => ensure(
+            reply.is_success(),
+            "the documents accept this request, the target refused it",
+            reply,
+        ),
+        crate::model::Verdict::Reject(why) => {
+            let code = reply.code().unwrap_or(-1);
+            if reply.is_success() {
+                return Err(fail(
+                    format!("the documents refuse this request ({why}), the target accepted it"),
+                    reply,
+                ));
+            }
+            ensure(
+                reply.status == 400 && ctx.contract.validation_codes.contains(&code),
+                format!("a refused request ({why}) must be HTTP 400 with 1200/1201"),
+                reply,
+            )
+        }
+    }
+}
+
+/// The strategy of validation cases.
+pub fn cases(ctx: &Ctx) -> BoxedStrategy<Case> {
+    let c = &ctx.contract;
+    let lists: Vec<BoxedStrategy<Case>> = LISTS
+        .iter()
+        .map(|&e| {
+            let max = c
+                .endpoint(e)
+                .paging
+                .as_ref()
+                .map_or(500, |p| p.page_size[1]);
+            paging_case(max)
+                .prop_map(move |(page_num, page_size)| Case::Paging {
+                    endpoint: e.to_string(),
+                    page_num,
+                    page_size,
+                })
+                .boxed()
+        })
+        .collect();
+    prop_oneof![
+        3 => body_case(c, &CREATES).prop_map(Case::Body),
+        1 => proptest::strategy::Union::new(lists),
+    ]
+    .boxed()
+}
+
+/// Run the property.
+pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
+    check(ctx, seed, ctx.cases, cases(ctx), |case| {
+        judge_and_send(ctx, case)
+    })
+}

@@ -1,0 +1,396 @@
+//! Where requests go: a `kling-mock` started in-process (the default), or any base URL with an
+//! access key and secret key (a mock in a container, or the real Kling API).
+//!
+//! The harness is synchronous (proptest runs plain closures); every network call runs on the
+//! target's own tokio runtime via `block_on`. Requests are spaced by `--rate-limit`, and an answer
+//! with code 1302/1303 (HTTP 429) is waited out and retried, never counted as a failure.
+
+use crate::client;
+use kling_mock::config::{AccountSpec, Timing, TimingSpec};
+use kling_mock::kinds::KindId;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::runtime::Runtime;
+
+/// An account of the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Access key (JWT `iss`).
+    pub access_key: String,
+    /// Secret key.
+    pub secret_key: String,
+}
+
+/// How the harness lets time pass.
+#[derive(Clone)]
+enum Time {
+    /// The in-process mock's virtual clock: passing time is instant.
+    Virtual(Arc<kling_mock::engine::Engine>),
+    /// Real time: passing time sleeps.
+    Real,
+}
+
+/// Who signs a request.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// A valid token of account `n` (0 = primary, 1 = second).
+    Account(usize),
+    /// No `Authorization` header.
+    None,
+    /// This exact header value.
+    Header(String),
+}
+
+/// A request body.
+#[derive(Clone, Debug)]
+pub enum Body {
+    /// `application/json` of this value.
+    Json(Value),
+}
+
+/// One request.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// HTTP method.
+    pub method: reqwest::Method,
+    /// Path and query, e.g. `/v1/audio/text-to-audio?pageSize=3`.
+    pub path: String,
+    /// Authorization.
+    pub auth: Auth,
+    /// Body.
+    pub body: Option<Body>,
+}
+
+impl Request {
+    /// GET `path` as the primary account.
+    pub fn get(path: impl Into<String>) -> Request {
+        Request {
+            method: reqwest::Method::GET,
+            path: path.into(),
+            auth: Auth::Account(0),
+            body: None,
+        }
+    }
+
+    /// POST JSON to `path` as the primary account.
+    pub fn post(path: impl Into<String>, body: Value) -> Request {
+        Request {
+            method: reqwest::Method::POST,
+            path: path.into(),
+            auth: Auth::Account(0),
+            body: Some(Body::Json(body)),
+        }
+    }
+
+    /// The same request signed differently.
+    pub fn auth(mut self, auth: Auth) -> Request {
+        self.auth = auth;
+        self
+    }
+}
+
+/// An answer.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// The body as JSON (`Value::Null` if it was not JSON).
+    pub body: Value,
+    /// The body as text (for reports).
+    pub text: String,
+}
+
+impl Reply {
+    /// The envelope's `code`, if any.
+    pub fn code(&self) -> Option<i64> {
+        self.body.get("code").and_then(Value::as_i64)
+    }
+
+    /// The envelope's `data`.
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// Whether this is a success envelope.
+    pub fn is_success(&self) -> bool {
+        self.status == 200 && self.code() == Some(0)
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text: String = self.text.chars().take(600).collect();
+        write!(f, "HTTP {} {}", self.status, text)
+    }
+}
+
+/// Request pacing and 429 handling.
+#[derive(Debug)]
+struct Pacing {
+    /// Least time between two requests.
+    min_gap: Duration,
+    next: Mutex<Instant>,
+}
+
+/// Settings of a remote target.
+#[derive(Clone, Debug)]
+pub struct RemoteSpec {
+    /// Base URL, e.g. `https://api-singapore.klingai.com`.
+    pub base_url: String,
+    /// Primary account.
+    pub account: Account,
+    /// A second account, for the isolation property.
+    pub second: Option<Account>,
+}
+
+/// A target: where requests go, with what keys, and how time passes.
+pub struct Target {
+    rt: Arc<Runtime>,
+    http: reqwest::Client,
+    /// Base URL.
+    pub base_url: String,
+    /// Accounts: the primary first, then an optional second one.
+    pub accounts: Vec<Account>,
+    time: Time,
+    /// Whether the target is a kling-mock (in-process, or declared with `--mock-target`).
+    pub is_mock: bool,
+    pacing: Pacing,
+    /// 429 answers waited out.
+    pub throttled: std::sync::atomic::AtomicU64,
+}
+
+/// Timings of the in-process mock: short, and only virtual anyway.
+const IN_PROCESS_TIMING: Timing = Timing {
+    submitted: Duration::from_millis(500),
+    processing: Duration::from_secs(2),
+};
+
+impl Target {
+    fn runtime() -> Arc<Runtime> {
+        Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime"),
+        )
+    }
+
+    /// Start a kling-mock in-process on 127.0.0.1:0 with two accounts and a frozen clock.
+    pub fn in_process(rate_per_sec: Option<f64>) -> std::io::Result<Target> {
+        let rt = Target::runtime();
+        let accounts = vec![
+            Account {
+                access_key: "contract-ak-1".into(),
+                secret_key: "contract-sk-1".into(),
+            },
+            Account {
+                access_key: "contract-ak-2".into(),
+                secret_key: "contract-sk-2".into(),
+            },
+        ];
+        let config = kling_mock::Config {
+            bind: ([127, 0, 0, 1], 0).into(),
+            accounts: accounts
+                .iter()
+                .map(|a| AccountSpec {
+                    access_key: a.access_key.clone(),
+                    secret_key: a.secret_key.clone(),
+                })
+                .collect(),
+            timings: KindId::ASYNC
+                .iter()
+                .map(|&kind| TimingSpec {
+                    kind,
+                    timing: IN_PROCESS_TIMING,
+                })
+                .collect(),
+            callbacks: kling_mock::config::CallbackConfig {
+                backoff: Duration::from_millis(50),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let server = rt.block_on(kling_mock::Server::bind_with_clock(
+            config,
+            kling_mock::Clock::frozen(kling_mock::Clock::wall_ms()),
+        ))?;
+        let base_url = server.base_url();
+        let engine = server.state().engine.clone();
+        rt.spawn(server.run(std::future::pending()));
+        Ok(Target::new(
+            rt,
+            base_url,
+            accounts,
+            Time::Virtual(engine),
+            true,
+            rate_per_sec,
+        ))
+    }
+
+    /// Use the server at `spec.base_url`.
+    pub fn remote(spec: RemoteSpec, is_mock: bool, rate_per_sec: Option<f64>) -> Target {
+        let mut accounts = vec![spec.account];
+        accounts.extend(spec.second);
+        let base = spec.base_url.trim_end_matches('/').to_string();
+        Target::new(
+            Target::runtime(),
+            base,
+            accounts,
+            Time::Real,
+            is_mock,
+            rate_per_sec,
+        )
+    }
+
+    fn new(
+        rt: Arc<Runtime>,
+        base_url: String,
+        accounts: Vec<Account>,
+        time: Time,
+        is_mock: bool,
+        rate: Option<f64>,
+    ) -> Target {
+        let min_gap = match rate {
+            Some(r) if r > 0.0 => Duration::from_secs_f64(1.0 / r),
+            _ => Duration::ZERO,
+        };
+        Target {
+            rt,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap_or_default(),
+            base_url,
+            accounts,
+            time,
+            is_mock,
+            pacing: Pacing {
+                min_gap,
+                next: Mutex::new(Instant::now()),
+            },
+            throttled: Default::default(),
+        }
+    }
+
+    /// The runtime the target's network work runs on (for the callback receiver).
+    pub fn runtime_handle(&self) -> &Arc<Runtime> {
+        &self.rt
+    }
+
+    /// Whether the target's clock is virtual (in-process): passing time costs nothing.
+    pub fn virtual_time(&self) -> bool {
+        matches!(self.time, Time::Virtual(_))
+    }
+
+    /// Whether a second account is available.
+    pub fn has_second_account(&self) -> bool {
+        self.accounts.len() > 1
+    }
+
+    /// Let `d` pass: the virtual clock jumps, or the harness sleeps.
+    pub fn pass(&self, d: Duration) {
+        match &self.time {
+            Time::Virtual(engine) => engine.advance(d.as_millis() as i64),
+            Time::Real => std::thread::sleep(d),
+        }
+    }
+
+    /// The `Authorization` value for account `n` now.
+    pub fn bearer(&self, n: usize) -> String {
+        let a = &self.accounts[n.min(self.accounts.len() - 1)];
+        client::authorization(&a.access_key, &a.secret_key, now_secs()).unwrap_or_default()
+    }
+
+    /// Send `req`, waiting out rate limits (HTTP 429 with 1302/1303, up to a few minutes).
+    pub fn call(&self, req: &Request) -> Reply {
+        let mut backoff = Duration::from_secs(1);
+        for _ in 0..8 {
+            let reply = self.send_once(req);
+            let throttled = reply.status == 429 && matches!(reply.code(), Some(1302 | 1303));
+            if !throttled {
+                return reply;
+            }
+            self.throttled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.pass_real(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+        self.send_once(req)
+    }
+
+    fn pass_real(&self, d: Duration) {
+        std::thread::sleep(d);
+    }
+
+    fn pace(&self) {
+        if self.pacing.min_gap.is_zero() {
+            return;
+        }
+        let wait = {
+            let mut next = self.pacing.next.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.pacing.min_gap;
+            at - now
+        };
+        std::thread::sleep(wait);
+    }
+
+    fn send_once(&self, req: &Request) -> Reply {
+        self.pace();
+        let url = format!("{}{}", self.base_url, req.path);
+        let mut b = self.http.request(req.method.clone(), url);
+        match &req.auth {
+            Auth::Account(n) => b = b.header("authorization", self.bearer(*n)),
+            Auth::None => {}
+            Auth::Header(h) => b = b.header("authorization", h.as_str()),
+        }
+        if let Some(Body::Json(v)) = &req.body {
+            b = b
+                .header("content-type", "application/json")
+                .body(v.to_string());
+        }
+        self.rt.block_on(async move {
+            match b.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let text = resp.text().await.unwrap_or_default();
+                    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    Reply { status, body, text }
+                }
+                Err(e) => Reply {
+                    status: 0,
+                    body: Value::Null,
+                    text: format!("transport error: {e}"),
+                },
+            }
+        })
+    }
+
+    /// GET an absolute URL (a media file): status and bytes.
+    pub fn fetch(&self, url: &str) -> Result<(u16, Vec<u8>), String> {
+        self.pace();
+        let http = self.http.clone();
+        let url = url.to_string();
+        self.rt.block_on(async move {
+            let r = http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            let status = r.status().as_u16();
+            let bytes = r.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
+            Ok((status, bytes.to_vec()))
+        })
+    }
+}
+
+/// Wall time, Unix seconds.
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
