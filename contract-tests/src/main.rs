@@ -111,8 +111,9 @@ fn main() -> ExitCode {
     for line in &run.dry_run_log {
         println!("DRY RUN would send: {line}");
     }
-    print!("{}", report::summary(&run.reports));
     println!("billable creates sent: {}; seed: {}", run.spent, run.seed);
+    // The summary ends with the "N passed, N failed, N skipped" line, last, for CI log readers.
+    print!("{}", report::summary(&run.reports));
     if let Some(p) = &cli.junit
         && let Err(e) = std::fs::write(p, report::junit_report(&run.reports))
     {

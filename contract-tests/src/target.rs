@@ -99,6 +99,8 @@ pub struct Reply {
     pub body: Value,
     /// The body as text (for reports).
     pub text: String,
+    /// `Retry-After` in seconds, if the answer had one.
+    pub retry_after: Option<Duration>,
 }
 
 impl Reply {
@@ -314,7 +316,13 @@ impl Target {
             }
             self.throttled
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.pass_real(backoff);
+            // The server's own Retry-After wins; otherwise exponential backoff from 1 s
+            // (kling-api.md §4: "exponential backoff, initial delay ≥1 s").
+            let wait = reply
+                .retry_after
+                .unwrap_or(backoff)
+                .min(Duration::from_secs(120));
+            self.pass_real(wait);
             backoff = (backoff * 2).min(Duration::from_secs(30));
         }
         self.send_once(req)
@@ -356,14 +364,25 @@ impl Target {
             match b.send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
                     let text = resp.text().await.unwrap_or_default();
                     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    Reply { status, body, text }
+                    Reply {
+                        status,
+                        body,
+                        text,
+                        retry_after,
+                    }
                 }
                 Err(e) => Reply {
                     status: 0,
                     body: Value::Null,
                     text: format!("transport error: {e}"),
+                    retry_after: None,
                 },
             }
         })
