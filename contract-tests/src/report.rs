@@ -123,8 +123,14 @@ where
     let mut runner =
         TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
     let count = AtomicU32::new(0);
+    let last_tick = std::cell::Cell::new(Instant::now());
     let result = runner.run(&strategy, |v| {
-        count.fetch_add(1, Ordering::Relaxed);
+        let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+        // Long runs (real targets, many cases) show they are alive every few seconds.
+        if last_tick.get().elapsed() >= Duration::from_secs(5) {
+            last_tick.set(Instant::now());
+            CURRENT.with(|c| progress(&format!("  … {}: {n} cases so far", c.borrow())));
+        }
         test(v)
     });
     let cases = count.load(Ordering::Relaxed);
@@ -150,6 +156,11 @@ where
     }
 }
 
+thread_local! {
+    /// The property being run on this thread (for progress lines).
+    static CURRENT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// Print a progress line to stderr.
 pub fn progress(line: &str) {
     let mut e = std::io::stderr().lock();
@@ -159,6 +170,7 @@ pub fn progress(line: &str) {
 /// Run one property's function into a report.
 pub fn run_property(name: &str, run_seed: u64, f: impl FnOnce() -> PropResult) -> PropertyReport {
     progress(&format!("▶ {name} ..."));
+    CURRENT.with(|c| *c.borrow_mut() = name.to_string());
     let start = Instant::now();
     let outcome = match f() {
         Ok(cases) => Outcome::Passed { cases },
@@ -280,11 +292,6 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-/// Elapsed time formatting helper for progress lines.
-pub fn secs(d: Duration) -> String {
-    format!("{:.2}s", d.as_secs_f64())
 }
 
 #[cfg(test)]
