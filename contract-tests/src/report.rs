@@ -5,7 +5,6 @@ use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use serde::Serialize;
 use std::fmt::Debug;
-use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -163,8 +162,8 @@ thread_local! {
 
 /// Print a progress line to stderr.
 pub fn progress(line: &str) {
-    let mut e = std::io::stderr().lock();
-    let _ = writeln!(e, "{line}");
+    // eprintln!, not a raw stderr handle, so a test harness can capture it.
+    eprintln!("{line}");
 }
 
 /// Run one property's function into a report.

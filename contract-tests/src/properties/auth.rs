@@ -85,7 +85,7 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
         ensure(
             reply.status == 401 && reply.code() == Some(want),
             format!(
-                "a {} token must be HTTP 401 with code {want}",
+                "token case '{}' must be HTTP 401 with code {want}",
                 case.situation()
             ),
             &reply,

@@ -238,7 +238,12 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
         }
         // Finish every task and check the whole history once more.
         for t in tasks.iter_mut().filter(|t| !t.deleted) {
-            for reply in ctx.settle(0, &get_path(ctx, t.voice), &t.id) {
+            let path = get_path(ctx, t.voice);
+            let mut replies = ctx.settle(0, &path, &t.id);
+            // One more look a while after the end: a terminal state must stay.
+            ctx.target.pass(Duration::from_millis(1500));
+            replies.push(ctx.get(0, &path.replace("{id}", &t.id)));
+            for reply in replies {
                 check_envelope(ctx, &reply, "task")?;
                 observe(t.last.as_ref(), reply.data(), t.voice, &reply)?;
                 t.last = Some(reply.data().clone());

@@ -29,6 +29,7 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
             };
             let mut ours = Vec::new();
             for _ in 0..creates {
+                ctx.target.pass(std::time::Duration::from_millis(1)); // distinct created_at
                 let body = if voice {
                     json!({"voice_name": "contract", "voice_url": SAMPLE_VOICE_URL})
                 } else {
@@ -102,6 +103,22 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
                     format!("task {id} created just now is on no page"),
                     &reply,
                 )?;
+            }
+            // Newest first also for tasks whose timestamps tie: the ones created here, in the
+            // order they were created, must be listed in the reverse order.
+            let pos = |id: &String| seen.iter().position(|t| t["task_id"] == id.as_str());
+            for w in ours.windows(2) {
+                if let (Some(older), Some(newer)) = (pos(&w[0]), pos(&w[1]))
+                    && newer > older
+                {
+                    return Err(fail(
+                        format!(
+                            "not newest first: {} was created after {} but is listed after it",
+                            w[1], w[0]
+                        ),
+                        &reply,
+                    ));
+                }
             }
             Ok(())
         },

@@ -1,0 +1,239 @@
+//! Proof that the harness catches drift: a proxy between the harness and an in-process kling-mock
+//! breaks the mock's answers in exactly one way per test (a [`Mutation`]: a dropped field, a
+//! changed code or HTTP status, a page out of order, a regressed status, an invalid request
+//! accepted, a task leaked across accounts, ...), and the one property that checks that aspect
+//! must then fail. A baseline test runs every property through an honest proxy, so a failure
+//! cannot be blamed on the proxy itself.
+//!
+//! The tests are plain `#[test]`s: the harness is synchronous and owns its tokio runtime (the
+//! proxy runs on it too).
+
+mod mutations;
+mod proxy;
+
+use kling_contract::report::Outcome;
+use kling_contract::{Options, Run};
+use mutations::Mutation;
+
+/// One run seed for every test, so a failure here replays exactly.
+const SEED: u64 = 7;
+
+/// Run `properties` (all when empty) with `cases` cases each, through a proxy applying `mutation`.
+fn run_through(mutation: Mutation, properties: &[&str], cases: u32) -> Run {
+    let opts = Options {
+        cases,
+        seed: Some(SEED),
+        properties: properties.iter().map(|p| p.to_string()).collect(),
+        ..Default::default()
+    };
+    let mut target = kling_contract::target(&opts).expect("an in-process mock starts");
+    let upstream = target.base_url.clone();
+    target.base_url = proxy::start(target.runtime_handle(), upstream, mutation);
+    kling_contract::run_on(target, &opts).expect("the run starts")
+}
+
+/// Run `property` alone through a proxy applying `mutation`; it must fail, and its message must
+/// mention `mentions`. The failure message is returned for further checks.
+#[track_caller]
+fn assert_caught(property: &str, mutation: Mutation, cases: u32, mentions: &str) -> String {
+    let run = run_through(mutation, &[property], cases);
+    let report = run.report(property).expect("the property ran");
+    let Outcome::Failed { message, .. } = &report.outcome else {
+        panic!(
+            "{property} did not catch {mutation:?}: {:?}",
+            report.outcome
+        );
+    };
+    assert!(
+        message.contains(mentions),
+        "{property} failed under {mutation:?}, but its message does not mention {mentions:?}:\n{message}"
+    );
+    message.clone()
+}
+
+#[test]
+fn every_property_passes_through_an_honest_proxy() {
+    let run = run_through(Mutation::None, &[], 12);
+    assert_eq!(
+        run.reports.len(),
+        kling_contract::properties::ALL.len(),
+        "{:#?}",
+        run.reports
+    );
+    for r in &run.reports {
+        assert!(
+            matches!(r.outcome, Outcome::Passed { .. }),
+            "{} did not pass through the honest proxy: {:#?}",
+            r.name,
+            r.outcome
+        );
+    }
+}
+
+// ---- envelope ------------------------------------------------------------------------------
+
+#[test]
+fn envelope_fails_when_request_id_is_dropped() {
+    assert_caught("envelope", Mutation::DropRequestId, 8, "request_id");
+}
+
+#[test]
+fn envelope_fails_when_a_bad_request_comes_back_as_http_200() {
+    assert_caught(
+        "envelope",
+        Mutation::BadRequestsAs200,
+        16,
+        "must come with HTTP 400, got 200",
+    );
+}
+
+// ---- validation ----------------------------------------------------------------------------
+
+#[test]
+fn validation_fails_when_an_invalid_create_is_accepted() {
+    assert_caught(
+        "validation",
+        Mutation::AcceptInvalidCreates,
+        16,
+        "the target accepted it",
+    );
+}
+
+// ---- auth ----------------------------------------------------------------------------------
+
+#[test]
+fn auth_fails_when_an_expired_token_gets_the_invalid_token_code() {
+    // One auth case in eight is an expired token: 96 cases miss it with odds of about 1e-6.
+    assert_caught(
+        "auth",
+        Mutation::ExpiredTokenAsInvalid,
+        96,
+        "token case 'expired' must be HTTP 401 with code 1004",
+    );
+}
+
+#[test]
+fn auth_fails_when_auth_errors_come_back_as_http_403() {
+    assert_caught(
+        "auth",
+        Mutation::AuthErrorsAs403,
+        8,
+        "must come with HTTP 401, got 403",
+    );
+}
+
+// ---- lifecycle -----------------------------------------------------------------------------
+
+#[test]
+fn lifecycle_fails_when_a_succeeded_task_goes_back_to_processing() {
+    assert_caught(
+        "lifecycle",
+        Mutation::RegressSucceededTasks,
+        48,
+        "status went back from succeed to processing",
+    );
+}
+
+// ---- identity ------------------------------------------------------------------------------
+
+#[test]
+fn identity_fails_when_the_external_id_lookup_answers_another_created_at() {
+    assert_caught(
+        "identity",
+        Mutation::ExternalIdShiftsCreatedAt,
+        4,
+        "created_at differs between the two queries",
+    );
+}
+
+#[test]
+fn identity_fails_when_a_duplicate_external_task_id_is_accepted() {
+    assert_caught(
+        "identity",
+        Mutation::AcceptDuplicateExternalId,
+        4,
+        "a duplicate external_task_id must be 400 / 1201",
+    );
+}
+
+// ---- paging --------------------------------------------------------------------------------
+
+#[test]
+fn paging_fails_when_a_page_comes_back_out_of_order() {
+    assert_caught("paging", Mutation::ReversePages, 12, "not newest first");
+}
+
+#[test]
+fn paging_fails_when_the_newest_item_of_every_page_is_lost() {
+    assert_caught(
+        "paging",
+        Mutation::DropFirstItemOfPages,
+        12,
+        "created just now is on no page",
+    );
+}
+
+// ---- isolation -----------------------------------------------------------------------------
+
+#[test]
+fn isolation_fails_when_a_task_leaks_to_another_account_by_id() {
+    assert_caught(
+        "isolation",
+        Mutation::LeakTaskByIdAcrossAccounts,
+        4,
+        "the second account found the first's task",
+    );
+}
+
+#[test]
+fn isolation_fails_when_a_task_leaks_into_another_accounts_list() {
+    assert_caught(
+        "isolation",
+        Mutation::LeakTaskIntoOtherAccountsList,
+        4,
+        "the first account's task is in the second's list",
+    );
+}
+
+// ---- voices --------------------------------------------------------------------------------
+
+#[test]
+fn voices_fails_when_a_refused_delete_is_answered_as_done() {
+    // One voices case in five is the custom voice round trip, which tries the refused deletes.
+    let message = assert_caught("voices", Mutation::DeleteVoiceAlwaysSucceeds, 48, "delete");
+    assert!(
+        message.contains("another account deleted the voice")
+            || message.contains("a preset voice was deleted"),
+        "{message}"
+    );
+}
+
+// ---- callbacks -----------------------------------------------------------------------------
+
+#[test]
+fn callbacks_fail_when_the_processing_callback_is_lost() {
+    assert_caught(
+        "callbacks",
+        Mutation::CallbacksLoseProcessing,
+        4,
+        "status processing was seen by polling but never called back",
+    );
+}
+
+#[test]
+fn callbacks_fail_when_the_final_query_differs_from_the_final_callback() {
+    assert_caught(
+        "callbacks",
+        Mutation::FinalQueryDiffersFromCallback,
+        4,
+        "the final callback differs from the final query",
+    );
+}
+
+// ---- media ---------------------------------------------------------------------------------
+
+#[test]
+fn media_fails_when_declared_durations_are_a_second_too_long() {
+    let message = assert_caught("media", Mutation::StretchDurations, 4, "declared");
+    assert!(message.contains("plays"), "{message}");
+}
