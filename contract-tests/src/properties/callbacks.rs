@@ -1,7 +1,7 @@
 //! *callbacks*: with `callback_url` pointing at the harness's receiver, every status change
 //! arrives, in order, shaped like the single query; the last one is the final state.
 
-use super::{billable_cases, check_envelope, ensure, fail, need_budget, rank};
+use super::{billable_cases, check_envelope, create_ok, fail, need_budget, rank};
 use crate::ctx::Ctx;
 use crate::report::{PropError, PropResult, check};
 use crate::target::Reply;
@@ -18,14 +18,7 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
     need_budget(ctx, 1)?;
     check(ctx, seed, billable_cases(ctx), 30u32..=100, |tenths| {
         let body = json!({"prompt": "contract callbacks", "duration": tenths as f64 / 10.0, "callback_url": receiver.url});
-        let Ok(created) = ctx.create("text_to_audio_create", 0, body) else {
-            return Err(proptest::test_runner::TestCaseError::reject("no budget"));
-        };
-        ensure(created.is_success(), "a valid create was refused", &created)?;
-        let id = created.data()["task_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let (created, id) = create_ok(ctx, "text_to_audio_create", 0, body)?;
         let polled = ctx.settle(0, &ctx.contract.endpoint("text_to_audio_get").path, &id);
         let last: &Reply = polled.last().unwrap_or(&created);
         let got = receiver.wait_terminal(

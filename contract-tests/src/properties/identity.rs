@@ -1,12 +1,12 @@
 //! *identity*: a task is the same by `task_id` and by `external_task_id`; a duplicate
 //! `external_task_id` is refused (400 / 1201) and creates nothing; task ids are unique.
 
-use super::{billable_cases, check_envelope, ensure, need_budget};
+use super::{
+    Family, billable_cases, check_envelope, create_body, create_ok, ensure, family, need_budget,
+};
 use crate::ctx::Ctx;
 use crate::report::{PropResult, check};
-use crate::strategies::SAMPLE_VOICE_URL;
 use proptest::prelude::*;
-use serde_json::json;
 use std::collections::HashSet;
 
 /// Run the property.
@@ -20,30 +20,11 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
         strategy,
         |(voice, ext_tail)| {
             let ext = format!("{}-{ext_tail}", ctx.unique("id"));
-            let (create, get, list, body) = if voice {
-                (
-                    "custom_voice_create",
-                    "custom_voice_get",
-                    "custom_voice_list",
-                    json!({"voice_name": "contract", "voice_url": SAMPLE_VOICE_URL, "external_task_id": ext}),
-                )
-            } else {
-                (
-                    "text_to_audio_create",
-                    "text_to_audio_get",
-                    "text_to_audio_list",
-                    json!({"prompt": "contract identity", "duration": 3, "external_task_id": ext}),
-                )
-            };
-            let Ok(created) = ctx.create(create, 0, body.clone()) else {
-                return Err(proptest::test_runner::TestCaseError::reject("no budget"));
-            };
-            check_envelope(ctx, &created, "created")?;
-            ensure(created.is_success(), "a valid create was refused", &created)?;
-            let id = created.data()["task_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+            let Family {
+                create, get, list, ..
+            } = family(voice);
+            let body = create_body(voice, Some(&ext));
+            let (created, id) = create_ok(ctx, create, 0, body.clone())?;
             ensure(
                 created.data()["task_info"]["external_task_id"] == ext.as_str()
                     || created.data().get("task_info").is_none(),

@@ -1,12 +1,12 @@
 //! *isolation*: a second account never sees the first account's tasks or voices: not by task
 //! id, not by external id, not in its lists.
 
-use super::{billable_cases, check_envelope, ensure, need_budget};
+use super::{
+    Family, billable_cases, check_envelope, create_body, create_ok, ensure, family, need_budget,
+};
 use crate::ctx::Ctx;
 use crate::report::{PropError, PropResult, check};
-use crate::strategies::SAMPLE_VOICE_URL;
 use proptest::prelude::*;
-use serde_json::json;
 
 /// Run the property.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
@@ -18,29 +18,10 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
     need_budget(ctx, 1)?;
     check(ctx, seed, billable_cases(ctx), any::<bool>(), |voice| {
         let ext = ctx.unique("iso");
-        let (create, get, list, body) = if voice {
-            (
-                "custom_voice_create",
-                "custom_voice_get",
-                "custom_voice_list",
-                json!({"voice_name": "contract", "voice_url": SAMPLE_VOICE_URL, "external_task_id": ext}),
-            )
-        } else {
-            (
-                "text_to_audio_create",
-                "text_to_audio_get",
-                "text_to_audio_list",
-                json!({"prompt": "contract isolation", "duration": 3, "external_task_id": ext}),
-            )
-        };
-        let Ok(created) = ctx.create(create, 0, body) else {
-            return Err(proptest::test_runner::TestCaseError::reject("no budget"));
-        };
-        ensure(created.is_success(), "a valid create was refused", &created)?;
-        let id = created.data()["task_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let Family {
+            create, get, list, ..
+        } = family(voice);
+        let (_, id) = create_ok(ctx, create, 0, create_body(voice, Some(&ext)))?;
         let get_path = &ctx.contract.endpoint(get).path;
         ctx.settle(0, get_path, &id);
         for key in [&id, &ext] {

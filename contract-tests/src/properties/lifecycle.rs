@@ -52,23 +52,12 @@ struct Tracked {
 }
 
 fn get_path(ctx: &Ctx, voice: bool) -> String {
-    ctx.contract
-        .endpoint(if voice {
-            "custom_voice_get"
-        } else {
-            "text_to_audio_get"
-        })
-        .path
-        .clone()
+    ctx.contract.endpoint(super::family(voice).get).path.clone()
 }
 
 fn list_path(ctx: &Ctx, voice: bool) -> String {
     ctx.contract
-        .endpoint(if voice {
-            "custom_voice_list"
-        } else {
-            "text_to_audio_list"
-        })
+        .endpoint(super::family(voice).list)
         .path
         .clone()
 }

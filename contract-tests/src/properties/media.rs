@@ -1,7 +1,7 @@
 //! *media*: every result URL can be fetched, decodes as audio, and lasts its declared duration
 //! (within 50 ms: encoders pad to whole frames).
 
-use super::{billable_cases, check_envelope, ensure, fail, need_budget};
+use super::{billable_cases, check_envelope, create_ok, ensure, fail, need_budget};
 use crate::ctx::Ctx;
 use crate::report::{PropResult, check};
 use crate::target::Reply;
@@ -63,14 +63,7 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
         |(t2a, words)| match t2a {
             Some(tenths) => {
                 let body = json!({"prompt": "contract media", "duration": tenths as f64 / 10.0});
-                let Ok(created) = ctx.create("text_to_audio_create", 0, body) else {
-                    return Err(TestCaseError::reject("no budget"));
-                };
-                ensure(created.is_success(), "a valid create was refused", &created)?;
-                let id = created.data()["task_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let (_, id) = create_ok(ctx, "text_to_audio_create", 0, body)?;
                 let replies = ctx.settle(0, &ctx.contract.endpoint("text_to_audio_get").path, &id);
                 let last = replies
                     .last()

@@ -192,3 +192,69 @@ pub fn billable_cases(ctx: &Ctx) -> u32 {
         ctx.cases.min(4)
     }
 }
+
+/// The two task families the harness creates, by endpoint name.
+#[derive(Clone, Copy, Debug)]
+pub struct Family {
+    /// Create endpoint.
+    pub create: &'static str,
+    /// Single-query endpoint.
+    pub get: &'static str,
+    /// List endpoint.
+    pub list: &'static str,
+    /// Key of `task_result` holding the results.
+    pub results: &'static str,
+}
+
+/// Custom voices (`voice = true`) or text-to-audio.
+pub fn family(voice: bool) -> Family {
+    if voice {
+        Family {
+            create: "custom_voice_create",
+            get: "custom_voice_get",
+            list: "custom_voice_list",
+            results: "voices",
+        }
+    } else {
+        Family {
+            create: "text_to_audio_create",
+            get: "text_to_audio_get",
+            list: "text_to_audio_list",
+            results: "audios",
+        }
+    }
+}
+
+/// A minimal valid create body of the family, with an `external_task_id` if given. Custom voices
+/// use the vendor's own sample file, so they also work on the real API.
+pub fn create_body(voice: bool, external_task_id: Option<&str>) -> Value {
+    let mut b = if voice {
+        serde_json::json!({"voice_name": "contract", "voice_url": crate::strategies::SAMPLE_VOICE_URL})
+    } else {
+        serde_json::json!({"prompt": "contract check", "duration": 3})
+    };
+    if let (Some(ext), Some(o)) = (external_task_id, b.as_object_mut()) {
+        o.insert("external_task_id".into(), Value::from(ext));
+    }
+    b
+}
+
+/// Send a create the documents accept: the case is skipped without budget, fails unless the
+/// target accepts it; returns the answer and the new task id.
+pub fn create_ok(
+    ctx: &Ctx,
+    endpoint: &str,
+    account: usize,
+    body: Value,
+) -> Result<(Reply, String), TestCaseError> {
+    let Ok(reply) = ctx.create(endpoint, account, body) else {
+        return Err(TestCaseError::reject("no budget"));
+    };
+    check_envelope(ctx, &reply, &ctx.contract.endpoint(endpoint).response)?;
+    ensure(reply.is_success(), "a valid create was refused", &reply)?;
+    let id = reply.data()["task_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Ok((reply, id))
+}

@@ -5,9 +5,7 @@
 use super::{check_envelope, ensure, fail};
 use crate::ctx::Ctx;
 use crate::report::{PropResult, check};
-use crate::strategies::SAMPLE_VOICE_URL;
 use proptest::prelude::*;
-use serde_json::json;
 use std::collections::HashSet;
 
 /// Most items walked per case (the rest of a very large account is not read).
@@ -22,19 +20,11 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
         ctx.cases,
         strategy,
         |(voice, page_size, creates)| {
-            let (create, list) = if voice {
-                ("custom_voice_create", "custom_voice_list")
-            } else {
-                ("text_to_audio_create", "text_to_audio_list")
-            };
+            let super::Family { create, list, .. } = super::family(voice);
             let mut ours = Vec::new();
             for _ in 0..creates {
                 ctx.target.pass(std::time::Duration::from_millis(1)); // distinct created_at
-                let body = if voice {
-                    json!({"voice_name": "contract", "voice_url": SAMPLE_VOICE_URL})
-                } else {
-                    json!({"prompt": "contract paging", "duration": 3})
-                };
+                let body = super::create_body(voice, None);
                 if let Ok(r) = ctx.create(create, 0, body)
                     && let Some(id) = r.data()["task_id"].as_str()
                 {
