@@ -85,6 +85,13 @@ impl Accounts {
             .clone()
     }
 
+    /// Every account, in the order they were added.
+    pub fn list(&self) -> Vec<Account> {
+        let mut v: Vec<Account> = self.by_key.iter().map(|e| e.account.clone()).collect();
+        v.sort_by_key(|a| a.idx);
+        v
+    }
+
     /// The account with this access key, if known.
     pub fn get(&self, access_key: &str) -> Option<Account> {
         self.by_key.get(access_key).map(|e| e.account.clone())

@@ -5,6 +5,9 @@
 //! (`Config { seed: Some(7), ..Config::default() }`), the binary builds it from [`Cli`]. Each
 //! default lives once, in the `DEFAULT_*` constants below, and `--help` repeats it.
 
+use crate::engine::webhook::WebhookSecret;
+use crate::control::outcomes::Outcomes;
+use crate::control::rules::{FaultSpec, Latency};
 use crate::kinds::KindId;
 use clap::{Parser, ValueEnum};
 use std::net::SocketAddr;
@@ -18,6 +21,8 @@ pub const DEV_ACCESS_KEY: &str = "kling-mock-dev-ak";
 pub const DEV_SECRET_KEY: &str = "kling-mock-dev-sk";
 /// Default tolerance on `exp`/`nbf`, seconds.
 pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 5;
+/// Default number of requests kept in the journal.
+pub const DEFAULT_JOURNAL_SIZE: usize = 1000;
 /// Default largest request body, bytes.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// Default timeout of one callback delivery attempt.
@@ -26,6 +31,10 @@ pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CALLBACK_RETRIES: u32 = 3;
 /// Default delay before the first callback retry (doubled for each further retry).
 pub const DEFAULT_CALLBACK_BACKOFF: Duration = Duration::from_secs(1);
+/// Default cap on pending callback deliveries (queued or in flight, all tasks together).
+pub const DEFAULT_CALLBACK_QUEUE: usize = 10_000;
+/// Default number of delivery attempts the callback log keeps.
+pub const DEFAULT_CALLBACK_LOG: usize = 10_000;
 
 /// How bearer tokens are checked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -112,8 +121,18 @@ pub struct CallbackConfig {
     pub timeout: Duration,
     /// Retries after a failed attempt (so at most `1 + retries` attempts per status change).
     pub retries: u32,
-    /// Delay before the first retry; doubled for each further retry.
+    /// Delay before the first retry; doubled for each further retry (real time, not the mock
+    /// clock).
     pub backoff: Duration,
+    /// Most status changes pending delivery (queued, held or in flight) across all tasks; a
+    /// change arriving when the cap is reached is dropped and counted
+    /// ([`CallbackStats::dropped`](crate::engine::CallbackStats::dropped)).
+    pub queue_limit: usize,
+    /// Delivery attempts kept by the callback log (the oldest go first); 0 keeps none.
+    pub log_capacity: usize,
+    /// Standard Webhooks secret (`whsec_<base64>`): when set, every delivery is signed with the
+    /// `webhook-id`, `webhook-timestamp` and `webhook-signature` headers, as Kling does.
+    pub webhook_secret: Option<WebhookSecret>,
 }
 
 impl Default for CallbackConfig {
@@ -122,6 +141,9 @@ impl Default for CallbackConfig {
             timeout: DEFAULT_CALLBACK_TIMEOUT,
             retries: DEFAULT_CALLBACK_RETRIES,
             backoff: DEFAULT_CALLBACK_BACKOFF,
+            queue_limit: DEFAULT_CALLBACK_QUEUE,
+            log_capacity: DEFAULT_CALLBACK_LOG,
+            webhook_secret: None,
         }
     }
 }
@@ -148,6 +170,14 @@ pub struct Config {
     pub body_limit: usize,
     /// Callback delivery.
     pub callbacks: CallbackConfig,
+    /// Requests kept in the journal (0: off).
+    pub journal_size: usize,
+    /// HTTP fault rules in force from the start.
+    pub faults: Vec<FaultSpec>,
+    /// Latency rules in force from the start.
+    pub latency: Latency,
+    /// Outcome rules in force from the start.
+    pub outcomes: Outcomes,
 }
 
 impl Default for Config {
@@ -164,6 +194,10 @@ impl Default for Config {
             timings: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             callbacks: CallbackConfig::default(),
+            journal_size: DEFAULT_JOURNAL_SIZE,
+            faults: Vec::new(),
+            latency: Latency::default(),
+            outcomes: Outcomes::default(),
         }
     }
 }
@@ -245,6 +279,25 @@ pub struct Cli {
     #[arg(long, env = "KLING_MOCK_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
 
+    /// Requests kept in the request journal (`GET /__mock/journal`); 0 switches it off.
+    #[arg(long, env = "KLING_MOCK_JOURNAL_SIZE", default_value_t = DEFAULT_JOURNAL_SIZE)]
+    pub journal_size: usize,
+
+    /// HTTP fault rules in force from the start: a JSON array of rules as accepted by
+    /// `POST /__mock/faults`, e.g. '[{"path":"/v1/audio/*","code":1303,"every":3}]'.
+    #[arg(long, env = "KLING_MOCK_FAULTS", value_parser = parse_faults, value_name = "JSON")]
+    pub faults: Option<Vec<FaultSpec>>,
+
+    /// Latency rules in force from the start, as accepted by `PUT /__mock/latency`,
+    /// e.g. '{"global":{"kind":"lognormal","median_ms":80,"sigma":0.5}}'.
+    #[arg(long, env = "KLING_MOCK_LATENCY", value_parser = parse_latency, value_name = "JSON")]
+    pub latency: Option<Latency>,
+
+    /// Outcome rules in force from the start, as accepted by `PUT /__mock/outcomes`,
+    /// e.g. '{"rules":[{"field":"prompt","contains":"gore","reject":{"code":1301}}]}'.
+    #[arg(long, env = "KLING_MOCK_OUTCOMES", value_parser = parse_outcomes, value_name = "JSON")]
+    pub outcomes: Option<Outcomes>,
+
     /// Timeout of one callback delivery attempt (e.g. 10s, 500ms).
     #[arg(long, env = "KLING_MOCK_CALLBACK_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
     pub callback_timeout: Duration,
@@ -256,6 +309,49 @@ pub struct Cli {
     /// Delay before the first callback retry; doubled for each further retry.
     #[arg(long, env = "KLING_MOCK_CALLBACK_BACKOFF", value_parser = humantime::parse_duration, default_value = "1s")]
     pub callback_backoff: Duration,
+
+    /// Most callback deliveries pending at once (queued or in flight, all tasks together); a
+    /// status change arriving beyond it is dropped and counted.
+    #[arg(long, env = "KLING_MOCK_CALLBACK_QUEUE", default_value_t = DEFAULT_CALLBACK_QUEUE)]
+    pub callback_queue: usize,
+
+    /// Delivery attempts kept by the callback log (oldest dropped first).
+    #[arg(long, env = "KLING_MOCK_CALLBACK_LOG", default_value_t = DEFAULT_CALLBACK_LOG)]
+    pub callback_log: usize,
+
+    /// Sign callbacks as Kling does when a Webhook Secret is set (Standard Webhooks headers
+    /// webhook-id, webhook-timestamp, webhook-signature). Format: whsec_<base64>.
+    #[arg(
+        long,
+        env = "KLING_MOCK_WEBHOOK_SECRET",
+        value_name = "whsec_BASE64",
+        hide_env_values = true
+    )]
+    pub webhook_secret: Option<WebhookSecret>,
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_str(s).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+fn parse_faults(s: &str) -> Result<Vec<FaultSpec>, String> {
+    let v: Vec<FaultSpec> = parse_json(s)?;
+    for f in &v {
+        f.validate().map_err(|e| e.message.to_string())?;
+    }
+    Ok(v)
+}
+
+fn parse_latency(s: &str) -> Result<Latency, String> {
+    let l: Latency = parse_json(s)?;
+    l.validate().map_err(|e| e.message.to_string())?;
+    Ok(l)
+}
+
+fn parse_outcomes(s: &str) -> Result<Outcomes, String> {
+    let o: Outcomes = parse_json(s)?;
+    o.validate().map_err(|e| e.message.to_string())?;
+    Ok(o)
 }
 
 impl From<Cli> for Config {
@@ -269,10 +365,17 @@ impl From<Cli> for Config {
             seed: c.seed,
             timings: c.timings,
             body_limit: c.body_limit,
+            journal_size: c.journal_size,
+            faults: c.faults.unwrap_or_default(),
+            latency: c.latency.unwrap_or_default(),
+            outcomes: c.outcomes.unwrap_or_default(),
             callbacks: CallbackConfig {
                 timeout: c.callback_timeout,
                 retries: c.callback_retries,
                 backoff: c.callback_backoff,
+                queue_limit: c.callback_queue,
+                log_capacity: c.callback_log,
+                webhook_secret: c.webhook_secret,
             },
         }
     }

@@ -29,6 +29,8 @@
 //! * [`clock`]: the only source of "now" (real, or frozen and advanced by hand).
 //! * [`ids`]: 18-digit ids and the one seeded random source.
 //! * [`error`], [`wire`]: every error as (HTTP status, code, message); the envelope.
+//! * [`control`]: the control plane under `/__mock/`: clock, lifecycle, faults, latency,
+//!   outcome rules, request journal, reset and inspection.
 //! * [`state`]: the shared handle the handlers get.
 
 pub mod api;
@@ -36,6 +38,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod engine;
 pub mod error;
 pub mod ids;

@@ -33,6 +33,34 @@ pub struct Shared {
     pub voices: VoiceCatalog,
     /// Custom voice id → task.
     pub custom_voices: CustomVoices,
+    /// Control-plane rules (faults, latency, outcomes) and the request journal.
+    pub control: crate::control::Control,
+}
+
+impl Shared {
+    /// Forget tasks, voices, media ids and journal entries of account `idx` (`access_key`), or of
+    /// every account; with `rules`, also restore the startup faults, latency, outcomes and
+    /// lifecycles.
+    pub fn reset(&self, idx: Option<u32>, access_key: Option<&str>, rules: bool) {
+        self.engine.reset(idx);
+        self.custom_voices.clear(idx);
+        self.media.clear_items(idx);
+        match access_key {
+            Some(ak) => self.control.journal.clear_account(ak),
+            None => {
+                self.control.journal.clear();
+                self.media.retain_files(|t| self.voices.is_preset_file(t));
+            }
+        }
+        if rules {
+            self.control.remove_faults(None);
+            let _ = self.control.set_latency(Default::default());
+            let _ = self.control.set_outcomes(Default::default());
+            for k in KindId::ASYNC {
+                self.engine.set_lifecycle(k, self.config.timing(k).into());
+            }
+        }
+    }
 }
 
 /// Cheap-to-clone handle on [`Shared`].
@@ -51,19 +79,34 @@ impl AppState {
     pub fn new(config: Config, clock: Clock, base_url: String) -> Self {
         let seed = config.seed.unwrap_or_else(rand::random);
         let ids = Arc::new(IdGen::new(seed));
-        let timings = KindId::ASYNC
+        let lifecycles = KindId::ASYNC
             .into_iter()
-            .map(|k| (k, config.timing(k)))
+            .map(|k| (k, config.timing(k).into()))
             .collect();
         let engine = Arc::new(Engine::new(
             clock.clone(),
             ids.clone(),
-            timings,
+            lifecycles,
             config.callbacks,
+            seed,
         ));
         engine.set_base_url(base_url);
         let media = MediaLibrary::default();
         let voices = VoiceCatalog::load(&media);
+        let control = crate::control::Control::new(seed, config.journal_size);
+        // The startup rules were validated when the configuration was read; a rule refused here
+        // is logged, never a panic.
+        for f in &config.faults {
+            if let Err(e) = control.add_fault(f.clone()) {
+                tracing::error!(error = %e, "fault rule ignored");
+            }
+        }
+        if let Err(e) = control.set_latency(config.latency.clone()) {
+            tracing::error!(error = %e, "latency rules ignored");
+        }
+        if let Err(e) = control.set_outcomes(config.outcomes.clone()) {
+            tracing::error!(error = %e, "outcome rules ignored");
+        }
         AppState(Arc::new(Shared {
             accounts: Accounts::new(
                 &config.effective_accounts(),
@@ -78,6 +121,7 @@ impl AppState {
             media,
             voices,
             custom_voices: CustomVoices::default(),
+            control,
         }))
     }
 }

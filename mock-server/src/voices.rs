@@ -139,6 +139,11 @@ impl VoiceCatalog {
         self.tts_ids.contains(voice_id) || self.preset_ids.contains(voice_id)
     }
 
+    /// Whether `token` is the trial file of a preset (kept across resets).
+    pub fn is_preset_file(&self, token: &crate::media::Token) -> bool {
+        self.presets.iter().any(|p| &p.trial.token == token)
+    }
+
     /// The `presets-voices` entries, in catalogue order.
     pub fn presets(&self) -> &[Preset] {
         &self.presets
@@ -164,6 +169,12 @@ pub struct CustomVoices {
 }
 
 impl CustomVoices {
+    /// Forget the voices of `account` (or all).
+    pub fn clear(&self, account: Option<u32>) {
+        self.by_voice
+            .retain(|_, e| account.is_some_and(|a| a != e.0));
+    }
+
     /// Remember that task `task_id` of `account` creates voice `voice_id`.
     pub fn register(&self, voice_id: u64, account: u32, task_id: u64) {
         self.by_voice.insert(voice_id, (account, task_id));

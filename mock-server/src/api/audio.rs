@@ -19,7 +19,8 @@ pub async fn tts_create(
     JsonObject(body): JsonObject,
 ) -> Result<Response, KlingError> {
     let req = CreateTts::parse(&body)?;
-    Ok(data_response(&tts::synthesize(&s, &account, &req)?))
+    let fail = super::scripted(&s, KindId::Tts, &body)?;
+    Ok(data_response(&tts::synthesize(&s, &account, &req, fail)?))
 }
 
 /// `POST /v1/audio/text-to-audio`.
@@ -29,10 +30,11 @@ pub async fn t2a_create(
     JsonObject(body): JsonObject,
 ) -> Result<Response, KlingError> {
     let req = CreateTextToAudio::parse(&body)?;
+    let fail = super::scripted(&s, KindId::TextToAudio, &body)?;
     let view = s
         .engine
         .create(account.idx, KindId::TextToAudio, &req.common, |id, now| {
-            text_to_audio::plan(&s, &account, &req, id, now)
+            super::with_failure(text_to_audio::plan(&s, &account, &req, id, now), fail)
         })?;
     Ok(data_response(&view.created()))
 }

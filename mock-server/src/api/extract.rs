@@ -89,6 +89,28 @@ impl FromRequest<AppState> for JsonObject {
     }
 }
 
+/// An optional JSON object body (control plane): `None` when the body is empty, otherwise the
+/// same rules as [`JsonObject`].
+pub struct MaybeJson(pub Option<Map<String, Value>>);
+
+impl FromRequest<AppState> for MaybeJson {
+    type Rejection = KlingError;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, KlingError> {
+        let empty_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            == Some(0);
+        let no_type = !req.headers().contains_key(header::CONTENT_TYPE);
+        if empty_len || (no_type && !req.headers().contains_key(header::TRANSFER_ENCODING)) {
+            return Ok(MaybeJson(None));
+        }
+        JsonObject::from_request(req, state)
+            .await
+            .map(|JsonObject(m)| MaybeJson(Some(m)))
+    }
+}
+
 /// The `{id}` path segment.
 pub struct IdPath(pub String);
 

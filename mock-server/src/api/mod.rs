@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/audio/text-to-audio/{id}", get(audio::t2a_get))
         .route("/files/{name}", get(files::files_get))
+        .merge(crate::control::api::routes())
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method);
     with_edge_layers(routes, state)
@@ -46,6 +47,11 @@ fn with_edge_layers(routes: Router<AppState>, state: AppState) -> Router {
             // Never expected; a panic must still answer in the envelope, not drop the connection.
             crate::wire::error_response(Code::Internal, Code::Internal.explanation().into())
         }))
+        // Middle layer: latency, HTTP faults and the journal of the public API.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::control::gate,
+        ))
         // Outer layer: every answer, fallbacks and panics included, gets its envelope here.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -66,6 +72,31 @@ async fn wrong_method(method: Method, uri: Uri) -> KlingError {
         Code::MethodInvalid,
         format!("Method {method} is not supported on {}", uri.path()),
     )
+}
+
+/// What the outcome rules say of a create: `Err` to refuse it, `Ok(Some(message))` to let the
+/// task fail with that message, `Ok(None)` for the normal path.
+pub(crate) fn scripted(
+    s: &Shared,
+    kind: KindId,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<String>, KlingError> {
+    match s.control.decide(kind, body) {
+        crate::control::outcomes::Decision::Normal => Ok(None),
+        crate::control::outcomes::Decision::Fail(m) => Ok(Some(m)),
+        crate::control::outcomes::Decision::Reject(e) => Err(e),
+    }
+}
+
+/// A plan whose outcome a rule forced to fail.
+pub(crate) fn with_failure(
+    mut plan: crate::engine::Plan,
+    fail: Option<String>,
+) -> crate::engine::Plan {
+    if fail.is_some() {
+        plan.failure = fail;
+    }
+    plan
 }
 
 /// Single query of a task kind.

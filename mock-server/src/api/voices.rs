@@ -21,10 +21,11 @@ pub async fn voices_create(
     JsonObject(body): JsonObject,
 ) -> Result<Response, KlingError> {
     let req = CreateCustomVoice::parse(&body)?;
+    let fail = super::scripted(&s, KindId::CustomVoice, &body)?;
     let view = s
         .engine
         .create(account.idx, KindId::CustomVoice, &req.common, |id, now| {
-            custom_voice::plan(&s, &account, &req, id, now)
+            super::with_failure(custom_voice::plan(&s, &account, &req, id, now), fail)
         })?;
     Ok(data_response(&view.created()))
 }

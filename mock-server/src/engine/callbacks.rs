@@ -4,15 +4,47 @@
 //! object itself, no envelope). Deliveries of one task go out strictly in order, one at a time,
 //! each retried with exponential backoff before the next is sent; different tasks are delivered
 //! in parallel. Everything runs on spawned tasks: a slow or dead receiver never delays an API
-//! answer.
+//! answer, and [`Callbacks::enqueue`] never waits (a few short std-mutex sections, no I/O).
+//!
+//! Under control, for tests of a client's webhook handling:
+//! * a **delivery log** ([`CallbackAttempt`]): every attempt, and every change that was never sent
+//!   and why, in a bounded ring ([`CallbackConfig::log_capacity`]);
+//! * **faults** ([`CallbackFaults`]), changeable at runtime: extra delay, duplicates, drops,
+//!   reordering. Every random choice is drawn, when the change is queued, from one generator
+//!   seeded at construction, so the same seed and the same sequence of changes fault the same
+//!   deliveries;
+//! * a **bounded queue** ([`CallbackConfig::queue_limit`]): changes beyond it are dropped and
+//!   counted ([`CallbackStats::dropped`]);
+//! * **signing** ([`super::webhook`]) when a webhook secret is configured;
+//! * **idle waiting** ([`Callbacks::idle`]): "advance the clock, then wait until every callback
+//!   it caused has been delivered", without polling.
+//!
+//! Times: the log's `at_ms` and the `webhook-timestamp` header come from the mock [`Clock`]; the
+//! retry backoff, the fault delay and the attempt timeout are real-time waits (a frozen mock
+//! clock must not stall deliveries).
 
 use super::view::Status;
+use crate::clock::Clock;
 use crate::config::CallbackConfig;
 use bytes::Bytes;
 use dashmap::DashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::mpsc;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc};
+
+/// Longest (real) time a delivery held back by the reorder fault waits for its task's next
+/// change. The held delivery normally goes right after that next change, or as soon as the task's
+/// queue closes (its final status was queued or dropped); this limit only matters for a task
+/// that stops changing before it finishes (e.g. moved by hand, or forgotten).
+pub const REORDER_HOLD_LIMIT: Duration = Duration::from_secs(10);
+
+/// Mixed into the seed so the callback faults do not replay another component's random stream.
+const SEED_SALT: u64 = 0x6361_6c6c_6261_636b; // "callback"
 
 /// One status change to deliver.
 #[derive(Clone, Debug)]
@@ -23,24 +55,200 @@ pub(crate) struct Delivery {
     pub body: Bytes,
 }
 
-/// Delivery counters.
-#[derive(Debug, Default)]
+/// Faults applied to callback deliveries, settable at runtime
+/// ([`Engine::set_callback_faults`](super::Engine::set_callback_faults)). The default is no fault.
+///
+/// Probabilities are in `[0, 1]`; out-of-range values are clamped when set (NaN counts as 0), and
+/// [`CallbackFaults::validate`] tells a caller that wants to refuse them instead. Partial JSON is
+/// accepted: a missing field is "no such fault".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallbackFaults {
+    /// Extra real-time delay, in milliseconds, before each delivery (before its first attempt,
+    /// and before each copy of a duplicate).
+    pub delay_ms: u64,
+    /// Probability that a status change is delivered twice (the second copy after the first one
+    /// has finished, with the same `webhook-id`).
+    pub duplicate: f64,
+    /// Probability that a status change is never delivered (logged and counted in
+    /// [`CallbackStats::fault_dropped`]).
+    pub drop: f64,
+    /// Probability that a delivery is held back and sent after the task's next one (a final
+    /// status is never held, so everything is still delivered; see [`REORDER_HOLD_LIMIT`]).
+    pub reorder: f64,
+}
+
+impl CallbackFaults {
+    /// `Err` with a message naming the field when a probability is not a number in `[0, 1]`.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, p) in [
+            ("duplicate", self.duplicate),
+            ("drop", self.drop),
+            ("reorder", self.reorder),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!(
+                    "{name} must be a probability between 0 and 1, got {p}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether no fault is set.
+    pub fn is_none(&self) -> bool {
+        *self == CallbackFaults::default()
+    }
+
+    /// Probabilities clamped into `[0, 1]` (NaN: 0).
+    fn clamped(self) -> Self {
+        let p = |x: f64| if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) };
+        CallbackFaults {
+            delay_ms: self.delay_ms,
+            duplicate: p(self.duplicate),
+            drop: p(self.drop),
+            reorder: p(self.reorder),
+        }
+    }
+}
+
+/// Delivery counters. Serializes as plain numbers.
+#[derive(Debug, Default, Serialize)]
 pub struct CallbackStats {
-    /// Status changes delivered (a 2xx answer).
+    /// Deliveries that got a 2xx answer (each copy of a duplicated change counts).
     pub delivered: AtomicU64,
-    /// Status changes given up after every retry failed.
+    /// Deliveries given up after every retry failed.
     pub failed: AtomicU64,
     /// Attempts made, including retries.
     pub attempts: AtomicU64,
+    /// Status changes never delivered because the queue was full
+    /// ([`CallbackConfig::queue_limit`]) or no runtime was there to deliver them.
+    pub dropped: AtomicU64,
+    /// Status changes never delivered because the `drop` fault hit them.
+    pub fault_dropped: AtomicU64,
+}
+
+/// What one delivery attempt came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AttemptResult {
+    /// The receiver answered with this HTTP status (2xx: delivered).
+    Http {
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// No answer: timeout, refused connection, bad URL... with the transport error's text.
+    Error {
+        /// The error and its causes.
+        message: String,
+    },
+    /// The status change was never sent.
+    Dropped {
+        /// Why.
+        reason: DropReason,
+    },
+}
+
+impl AttemptResult {
+    /// Whether the attempt was answered with a 2xx status.
+    pub fn is_delivered(&self) -> bool {
+        matches!(self, AttemptResult::Http { status } if (200..300).contains(status))
+    }
+}
+
+/// Why a status change was never sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// [`CallbackConfig::queue_limit`] deliveries were already pending.
+    QueueFull,
+    /// The `drop` fault ([`CallbackFaults::drop`]).
+    Fault,
+    /// No tokio runtime to deliver on.
+    NoRuntime,
+}
+
+/// A fault applied to a delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AppliedFault {
+    /// Waited this long (real time) before sending.
+    Delay {
+        /// The delay, milliseconds.
+        ms: u64,
+    },
+    /// This is the second copy of a duplicated delivery.
+    Duplicate,
+    /// This delivery was held back behind the task's next one.
+    Reorder,
+    /// The status change was dropped.
+    Drop,
+}
+
+/// One entry of the delivery log: one attempt, or one status change that was never sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CallbackAttempt {
+    /// The task (decimal string, as the API shows it).
+    pub task_id: String,
+    /// The status the body carried.
+    pub status: Status,
+    /// The `callback_url`.
+    pub url: String,
+    /// Id of the status change: the same on every retry and on a duplicate; sent as the
+    /// `webhook-id` header when deliveries are signed.
+    pub webhook_id: String,
+    /// Attempt number, 1-based, counted per copy (0: never sent).
+    pub attempt: u32,
+    /// The outcome.
+    pub result: AttemptResult,
+    /// Time from sending the request to its answer (or error), milliseconds (0: never sent).
+    pub latency_ms: u64,
+    /// Mock clock time when the attempt was made (or the change dropped), Unix milliseconds.
+    pub at_ms: i64,
+    /// Whether the request carried the Standard Webhooks signature headers.
+    pub signed: bool,
+    /// Faults applied (empty: none).
+    pub faults: Vec<AppliedFault>,
+}
+
+/// A queued status change and the faults drawn for it.
+#[derive(Debug)]
+struct Job {
+    d: Delivery,
+    webhook_id: String,
+    delay_ms: u64,
+    duplicate: bool,
+    reorder: bool,
+}
+
+/// What the workers share with the dispatcher.
+#[derive(Debug)]
+struct Shared {
+    client: reqwest::Client,
+    cfg: CallbackConfig,
+    clock: Clock,
+    stats: Arc<CallbackStats>,
+    log: Mutex<VecDeque<CallbackAttempt>>,
+    /// Status changes accepted and not finished, held ones included (the queue cap).
+    outstanding: AtomicUsize,
+    /// `outstanding` minus the held ones: what [`Callbacks::idle`] waits for.
+    busy: AtomicUsize,
+    /// Woken when `busy` drops to 0.
+    idle: Notify,
 }
 
 /// The dispatcher: one ordered queue per task with pending deliveries.
 #[derive(Debug)]
 pub(crate) struct Callbacks {
-    client: reqwest::Client,
-    cfg: CallbackConfig,
-    queues: DashMap<u64, mpsc::UnboundedSender<Delivery>>,
+    shared: Arc<Shared>,
+    queues: DashMap<u64, mpsc::UnboundedSender<Job>>,
     pub stats: Arc<CallbackStats>,
+    faults: Mutex<CallbackFaults>,
+    /// Fault draws and webhook ids, in the order changes are queued.
+    rng: Mutex<StdRng>,
+    /// First `webhook-id` (seeded, 18 digits) and the count of ids given so far.
+    id_base: u64,
+    ids_given: AtomicU64,
     /// The runtime the server was built on. Deliveries are spawned there, so a status change
     /// fired from any thread (e.g. a test moving the virtual clock from outside the runtime) is
     /// still delivered.
@@ -48,120 +256,516 @@ pub(crate) struct Callbacks {
 }
 
 impl Callbacks {
-    pub fn new(cfg: CallbackConfig) -> Self {
+    /// A dispatcher delivering per `cfg`, stamping with `clock`, drawing its faults from `seed`.
+    pub fn new(cfg: CallbackConfig, clock: Clock, seed: u64) -> Self {
         let client = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("kling-mock/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
+        let stats = Arc::<CallbackStats>::default();
+        let mut rng = StdRng::seed_from_u64(seed ^ SEED_SALT);
+        let id_base = rng.random_range(100_000_000_000_000_000..500_000_000_000_000_000);
         Callbacks {
-            client,
-            cfg,
+            shared: Arc::new(Shared {
+                client,
+                cfg,
+                clock,
+                stats: stats.clone(),
+                log: Mutex::new(VecDeque::new()),
+                outstanding: AtomicUsize::new(0),
+                busy: AtomicUsize::new(0),
+                idle: Notify::new(),
+            }),
             queues: DashMap::new(),
-            stats: Arc::default(),
+            stats,
+            faults: Mutex::default(),
+            rng: Mutex::new(rng),
+            id_base,
+            ids_given: AtomicU64::new(0),
             runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
     /// Queue a delivery behind the task's earlier ones. Callers enqueue a task's changes in order.
+    /// Never waits: the change is dropped (and logged) if the queue is full.
     pub fn enqueue(&self, d: Delivery) {
-        let Some(rt) = self
+        let faults = self.faults();
+        let (webhook_id, drop, duplicate, reorder) = {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            // Always three draws per change: the sequence does not depend on the fault settings.
+            let draws: [f64; 3] = [rng.random(), rng.random(), rng.random()];
+            let n = self.ids_given.fetch_add(1, Ordering::Relaxed);
+            (
+                self.id_base.wrapping_add(n).to_string(),
+                draws[0] < faults.drop,
+                draws[1] < faults.duplicate,
+                draws[2] < faults.reorder,
+            )
+        };
+        let terminal = d.status.is_terminal();
+        let job = Job {
+            d,
+            webhook_id,
+            delay_ms: faults.delay_ms,
+            duplicate,
+            // A final status is never held: nothing follows it.
+            reorder: reorder && !terminal,
+        };
+        self.admit(job, drop, terminal);
+    }
+
+    /// Log and count `job` as dropped, without sending it.
+    fn drop_job(&self, job: &Job, reason: DropReason) {
+        let sh = &self.shared;
+        let faults = match reason {
+            DropReason::Fault => {
+                sh.stats.fault_dropped.fetch_add(1, Ordering::Relaxed);
+                vec![AppliedFault::Drop]
+            }
+            DropReason::QueueFull | DropReason::NoRuntime => {
+                sh.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                Vec::new()
+            }
+        };
+        tracing::info!(
+            task_id = job.d.task_id,
+            status = job.d.status.as_str(),
+            ?reason,
+            "callback dropped"
+        );
+        sh.record(CallbackAttempt {
+            task_id: job.d.task_id.to_string(),
+            status: job.d.status,
+            url: job.d.url.to_string(),
+            webhook_id: job.webhook_id.clone(),
+            attempt: 0,
+            result: AttemptResult::Dropped { reason },
+            latency_ms: 0,
+            at_ms: sh.clock.now_ms(),
+            signed: false,
+            faults,
+        });
+    }
+
+    /// Count `job` as pending and hand it to its task's worker, or drop it (fault, full queue, no
+    /// runtime). `close`: the task's last change; its queue is closed either way.
+    fn admit(&self, job: Job, drop: bool, close: bool) {
+        let sh = &self.shared;
+        let id = job.d.task_id;
+        let rt = self
             .runtime
             .clone()
-            .or_else(|| tokio::runtime::Handle::try_current().ok())
-        else {
-            tracing::error!(
-                task_id = d.task_id,
-                "no tokio runtime to deliver on: callback dropped"
-            );
+            .or_else(|| tokio::runtime::Handle::try_current().ok());
+        let refused = if drop {
+            Some(DropReason::Fault)
+        } else if rt.is_none() {
+            Some(DropReason::NoRuntime)
+        } else {
+            let limit = sh.cfg.queue_limit;
+            let admitted = sh
+                .outstanding
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < limit).then_some(n + 1)
+                })
+                .is_ok();
+            (!admitted).then_some(DropReason::QueueFull)
+        };
+        let (None, Some(rt)) = (refused, rt) else {
+            if let Some(reason) = refused {
+                self.drop_job(&job, reason);
+            }
+            if close {
+                self.queues.remove(&id);
+            }
             return;
         };
-        let id = d.task_id;
-        let terminal = d.status.is_terminal();
+        sh.busy.fetch_add(1, Ordering::AcqRel);
         let tx = self
             .queues
             .entry(id)
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                rt.spawn(worker(
-                    self.client.clone(),
-                    self.cfg,
-                    self.stats.clone(),
-                    rx,
-                ));
+                rt.spawn(worker(sh.clone(), rx));
                 tx
             })
             .clone();
-        if tx.send(d).is_err() {
-            tracing::warn!(task_id = id, "callback worker gone: delivery dropped");
-        }
-        if terminal {
+        if close {
             // No change follows a terminal one: the worker ends once it has drained its queue.
             self.queues.remove(&id);
         }
-    }
-}
-
-async fn worker(
-    client: reqwest::Client,
-    cfg: CallbackConfig,
-    stats: Arc<CallbackStats>,
-    mut rx: mpsc::UnboundedReceiver<Delivery>,
-) {
-    while let Some(d) = rx.recv().await {
-        deliver(&client, &cfg, &stats, &d).await;
-    }
-}
-
-async fn deliver(
-    client: &reqwest::Client,
-    cfg: &CallbackConfig,
-    stats: &CallbackStats,
-    d: &Delivery,
-) {
-    let mut backoff = cfg.backoff;
-    for attempt in 0..=cfg.retries {
-        if attempt > 0 {
-            tokio::time::sleep(backoff).await;
-            backoff = backoff.saturating_mul(2);
+        if let Err(mpsc::error::SendError(job)) = tx.send(job) {
+            // The worker's runtime is gone (shut down).
+            self.drop_job(&job, DropReason::NoRuntime);
+            sh.finish();
         }
-        stats.attempts.fetch_add(1, Ordering::Relaxed);
-        let res = client
-            .post(&*d.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(d.body.clone())
-            .send()
-            .await;
-        match res {
-            Ok(r) if r.status().is_success() => {
-                stats.delivered.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(
-                    task_id = d.task_id,
-                    status = d.status.as_str(),
-                    attempt,
-                    "callback delivered"
-                );
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> CallbackFaults {
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replace the faults (probabilities clamped into `[0, 1]`); applies to changes queued from
+    /// now on.
+    pub fn set_faults(&self, f: CallbackFaults) {
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = f.clamped();
+    }
+
+    /// The delivery log, oldest first.
+    pub fn log(&self) -> Vec<CallbackAttempt> {
+        let log = self.shared.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.iter().cloned().collect()
+    }
+
+    /// Empty the delivery log.
+    pub fn clear_log(&self) {
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Status changes accepted and not yet finished (queued, held back or in flight).
+    pub fn pending(&self) -> usize {
+        self.shared.outstanding.load(Ordering::Acquire)
+    }
+
+    /// Resolves once no delivery is queued or in flight. A delivery held back by the reorder fault
+    /// waits for its task's next change, which may need the clock to move, so it does not count;
+    /// it counts again from the moment it is released.
+    pub async fn idle(&self) {
+        let sh = &self.shared;
+        loop {
+            let notified = sh.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if sh.busy.load(Ordering::Acquire) == 0 {
                 return;
             }
-            Ok(r) => {
-                tracing::info!(
-                    task_id = d.task_id,
-                    url = &*d.url,
-                    http = r.status().as_u16(),
-                    attempt,
-                    "callback refused"
-                )
-            }
-            Err(err) => {
-                tracing::info!(task_id = d.task_id, url = &*d.url, %err, attempt, "callback failed")
-            }
+            notified.await;
         }
     }
-    stats.failed.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(
-        task_id = d.task_id,
-        status = d.status.as_str(),
-        "callback given up after retries"
-    );
+}
+
+impl Shared {
+    fn record(&self, a: CallbackAttempt) {
+        let cap = self.cfg.log_capacity;
+        if cap == 0 {
+            return;
+        }
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        while log.len() >= cap {
+            log.pop_front();
+        }
+        log.push_back(a);
+    }
+
+    /// One accepted status change is done (delivered, given up, or lost).
+    fn finish(&self) {
+        self.outstanding.fetch_sub(1, Ordering::AcqRel);
+        self.unbusy();
+    }
+
+    fn unbusy(&self) {
+        if self.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Deliver a job: optional delay, one or two copies, each with its retries.
+    async fn run(&self, job: Job, reordered: bool) {
+        let copies = if job.duplicate { 2 } else { 1 };
+        for copy in 0..copies {
+            let mut applied = Vec::new();
+            if job.delay_ms > 0 {
+                applied.push(AppliedFault::Delay { ms: job.delay_ms });
+                tokio::time::sleep(Duration::from_millis(job.delay_ms)).await;
+            }
+            if reordered {
+                applied.push(AppliedFault::Reorder);
+            }
+            if copy > 0 {
+                applied.push(AppliedFault::Duplicate);
+            }
+            self.deliver(&job, &applied).await;
+        }
+        self.finish();
+    }
+
+    async fn deliver(&self, job: &Job, applied: &[AppliedFault]) {
+        let d = &job.d;
+        let cfg = &self.cfg;
+        let mut backoff = cfg.backoff;
+        for attempt in 1..=cfg.retries.saturating_add(1) {
+            if attempt > 1 {
+                tokio::time::sleep(backoff).await;
+                backoff = backoff.saturating_mul(2);
+            }
+            self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+            let at_ms = self.clock.now_ms();
+            let mut req = self
+                .client
+                .post(&*d.url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(d.body.clone());
+            if let Some(secret) = &cfg.webhook_secret {
+                let ts = at_ms.div_euclid(1000);
+                req = req
+                    .header(super::webhook::HEADER_ID, &job.webhook_id)
+                    .header(super::webhook::HEADER_TIMESTAMP, ts.to_string())
+                    .header(
+                        super::webhook::HEADER_SIGNATURE,
+                        secret.sign(&job.webhook_id, ts, &d.body),
+                    );
+            }
+            let started = Instant::now();
+            let res = req.send().await;
+            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let result = match &res {
+                Ok(r) => AttemptResult::Http {
+                    status: r.status().as_u16(),
+                },
+                Err(err) => AttemptResult::Error {
+                    message: error_text(err),
+                },
+            };
+            let delivered = result.is_delivered();
+            match &result {
+                AttemptResult::Http { status } if delivered => tracing::debug!(
+                    task_id = d.task_id,
+                    status = d.status.as_str(),
+                    http = status,
+                    attempt,
+                    "callback delivered"
+                ),
+                AttemptResult::Http { status } => tracing::info!(
+                    task_id = d.task_id,
+                    url = &*d.url,
+                    http = status,
+                    attempt,
+                    "callback refused"
+                ),
+                AttemptResult::Error { message } => tracing::info!(
+                    task_id = d.task_id,
+                    url = &*d.url,
+                    err = message.as_str(),
+                    attempt,
+                    "callback failed"
+                ),
+                AttemptResult::Dropped { .. } => {}
+            }
+            self.record(CallbackAttempt {
+                task_id: d.task_id.to_string(),
+                status: d.status,
+                url: d.url.to_string(),
+                webhook_id: job.webhook_id.clone(),
+                attempt,
+                result,
+                latency_ms,
+                at_ms,
+                signed: cfg.webhook_secret.is_some(),
+                faults: applied.to_vec(),
+            });
+            drop(res);
+            if delivered {
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            task_id = d.task_id,
+            status = d.status.as_str(),
+            "callback given up after retries"
+        );
+    }
+}
+
+/// A transport error with its causes ("error sending request: connection refused").
+fn error_text(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// One task's deliveries, in order. A job drawn for reordering is held until the next job has
+/// been delivered, the queue closes, or [`REORDER_HOLD_LIMIT`] passes; only one is held at a time.
+async fn worker(sh: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut held: Option<Job> = None;
+    loop {
+        let next = match held {
+            None => rx.recv().await,
+            Some(_) => match tokio::time::timeout(REORDER_HOLD_LIMIT, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    // The task stopped changing: release the held delivery.
+                    if let Some(h) = held.take() {
+                        sh.busy.fetch_add(1, Ordering::AcqRel);
+                        sh.run(h, true).await;
+                    }
+                    continue;
+                }
+            },
+        };
+        let Some(job) = next else { break };
+        if held.is_none() && job.reorder && !job.d.status.is_terminal() {
+            // Held: no longer "busy" (it waits for the task's next change), still outstanding.
+            sh.unbusy();
+            held = Some(job);
+            continue;
+        }
+        let released = held.take();
+        if released.is_some() {
+            // Busy again before `job` finishes, so the count never touches 0 in between.
+            sh.busy.fetch_add(1, Ordering::AcqRel);
+        }
+        sh.run(job, false).await;
+        if let Some(h) = released {
+            sh.run(h, true).await;
+        }
+    }
+    if let Some(h) = held {
+        sh.busy.fetch_add(1, Ordering::AcqRel);
+        sh.run(h, true).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(task_id: u64, status: Status) -> Delivery {
+        Delivery {
+            task_id,
+            // Nothing listens on port 9 of the TEST-NET address; these tests never send.
+            url: Arc::from("http://192.0.2.1:9/hook"),
+            status,
+            body: Bytes::from_static(b"{}"),
+        }
+    }
+
+    #[test]
+    fn faults_deserialize_from_partial_json_and_clamp() {
+        let f: CallbackFaults = serde_json::from_str(r#"{"drop": 0.5}"#).unwrap();
+        assert_eq!(
+            f,
+            CallbackFaults {
+                drop: 0.5,
+                ..Default::default()
+            }
+        );
+        assert!(CallbackFaults::default().is_none());
+        let bad = CallbackFaults {
+            duplicate: 1.5,
+            reorder: f64::NAN,
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("duplicate"));
+        let c = bad.clamped();
+        assert_eq!((c.duplicate, c.reorder), (1.0, 0.0));
+    }
+
+    #[test]
+    fn drops_by_fault_are_logged_and_counted_without_a_runtime() {
+        let cb = Callbacks::new(CallbackConfig::default(), Clock::frozen(5_000), 1);
+        cb.set_faults(CallbackFaults {
+            drop: 1.0,
+            ..Default::default()
+        });
+        cb.enqueue(delivery(7, Status::Submitted));
+        cb.enqueue(delivery(7, Status::Succeed));
+        assert_eq!(cb.stats.fault_dropped.load(Ordering::Relaxed), 2);
+        let log = cb.log();
+        assert_eq!(log.len(), 2);
+        assert_eq!(
+            log[0].result,
+            AttemptResult::Dropped {
+                reason: DropReason::Fault
+            }
+        );
+        assert_eq!(log[0].faults, [AppliedFault::Drop]);
+        assert_eq!((log[0].attempt, log[0].at_ms), (0, 5_000));
+        assert_ne!(log[0].webhook_id, log[1].webhook_id);
+        assert_eq!(cb.pending(), 0);
+        cb.clear_log();
+        assert!(cb.log().is_empty());
+    }
+
+    #[test]
+    fn the_log_is_a_bounded_ring() {
+        let cfg = CallbackConfig {
+            log_capacity: 3,
+            ..Default::default()
+        };
+        let cb = Callbacks::new(cfg, Clock::frozen(0), 1);
+        cb.set_faults(CallbackFaults {
+            drop: 1.0,
+            ..Default::default()
+        });
+        for id in 1..=5 {
+            cb.enqueue(delivery(id, Status::Submitted));
+        }
+        let ids: Vec<String> = cb.log().into_iter().map(|a| a.task_id).collect();
+        assert_eq!(ids, ["3", "4", "5"]);
+    }
+
+    #[test]
+    fn fault_draws_and_webhook_ids_follow_the_seed() {
+        let run = |seed| {
+            let cb = Callbacks::new(CallbackConfig::default(), Clock::frozen(0), seed);
+            cb.set_faults(CallbackFaults {
+                drop: 0.5,
+                ..Default::default()
+            });
+            for id in 1..=40 {
+                cb.enqueue(delivery(id, Status::Submitted));
+            }
+            // Without a runtime, the changes the fault spares are dropped for want of one.
+            cb.log()
+                .into_iter()
+                .filter(|a| a.faults == [AppliedFault::Drop])
+                .map(|a| (a.task_id, a.webhook_id))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(3), run(3));
+        assert_ne!(run(3), run(4));
+        let dropped = run(3).len();
+        assert!(
+            (5..=35).contains(&dropped),
+            "{dropped} of 40 dropped at p=0.5"
+        );
+    }
+
+    #[test]
+    fn a_change_without_a_runtime_is_dropped_and_logged() {
+        let cb = Callbacks::new(CallbackConfig::default(), Clock::frozen(0), 1);
+        cb.enqueue(delivery(9, Status::Submitted));
+        assert_eq!(cb.stats.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            cb.log()[0].result,
+            AttemptResult::Dropped {
+                reason: DropReason::NoRuntime
+            }
+        );
+        assert_eq!(cb.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn idle_resolves_at_once_when_nothing_is_pending() {
+        let cb = Callbacks::new(CallbackConfig::default(), Clock::frozen(0), 1);
+        tokio::time::timeout(Duration::from_secs(5), cb.idle())
+            .await
+            .expect("idle");
+    }
 }

@@ -12,12 +12,85 @@
 //! `updated_at` is exact and reproducible.
 
 use super::Engine;
+use crate::config::Timing;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::Weak;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
+
+/// How long a status lasts: `min_ms` to `max_ms` milliseconds, drawn per task from the seeded
+/// random source (a fixed time when both are equal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// Shortest time, ms.
+    pub min_ms: u64,
+    /// Longest time, ms.
+    pub max_ms: u64,
+}
+
+impl Span {
+    /// Exactly `ms` milliseconds.
+    pub const fn fixed(ms: u64) -> Span {
+        Span {
+            min_ms: ms,
+            max_ms: ms,
+        }
+    }
+}
+
+/// What moves a task to its next status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum Progress {
+    /// The clock: each status lasts its [`Span`].
+    #[default]
+    Time,
+    /// Queries: a task moves on after `polls` single queries in its current status (the query
+    /// that completes the count already sees the new status).
+    Polls {
+        /// Queries per status.
+        polls: u32,
+    },
+    /// Only the control plane moves tasks (`POST /__mock/tasks/{id}/advance`).
+    Manual,
+}
+
+/// The lifecycle of one task kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lifecycle {
+    /// Time in `submitted`.
+    pub submitted: Span,
+    /// Time in `processing`.
+    pub processing: Span,
+    /// What moves tasks on.
+    #[serde(default)]
+    pub progress: Progress,
+}
+
+impl From<Timing> for Lifecycle {
+    fn from(t: Timing) -> Lifecycle {
+        Lifecycle {
+            submitted: Span::fixed(t.submitted.as_millis() as u64),
+            processing: Span::fixed(t.processing.as_millis() as u64),
+            progress: Progress::Time,
+        }
+    }
+}
+
+/// Where a task is moved by hand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Goal {
+    /// One status forward (`submitted` → `processing` → the planned outcome).
+    Next,
+    /// Straight to `succeed`.
+    Succeed,
+    /// Straight to `failed` with this `task_status_msg`.
+    Failed(String),
+}
 
 /// Pending transitions.
 #[derive(Debug)]
@@ -75,6 +148,22 @@ impl Timers {
 
     pub fn len(&self) -> usize {
         self.queue.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Remove the timer of task `id` due at `due`, if it is still pending.
+    pub fn cancel(&self, due: i64, id: u64) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.remove(&(due, id));
+        self.next_due
+            .store(q.keys().next().map_or(i64::MAX, |k| k.0), Ordering::Release);
+    }
+
+    /// Remove every timer whose task `keep` rejects.
+    pub fn retain(&self, keep: impl Fn(u64) -> bool) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.retain(|(_, id), _| keep(*id));
+        self.next_due
+            .store(q.keys().next().map_or(i64::MAX, |k| k.0), Ordering::Release);
     }
 }
 

@@ -11,12 +11,18 @@ mod callbacks;
 pub(crate) mod lifecycle;
 mod store;
 pub mod view;
+pub mod webhook;
 
-pub use callbacks::CallbackStats;
+pub use callbacks::{
+    AppliedFault, AttemptResult, CallbackAttempt, CallbackFaults, CallbackStats, DropReason,
+    REORDER_HOLD_LIMIT,
+};
+pub use lifecycle::{Goal, Lifecycle, Progress, Span};
 pub use view::{Status, TaskView};
+pub use webhook::{WebhookSecret, WebhookSecretError, sign_webhook};
 
 use crate::clock::Clock;
-use crate::config::{CallbackConfig, Timing};
+use crate::config::CallbackConfig;
 use crate::error::KlingError;
 use crate::ids::IdGen;
 use crate::kinds::fields::{Common, Paging};
@@ -24,8 +30,10 @@ use crate::kinds::{KindId, TaskResult};
 use bytes::Bytes;
 use callbacks::{Callbacks, Delivery};
 use lifecycle::Timers;
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use store::{Store, TaskRecord};
 
 /// What a planner decides at creation: the result, and the failure reason if the task will fail.
@@ -42,7 +50,10 @@ pub struct Plan {
 pub struct Engine {
     pub(crate) clock: Clock,
     ids: Arc<IdGen>,
-    timings: HashMap<KindId, Timing>,
+    /// Per-kind lifecycle, changeable at runtime (applies to tasks created afterwards).
+    lifecycles: RwLock<HashMap<KindId, Lifecycle>>,
+    /// Draws of random spans. Seeded: the same seed and requests give the same timings.
+    rng: Mutex<StdRng>,
     store: Store,
     pub(crate) timers: Arc<Timers>,
     callbacks: Callbacks,
@@ -55,16 +66,19 @@ impl Engine {
     pub fn new(
         clock: Clock,
         ids: Arc<IdGen>,
-        timings: HashMap<KindId, Timing>,
+        lifecycles: HashMap<KindId, Lifecycle>,
         callbacks: CallbackConfig,
+        seed: u64,
     ) -> Self {
+        let callbacks = Callbacks::new(callbacks, clock.clone(), seed);
         Engine {
             clock,
             ids,
-            timings,
+            lifecycles: RwLock::new(lifecycles),
+            rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x6c69_6665_6379_636c)),
             store: Store::default(),
             timers: Arc::default(),
-            callbacks: Callbacks::new(callbacks),
+            callbacks,
             base_url: OnceLock::new(),
         }
     }
@@ -82,11 +96,45 @@ impl Engine {
             .unwrap_or("http://127.0.0.1")
     }
 
-    fn timing(&self, kind: KindId) -> Timing {
-        self.timings
-            .get(&kind)
+    /// The lifecycle in force for `kind`.
+    pub fn lifecycle(&self, kind: KindId) -> Lifecycle {
+        let m = self.lifecycles.read().unwrap_or_else(|e| e.into_inner());
+        m.get(&kind)
             .copied()
-            .unwrap_or(kind.default_timing())
+            .unwrap_or_else(|| kind.default_timing().into())
+    }
+
+    /// Change the lifecycle of `kind` (tasks created from now on; pending timers keep theirs).
+    pub fn set_lifecycle(&self, kind: KindId, l: Lifecycle) {
+        self.lifecycles
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(kind, l);
+    }
+
+    /// A duration drawn from `span`, ms.
+    fn draw(&self, span: Span) -> i64 {
+        let (lo, hi) = (span.min_ms.min(span.max_ms), span.min_ms.max(span.max_ms));
+        let ms = if lo == hi {
+            lo
+        } else {
+            self.rng
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .random_range(lo..=hi)
+        };
+        ms.min(i64::MAX as u64) as i64
+    }
+
+    /// When a task of `kind` entering a status at `at` moves on, if time moves it.
+    fn next_due(&self, kind: KindId, entering: Status, at: i64) -> Option<i64> {
+        let l = self.lifecycle(kind);
+        let span = match entering {
+            Status::Submitted => l.submitted,
+            Status::Processing => l.processing,
+            Status::Succeed | Status::Failed => return None,
+        };
+        (l.progress == Progress::Time).then(|| at.saturating_add(self.draw(span)))
     }
 
     /// Create a task of `kind` for `account`. `plan` receives the new task id and the creation
@@ -117,16 +165,19 @@ impl Engine {
             failure: failure.map(Box::from),
             callback_url: common.callback_url.as_deref().map(Box::from),
             deleted: false,
+            due: self.next_due(kind, Status::Submitted, now),
+            polls: 0,
         };
+        let due = rec.due;
         let view = rec.view();
         let callback = rec.callback_url.clone();
         self.store.insert(rec);
         if let Some(url) = callback {
             self.send_callback(&url, &view);
         }
-        let t = self.timing(kind);
-        self.timers
-            .schedule(now.saturating_add(t.submitted.as_millis() as i64), id);
+        if let Some(due) = due {
+            self.timers.schedule(due, id);
+        }
         Ok(view)
     }
 
@@ -134,9 +185,26 @@ impl Engine {
     /// "Task not found by id/external id" error.
     pub fn get(&self, account: u32, kind: KindId, key: &str) -> Result<TaskView, KlingError> {
         self.catch_up();
-        self.store
+        let view = self
+            .store
             .find(account, kind, key)
-            .ok_or_else(|| KlingError::task_not_found(key))
+            .ok_or_else(|| KlingError::task_not_found(key))?;
+        if let Progress::Polls { polls } = self.lifecycle(kind).progress
+            && !view.status.is_terminal()
+        {
+            let counted = self.store.update(view.id, |r| {
+                r.polls += 1;
+                r.polls >= polls.max(1)
+            });
+            if counted == Some(true) {
+                self.transition(view.id, self.clock.now_ms(), &Goal::Next);
+                return self
+                    .store
+                    .find(account, kind, key)
+                    .ok_or_else(|| KlingError::task_not_found(key));
+            }
+        }
+        Ok(view)
     }
 
     /// A task by id if it belongs to `account`, whatever its kind.
@@ -172,6 +240,40 @@ impl Engine {
         &self.callbacks.stats
     }
 
+    /// The callback delivery log, oldest first: every attempt, and every status change that was
+    /// never sent and why (bounded by `CallbackConfig::log_capacity`).
+    pub fn callback_log(&self) -> Vec<CallbackAttempt> {
+        self.callbacks.log()
+    }
+
+    /// Empty the callback delivery log.
+    pub fn clear_callback_log(&self) {
+        self.callbacks.clear_log()
+    }
+
+    /// Replace the callback faults (probabilities clamped into `[0, 1]`; check them first with
+    /// [`CallbackFaults::validate`] to refuse instead). Applies to status changes from now on.
+    pub fn set_callback_faults(&self, faults: CallbackFaults) {
+        self.callbacks.set_faults(faults)
+    }
+
+    /// The callback faults in force.
+    pub fn callback_faults(&self) -> CallbackFaults {
+        self.callbacks.faults()
+    }
+
+    /// Status changes waiting for delivery: queued, held back by the reorder fault, or in flight.
+    pub fn callbacks_pending(&self) -> usize {
+        self.callbacks.pending()
+    }
+
+    /// Resolves once no callback delivery is queued or in flight (retries included), e.g. to
+    /// advance the clock and then wait until the callbacks it caused are delivered. A delivery
+    /// held back by the reorder fault waits for its task's next change and does not count.
+    pub async fn callbacks_idle(&self) {
+        self.callbacks.idle().await
+    }
+
     /// Run every transition that is due by the clock's "now", in time order.
     pub fn catch_up(&self) {
         let now = self.clock.now_ms();
@@ -187,37 +289,94 @@ impl Engine {
     }
 
     fn fire(&self, id: u64, due: i64) {
-        let processing = |k: KindId| self.timing(k).processing.as_millis() as i64;
-        let fired = self.store.update(id, |r| {
-            let next = match r.status {
-                Status::Submitted => {
-                    r.status = Status::Processing;
-                    Some(due.saturating_add(processing(r.kind)))
-                }
-                Status::Processing => {
-                    r.status = if r.failure.is_some() {
-                        Status::Failed
-                    } else {
-                        Status::Succeed
-                    };
-                    None
-                }
-                Status::Succeed | Status::Failed => return None,
+        // A timer fires only for the transition it was set for.
+        if self.store.update(id, |r| r.due == Some(due)) == Some(true) {
+            self.transition(id, due, &Goal::Next);
+        }
+    }
+
+    /// Move task `id` toward `goal`, stamped `at`; queue its callback; schedule what follows.
+    /// Returns the new view, or `None` if the task is gone or already finished.
+    fn transition(&self, id: u64, at: i64, goal: &Goal) -> Option<TaskView> {
+        let moved = self.store.update(id, |r| {
+            if r.status.is_terminal() {
+                return None;
+            }
+            let planned_end = if r.failure.is_some() {
+                Status::Failed
+            } else {
+                Status::Succeed
             };
-            r.updated_at = r.updated_at.max(due);
-            Some((r.view(), r.callback_url.clone(), next))
+            r.status = match goal {
+                Goal::Next if r.status == Status::Submitted => Status::Processing,
+                Goal::Next => planned_end,
+                Goal::Succeed => {
+                    r.failure = None;
+                    Status::Succeed
+                }
+                Goal::Failed(msg) => {
+                    r.failure = Some(msg.as_str().into());
+                    Status::Failed
+                }
+            };
+            r.updated_at = r.updated_at.max(at);
+            r.polls = 0;
+            let old_due = r.due.take();
+            Some((r.view(), r.callback_url.clone(), old_due, r.kind))
         });
-        let Some(Some((view, callback, next))) = fired else {
-            return;
-        };
+        let (view, callback, old_due, kind) = moved.flatten()?;
+        if let Some(d) = old_due.filter(|&d| d != at) {
+            self.timers.cancel(d, id);
+        }
         // Queue the callback before scheduling the next transition, so a task's deliveries are
         // queued in status order even when another thread fires the next one.
         if let Some(url) = callback {
             self.send_callback(&url, &view);
         }
-        if let Some(next) = next {
+        if let Some(next) = self.next_due(kind, view.status, view.updated_at) {
+            self.store.update(id, |r| r.due = Some(next));
             self.timers.schedule(next, id);
         }
+        Some(view)
+    }
+
+    /// Move a task by hand: `key` is a task id or an external id (of `account`, or of whichever
+    /// account has it when unambiguous). Refused for unknown, ambiguous or finished tasks.
+    pub fn force(
+        &self,
+        account: Option<u32>,
+        key: &str,
+        goal: &Goal,
+    ) -> Result<TaskView, KlingError> {
+        self.catch_up();
+        let ids = self.store.resolve(account, key);
+        let id = match ids.as_slice() {
+            [id] => *id,
+            [] => return Err(KlingError::task_not_found(key)),
+            _ => {
+                return Err(KlingError::param(format!(
+                    "external_task_id {key} exists in {} accounts: name the account",
+                    ids.len()
+                )));
+            }
+        };
+        self.transition(id, self.clock.now_ms(), goal)
+            .ok_or_else(|| {
+                KlingError::param(format!(
+                    "Task {id} has already finished; its status cannot change"
+                ))
+            })
+    }
+
+    /// Forget every task of `account` (or all tasks), with their pending timers.
+    pub fn reset(&self, account: Option<u32>) {
+        let gone: std::collections::HashSet<u64> = self.store.clear(account).into_iter().collect();
+        self.timers.retain(|id| !gone.contains(&id));
+    }
+
+    /// Live tasks by (account index, kind, status).
+    pub fn census(&self) -> BTreeMap<(u32, KindId, Status), usize> {
+        self.store.census()
     }
 
     fn send_callback(&self, url: &str, view: &TaskView) {

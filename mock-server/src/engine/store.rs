@@ -34,6 +34,10 @@ pub(crate) struct TaskRecord {
     pub callback_url: Option<Box<str>>,
     /// Removed by its owner (a deleted custom voice): no longer found or listed.
     pub deleted: bool,
+    /// When its pending timer falls due (`None`: no timer, e.g. polls or manual progress).
+    pub due: Option<i64>,
+    /// Single queries seen in the current status (for polls-driven progress).
+    pub polls: u32,
 }
 
 impl TaskRecord {
@@ -145,5 +149,50 @@ impl Store {
     /// Number of stored tasks.
     pub fn len(&self) -> usize {
         self.tasks.len()
+    }
+
+    /// Ids of the tasks `key` names: the task with that id, or every task (of `account`, or of
+    /// any account) with that external id.
+    pub fn resolve(&self, account: Option<u32>, key: &str) -> Vec<u64> {
+        if let Ok(id) = key.parse::<u64>()
+            && self
+                .tasks
+                .get(&id)
+                .is_some_and(|r| account.is_none_or(|a| a == r.account) && !r.deleted)
+        {
+            return vec![id];
+        }
+        self.external
+            .iter()
+            .filter(|e| &*e.key().1 == key && account.is_none_or(|a| a == e.key().0))
+            .map(|e| *e.value())
+            .filter(|id| self.tasks.get(id).is_some_and(|r| !r.deleted))
+            .collect()
+    }
+
+    /// Forget every task of `account` (or all tasks); returns the ids removed.
+    pub fn clear(&self, account: Option<u32>) -> Vec<u64> {
+        let gone: Vec<u64> = self
+            .tasks
+            .iter()
+            .filter(|r| account.is_none_or(|a| a == r.account))
+            .map(|r| *r.key())
+            .collect();
+        for id in &gone {
+            self.tasks.remove(id);
+        }
+        self.lists.retain(|k, _| account.is_some_and(|a| a != k.0));
+        self.external
+            .retain(|k, _| account.is_some_and(|a| a != k.0));
+        gone
+    }
+
+    /// Counts of live tasks by (account, kind, status).
+    pub fn census(&self) -> std::collections::BTreeMap<(u32, KindId, Status), usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for r in self.tasks.iter().filter(|r| !r.deleted) {
+            *m.entry((r.account, r.kind, r.status)).or_insert(0) += 1;
+        }
+        m
     }
 }

@@ -99,9 +99,11 @@ struct WireAudio {
     duration: String,
 }
 
+/// `task_result`: the audio, or `{}` for a failed synthesis.
 #[derive(Serialize)]
 struct WireResult {
-    audios: [WireAudio; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audios: Option<[WireAudio; 1]>,
 }
 
 /// The TTS answer's `data`.
@@ -109,17 +111,35 @@ struct WireResult {
 pub struct TtsData {
     task_id: String,
     task_status: &'static str,
-    task_status_msg: &'static str,
+    task_status_msg: String,
     task_result: WireResult,
     final_unit_deduction: &'static str,
     created_at: i64,
     updated_at: i64,
 }
 
-/// Check the voice, make the audio, and build the answer.
-pub fn synthesize(s: &Shared, account: &Account, req: &CreateTts) -> Result<TtsData, KlingError> {
+/// Check the voice, make the audio, and build the answer. `fail`: an outcome rule made this
+/// synthesis fail with that message (answered as a `failed` task without audio, not billed).
+pub fn synthesize(
+    s: &Shared,
+    account: &Account,
+    req: &CreateTts,
+    fail: Option<String>,
+) -> Result<TtsData, KlingError> {
     if !s.voices.tts_accepts(&req.voice_id, req.voice_language) {
         return Err(KlingError::param("Voice id not found"));
+    }
+    if let Some(msg) = fail {
+        let now = s.clock.now_ms();
+        return Ok(TtsData {
+            task_id: s.ids.next(now).to_string(),
+            task_status: "failed",
+            task_status_msg: msg,
+            task_result: WireResult { audios: None },
+            final_unit_deduction: "0",
+            created_at: now,
+            updated_at: now,
+        });
     }
     let now = s.clock.now_ms();
     let task_id = s.ids.next(now);
@@ -152,13 +172,13 @@ pub fn synthesize(s: &Shared, account: &Account, req: &CreateTts) -> Result<TtsD
     Ok(TtsData {
         task_id: task_id.to_string(),
         task_status: "succeed",
-        task_status_msg: "",
+        task_status_msg: String::new(),
         task_result: WireResult {
-            audios: [WireAudio {
+            audios: Some([WireAudio {
                 id: audio_id.to_string(),
                 url: file.url(s.engine.base_url()),
                 duration: format_secs(secs),
-            }],
+            }]),
         },
         final_unit_deduction: crate::kinds::KindId::Tts.unit_deduction(),
         created_at: now,

@@ -194,6 +194,22 @@ impl MediaLibrary {
     pub fn file_count(&self) -> usize {
         self.files.len()
     }
+
+    /// Number of generated media ids.
+    pub fn item_count(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Forget the media ids of `account` (or all).
+    pub fn clear_items(&self, account: Option<u32>) {
+        self.items
+            .retain(|_, i| account.is_some_and(|a| a != i.account));
+    }
+
+    /// Keep only the files `keep` accepts.
+    pub fn retain_files(&self, keep: impl Fn(&Token) -> bool) {
+        self.files.retain(|t, _| keep(t));
+    }
 }
 
 #[cfg(test)]

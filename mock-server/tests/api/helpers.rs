@@ -12,7 +12,8 @@ pub const SK: &str = "test-sk-1";
 pub const AK2: &str = "test-ak-2";
 pub const SK2: &str = "test-sk-2";
 
-/// A running app.
+/// A running app (cheap to clone: the server keeps running).
+#[derive(Clone)]
 pub struct TestApp {
     pub base: String,
     pub state: AppState,
@@ -86,6 +87,7 @@ pub fn config() -> Config {
             timeout: Duration::from_secs(5),
             retries: 3,
             backoff: Duration::from_millis(20),
+            ..CallbackConfig::default()
         },
         ..Config::default()
     }
@@ -195,6 +197,27 @@ impl TestApp {
             .as_str()
             .expect("voice_id")
             .to_string()
+    }
+
+    /// POST JSON to the control plane.
+    pub async fn ctl_post(&self, path: &str, body: Value) -> Answer {
+        self.send(self.client.post(self.url(path)).json(&body))
+            .await
+    }
+
+    /// PUT JSON to the control plane.
+    pub async fn ctl_put(&self, path: &str, body: Value) -> Answer {
+        self.send(self.client.put(self.url(path)).json(&body)).await
+    }
+
+    /// GET from the control plane.
+    pub async fn ctl_get(&self, path: &str) -> Answer {
+        self.send(self.client.get(self.url(path))).await
+    }
+
+    /// DELETE on the control plane.
+    pub async fn ctl_delete(&self, path: &str) -> Answer {
+        self.send(self.client.delete(self.url(path))).await
     }
 
     /// GET as account 1.

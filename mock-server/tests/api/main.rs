@@ -5,7 +5,9 @@ mod helpers;
 
 mod auth;
 mod binary;
+mod callback_control;
 mod callbacks;
+mod control;
 mod determinism;
 mod envelope;
 mod isolation;

@@ -1,0 +1,420 @@
+//! The JSON API under `/__mock/`. Every answer uses the Kling envelope (`data` on success,
+//! code 1200/1201 and a message naming the problem on bad input). README, "Control plane",
+//! documents each endpoint with examples.
+
+use super::journal::Filter;
+use super::outcomes::Outcomes;
+use super::rules::{FaultSpec, Latency};
+use crate::api::extract::{IdPath, JsonObject, MaybeJson};
+use crate::engine::{Goal, Lifecycle};
+use crate::error::{Code, KlingError};
+use crate::kinds::KindId;
+use crate::media::{MediaItem, Origin, VideoSource};
+use crate::state::AppState;
+use crate::wire::data_response;
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+type Answer = Result<Response, KlingError>;
+
+/// The control routes (mounted under `/__mock`).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/__mock/health", get(health))
+        .route("/__mock/state", get(state))
+        .route("/__mock/reset", post(reset))
+        .route("/__mock/clock", get(clock_get).post(clock_set))
+        .route("/__mock/lifecycle", get(lifecycle_get))
+        .route(
+            "/__mock/lifecycle/{kind}",
+            axum::routing::put(lifecycle_set),
+        )
+        .route("/__mock/tasks/{key}/advance", post(task_advance))
+        .route(
+            "/__mock/faults",
+            get(faults_list).post(faults_add).delete(faults_clear),
+        )
+        .route("/__mock/faults/{id}", delete(fault_remove))
+        .route("/__mock/latency", get(latency_get).put(latency_set))
+        .route(
+            "/__mock/outcomes",
+            get(outcomes_get).put(outcomes_set).delete(outcomes_clear),
+        )
+        .route(
+            "/__mock/journal",
+            get(journal_get).put(journal_set).delete(journal_clear),
+        )
+        .route("/__mock/videos", post(video_register))
+}
+
+/// Decode a JSON body into `T`, with a Kling error naming what is wrong.
+fn decode<T: DeserializeOwned>(body: Map<String, Value>) -> Result<T, KlingError> {
+    serde_json::from_value(Value::Object(body))
+        .map_err(|e| KlingError::param(format!("invalid body: {e}")))
+}
+
+fn kind(slug: &str) -> Result<KindId, KlingError> {
+    KindId::from_slug(slug)
+        .filter(|k| KindId::ASYNC.contains(k))
+        .ok_or_else(|| {
+            KlingError::param(format!(
+                "unknown task kind '{slug}'; known: custom-voice, text-to-audio"
+            ))
+        })
+}
+
+fn account_idx(s: &AppState, ak: &str) -> Result<u32, KlingError> {
+    s.accounts
+        .get(ak)
+        .map(|a| a.idx)
+        .ok_or_else(|| KlingError::param(format!("unknown account '{ak}'")))
+}
+
+async fn health() -> Response {
+    data_response(&json!({"status": "ok"}))
+}
+
+fn clock_json(s: &AppState) -> Value {
+    let mode = if s.clock.is_frozen() {
+        "frozen"
+    } else {
+        "real"
+    };
+    json!({"mode": mode, "now_ms": s.clock.now_ms(), "wall_ms": crate::clock::Clock::wall_ms()})
+}
+
+/// `GET /__mock/state`: a summary of everything the mock holds.
+async fn state(State(s): State<AppState>) -> Answer {
+    s.engine.catch_up();
+    let census = s.engine.census();
+    let accounts: Vec<Value> = s
+        .accounts
+        .list()
+        .into_iter()
+        .map(|a| {
+            let mut tasks: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+            let mut voices = 0;
+            for ((acc, k, st), n) in census.range((a.idx, KindId::CustomVoice, crate::engine::Status::Submitted)..) {
+                if *acc != a.idx {
+                    break;
+                }
+                *tasks.entry(k.slug()).or_default().entry(st.as_str()).or_default() += n;
+                if *k == KindId::CustomVoice && *st == crate::engine::Status::Succeed {
+                    voices += n;
+                }
+            }
+            json!({"access_key": &*a.access_key, "owner_id": a.owner_id.to_string(), "tasks": tasks, "custom_voices": voices})
+        })
+        .collect();
+    let stats = s.engine.callback_stats();
+    use std::sync::atomic::Ordering::Relaxed;
+    Ok(data_response(&json!({
+        "clock": clock_json(&s),
+        "seed": s.entropy.seed(),
+        "accounts": accounts,
+        "tasks": s.engine.task_count(),
+        "pending_transitions": s.engine.pending_transitions(),
+        "media_files": s.media.file_count(),
+        "media_ids": s.media.item_count(),
+        "callbacks": {
+            "delivered": stats.delivered.load(Relaxed),
+            "failed": stats.failed.load(Relaxed),
+            "attempts": stats.attempts.load(Relaxed),
+        },
+        "journal": {"capacity": s.control.journal.capacity()},
+        "faults": s.control.faults().len(),
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct ResetBody {
+    /// Only this account (access key).
+    account: Option<String>,
+    /// Also restore the startup rules (faults, latency, outcomes, lifecycles).
+    rules: bool,
+}
+
+/// `POST /__mock/reset`: forget tasks, voices, media ids and journal entries (of one account or
+/// all); with `"rules": true` also drop runtime faults, latency and outcome rules and restore the
+/// startup lifecycles.
+async fn reset(State(s): State<AppState>, MaybeJson(body): MaybeJson) -> Answer {
+    let b: ResetBody = match body {
+        Some(m) => decode(m)?,
+        None => ResetBody::default(),
+    };
+    let idx = b
+        .account
+        .as_deref()
+        .map(|a| account_idx(&s, a))
+        .transpose()?;
+    s.reset(idx, b.account.as_deref(), b.rules);
+    Ok(data_response(
+        &json!({"reset": b.account.as_deref().unwrap_or("all"), "rules": b.rules}),
+    ))
+}
+
+async fn clock_get(State(s): State<AppState>) -> Answer {
+    Ok(data_response(&clock_json(&s)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockBody {
+    /// `real` or `frozen`.
+    mode: Option<String>,
+    /// Jump to this time, Unix ms.
+    set_ms: Option<i64>,
+    /// Move forward by a duration such as `90s`, `5m`, `250ms`.
+    advance: Option<String>,
+    /// Move forward by this many ms.
+    advance_ms: Option<i64>,
+}
+
+/// `POST /__mock/clock`: change mode, set, and/or advance (in that order). Every transition and
+/// callback that falls due runs, in time order, before the answer.
+async fn clock_set(State(s): State<AppState>, JsonObject(body): JsonObject) -> Answer {
+    let b: ClockBody = decode(body)?;
+    match b.mode.as_deref() {
+        None => {}
+        Some("frozen") => s.clock.freeze(),
+        Some("real") => s.clock.resume(),
+        Some(m) => {
+            return Err(KlingError::param(format!(
+                "mode must be real or frozen, got '{m}'"
+            )));
+        }
+    }
+    if let Some(at) = b.set_ms {
+        s.clock.set(at);
+    }
+    let mut ms = b.advance_ms.unwrap_or(0);
+    if let Some(d) = &b.advance {
+        let d = humantime::parse_duration(d)
+            .map_err(|e| KlingError::param(format!("advance '{d}': {e}")))?;
+        ms = ms.saturating_add(d.as_millis().min(i64::MAX as u128) as i64);
+    }
+    if ms < 0 {
+        return Err(KlingError::param("advance_ms must not be negative"));
+    }
+    s.engine.advance(ms);
+    Ok(data_response(&clock_json(&s)))
+}
+
+async fn lifecycle_get(State(s): State<AppState>) -> Answer {
+    let m: BTreeMap<&str, Lifecycle> = KindId::ASYNC
+        .iter()
+        .map(|k| (k.slug(), s.engine.lifecycle(*k)))
+        .collect();
+    Ok(data_response(&m))
+}
+
+/// `PUT /__mock/lifecycle/{kind}`: durations (fixed or a range) and what moves tasks on.
+async fn lifecycle_set(
+    State(s): State<AppState>,
+    IdPath(k): IdPath,
+    JsonObject(body): JsonObject,
+) -> Answer {
+    let k = kind(&k)?;
+    let l: Lifecycle = decode(body)?;
+    if l.submitted.min_ms > l.submitted.max_ms || l.processing.min_ms > l.processing.max_ms {
+        return Err(KlingError::param("a span needs min_ms <= max_ms"));
+    }
+    if matches!(l.progress, crate::engine::Progress::Polls { polls: 0 }) {
+        return Err(KlingError::param("polls must be at least 1"));
+    }
+    s.engine.set_lifecycle(k, l);
+    Ok(data_response(&l))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceBody {
+    /// `next`, `succeed` or `failed`.
+    #[serde(default = "next")]
+    to: String,
+    /// `task_status_msg` of a failure.
+    message: Option<String>,
+    /// The account whose external id `key` is (needed only when several accounts use it).
+    account: Option<String>,
+}
+
+fn next() -> String {
+    "next".into()
+}
+
+/// `POST /__mock/tasks/{key}/advance`: move one task by hand.
+async fn task_advance(
+    State(s): State<AppState>,
+    IdPath(key): IdPath,
+    MaybeJson(body): MaybeJson,
+) -> Answer {
+    let b: AdvanceBody = match body {
+        Some(m) => decode(m)?,
+        None => AdvanceBody {
+            to: next(),
+            message: None,
+            account: None,
+        },
+    };
+    let goal = match b.to.as_str() {
+        "next" => Goal::Next,
+        "succeed" => Goal::Succeed,
+        "failed" => Goal::Failed(b.message.unwrap_or_else(|| "Task failed".into())),
+        other => {
+            return Err(KlingError::param(format!(
+                "to must be next, succeed or failed, got '{other}'"
+            )));
+        }
+    };
+    let idx = b
+        .account
+        .as_deref()
+        .map(|a| account_idx(&s, a))
+        .transpose()?;
+    let view = s.engine.force(idx, &key, &goal)?;
+    Ok(data_response(&view.query(s.engine.base_url())))
+}
+
+async fn faults_list(State(s): State<AppState>) -> Answer {
+    Ok(data_response(&s.control.faults()))
+}
+
+/// `POST /__mock/faults`: add a rule.
+async fn faults_add(State(s): State<AppState>, JsonObject(body): JsonObject) -> Answer {
+    let spec: FaultSpec = decode(body)?;
+    let id = s.control.add_fault(spec)?;
+    Ok(data_response(&json!({"id": id})))
+}
+
+async fn faults_clear(State(s): State<AppState>) -> Answer {
+    Ok(data_response(
+        &json!({"removed": s.control.remove_faults(None)}),
+    ))
+}
+
+async fn fault_remove(State(s): State<AppState>, IdPath(id): IdPath) -> Answer {
+    match s.control.remove_faults(Some(&id)) {
+        0 => Err(KlingError::new(
+            Code::NotFound,
+            format!("no fault rule named '{id}'"),
+        )),
+        n => Ok(data_response(&json!({"removed": n}))),
+    }
+}
+
+async fn latency_get(State(s): State<AppState>) -> Answer {
+    Ok(data_response(&s.control.latency()))
+}
+
+async fn latency_set(State(s): State<AppState>, JsonObject(body): JsonObject) -> Answer {
+    let l: Latency = decode(body)?;
+    s.control.set_latency(l.clone())?;
+    Ok(data_response(&l))
+}
+
+async fn outcomes_get(State(s): State<AppState>) -> Answer {
+    Ok(data_response(&s.control.outcomes()))
+}
+
+async fn outcomes_set(State(s): State<AppState>, JsonObject(body): JsonObject) -> Answer {
+    let o: Outcomes = decode(body)?;
+    s.control.set_outcomes(o.clone())?;
+    Ok(data_response(&o))
+}
+
+async fn outcomes_clear(State(s): State<AppState>) -> Answer {
+    s.control.set_outcomes(Outcomes::default())?;
+    Ok(data_response(&Outcomes::default()))
+}
+
+/// `GET /__mock/journal?path=&account=&since_ms=&until_ms=&limit=`.
+async fn journal_get(State(s): State<AppState>, RawQuery(q): RawQuery) -> Answer {
+    let q = q.unwrap_or_default();
+    let f: Filter = serde_urlencoded_filter(&q)?;
+    Ok(data_response(&s.control.journal.query(&f)))
+}
+
+fn serde_urlencoded_filter(q: &str) -> Result<Filter, KlingError> {
+    let mut f = Filter::default();
+    for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+        let int = |v: &str| {
+            v.parse::<i64>()
+                .map_err(|_| KlingError::param(format!("{k} must be an integer, got '{v}'")))
+        };
+        match &*k {
+            "path" => f.path = Some(v.into_owned()),
+            "account" => f.account = Some(v.into_owned()),
+            "since_ms" => f.since_ms = Some(int(&v)?),
+            "until_ms" => f.until_ms = Some(int(&v)?),
+            "limit" => f.limit = Some(int(&v)?.max(0) as usize),
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalBody {
+    /// Entries kept; 0 switches the journal off.
+    size: usize,
+}
+
+async fn journal_set(State(s): State<AppState>, JsonObject(body): JsonObject) -> Answer {
+    let b: JournalBody = decode(body)?;
+    s.control.journal.resize(b.size);
+    Ok(data_response(&json!({"capacity": b.size})))
+}
+
+async fn journal_clear(State(s): State<AppState>) -> Answer {
+    s.control.journal.clear();
+    Ok(data_response(&json!({"cleared": true})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VideoBody {
+    /// Owner (access key).
+    account: String,
+    /// `v26_with_sound`, `avatar`, `lip_sync` or `other`.
+    source: String,
+    /// Duration, ms.
+    duration_ms: u64,
+}
+
+/// `POST /__mock/videos`: register a generated video (for custom voices' `video_id`) until the
+/// video kinds exist.
+async fn video_register(State(s): State<AppState>, JsonObject(body): JsonObject) -> Answer {
+    let b: VideoBody = decode(body)?;
+    let idx = account_idx(&s, &b.account)?;
+    let source = match b.source.as_str() {
+        "v26_with_sound" => VideoSource::V26WithSound,
+        "avatar" => VideoSource::Avatar,
+        "lip_sync" => VideoSource::LipSync,
+        "other" => VideoSource::Other,
+        o => {
+            return Err(KlingError::param(format!(
+                "source must be v26_with_sound, avatar, lip_sync or other, got '{o}'"
+            )));
+        }
+    };
+    let now = s.clock.now_ms();
+    let id = s.ids.next(now);
+    s.media.add_item(
+        id,
+        MediaItem {
+            account: idx,
+            origin: Origin::Video(source),
+            duration_ms: b.duration_ms,
+            created_at: now,
+        },
+    );
+    Ok(data_response(&json!({"video_id": id.to_string()})))
+}

@@ -1,0 +1,535 @@
+//! The control plane under /__mock/, over HTTP and through the Rust API.
+
+use crate::helpers::*;
+use kling_mock::control::outcomes::Outcomes;
+use kling_mock::control::rules::{Delay, FaultSpec, Latency};
+use kling_mock::engine::{Goal, Lifecycle, Progress, Span};
+use kling_mock::kinds::KindId;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const T2A: &str = "/v1/audio/text-to-audio";
+
+async fn status(app: &TestApp, id: &str) -> String {
+    app.get(&format!("{T2A}/{id}")).await.ok()["task_status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_clock_is_read_frozen_set_and_advanced_over_http() {
+    let app = spawn_app().await;
+    let c = app.ctl_get("/__mock/clock").await;
+    assert_eq!(c.ok()["mode"], "frozen");
+    let id = app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    let c = app
+        .ctl_post("/__mock/clock", json!({"advance": "4s"}))
+        .await;
+    let now = c.ok()["now_ms"].as_i64().unwrap();
+    assert_eq!(
+        status(&app, &id).await,
+        "succeed",
+        "advancing ran both transitions before answering"
+    );
+    app.ctl_post("/__mock/clock", json!({"set_ms": 1_900_000_000_000i64}))
+        .await
+        .ok();
+    assert_eq!(app.now_ms(), 1_900_000_000_000);
+    let later = app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    let d = app.get(&format!("{T2A}/{later}")).await;
+    assert_eq!(
+        d.ok()["created_at"],
+        1_900_000_000_000i64,
+        "timestamps follow the clock"
+    );
+    assert!(now < 1_900_000_000_000);
+    let r = app.ctl_post("/__mock/clock", json!({"mode": "real"})).await;
+    assert_eq!(r.ok()["mode"], "real");
+    app.ctl_post("/__mock/clock", json!({"mode": "sideways"}))
+        .await
+        .err(400, 1201);
+    app.ctl_post("/__mock/clock", json!({"advance": "soon"}))
+        .await
+        .err(400, 1201);
+    app.ctl_post("/__mock/clock", json!({"advance_ms": -5}))
+        .await
+        .err(400, 1201);
+}
+
+#[tokio::test]
+async fn tasks_move_by_hand_by_task_id_or_external_id() {
+    let app = spawn_app().await;
+    app.ctl_put("/__mock/lifecycle/text-to-audio", json!({"submitted": {"min_ms": 0, "max_ms": 0}, "processing": {"min_ms": 0, "max_ms": 0}, "progress": {"mode": "manual"}}))
+        .await
+        .ok();
+    let a = app
+        .create_t2a(json!({"prompt": "p", "duration": 3, "external_task_id": "hand-1"}))
+        .await;
+    let b = app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    app.advance(Duration::from_secs(3600));
+    assert_eq!(
+        status(&app, &a).await,
+        "submitted",
+        "manual progress: time does nothing"
+    );
+    let r = app
+        .ctl_post("/__mock/tasks/hand-1/advance", json!({}))
+        .await;
+    assert_eq!(r.ok()["task_status"], "processing");
+    let r = app
+        .ctl_post("/__mock/tasks/hand-1/advance", json!({"to": "next"}))
+        .await;
+    assert_eq!(r.ok()["task_status"], "succeed");
+    assert!(r.ok()["task_result"]["audios"][0]["url_mp3"].is_string());
+    let r = app
+        .ctl_post(
+            &format!("/__mock/tasks/{b}/advance"),
+            json!({"to": "failed", "message": "Failure to pass the risk control system"}),
+        )
+        .await;
+    assert_eq!(r.ok()["task_status"], "failed");
+    let d = app.get(&format!("{T2A}/{b}")).await;
+    assert_eq!(
+        d.ok()["task_status_msg"],
+        "Failure to pass the risk control system"
+    );
+    assert_eq!(d.ok()["task_result"], json!({}));
+    let again = app
+        .ctl_post(
+            &format!("/__mock/tasks/{b}/advance"),
+            json!({"to": "succeed"}),
+        )
+        .await;
+    assert!(again.err(400, 1201).contains("already finished"));
+    app.ctl_post("/__mock/tasks/nope/advance", json!({}))
+        .await
+        .err(400, 1201);
+    app.ctl_post("/__mock/tasks/nope/advance", json!({"to": "sideways"}))
+        .await
+        .err(400, 1201);
+}
+
+#[tokio::test]
+async fn a_task_can_go_straight_to_succeed_through_the_rust_api() {
+    let app = spawn_app().await;
+    let id = app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    let v = app.state.engine.force(None, &id, &Goal::Succeed).unwrap();
+    assert_eq!(v.status.as_str(), "succeed");
+    app.advance(Duration::from_secs(10));
+    let d = app.get(&format!("{T2A}/{id}")).await;
+    assert_eq!(
+        d.ok()["task_status"],
+        "succeed",
+        "the old timer does not move it again"
+    );
+    assert_eq!(
+        d.ok()["updated_at"].as_i64().unwrap(),
+        d.ok()["created_at"].as_i64().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn polls_drive_progress_when_configured() {
+    let app = spawn_app().await;
+    app.state.engine.set_lifecycle(
+        KindId::TextToAudio,
+        Lifecycle {
+            submitted: Span::fixed(0),
+            processing: Span::fixed(0),
+            progress: Progress::Polls { polls: 2 },
+        },
+    );
+    let id = app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    app.advance(Duration::from_secs(600));
+    assert_eq!(status(&app, &id).await, "submitted", "first poll");
+    assert_eq!(
+        status(&app, &id).await,
+        "processing",
+        "the second poll moves it"
+    );
+    assert_eq!(status(&app, &id).await, "processing");
+    assert_eq!(status(&app, &id).await, "succeed");
+}
+
+#[tokio::test]
+async fn random_spans_are_drawn_within_their_range_and_repeat_with_the_seed() {
+    async fn durations(seed: u64) -> Vec<i64> {
+        let app = spawn_at(
+            kling_mock::Config {
+                seed: Some(seed),
+                ..config()
+            },
+            1_790_000_000_000,
+        )
+        .await;
+        app.ctl_put("/__mock/lifecycle/text-to-audio", json!({"submitted": {"min_ms": 100, "max_ms": 900}, "processing": {"min_ms": 1000, "max_ms": 1000}}))
+            .await
+            .ok();
+        let mut ids = Vec::new();
+        for _ in 0..12 {
+            ids.push(app.create_t2a(json!({"prompt": "p", "duration": 3})).await);
+        }
+        app.advance(Duration::from_secs(5));
+        let mut out = Vec::new();
+        for id in ids {
+            let d = app.get(&format!("{T2A}/{id}")).await;
+            let d = d.ok();
+            out.push(d["updated_at"].as_i64().unwrap() - d["created_at"].as_i64().unwrap() - 1000);
+        }
+        out
+    }
+    let a = durations(5).await;
+    assert!(a.iter().all(|d| (100..=900).contains(d)), "{a:?}");
+    assert!(a.iter().any(|d| *d != a[0]), "not all the same: {a:?}");
+    assert_eq!(a, durations(5).await);
+}
+
+#[tokio::test]
+async fn lifecycle_input_is_checked() {
+    let app = spawn_app().await;
+    let l = app.ctl_get("/__mock/lifecycle").await;
+    assert_eq!(
+        l.ok()["text-to-audio"]["submitted"],
+        json!({"min_ms": 1000, "max_ms": 1000})
+    );
+    app.ctl_put(
+        "/__mock/lifecycle/video",
+        json!({"submitted": {"min_ms": 0, "max_ms": 0}, "processing": {"min_ms": 0, "max_ms": 0}}),
+    )
+    .await
+    .err(400, 1201);
+    app.ctl_put(
+        "/__mock/lifecycle/text-to-audio",
+        json!({"submitted": {"min_ms": 9, "max_ms": 1}, "processing": {"min_ms": 0, "max_ms": 0}}),
+    )
+    .await
+    .err(400, 1201);
+    app.ctl_put("/__mock/lifecycle/text-to-audio", json!({"submitted": 5}))
+        .await
+        .err(400, 1201);
+}
+
+#[tokio::test]
+async fn fault_rules_answer_kling_errors_and_count_how_often_they_fired() {
+    let app = spawn_app().await;
+    let r = app.ctl_post("/__mock/faults", json!({"id": "busy", "method": "POST", "path": "/v1/audio/*", "code": 1303, "first": 2, "retry_after": 3})).await;
+    assert_eq!(r.ok()["id"], "busy");
+    let body = json!({"prompt": "p", "duration": 3});
+    let resp = app
+        .client
+        .post(app.url(T2A))
+        .bearer_auth(token(AK, SK))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "3");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (v["code"].clone(), v["message"].clone()),
+        (json!(1303), json!("parallel task over resource pack limit"))
+    );
+    app.post(T2A, body.clone()).await.err(429, 1303);
+    app.post(T2A, body.clone()).await.ok();
+    app.get(T2A).await.ok();
+    let list = app.ctl_get("/__mock/faults").await;
+    assert_eq!(list.ok()[0]["matched"], 3, "GETs do not match a POST rule");
+    assert_eq!(list.ok()[0]["fired"], 2);
+    assert_eq!(
+        app.state.engine.task_count(),
+        1,
+        "faulted creates created nothing"
+    );
+    app.ctl_post(
+        "/__mock/faults",
+        json!({"code": 5001, "account": AK2, "every": 2}),
+    )
+    .await
+    .ok();
+    app.get_as(AK2, SK2, T2A).await.ok();
+    app.get_as(AK2, SK2, T2A).await.err(503, 5001);
+    app.get(T2A).await.ok();
+    app.get(T2A).await.ok();
+    assert_eq!(
+        app.ctl_delete("/__mock/faults/busy").await.ok()["removed"],
+        1
+    );
+    app.ctl_delete("/__mock/faults/busy").await.err(404, 1203);
+    assert_eq!(app.ctl_delete("/__mock/faults").await.ok()["removed"], 1);
+    app.ctl_post("/__mock/faults", json!({"code": 4242}))
+        .await
+        .err(400, 1201);
+    app.ctl_post("/__mock/faults", json!({"code": 1303, "bogus": 1}))
+        .await
+        .err(400, 1201);
+}
+
+#[tokio::test]
+async fn fault_rules_work_through_the_rust_api_and_by_time_window() {
+    let app = spawn_app().await;
+    let now = app.now_ms();
+    app.state
+        .control
+        .add_fault(FaultSpec {
+            code: 5002,
+            path: Some("/v1/general/*".into()),
+            from_ms: Some(now + 1000),
+            until_ms: Some(now + 2000),
+            ..Default::default()
+        })
+        .unwrap();
+    app.get("/v1/general/presets-voices").await.ok();
+    app.advance(Duration::from_millis(1500));
+    app.get("/v1/general/presets-voices").await.err(504, 5002);
+    app.advance(Duration::from_millis(600));
+    app.get("/v1/general/presets-voices").await.ok();
+    assert_eq!(app.state.control.faults()[0].fired, 1);
+}
+
+#[tokio::test]
+async fn outcome_rules_fail_tasks_or_refuse_creates_by_content() {
+    let app = spawn_app().await;
+    app.ctl_put(
+        "/__mock/outcomes",
+        json!({"rules": [
+            {"kind": "text-to-audio", "field": "prompt", "contains": "explosion", "fail_task": "Failure to pass the risk control system"},
+            {"field": "text", "regex": "(?i)^forbidden", "reject": {"code": 1301, "message": "The content is not allowed"}}
+        ]}),
+    )
+    .await
+    .ok();
+    let id = app
+        .create_t2a(json!({"prompt": "a big explosion", "duration": 3}))
+        .await;
+    let ok = app
+        .create_t2a(json!({"prompt": "birds", "duration": 3}))
+        .await;
+    app.advance(FINISH);
+    let d = app.get(&format!("{T2A}/{id}")).await;
+    assert_eq!(
+        (
+            d.ok()["task_status"].clone(),
+            d.ok()["task_status_msg"].clone()
+        ),
+        (
+            json!("failed"),
+            json!("Failure to pass the risk control system")
+        )
+    );
+    assert_eq!(status(&app, &ok).await, "succeed");
+    let tts =
+        json!({"text": "Forbidden words", "voice_id": "oversea_male1", "voice_language": "en"});
+    assert_eq!(
+        app.post("/v1/audio/tts", tts).await.err(400, 1301),
+        "The content is not allowed"
+    );
+    app.ctl_put(
+        "/__mock/outcomes",
+        json!({"rules": [{"field": "p", "regex": "(", "fail_task": "x"}]}),
+    )
+    .await
+    .err(400, 1201);
+    assert_eq!(
+        app.ctl_delete("/__mock/outcomes").await.ok()["rules"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn a_failure_rate_fails_that_share_of_tasks_and_tts_can_fail_too() {
+    let app = spawn_app().await;
+    let mut o = Outcomes::default();
+    o.failure_rates.insert(
+        "text-to-audio".into(),
+        serde_json::from_value(json!({"probability": 0.5, "message": "Generation failed"}))
+            .unwrap(),
+    );
+    o.failure_rates.insert(
+        "tts".into(),
+        serde_json::from_value(json!({"probability": 1.0})).unwrap(),
+    );
+    app.state.control.set_outcomes(o).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..60 {
+        ids.push(app.create_t2a(json!({"prompt": "p", "duration": 3})).await);
+    }
+    app.advance(FINISH);
+    let mut failed = 0;
+    for id in &ids {
+        if status(&app, id).await == "failed" {
+            failed += 1;
+        }
+    }
+    assert!((15..=45).contains(&failed), "{failed} of 60 at p = 0.5");
+    let t = app
+        .post(
+            "/v1/audio/tts",
+            json!({"text": "hi", "voice_id": "oversea_male1", "voice_language": "en"}),
+        )
+        .await;
+    assert_eq!(t.ok()["task_status"], "failed");
+    assert_eq!(t.ok()["task_result"], json!({}));
+    assert_eq!(t.ok()["final_unit_deduction"], "0");
+}
+
+#[tokio::test]
+async fn latency_delays_answers_without_blocking_others() {
+    let app = spawn_app().await;
+    app.ctl_put("/__mock/latency", json!({"routes": [{"path": "/v1/general/presets-voices", "delay": {"kind": "fixed", "ms": 300}}]})).await.ok();
+    // 50 delayed requests at once: they all finish, and the journal records the delay.
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let app = app.clone();
+        set.spawn(async move { app.get("/v1/general/presets-voices?pageSize=1").await });
+    }
+    while let Some(a) = set.join_next().await {
+        a.unwrap().ok();
+    }
+    let j = app
+        .ctl_get("/__mock/journal?path=/v1/general/presets-voices")
+        .await;
+    let entries = j.ok().as_array().unwrap().clone();
+    assert_eq!(entries.len(), 50);
+    assert!(entries.iter().all(|e| e["delay_ms"] == 300));
+    app.state
+        .control
+        .set_latency(Latency {
+            global: Some(Delay::LogNormal {
+                median_ms: 5.0,
+                sigma: 0.3,
+            }),
+            routes: vec![],
+        })
+        .unwrap();
+    app.get(T2A).await.ok();
+    app.ctl_put(
+        "/__mock/latency",
+        json!({"global": {"kind": "uniform", "min_ms": 9, "max_ms": 1}}),
+    )
+    .await
+    .err(400, 1201);
+}
+
+#[tokio::test]
+async fn the_journal_records_requests_and_filters_them() {
+    let app = spawn_app().await;
+    app.get(T2A).await.ok();
+    app.get_as(AK2, SK2, "/v1/general/presets-voices")
+        .await
+        .ok();
+    app.post(T2A, json!({"prompt": "p"})).await.err(400, 1201);
+    app.get("/nope").await.err(404, 1203);
+    let all = app.ctl_get("/__mock/journal").await;
+    let all = all.ok().as_array().unwrap().clone();
+    assert_eq!(all.len(), 4, "control-plane calls are not journaled");
+    assert_eq!(all[2]["code"], 1201);
+    assert_eq!(all[2]["method"], "POST");
+    assert!(all[2]["request_id"].is_string());
+    let mine = app.ctl_get(&format!("/__mock/journal?account={AK2}")).await;
+    assert_eq!(mine.ok().as_array().unwrap().len(), 1);
+    let last = app.ctl_get("/__mock/journal?limit=1").await;
+    assert_eq!(last.ok()[0]["path"], "/nope");
+    app.ctl_put("/__mock/journal", json!({"size": 0}))
+        .await
+        .ok();
+    app.get(T2A).await.ok();
+    assert_eq!(app.ctl_get("/__mock/journal").await.ok(), &json!([]));
+    app.ctl_get("/__mock/journal?limit=x").await.err(400, 1201);
+}
+
+#[tokio::test]
+async fn state_summarises_and_reset_forgets_one_account_or_all() {
+    let app = spawn_app().await;
+    app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    app.create_voice(AK, SK, "v").await;
+    app.create_voice(AK2, SK2, "w").await;
+    app.advance(FINISH);
+    let st = app.ctl_get("/__mock/state").await;
+    let st = st.ok().clone();
+    assert_eq!(st["tasks"], 3);
+    let a1 = st["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["access_key"] == AK)
+        .unwrap()
+        .clone();
+    assert_eq!(a1["tasks"]["text-to-audio"]["succeed"], 1);
+    assert_eq!(a1["custom_voices"], 1);
+    app.ctl_post("/__mock/reset", json!({"account": AK}))
+        .await
+        .ok();
+    assert_eq!(app.get(T2A).await.ok(), &json!([]));
+    assert_eq!(
+        app.get_as(AK2, SK2, "/v1/general/custom-voices")
+            .await
+            .ok()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    app.ctl_post("/__mock/reset", json!({"account": "nobody"}))
+        .await
+        .err(400, 1201);
+    app.ctl_post("/__mock/faults", json!({"code": 1303}))
+        .await
+        .ok();
+    app.send(app.client.post(app.url("/__mock/reset")))
+        .await
+        .ok();
+    assert_eq!(app.state.engine.task_count(), 0);
+    app.get(T2A).await.err(429, 1303);
+    app.ctl_post("/__mock/reset", json!({"rules": true}))
+        .await
+        .ok();
+    app.get(T2A).await.ok();
+    let trial =
+        app.get("/v1/general/presets-voices?pageSize=1").await.ok()[0]["task_result"]["voices"][0]
+            ["trial_url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert_eq!(
+        app.fetch(&trial).await.0,
+        200,
+        "preset trial files survive a reset"
+    );
+}
+
+#[tokio::test]
+async fn a_video_registered_by_the_control_plane_can_source_a_custom_voice() {
+    let app = spawn_app().await;
+    let v = app
+        .ctl_post(
+            "/__mock/videos",
+            json!({"account": AK, "source": "avatar", "duration_ms": 12000}),
+        )
+        .await;
+    let video = v.ok()["video_id"].as_str().unwrap().to_string();
+    let r = app
+        .post(
+            "/v1/general/custom-voices",
+            json!({"voice_name": "v", "video_id": video}),
+        )
+        .await;
+    let id = r.ok()["task_id"].as_str().unwrap().to_string();
+    app.advance(FINISH);
+    let d = app.get(&format!("/v1/general/custom-voices/{id}")).await;
+    assert_eq!(d.ok()["task_status"], "succeed");
+    app.ctl_post(
+        "/__mock/videos",
+        json!({"account": AK, "source": "tv", "duration_ms": 1}),
+    )
+    .await
+    .err(400, 1201);
+}
+
+#[tokio::test]
+async fn unknown_control_paths_are_404_in_the_envelope() {
+    let app = spawn_app().await;
+    app.ctl_get("/__mock/nothing").await.err(404, 1203);
+    assert_eq!(app.ctl_get("/__mock/health").await.ok()["status"], "ok");
+}
