@@ -5,9 +5,9 @@
 //! (`Config { seed: Some(7), ..Config::default() }`), the binary builds it from [`Cli`]. Each
 //! default lives once, in the `DEFAULT_*` constants below, and `--help` repeats it.
 
-use crate::engine::webhook::WebhookSecret;
 use crate::control::outcomes::Outcomes;
 use crate::control::rules::{FaultSpec, Latency};
+use crate::engine::webhook::WebhookSecret;
 use crate::kinds::KindId;
 use clap::{Parser, ValueEnum};
 use std::net::SocketAddr;
@@ -320,7 +320,7 @@ pub struct Cli {
     pub callback_log: usize,
 
     /// Sign callbacks as Kling does when a Webhook Secret is set (Standard Webhooks headers
-    /// webhook-id, webhook-timestamp, webhook-signature). Format: whsec_<base64>.
+    /// webhook-id, webhook-timestamp, webhook-signature). Format: whsec_ then the key in Base64.
     #[arg(
         long,
         env = "KLING_MOCK_WEBHOOK_SECRET",

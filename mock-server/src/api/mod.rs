@@ -1,6 +1,7 @@
 //! Thin HTTP handlers: extract, validate into a typed request, call the engine, map to the wire.
 //! One file per endpoint family; [`router`] puts them together.
 
+pub mod account;
 pub mod audio;
 pub mod extract;
 pub mod files;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
             post(audio::t2a_create).get(audio::t2a_list),
         )
         .route("/v1/audio/text-to-audio/{id}", get(audio::t2a_get))
+        .route("/account/costs", get(account::costs))
         .route("/files/{name}", get(files::files_get))
         .merge(crate::control::api::routes())
         .fallback(unknown_path)

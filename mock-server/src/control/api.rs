@@ -51,6 +51,7 @@ pub fn routes() -> Router<AppState> {
             get(journal_get).put(journal_set).delete(journal_clear),
         )
         .route("/__mock/videos", post(video_register))
+        .route("/__mock/accounts/{ak}", get(account_get).put(account_set))
 }
 
 /// Decode a JSON body into `T`, with a Kling error naming what is wrong.
@@ -417,4 +418,25 @@ async fn video_register(State(s): State<AppState>, JsonObject(body): JsonObject)
         },
     );
     Ok(data_response(&json!({"video_id": id.to_string()})))
+}
+
+/// `GET /__mock/accounts/{ak}`: state, concurrency limits, packs and tasks in flight.
+async fn account_get(State(s): State<AppState>, IdPath(ak): IdPath) -> Answer {
+    let idx = account_idx(&s, &ak)?;
+    let (settings, in_flight) = s.engine.billing.settings(idx, s.clock.now_ms());
+    Ok(data_response(
+        &json!({"settings": settings, "in_flight": in_flight}),
+    ))
+}
+
+/// `PUT /__mock/accounts/{ak}`: change state, concurrency limits and/or packs (absent parts stay).
+async fn account_set(
+    State(s): State<AppState>,
+    IdPath(ak): IdPath,
+    JsonObject(body): JsonObject,
+) -> Answer {
+    let idx = account_idx(&s, &ak)?;
+    let patch: crate::engine::billing::AccountPatch = decode(body)?;
+    let settings = s.engine.billing.patch(idx, patch, s.clock.now_ms())?;
+    Ok(data_response(&settings))
 }

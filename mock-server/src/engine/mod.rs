@@ -7,6 +7,7 @@
 //! timers move it forward (`lifecycle`), each change is sent to its `callback_url` (`callbacks`),
 //! and queries see it only from its own account (`store`).
 
+pub mod billing;
 mod callbacks;
 pub(crate) mod lifecycle;
 mod store;
@@ -55,6 +56,8 @@ pub struct Engine {
     /// Draws of random spans. Seeded: the same seed and requests give the same timings.
     rng: Mutex<StdRng>,
     store: Store,
+    /// Resource packs, concurrency limits and account states.
+    pub billing: billing::Billing,
     pub(crate) timers: Arc<Timers>,
     callbacks: Callbacks,
     /// Base of result URLs; known once the listener is bound.
@@ -77,6 +80,7 @@ impl Engine {
             lifecycles: RwLock::new(lifecycles),
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x6c69_6665_6379_636c)),
             store: Store::default(),
+            billing: billing::Billing::default(),
             timers: Arc::default(),
             callbacks,
             base_url: OnceLock::new(),
@@ -148,9 +152,14 @@ impl Engine {
     ) -> Result<TaskView, KlingError> {
         self.catch_up();
         let now = self.clock.now_ms();
+        self.billing
+            .admit(account, kind, kind.unit_cost(), true, now)?;
         let id = self.ids.next(now);
-        if let Some(ext) = &common.external_task_id {
-            self.store.reserve_external(account, ext, id)?;
+        if let Some(ext) = &common.external_task_id
+            && let Err(e) = self.store.reserve_external(account, ext, id)
+        {
+            self.billing.finish(account, kind, true, None, now);
+            return Err(e);
         }
         let Plan { result, failure } = plan(id, now);
         let rec = TaskRecord {
@@ -170,11 +179,12 @@ impl Engine {
         };
         let due = rec.due;
         let view = rec.view();
-        let callback = rec.callback_url.clone();
-        self.store.insert(rec);
-        if let Some(url) = callback {
-            self.send_callback(&url, &view);
+        // The `submitted` callback is queued before the task becomes visible, so nothing that
+        // moves it (a poll, the control plane) can queue a later status first.
+        if let Some(url) = &rec.callback_url {
+            self.send_callback(url, &view);
         }
+        self.store.insert(rec);
         if let Some(due) = due {
             self.timers.schedule(due, id);
         }
@@ -197,7 +207,7 @@ impl Engine {
                 r.polls >= polls.max(1)
             });
             if counted == Some(true) {
-                self.transition(view.id, self.clock.now_ms(), &Goal::Next);
+                self.transition(view.id, self.clock.now_ms(), &Goal::Next, None);
                 return self
                     .store
                     .find(account, kind, key)
@@ -289,17 +299,24 @@ impl Engine {
     }
 
     fn fire(&self, id: u64, due: i64) {
-        // A timer fires only for the transition it was set for.
-        if self.store.update(id, |r| r.due == Some(due)) == Some(true) {
-            self.transition(id, due, &Goal::Next);
-        }
+        self.transition(id, due, &Goal::Next, Some(due));
     }
 
-    /// Move task `id` toward `goal`, stamped `at`; queue its callback; schedule what follows.
-    /// Returns the new view, or `None` if the task is gone or already finished.
-    fn transition(&self, id: u64, at: i64, goal: &Goal) -> Option<TaskView> {
+    /// Move task `id` toward `goal`, stamped `at` (only if its pending timer is `expect_due`,
+    /// when given); queue its callback; schedule what follows. Returns the new view, or `None`
+    /// if the task is gone, already finished, or (for a timer) moved on meanwhile.
+    ///
+    /// The status change, its callback and its next due time are decided under the task's store
+    /// entry, so concurrent movers (timers, polls, the control plane) cannot reorder callbacks.
+    fn transition(
+        &self,
+        id: u64,
+        at: i64,
+        goal: &Goal,
+        expect_due: Option<i64>,
+    ) -> Option<TaskView> {
         let moved = self.store.update(id, |r| {
-            if r.status.is_terminal() {
+            if r.status.is_terminal() || expect_due.is_some_and(|d| r.due != Some(d)) {
                 return None;
             }
             let planned_end = if r.failure.is_some() {
@@ -322,19 +339,22 @@ impl Engine {
             r.updated_at = r.updated_at.max(at);
             r.polls = 0;
             let old_due = r.due.take();
-            Some((r.view(), r.callback_url.clone(), old_due, r.kind))
+            let view = r.view();
+            if let Some(url) = &r.callback_url {
+                self.send_callback(url, &view);
+            }
+            r.due = self.next_due(r.kind, view.status, view.updated_at);
+            Some((view, old_due, r.due, r.kind, r.account))
         });
-        let (view, callback, old_due, kind) = moved.flatten()?;
+        let (view, old_due, next, kind, account) = moved.flatten()?;
+        if view.status.is_terminal() {
+            let charge = (view.status == Status::Succeed).then(|| kind.unit_cost());
+            self.billing.finish(account, kind, true, charge, at);
+        }
         if let Some(d) = old_due.filter(|&d| d != at) {
             self.timers.cancel(d, id);
         }
-        // Queue the callback before scheduling the next transition, so a task's deliveries are
-        // queued in status order even when another thread fires the next one.
-        if let Some(url) = callback {
-            self.send_callback(&url, &view);
-        }
-        if let Some(next) = self.next_due(kind, view.status, view.updated_at) {
-            self.store.update(id, |r| r.due = Some(next));
+        if let Some(next) = next {
             self.timers.schedule(next, id);
         }
         Some(view)
@@ -360,7 +380,7 @@ impl Engine {
                 )));
             }
         };
-        self.transition(id, self.clock.now_ms(), goal)
+        self.transition(id, self.clock.now_ms(), goal, None)
             .ok_or_else(|| {
                 KlingError::param(format!(
                     "Task {id} has already finished; its status cannot change"
@@ -372,6 +392,7 @@ impl Engine {
     pub fn reset(&self, account: Option<u32>) {
         let gone: std::collections::HashSet<u64> = self.store.clear(account).into_iter().collect();
         self.timers.retain(|id| !gone.contains(&id));
+        self.billing.reset(account);
     }
 
     /// Live tasks by (account index, kind, status).

@@ -68,6 +68,11 @@ impl KindId {
         }
     }
 
+    /// The units a succeeded task costs (its `final_unit_deduction` as a number).
+    pub fn unit_cost(self) -> f64 {
+        self.unit_deduction().parse().unwrap_or(0.0)
+    }
+
     /// `final_unit_deduction` of a succeeded task (kling-audio-samples.md §6: TTS and custom voice
     /// 0.05 observed live; text-to-audio not observed, see the README's fidelity notes).
     pub const fn unit_deduction(self) -> &'static str {

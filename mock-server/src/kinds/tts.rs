@@ -129,8 +129,12 @@ pub fn synthesize(
     if !s.voices.tts_accepts(&req.voice_id, req.voice_language) {
         return Err(KlingError::param("Voice id not found"));
     }
+    let now = s.clock.now_ms();
+    let cost = crate::kinds::KindId::Tts.unit_cost();
+    s.engine
+        .billing
+        .admit(account.idx, crate::kinds::KindId::Tts, cost, false, now)?;
     if let Some(msg) = fail {
-        let now = s.clock.now_ms();
         return Ok(TtsData {
             task_id: s.ids.next(now).to_string(),
             task_status: "failed",
@@ -141,7 +145,13 @@ pub fn synthesize(
             updated_at: now,
         });
     }
-    let now = s.clock.now_ms();
+    s.engine.billing.finish(
+        account.idx,
+        crate::kinds::KindId::Tts,
+        false,
+        Some(cost),
+        now,
+    );
     let task_id = s.ids.next(now);
     let audio_id = s.ids.next(now);
     let samples = samples_for_secs(speech_secs(&req.text, req.speed_tenths));

@@ -533,3 +533,152 @@ async fn unknown_control_paths_are_404_in_the_envelope() {
     app.ctl_get("/__mock/nothing").await.err(404, 1203);
     assert_eq!(app.ctl_get("/__mock/health").await.ok()["status"], "ok");
 }
+
+#[tokio::test]
+async fn a_concurrency_limit_fills_refuses_with_1303_and_is_released() {
+    let app = spawn_app().await;
+    app.ctl_put(
+        &format!("/__mock/accounts/{AK}"),
+        json!({"concurrency": {"video": 2}, "packs": [{"name": "p", "total": 100}]}),
+    )
+    .await
+    .ok();
+    let a = app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    app.create_voice(AK, SK, "v").await;
+    let refused = app.post(T2A, json!({"prompt": "p", "duration": 3})).await;
+    assert_eq!(
+        refused.err(429, 1303),
+        "parallel task over resource pack limit"
+    );
+    app.post_as(AK2, SK2, T2A, json!({"prompt": "p", "duration": 3}))
+        .await
+        .ok();
+    let acc = app.ctl_get(&format!("/__mock/accounts/{AK}")).await;
+    assert_eq!(acc.ok()["in_flight"]["video"], 2);
+    app.state
+        .engine
+        .force(None, &a, &Goal::Failed("gone".into()))
+        .unwrap();
+    app.post(T2A, json!({"prompt": "p", "duration": 3}))
+        .await
+        .ok();
+    app.post(T2A, json!({"prompt": "p", "duration": 3}))
+        .await
+        .err(429, 1303);
+    app.advance(FINISH);
+    app.post(T2A, json!({"prompt": "p", "duration": 3}))
+        .await
+        .ok();
+    // Queries never count.
+    app.get(T2A).await.ok();
+}
+
+#[tokio::test]
+async fn packs_pay_for_succeeded_tasks_and_run_out_with_1102() {
+    let app = spawn_app().await;
+    app.ctl_put(
+        &format!("/__mock/accounts/{AK}"),
+        json!({"packs": [{"name": "tiny", "total": 0.1}]}),
+    )
+    .await
+    .ok();
+    let failed = app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    app.state
+        .engine
+        .force(None, &failed, &Goal::Failed("no".into()))
+        .unwrap();
+    let tts = json!({"text": "hi", "voice_id": "oversea_male1", "voice_language": "en"});
+    app.post("/v1/audio/tts", tts.clone()).await.ok();
+    app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    app.advance(FINISH);
+    let e = app.post("/v1/audio/tts", tts).await;
+    assert_eq!(e.err(429, 1102), "Account balance not enough");
+    let now = app.now_ms();
+    let c = app
+        .get(&format!(
+            "/account/costs?start_time={}&end_time={}",
+            now - 1000,
+            now
+        ))
+        .await;
+    let info = c.ok()["resource_pack_subscribe_infos"][0].clone();
+    assert_eq!(info["resource_pack_name"], "tiny");
+    assert_eq!(
+        info["remaining_quantity"].as_f64().unwrap(),
+        0.0,
+        "two successes of 0.05, the failure was free"
+    );
+    assert_eq!(info["status"], "runOut");
+    assert_eq!(c.ok()["code"], 0);
+    app.get("/account/costs?start_time=1").await.err(400, 1201);
+    app.get("/account/costs?start_time=x&end_time=2")
+        .await
+        .err(400, 1201);
+}
+
+#[tokio::test]
+async fn every_account_starts_with_a_large_video_pack() {
+    let app = spawn_app().await;
+    let now = app.now_ms();
+    app.post(
+        "/v1/audio/tts",
+        json!({"text": "hi", "voice_id": "oversea_male1", "voice_language": "en"}),
+    )
+    .await
+    .ok();
+    let c = app
+        .get(&format!("/account/costs?start_time={now}&end_time={now}"))
+        .await;
+    let info = c.ok()["resource_pack_subscribe_infos"][0].clone();
+    assert_eq!(info["total_quantity"].as_f64().unwrap(), 100000.0);
+    assert!((info["remaining_quantity"].as_f64().unwrap() - 99999.95).abs() < 1e-6);
+    assert_eq!(info["status"], "online");
+    let none = app
+        .get(&format!(
+            "/account/costs?start_time={now}&end_time={now}&resource_pack_name=other"
+        ))
+        .await;
+    assert_eq!(none.ok()["resource_pack_subscribe_infos"], json!([]));
+}
+
+#[tokio::test]
+async fn account_states_refuse_creates_with_their_codes() {
+    let app = spawn_app().await;
+    for (state, status, code) in [
+        ("exception", 429, 1100),
+        ("arrears", 429, 1101),
+        ("forbidden", 403, 1103),
+    ] {
+        app.ctl_put(&format!("/__mock/accounts/{AK}"), json!({"state": state}))
+            .await
+            .ok();
+        app.post(T2A, json!({"prompt": "p", "duration": 3}))
+            .await
+            .err(status, code);
+        app.get(T2A).await.ok();
+    }
+    app.ctl_put(
+        &format!("/__mock/accounts/{AK}"),
+        json!({"state": "sleepy"}),
+    )
+    .await
+    .err(400, 1201);
+    app.ctl_put("/__mock/accounts/nobody", json!({}))
+        .await
+        .err(400, 1201);
+    app.ctl_put(&format!("/__mock/accounts/{AK}"), json!({}))
+        .await
+        .ok();
+    app.post(T2A, json!({"prompt": "p", "duration": 3}))
+        .await
+        .err(403, 1103);
+    app.ctl_put(
+        &format!("/__mock/accounts/{AK}"),
+        json!({"state": "normal"}),
+    )
+    .await
+    .ok();
+    app.post(T2A, json!({"prompt": "p", "duration": 3}))
+        .await
+        .ok();
+}
