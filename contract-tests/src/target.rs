@@ -6,7 +6,8 @@
 //! with code 1302/1303 (HTTP 429) is waited out and retried, never counted as a failure.
 
 use crate::client;
-use kling_mock::config::{AccountSpec, Timing, TimingSpec};
+use kling_mock::config::{AccountSpec, TimingSpec};
+use kling_mock::engine::{Lifecycle, Progress, Span};
 use kling_mock::kinds::KindId;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -163,9 +164,10 @@ pub struct Target {
 }
 
 /// Timings of the in-process mock: short, and only virtual anyway.
-const IN_PROCESS_TIMING: Timing = Timing {
-    submitted: Duration::from_millis(500),
-    processing: Duration::from_secs(2),
+const IN_PROCESS_TIMING: Lifecycle = Lifecycle {
+    submitted: Span::fixed(500),
+    processing: Span::fixed(2000),
+    progress: Progress::Time,
 };
 
 impl Target {
@@ -205,7 +207,7 @@ impl Target {
                 .iter()
                 .map(|&kind| TimingSpec {
                     kind,
-                    timing: IN_PROCESS_TIMING,
+                    lifecycle: IN_PROCESS_TIMING,
                 })
                 .collect(),
             callbacks: kling_mock::config::CallbackConfig {

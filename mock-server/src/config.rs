@@ -8,6 +8,7 @@
 use crate::control::outcomes::Outcomes;
 use crate::control::rules::{FaultSpec, Latency};
 use crate::engine::webhook::WebhookSecret;
+use crate::engine::{Lifecycle, Progress, Span};
 use crate::kinds::KindId;
 use clap::{Parser, ValueEnum};
 use std::net::SocketAddr;
@@ -70,45 +71,82 @@ impl std::str::FromStr for AccountSpec {
     }
 }
 
-/// How long a task of one kind stays in each status before it moves on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timing {
-    /// Time in `submitted` before `processing`.
-    pub submitted: Duration,
-    /// Time in `processing` before `succeed` or `failed`.
-    pub processing: Duration,
-}
-
-/// `--timing KIND=SUBMITTED/PROCESSING`, e.g. `text-to-audio=500ms/2s`.
+/// `--timing KIND=SUBMITTED/PROCESSING[/PROGRESS]`: how long a kind stays in each status and
+/// what moves it on. Each time is a duration (`500ms`, `2s`) or a seeded random range
+/// (`1s..3s`); PROGRESS is `time` (default), `polls:N` (a task moves on after N single queries in
+/// a status) or `manual` (only `POST /__mock/tasks/{id}/advance`). Examples:
+/// `text-to-audio=500ms/2s`, `custom-voice=1s..3s/5s..12s`, `text-to-audio=0s/0s/polls:2`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimingSpec {
     /// The task kind.
     pub kind: KindId,
-    /// Its timing.
-    pub timing: Timing,
+    /// Its lifecycle.
+    pub lifecycle: Lifecycle,
+}
+
+fn parse_span(t: &str) -> Result<Span, String> {
+    let ms = |d: &str| {
+        humantime::parse_duration(d.trim())
+            .map(|d| d.as_millis().min(u64::MAX as u128) as u64)
+            .map_err(|e| format!("'{d}': {e}"))
+    };
+    match t.split_once("..") {
+        Some((lo, hi)) => {
+            let (min_ms, max_ms) = (ms(lo)?, ms(hi)?);
+            if min_ms > max_ms {
+                return Err(format!("'{t}': the range must not run backwards"));
+            }
+            Ok(Span { min_ms, max_ms })
+        }
+        None => Ok(Span::fixed(ms(t)?)),
+    }
+}
+
+fn parse_progress(p: &str) -> Result<Progress, String> {
+    match p.trim() {
+        "time" => Ok(Progress::Time),
+        "manual" => Ok(Progress::Manual),
+        other => match other
+            .strip_prefix("polls:")
+            .map(|n| n.trim().parse::<u32>())
+        {
+            Some(Ok(polls)) if polls > 0 => Ok(Progress::Polls { polls }),
+            _ => Err(format!(
+                "progress must be time, manual or polls:N (N >= 1), got '{other}'"
+            )),
+        },
+    }
 }
 
 impl std::str::FromStr for TimingSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let err = || {
-            format!("expected KIND=SUBMITTED/PROCESSING (e.g. text-to-audio=500ms/2s), got '{s}'")
+            format!(
+                "expected KIND=SUBMITTED/PROCESSING[/PROGRESS] (e.g. text-to-audio=500ms/2s), got '{s}'"
+            )
         };
         let (kind, times) = s.trim().split_once('=').ok_or_else(err)?;
-        let kind = KindId::from_slug(kind.trim()).ok_or_else(|| {
-            format!(
-                "unknown task kind '{kind}'; known: {}",
-                KindId::ASYNC.map(|k| k.slug()).join(", ")
-            )
-        })?;
-        let (sub, proc) = times.split_once('/').ok_or_else(err)?;
-        let parse =
-            |t: &str| humantime::parse_duration(t.trim()).map_err(|e| format!("'{t}': {e}"));
+        let kind = KindId::from_slug(kind.trim())
+            .filter(|k| KindId::ASYNC.contains(k))
+            .ok_or_else(|| {
+                format!(
+                    "unknown task kind '{kind}'; known: {}",
+                    KindId::ASYNC.map(|k| k.slug()).join(", ")
+                )
+            })?;
+        let parts: Vec<&str> = times.split('/').collect();
+        let (sub, proc, progress) = match parts.as_slice() {
+            [sub, proc] => (sub, proc, Progress::Time),
+            [sub, proc, p] => (sub, proc, parse_progress(p)?),
+            _ => return Err(err()),
+        };
         Ok(TimingSpec {
             kind,
-            timing: Timing {
-                submitted: parse(sub)?,
-                processing: parse(proc)?,
+            lifecycle: Lifecycle {
+                submitted: parse_span(sub)?,
+                processing: parse_span(proc)?,
+                progress,
             },
         })
     }
@@ -203,14 +241,14 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The timing in force for `kind`.
-    pub fn timing(&self, kind: KindId) -> Timing {
+    /// The lifecycle `kind` starts with.
+    pub fn lifecycle(&self, kind: KindId) -> Lifecycle {
         self.timings
             .iter()
             .rev()
             .find(|t| t.kind == kind)
-            .map(|t| t.timing)
-            .unwrap_or(kind.default_timing())
+            .map(|t| t.lifecycle)
+            .unwrap_or(kind.default_lifecycle())
     }
 
     /// The accounts in force: the configured ones, or the development account.
@@ -264,14 +302,16 @@ pub struct Cli {
     #[arg(long, env = "KLING_MOCK_SEED")]
     pub seed: Option<u64>,
 
-    /// Time a task kind spends in `submitted` and in `processing`, as KIND=SUBMITTED/PROCESSING
-    /// (repeatable; env comma-separated), e.g. `text-to-audio=500ms/2s`, `custom-voice=0s/0s`.
-    /// Kinds: custom-voice (default 1s/3s), text-to-audio (default 1s/3s).
+    /// Time a task kind spends in `submitted` and in `processing`, and what moves it on, as
+    /// KIND=SUBMITTED/PROCESSING[/PROGRESS] (repeatable; env comma-separated). A time is a
+    /// duration or a seeded random range (`1s..3s`); PROGRESS is `time` (default), `polls:N` or
+    /// `manual`. E.g. `text-to-audio=500ms/2s`, `custom-voice=1s..3s/5s..12s`,
+    /// `text-to-audio=0s/0s/manual`. Kinds: custom-voice, text-to-audio (default 1s/3s each).
     #[arg(
         long = "timing",
         env = "KLING_MOCK_TIMINGS",
         value_delimiter = ',',
-        value_name = "KIND=SUB/PROC"
+        value_name = "KIND=SUB/PROC[/PROGRESS]"
     )]
     pub timings: Vec<TimingSpec>,
 
@@ -409,13 +449,25 @@ mod tests {
         .into();
         assert_eq!(cfg.accounts.len(), 2);
         assert_eq!(cfg.accounts[1].secret_key, "sk:with:colons");
-        let t = cfg.timing(KindId::TextToAudio);
-        assert_eq!(t.submitted, Duration::from_millis(500));
-        assert_eq!(t.processing, Duration::from_secs(2));
+        let t = cfg.lifecycle(KindId::TextToAudio);
+        assert_eq!(t.submitted, Span::fixed(500));
+        assert_eq!(t.processing, Span::fixed(2000));
+        assert_eq!(t.progress, Progress::Time);
         assert_eq!(
-            cfg.timing(KindId::CustomVoice),
-            KindId::CustomVoice.default_timing()
+            cfg.lifecycle(KindId::CustomVoice),
+            KindId::CustomVoice.default_lifecycle()
         );
+        let r: TimingSpec = "custom-voice=1s..3s/0s/polls:2".parse().unwrap();
+        assert_eq!(
+            r.lifecycle.submitted,
+            Span {
+                min_ms: 1000,
+                max_ms: 3000
+            }
+        );
+        assert_eq!(r.lifecycle.progress, Progress::Polls { polls: 2 });
+        let m: TimingSpec = "text-to-audio=0s/0s/manual".parse().unwrap();
+        assert_eq!(m.lifecycle.progress, Progress::Manual);
     }
 
     #[test]
@@ -423,5 +475,12 @@ mod tests {
         assert!(Cli::try_parse_from(["kling-mock", "--account", "no-colon"]).is_err());
         assert!(Cli::try_parse_from(["kling-mock", "--timing", "video=1s/2s"]).is_err());
         assert!(Cli::try_parse_from(["kling-mock", "--timing", "text-to-audio=1s"]).is_err());
+        assert!(
+            Cli::try_parse_from(["kling-mock", "--timing", "text-to-audio=3s..1s/1s"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["kling-mock", "--timing", "text-to-audio=1s/1s/polls:0"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["kling-mock", "--timing", "tts=1s/1s"]).is_err());
     }
 }

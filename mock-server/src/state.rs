@@ -57,7 +57,7 @@ impl Shared {
             let _ = self.control.set_latency(Default::default());
             let _ = self.control.set_outcomes(Default::default());
             for k in KindId::ASYNC {
-                self.engine.set_lifecycle(k, self.config.timing(k).into());
+                self.engine.set_lifecycle(k, self.config.lifecycle(k));
             }
         }
     }
@@ -81,7 +81,7 @@ impl AppState {
         let ids = Arc::new(IdGen::new(seed));
         let lifecycles = KindId::ASYNC
             .into_iter()
-            .map(|k| (k, config.timing(k).into()))
+            .map(|k| (k, config.lifecycle(k)))
             .collect();
         let engine = Arc::new(Engine::new(
             clock.clone(),

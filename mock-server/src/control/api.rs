@@ -52,6 +52,15 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/__mock/videos", post(video_register))
         .route("/__mock/accounts/{ak}", get(account_get).put(account_set))
+        .route(
+            "/__mock/callbacks",
+            get(callbacks_get).delete(callbacks_clear),
+        )
+        .route(
+            "/__mock/callbacks/faults",
+            get(callback_faults_get).put(callback_faults_set),
+        )
+        .route("/__mock/callbacks/idle", post(callbacks_idle))
 }
 
 /// Decode a JSON body into `T`, with a Kling error naming what is wrong.
@@ -176,6 +185,9 @@ struct ClockBody {
     advance: Option<String>,
     /// Move forward by this many ms.
     advance_ms: Option<i64>,
+    /// Answer only once every callback queued so far has been delivered or given up.
+    #[serde(default)]
+    wait_callbacks: bool,
 }
 
 /// `POST /__mock/clock`: change mode, set, and/or advance (in that order). Every transition and
@@ -205,6 +217,9 @@ async fn clock_set(State(s): State<AppState>, JsonObject(body): JsonObject) -> A
         return Err(KlingError::param("advance_ms must not be negative"));
     }
     s.engine.advance(ms);
+    if b.wait_callbacks {
+        s.engine.callbacks_idle().await;
+    }
     Ok(data_response(&clock_json(&s)))
 }
 
@@ -439,4 +454,61 @@ async fn account_set(
     let patch: crate::engine::billing::AccountPatch = decode(body)?;
     let settings = s.engine.billing.patch(idx, patch, s.clock.now_ms())?;
     Ok(data_response(&settings))
+}
+
+/// `GET /__mock/callbacks?task_id=&limit=`: delivery counters, faults in force, and the log of
+/// delivery attempts (oldest first).
+async fn callbacks_get(State(s): State<AppState>, RawQuery(q): RawQuery) -> Answer {
+    let q = q.as_deref();
+    let task = crate::kinds::fields::query_param(q, "task_id");
+    let limit = match crate::kinds::fields::query_param(q, "limit") {
+        Some(l) => Some(
+            l.parse::<usize>()
+                .map_err(|_| KlingError::param(format!("limit must be an integer, got '{l}'")))?,
+        ),
+        None => None,
+    };
+    let mut log: Vec<Value> = s
+        .engine
+        .callback_log()
+        .into_iter()
+        .filter_map(|a| serde_json::to_value(a).ok())
+        .filter(|a| task.as_deref().is_none_or(|t| a["task_id"] == t))
+        .collect();
+    if let Some(n) = limit
+        && log.len() > n
+    {
+        log.drain(..log.len() - n);
+    }
+    Ok(data_response(&json!({
+        "stats": s.engine.callback_stats(),
+        "pending": s.engine.callbacks_pending(),
+        "faults": s.engine.callback_faults(),
+        "log": log,
+    })))
+}
+
+async fn callbacks_clear(State(s): State<AppState>) -> Answer {
+    s.engine.clear_callback_log();
+    Ok(data_response(&json!({"cleared": true})))
+}
+
+async fn callback_faults_get(State(s): State<AppState>) -> Answer {
+    Ok(data_response(&s.engine.callback_faults()))
+}
+
+/// `PUT /__mock/callbacks/faults`: `{delay_ms, duplicate, drop, reorder}` (absent: 0).
+async fn callback_faults_set(State(s): State<AppState>, JsonObject(body): JsonObject) -> Answer {
+    let f: crate::engine::CallbackFaults = decode(body)?;
+    f.validate().map_err(KlingError::param)?;
+    s.engine.set_callback_faults(f);
+    Ok(data_response(&s.engine.callback_faults()))
+}
+
+/// `POST /__mock/callbacks/idle`: answers once no delivery is queued or in flight.
+async fn callbacks_idle(State(s): State<AppState>) -> Answer {
+    s.engine.callbacks_idle().await;
+    Ok(data_response(
+        &json!({"pending": s.engine.callbacks_pending()}),
+    ))
 }

@@ -62,7 +62,7 @@ pub(crate) struct Delivery {
 /// [`CallbackFaults::validate`] tells a caller that wants to refuse them instead. Partial JSON is
 /// accepted: a missing field is "no such fault".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CallbackFaults {
     /// Extra real-time delay, in milliseconds, before each delivery (before its first attempt,
     /// and before each copy of a duplicate).

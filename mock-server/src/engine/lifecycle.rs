@@ -12,7 +12,6 @@
 //! `updated_at` is exact and reproducible.
 
 use super::Engine;
-use crate::config::Timing;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -68,16 +67,6 @@ pub struct Lifecycle {
     /// What moves tasks on.
     #[serde(default)]
     pub progress: Progress,
-}
-
-impl From<Timing> for Lifecycle {
-    fn from(t: Timing) -> Lifecycle {
-        Lifecycle {
-            submitted: Span::fixed(t.submitted.as_millis() as u64),
-            processing: Span::fixed(t.processing.as_millis() as u64),
-            progress: Progress::Time,
-        }
-    }
 }
 
 /// Where a task is moved by hand.

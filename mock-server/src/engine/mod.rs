@@ -105,7 +105,7 @@ impl Engine {
         let m = self.lifecycles.read().unwrap_or_else(|e| e.into_inner());
         m.get(&kind)
             .copied()
-            .unwrap_or_else(|| kind.default_timing().into())
+            .unwrap_or_else(|| kind.default_lifecycle())
     }
 
     /// Change the lifecycle of `kind` (tasks created from now on; pending timers keep theirs).

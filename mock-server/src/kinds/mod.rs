@@ -10,9 +10,8 @@ pub mod fields;
 pub mod text_to_audio;
 pub mod tts;
 
-use crate::config::Timing;
+use crate::engine::{Lifecycle, Progress, Span};
 use serde::Serialize;
-use std::time::Duration;
 
 /// A task kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,16 +46,15 @@ impl KindId {
 
     /// Default time in `submitted` and in `processing`: short enough for local development
     /// (the live custom-voice task takes about 9 s, kling-audio-samples.md §7).
-    pub const fn default_timing(self) -> Timing {
-        match self {
-            KindId::CustomVoice | KindId::TextToAudio => Timing {
-                submitted: Duration::from_secs(1),
-                processing: Duration::from_secs(3),
-            },
-            KindId::Tts => Timing {
-                submitted: Duration::ZERO,
-                processing: Duration::ZERO,
-            },
+    pub const fn default_lifecycle(self) -> Lifecycle {
+        let (sub, proc) = match self {
+            KindId::CustomVoice | KindId::TextToAudio => (1000, 3000),
+            KindId::Tts => (0, 0),
+        };
+        Lifecycle {
+            submitted: Span::fixed(sub),
+            processing: Span::fixed(proc),
+            progress: Progress::Time,
         }
     }
 

@@ -595,3 +595,54 @@ async fn callbacks_idle_resolves_once_every_delivery_has_finished() {
     // Each delivery was logged before idle resolved.
     assert_eq!(app.state.engine.callback_log().len(), 33);
 }
+
+#[tokio::test]
+async fn the_control_plane_sets_callback_faults_waits_for_delivery_and_shows_the_log() {
+    let app = spawn_app().await;
+    let mut r = receiver(2).await;
+    let f = app
+        .ctl_put("/__mock/callbacks/faults", json!({"duplicate": 1.0}))
+        .await;
+    assert_eq!(f.ok()["duplicate"], 1.0);
+    let id = app.create_t2a(t2a(&r.url)).await;
+    // Advance and wait for every delivery in one call: no polling, no sleeping.
+    app.ctl_post(
+        "/__mock/clock",
+        json!({"advance": "10s", "wait_callbacks": true}),
+    )
+    .await
+    .ok();
+    let hits = r.drain();
+    assert_eq!(
+        hits.len(),
+        8,
+        "3 statuses twice each, plus the 2 refused attempts"
+    );
+    let c = app
+        .ctl_get(&format!("/__mock/callbacks?task_id={id}"))
+        .await;
+    let c = c.ok();
+    assert_eq!(c["pending"], 0);
+    assert_eq!(c["faults"]["duplicate"], 1.0);
+    let log = c["log"].as_array().unwrap();
+    assert_eq!(log.len(), 8);
+    assert!(log.iter().all(|a| a["task_id"] == id.as_str()));
+    assert!(c["stats"]["delivered"].as_u64().unwrap() >= 6);
+    let last = app.ctl_get("/__mock/callbacks?limit=1").await;
+    assert_eq!(last.ok()["log"].as_array().unwrap().len(), 1);
+    app.ctl_put("/__mock/callbacks/faults", json!({"drop": 2.0}))
+        .await
+        .err(400, 1201);
+    app.ctl_put("/__mock/callbacks/faults", json!({"shuffle": 1}))
+        .await
+        .err(400, 1201);
+    app.ctl_delete("/__mock/callbacks").await.ok();
+    assert_eq!(
+        app.ctl_get("/__mock/callbacks").await.ok()["log"],
+        json!([])
+    );
+    assert_eq!(
+        app.ctl_post("/__mock/callbacks/idle", json!({})).await.ok()["pending"],
+        0
+    );
+}
