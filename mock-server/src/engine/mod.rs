@@ -131,14 +131,22 @@ impl Engine {
     }
 
     /// When a task of `kind` entering a status at `at` moves on, if time moves it.
-    fn next_due(&self, kind: KindId, entering: Status, at: i64) -> Option<i64> {
-        let l = self.lifecycle(kind);
-        let span = match entering {
-            Status::Submitted => l.submitted,
-            Status::Processing => l.processing,
+    /// `entering` a status at `at` with the task's drawn durations `(submitted, processing)`.
+    /// Both durations are drawn when the task is created, in the request that creates it, so
+    /// the seeded draws never depend on which thread fires a timer first.
+    fn next_due(
+        &self,
+        kind: KindId,
+        entering: Status,
+        at: i64,
+        spans_ms: (i64, i64),
+    ) -> Option<i64> {
+        let ms = match entering {
+            Status::Submitted => spans_ms.0,
+            Status::Processing => spans_ms.1,
             Status::Succeed | Status::Failed => return None,
         };
-        (l.progress == Progress::Time).then(|| at.saturating_add(self.draw(span)))
+        (self.lifecycle(kind).progress == Progress::Time).then(|| at.saturating_add(ms))
     }
 
     /// Create a task of `kind` for `account`. `plan` receives the new task id and the creation
@@ -162,6 +170,8 @@ impl Engine {
             return Err(e);
         }
         let Plan { result, failure } = plan(id, now);
+        let l = self.lifecycle(kind);
+        let spans_ms = (self.draw(l.submitted), self.draw(l.processing));
         let rec = TaskRecord {
             id,
             account,
@@ -174,7 +184,8 @@ impl Engine {
             failure: failure.map(Box::from),
             callback_url: common.callback_url.as_deref().map(Box::from),
             deleted: false,
-            due: self.next_due(kind, Status::Submitted, now),
+            due: self.next_due(kind, Status::Submitted, now, spans_ms),
+            processing_ms: spans_ms.1,
             polls: 0,
         };
         let due = rec.due;
@@ -343,7 +354,7 @@ impl Engine {
             if let Some(url) = &r.callback_url {
                 self.send_callback(url, &view);
             }
-            r.due = self.next_due(r.kind, view.status, view.updated_at);
+            r.due = self.next_due(r.kind, view.status, view.updated_at, (0, r.processing_ms));
             Some((view, old_due, r.due, r.kind, r.account))
         });
         let (view, old_due, next, kind, account) = moved.flatten()?;

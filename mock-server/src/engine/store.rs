@@ -38,6 +38,8 @@ pub(crate) struct TaskRecord {
     pub due: Option<i64>,
     /// Single queries seen in the current status (for polls-driven progress).
     pub polls: u32,
+    /// Time this task spends in `processing` when time moves it (drawn at creation), ms.
+    pub processing_ms: i64,
 }
 
 impl TaskRecord {

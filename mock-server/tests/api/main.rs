@@ -11,6 +11,7 @@ mod control;
 mod determinism;
 mod envelope;
 mod isolation;
+mod latency;
 mod lifecycle;
 mod media;
 mod paging;
