@@ -8,7 +8,8 @@
 use crate::control::outcomes::Outcomes;
 use crate::control::rules::{FaultSpec, Latency};
 use crate::engine::webhook::WebhookSecret;
-use crate::engine::{Lifecycle, Progress, Span};
+use crate::engine::billing::AccountPatch;
+use crate::engine::{CallbackFaults, Lifecycle, Progress, Span};
 use crate::kinds::KindId;
 use clap::{Parser, ValueEnum};
 use std::net::SocketAddr;
@@ -216,6 +217,10 @@ pub struct Config {
     pub latency: Latency,
     /// Outcome rules in force from the start.
     pub outcomes: Outcomes,
+    /// Callback faults in force from the start.
+    pub callback_faults: CallbackFaults,
+    /// Per-account standing, limits and packs from the start (access key, settings).
+    pub account_settings: Vec<(String, AccountPatch)>,
 }
 
 impl Default for Config {
@@ -236,6 +241,8 @@ impl Default for Config {
             faults: Vec::new(),
             latency: Latency::default(),
             outcomes: Outcomes::default(),
+            callback_faults: CallbackFaults::default(),
+            account_settings: Vec::new(),
         }
     }
 }
@@ -326,7 +333,7 @@ pub struct Cli {
     /// HTTP fault rules in force from the start: a JSON array of rules as accepted by
     /// `POST /__mock/faults`, e.g. '[{"path":"/v1/audio/*","code":1303,"every":3}]'.
     #[arg(long, env = "KLING_MOCK_FAULTS", value_parser = parse_faults, value_name = "JSON")]
-    pub faults: Option<Vec<FaultSpec>>,
+    pub faults: Option<FaultList>,
 
     /// Latency rules in force from the start, as accepted by `PUT /__mock/latency`,
     /// e.g. '{"global":{"kind":"lognormal","median_ms":80,"sigma":0.5}}'.
@@ -337,6 +344,17 @@ pub struct Cli {
     /// e.g. '{"rules":[{"field":"prompt","contains":"gore","reject":{"code":1301}}]}'.
     #[arg(long, env = "KLING_MOCK_OUTCOMES", value_parser = parse_outcomes, value_name = "JSON")]
     pub outcomes: Option<Outcomes>,
+
+    /// Callback faults in force from the start, as accepted by `PUT /__mock/callbacks/faults`,
+    /// e.g. '{"drop":0.1,"delay_ms":500}'.
+    #[arg(long, env = "KLING_MOCK_CALLBACK_FAULTS", value_parser = parse_callback_faults, value_name = "JSON")]
+    pub callback_faults: Option<CallbackFaults>,
+
+    /// An account's standing, concurrency limits and resource packs from the start, as
+    /// ACCESS_KEY=JSON in the format of `PUT /__mock/accounts/{ak}` (repeatable), e.g.
+    /// 'ak1={"concurrency":{"video":3},"packs":[{"name":"trial","total":10}]}'.
+    #[arg(long = "account-settings", value_parser = parse_account_settings, value_name = "AK=JSON")]
+    pub account_settings: Vec<(String, AccountPatch)>,
 
     /// Timeout of one callback delivery attempt (e.g. 10s, 500ms).
     #[arg(long, env = "KLING_MOCK_CALLBACK_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
@@ -374,18 +392,33 @@ fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
     serde_json::from_str(s).map_err(|e| format!("invalid JSON: {e}"))
 }
 
-fn parse_faults(s: &str) -> Result<Vec<FaultSpec>, String> {
+/// The JSON array given to `--faults` (a newtype so clap takes it as one value).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultList(pub Vec<FaultSpec>);
+
+fn parse_faults(s: &str) -> Result<FaultList, String> {
     let v: Vec<FaultSpec> = parse_json(s)?;
     for f in &v {
         f.validate().map_err(|e| e.message.to_string())?;
     }
-    Ok(v)
+    Ok(FaultList(v))
 }
 
 fn parse_latency(s: &str) -> Result<Latency, String> {
     let l: Latency = parse_json(s)?;
     l.validate().map_err(|e| e.message.to_string())?;
     Ok(l)
+}
+
+fn parse_callback_faults(s: &str) -> Result<CallbackFaults, String> {
+    let f: CallbackFaults = parse_json(s)?;
+    f.validate()?;
+    Ok(f)
+}
+
+fn parse_account_settings(s: &str) -> Result<(String, AccountPatch), String> {
+    let (ak, json) = s.split_once('=').ok_or_else(|| format!("expected ACCESS_KEY=JSON, got '{s}'"))?;
+    Ok((ak.trim().to_string(), parse_json(json)?))
 }
 
 fn parse_outcomes(s: &str) -> Result<Outcomes, String> {
@@ -406,9 +439,11 @@ impl From<Cli> for Config {
             timings: c.timings,
             body_limit: c.body_limit,
             journal_size: c.journal_size,
-            faults: c.faults.unwrap_or_default(),
+            faults: c.faults.map(|f| f.0).unwrap_or_default(),
             latency: c.latency.unwrap_or_default(),
             outcomes: c.outcomes.unwrap_or_default(),
+            callback_faults: c.callback_faults.unwrap_or_default(),
+            account_settings: c.account_settings,
             callbacks: CallbackConfig {
                 timeout: c.callback_timeout,
                 retries: c.callback_retries,
@@ -468,6 +503,42 @@ mod tests {
         assert_eq!(r.lifecycle.progress, Progress::Polls { polls: 2 });
         let m: TimingSpec = "text-to-audio=0s/0s/manual".parse().unwrap();
         assert_eq!(m.lifecycle.progress, Progress::Manual);
+    }
+
+    #[test]
+    fn control_rules_can_be_given_at_startup_and_bad_ones_stop_it() {
+        let cfg: Config = Cli::parse_from([
+            "kling-mock",
+            "--faults",
+            r#"[{"path":"/v1/audio/*","code":1303,"every":3}]"#,
+            "--latency",
+            r#"{"global":{"kind":"fixed","ms":5}}"#,
+            "--outcomes",
+            r#"{"rules":[{"field":"prompt","contains":"gore","reject":{"code":1301}}]}"#,
+            "--callback-faults",
+            r#"{"drop":0.5}"#,
+            "--account-settings",
+            r#"ak1={"concurrency":{"video":2}}"#,
+            "--journal-size",
+            "0",
+        ])
+        .into();
+        assert_eq!(cfg.faults[0].every, Some(3));
+        assert!(cfg.latency.global.is_some());
+        assert_eq!(cfg.outcomes.rules.len(), 1);
+        assert_eq!(cfg.callback_faults.drop, 0.5);
+        assert_eq!(cfg.account_settings[0].0, "ak1");
+        assert_eq!(cfg.journal_size, 0);
+        for bad in [
+            ["--faults", r#"[{"code":4242}]"#],
+            ["--faults", "not json"],
+            ["--latency", r#"{"global":{"kind":"uniform","min_ms":5,"max_ms":1}}"#],
+            ["--outcomes", r#"{"rules":[{"field":"p","regex":"(","fail_task":"x"}]}"#],
+            ["--callback-faults", r#"{"drop":3}"#],
+            ["--account-settings", "ak1"],
+        ] {
+            assert!(Cli::try_parse_from(["kling-mock", bad[0], bad[1]]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

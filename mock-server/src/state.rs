@@ -38,11 +38,28 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Apply the startup `--account-settings` (of one account, or all).
+    fn apply_account_settings(&self, only: Option<u32>) {
+        let now = self.clock.now_ms();
+        for (ak, patch) in &self.config.account_settings {
+            match self.accounts.get(ak) {
+                Some(a) if only.is_none_or(|o| o == a.idx) => {
+                    if let Err(e) = self.engine.billing.patch(a.idx, patch.clone(), now) {
+                        tracing::error!(account = %ak, error = %e, "account settings ignored");
+                    }
+                }
+                Some(_) => {}
+                None => tracing::error!(account = %ak, "account settings for an unknown access key ignored"),
+            }
+        }
+    }
+
     /// Forget tasks, voices, media ids and journal entries of account `idx` (`access_key`), or of
     /// every account; with `rules`, also restore the startup faults, latency, outcomes and
     /// lifecycles.
     pub fn reset(&self, idx: Option<u32>, access_key: Option<&str>, rules: bool) {
         self.engine.reset(idx);
+        self.apply_account_settings(idx);
         self.custom_voices.clear(idx);
         self.media.clear_items(idx);
         match access_key {
@@ -56,6 +73,7 @@ impl Shared {
             self.control.remove_faults(None);
             let _ = self.control.set_latency(Default::default());
             let _ = self.control.set_outcomes(Default::default());
+            self.engine.set_callback_faults(self.config.callback_faults);
             for k in KindId::ASYNC {
                 self.engine.set_lifecycle(k, self.config.lifecycle(k));
             }
@@ -107,7 +125,8 @@ impl AppState {
         if let Err(e) = control.set_outcomes(config.outcomes.clone()) {
             tracing::error!(error = %e, "outcome rules ignored");
         }
-        AppState(Arc::new(Shared {
+        engine.set_callback_faults(config.callback_faults);
+        let state = AppState(Arc::new(Shared {
             accounts: Accounts::new(
                 &config.effective_accounts(),
                 config.auth,
@@ -122,6 +141,8 @@ impl AppState {
             voices,
             custom_voices: CustomVoices::default(),
             control,
-        }))
+        }));
+        state.apply_account_settings(None);
+        state
     }
 }

@@ -682,3 +682,21 @@ async fn account_states_refuse_creates_with_their_codes() {
         .await
         .ok();
 }
+
+#[tokio::test]
+async fn startup_rules_and_account_settings_apply_and_survive_a_rules_reset() {
+    let cfg = kling_mock::Config {
+        faults: vec![FaultSpec { code: 5000, path: Some("/v1/general/presets-voices".into()), ..Default::default() }],
+        account_settings: vec![(AK.to_string(), serde_json::from_value(json!({"concurrency": {"video": 1}})).unwrap())],
+        ..config()
+    };
+    let app = spawn_with(cfg).await;
+    app.get("/v1/general/presets-voices").await.err(500, 5000);
+    app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    app.post(T2A, json!({"prompt": "p", "duration": 3})).await.err(429, 1303);
+    app.ctl_post("/__mock/faults", json!({"code": 1302})).await.ok();
+    app.ctl_post("/__mock/reset", json!({"rules": true})).await.ok();
+    app.get("/v1/general/presets-voices").await.err(500, 5000);
+    app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    app.post(T2A, json!({"prompt": "p", "duration": 3})).await.err(429, 1303);
+}
