@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::control::transport::{ConnInfo, FaultyListener};
 use crate::engine::lifecycle;
 use crate::state::AppState;
 use std::future::Future;
@@ -52,16 +53,26 @@ impl Server {
         &self.state
     }
 
-    /// Serve until `shutdown` resolves; in-flight requests finish first.
+    /// Serve until `shutdown` resolves; in-flight requests finish first (a request held by a
+    /// `hang` transport fault ends at once, a dribbled body is sent without further pauses).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let driver = tokio::spawn(lifecycle::drive(Arc::downgrade(&self.state.engine)));
         let app = crate::api::router(self.state.clone());
-        let res = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let listener = FaultyListener::new(self.listener, stop_rx);
+        let shutdown = async move {
+            shutdown.await;
+            stop_tx.send_replace(true);
+        };
+        let res = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<ConnInfo>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         driver.abort();
         res
     }

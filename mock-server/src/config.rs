@@ -7,8 +7,8 @@
 
 use crate::control::outcomes::Outcomes;
 use crate::control::rules::{FaultSpec, Latency};
-use crate::engine::webhook::WebhookSecret;
 use crate::engine::billing::AccountPatch;
+use crate::engine::webhook::WebhookSecret;
 use crate::engine::{CallbackFaults, Lifecycle, Progress, Span};
 use crate::kinds::KindId;
 use clap::{Parser, ValueEnum};
@@ -417,7 +417,9 @@ fn parse_callback_faults(s: &str) -> Result<CallbackFaults, String> {
 }
 
 fn parse_account_settings(s: &str) -> Result<(String, AccountPatch), String> {
-    let (ak, json) = s.split_once('=').ok_or_else(|| format!("expected ACCESS_KEY=JSON, got '{s}'"))?;
+    let (ak, json) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ACCESS_KEY=JSON, got '{s}'"))?;
     Ok((ak.trim().to_string(), parse_json(json)?))
 }
 
@@ -532,12 +534,21 @@ mod tests {
         for bad in [
             ["--faults", r#"[{"code":4242}]"#],
             ["--faults", "not json"],
-            ["--latency", r#"{"global":{"kind":"uniform","min_ms":5,"max_ms":1}}"#],
-            ["--outcomes", r#"{"rules":[{"field":"p","regex":"(","fail_task":"x"}]}"#],
+            [
+                "--latency",
+                r#"{"global":{"kind":"uniform","min_ms":5,"max_ms":1}}"#,
+            ],
+            [
+                "--outcomes",
+                r#"{"rules":[{"field":"p","regex":"(","fail_task":"x"}]}"#,
+            ],
             ["--callback-faults", r#"{"drop":3}"#],
             ["--account-settings", "ak1"],
         ] {
-            assert!(Cli::try_parse_from(["kling-mock", bad[0], bad[1]]).is_err(), "{bad:?}");
+            assert!(
+                Cli::try_parse_from(["kling-mock", bad[0], bad[1]]).is_err(),
+                "{bad:?}"
+            );
         }
     }
 

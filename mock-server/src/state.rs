@@ -49,7 +49,9 @@ impl Shared {
                     }
                 }
                 Some(_) => {}
-                None => tracing::error!(account = %ak, "account settings for an unknown access key ignored"),
+                None => {
+                    tracing::error!(account = %ak, "account settings for an unknown access key ignored")
+                }
             }
         }
     }
@@ -71,8 +73,11 @@ impl Shared {
         }
         if rules {
             self.control.remove_faults(None);
-            let _ = self.control.set_latency(Default::default());
-            let _ = self.control.set_outcomes(Default::default());
+            for f in &self.config.faults {
+                let _ = self.control.add_fault(f.clone());
+            }
+            let _ = self.control.set_latency(self.config.latency.clone());
+            let _ = self.control.set_outcomes(self.config.outcomes.clone());
             self.engine.set_callback_faults(self.config.callback_faults);
             for k in KindId::ASYNC {
                 self.engine.set_lifecycle(k, self.config.lifecycle(k));

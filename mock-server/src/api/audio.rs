@@ -9,6 +9,7 @@ use crate::kinds::text_to_audio::{self, CreateTextToAudio};
 use crate::kinds::tts::{self, CreateTts};
 use crate::state::AppState;
 use crate::wire::data_response;
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
@@ -16,10 +17,11 @@ use axum::response::Response;
 pub async fn tts_create(
     State(s): State<AppState>,
     Caller(account): Caller,
+    note: Option<Extension<crate::control::RuleNote>>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, KlingError> {
     let req = CreateTts::parse(&body)?;
-    let fail = super::scripted(&s, KindId::Tts, &body)?;
+    let fail = super::scripted(&s, KindId::Tts, &body, note.as_ref().map(|n| &n.0))?;
     Ok(data_response(&tts::synthesize(&s, &account, &req, fail)?))
 }
 
@@ -27,10 +29,11 @@ pub async fn tts_create(
 pub async fn t2a_create(
     State(s): State<AppState>,
     Caller(account): Caller,
+    note: Option<Extension<crate::control::RuleNote>>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, KlingError> {
     let req = CreateTextToAudio::parse(&body)?;
-    let fail = super::scripted(&s, KindId::TextToAudio, &body)?;
+    let fail = super::scripted(&s, KindId::TextToAudio, &body, note.as_ref().map(|n| &n.0))?;
     let view = s
         .engine
         .create(account.idx, KindId::TextToAudio, &req.common, |id, now| {

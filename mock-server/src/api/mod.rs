@@ -41,7 +41,8 @@ pub fn router(state: AppState) -> Router {
     with_edge_layers(routes, state)
 }
 
-/// The layers every answer passes through: panics caught, then the envelope written.
+/// The layers every answer passes through: panics caught, faults and latency applied, the
+/// envelope written, then transport faults shaping the final bytes.
 fn with_edge_layers(routes: Router<AppState>, state: AppState) -> Router {
     routes
         // Inner layer: a panicking handler still leaves an error for the envelope layer.
@@ -54,11 +55,13 @@ fn with_edge_layers(routes: Router<AppState>, state: AppState) -> Router {
             state.clone(),
             crate::control::gate,
         ))
-        // Outer layer: every answer, fallbacks and panics included, gets its envelope here.
+        // Every answer, fallbacks and panics included, gets its envelope here.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             finish_envelope,
         ))
+        // Outermost: truncated or dribbled bodies (transport faults) take the final bytes.
+        .layer(axum::middleware::from_fn(crate::control::transport::shape))
         .with_state(state)
 }
 
@@ -82,8 +85,13 @@ pub(crate) fn scripted(
     s: &Shared,
     kind: KindId,
     body: &serde_json::Map<String, serde_json::Value>,
+    note: Option<&crate::control::RuleNote>,
 ) -> Result<Option<String>, KlingError> {
-    match s.control.decide(kind, body) {
+    let (decision, rule) = s.control.decide(kind, body);
+    if let (Some(rule), Some(note)) = (rule, note) {
+        note.set(rule);
+    }
+    match decision {
         crate::control::outcomes::Decision::Normal => Ok(None),
         crate::control::outcomes::Decision::Fail(m) => Ok(Some(m)),
         crate::control::outcomes::Decision::Reject(e) => Err(e),

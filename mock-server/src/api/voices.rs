@@ -10,6 +10,7 @@ use crate::kinds::custom_voice::{self, CreateCustomVoice};
 use crate::kinds::fields::{Fields, Paging};
 use crate::state::AppState;
 use crate::wire::data_response;
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde::Serialize;
@@ -18,10 +19,11 @@ use serde::Serialize;
 pub async fn voices_create(
     State(s): State<AppState>,
     Caller(account): Caller,
+    note: Option<Extension<crate::control::RuleNote>>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, KlingError> {
     let req = CreateCustomVoice::parse(&body)?;
-    let fail = super::scripted(&s, KindId::CustomVoice, &body)?;
+    let fail = super::scripted(&s, KindId::CustomVoice, &body, note.as_ref().map(|n| &n.0))?;
     let view = s
         .engine
         .create(account.idx, KindId::CustomVoice, &req.common, |id, now| {

@@ -119,7 +119,21 @@ async fn state(State(s): State<AppState>) -> Answer {
                     voices += n;
                 }
             }
-            json!({"access_key": &*a.access_key, "owner_id": a.owner_id.to_string(), "tasks": tasks, "custom_voices": voices})
+            let (settings, in_flight) = s.engine.billing.settings(a.idx, s.clock.now_ms());
+            let packs: Vec<Value> = settings
+                .packs
+                .iter()
+                .map(|p| json!({"name": p.name, "pool": p.pool, "total": p.total, "remaining": p.remaining, "status": p.status(s.clock.now_ms())}))
+                .collect();
+            json!({
+                "access_key": &*a.access_key,
+                "owner_id": a.owner_id.to_string(),
+                "state": settings.state,
+                "tasks": tasks,
+                "in_flight": in_flight,
+                "custom_voices": voices,
+                "packs": packs,
+            })
         })
         .collect();
     let stats = s.engine.callback_stats();

@@ -22,12 +22,15 @@ pub struct Entry {
     pub account: Option<String>,
     /// The request id answered.
     pub request_id: Option<String>,
-    /// HTTP status answered.
+    /// HTTP status answered (0: no response at all, a reset, close or hang fault).
     pub status: u16,
     /// Service code answered (absent for media files).
     pub code: Option<u32>,
     /// The HTTP fault rule that answered, if any.
     pub fault: Option<String>,
+    /// The outcome rule that decided the request's fate, if any (`outcome rule N`,
+    /// `failure rate KIND`).
+    pub rule: Option<String>,
     /// Injected latency, ms.
     pub delay_ms: u64,
 }
@@ -162,6 +165,7 @@ mod tests {
             status: 200,
             code: Some(0),
             fault: None,
+            rule: None,
             delay_ms: 0,
         }
     }

@@ -4,7 +4,8 @@
 //!   journal, and the seeded dice they roll. Reachable from Rust (`state.control`), from the
 //!   command line (`--faults`, `--latency`, `--outcomes`, `--journal-size`) and over HTTP.
 //! * [`gate`] is the middleware every public request passes: it journals the request, applies
-//!   latency, and answers a fault when a rule fires.
+//!   latency, and answers a fault when a rule fires (a Kling error, or a transport fault carried
+//!   out by [`transport`]).
 //! * [`api`] is the JSON API under `/__mock/` (clock, lifecycle, tasks, faults, latency,
 //!   outcomes, journal, callbacks, state, reset).
 
@@ -12,6 +13,7 @@ pub mod api;
 pub mod journal;
 pub mod outcomes;
 pub mod rules;
+pub mod transport;
 
 use crate::error::KlingError;
 use crate::state::AppState;
@@ -129,12 +131,12 @@ impl Control {
         &self,
         kind: crate::kinds::KindId,
         body: &serde_json::Map<String, serde_json::Value>,
-    ) -> outcomes::Decision {
+    ) -> (outcomes::Decision, Option<String>) {
         let o = self.outcomes.read().unwrap_or_else(|e| e.into_inner());
         if o.rules.is_empty() && o.failure_rates.is_empty() {
-            return outcomes::Decision::Normal;
+            return (outcomes::Decision::Normal, None);
         }
-        o.decide(kind, body, &mut self.dice())
+        o.decide_labeled(kind, body, &mut self.dice())
     }
 
     /// The first fault rule that matches and fires for this request.
@@ -187,9 +189,25 @@ fn token_issuer(req: &Request) -> Option<String> {
     v.get("iss")?.as_str().map(str::to_string)
 }
 
+/// Where a handler notes the outcome rule that applied to its request, for the journal. The
+/// gate puts one in every public request's extensions.
+#[derive(Clone, Debug, Default)]
+pub struct RuleNote(Arc<Mutex<Option<String>>>);
+
+impl RuleNote {
+    /// Note the rule that applied.
+    pub fn set(&self, rule: String) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(rule);
+    }
+
+    fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
 /// Middleware on every public request: latency, faults, journal. The control plane itself
 /// (`/__mock/...`) passes untouched.
-pub async fn gate(State(s): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     if path.starts_with("/__mock/") || path == "/__mock" {
         return next.run(req).await;
@@ -203,39 +221,67 @@ pub async fn gate(State(s): State<AppState>, req: Request, next: Next) -> Respon
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let (resp, fault) = match s
+    let fired = s
         .control
-        .fault_for(&method, &path, account.as_deref(), at_ms)
-    {
-        Some(f) => {
-            let mut r = f.error.into_response();
-            if let Some(secs) = f.retry_after {
-                r.headers_mut()
-                    .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+        .fault_for(&method, &path, account.as_deref(), at_ms);
+    let mut entry = Entry {
+        seq: 0,
+        at_ms,
+        method,
+        path,
+        query,
+        account,
+        request_id,
+        status: 0,
+        code: None,
+        fault: fired.as_ref().map(|f| f.rule.clone()),
+        rule: None,
+        delay_ms: delay.as_millis() as u64,
+    };
+    let note = RuleNote::default();
+    req.extensions_mut().insert(note.clone());
+    let resp = match fired {
+        None => next.run(req).await,
+        // No response at all (the handler does not run): journaled with status 0 now, since a
+        // hang may hold the request for long.
+        Some(rules::Fired {
+            transport: Some(t), ..
+        }) if t.answers_nothing() => {
+            let conn = transport::ConnHandle::of(&req);
+            drop(req);
+            if s.control.journal.enabled() {
+                s.control.journal.push(entry);
             }
-            (r, Some(f.rule))
+            return transport::no_answer(t, conn).await;
         }
-        None => (next.run(req).await, None),
+        Some(f) => {
+            let mut r = match f.error {
+                Some(e) => {
+                    let mut r = e.into_response();
+                    if let Some(secs) = f.retry_after {
+                        r.headers_mut()
+                            .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+                    }
+                    r
+                }
+                // Truncate or dribble of the normal answer.
+                None => next.run(req).await,
+            };
+            if let Some(t) = f.transport {
+                r.extensions_mut().insert(transport::Shape(t));
+            }
+            r
+        }
     };
     if s.control.journal.enabled() {
-        let code = match resp.extensions().get::<Pending>() {
+        entry.rule = note.take();
+        entry.status = resp.status().as_u16();
+        entry.code = match resp.extensions().get::<Pending>() {
             Some(Pending::Data(_)) => Some(0),
             Some(Pending::Error { code, .. }) => Some(code.number()),
             None => None,
         };
-        s.control.journal.push(Entry {
-            seq: 0,
-            at_ms,
-            method,
-            path,
-            query,
-            account,
-            request_id,
-            status: resp.status().as_u16(),
-            code,
-            fault,
-            delay_ms: delay.as_millis() as u64,
-        });
+        s.control.journal.push(entry);
     }
     resp
 }

@@ -123,7 +123,18 @@ impl Outcomes {
 
     /// Decide the outcome of a create of `kind` with `body`.
     pub fn decide(&self, kind: KindId, body: &Map<String, Value>, rng: &mut StdRng) -> Decision {
-        for r in &self.rules {
+        self.decide_labeled(kind, body, rng).0
+    }
+
+    /// [`Outcomes::decide`], with the name of what decided (`outcome rule 2`, `failure rate
+    /// text-to-audio`) for the journal.
+    pub fn decide_labeled(
+        &self,
+        kind: KindId,
+        body: &Map<String, Value>,
+        rng: &mut StdRng,
+    ) -> (Decision, Option<String>) {
+        for (i, r) in self.rules.iter().enumerate() {
             if r.kind.as_deref().is_some_and(|k| k != kind.slug()) {
                 continue;
             }
@@ -140,7 +151,7 @@ impl Outcomes {
                 Test::Regex(re) => regex::Regex::new(re).is_ok_and(|re| re.is_match(&text)),
             };
             if hit {
-                return match &r.effect {
+                let decision = match &r.effect {
                     Effect::FailTask(m) => Decision::Fail(m.clone()),
                     Effect::Reject { code, message } => {
                         let code = Code::from_number(*code).unwrap_or(Code::InvalidParameter);
@@ -152,15 +163,19 @@ impl Outcomes {
                         ))
                     }
                 };
+                return (decision, Some(format!("outcome rule {}", i + 1)));
             }
         }
         if let Some(rate) = self.failure_rates.get(kind.slug())
             && rate.probability > 0.0
             && rng.random::<f64>() < rate.probability
         {
-            return Decision::Fail(rate.message.clone());
+            return (
+                Decision::Fail(rate.message.clone()),
+                Some(format!("failure rate {}", kind.slug())),
+            );
         }
-        Decision::Normal
+        (Decision::Normal, None)
     }
 }
 

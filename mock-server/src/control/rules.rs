@@ -1,5 +1,6 @@
-//! Rule formats of the control plane: HTTP fault rules and latency. Pure data and matching; the
-//! middleware that applies them is in `control::gate`.
+//! Rule formats of the control plane: HTTP fault rules (Kling errors and transport faults) and
+//! latency. Pure data and matching; the middleware that applies them is in `control::gate` (and
+//! `control::transport` for what happens on the wire).
 
 use crate::error::{Code, KlingError};
 use rand::RngExt;
@@ -33,7 +34,80 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// An HTTP fault rule: which requests it matches, the Kling error it answers, and when it fires.
+/// A fault of the connection rather than of the API: what a client meets on a bad network.
+///
+/// JSON: `{"kind": "reset"}`, `{"kind": "close"}`, `{"kind": "hang", "ms": 30000}`,
+/// `{"kind": "truncate", "keep": 20}`, `{"kind": "dribble", "bytes": 16, "every_ms": 50}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Transport {
+    /// Abort the connection (TCP RST) without a byte of response; the handler does not run.
+    Reset,
+    /// Close the connection in order (FIN) without a byte of response; the handler does not run.
+    Close,
+    /// Never answer: hold the connection `ms` (default 10 minutes), then close it without a
+    /// response; the handler does not run. A server shutdown ends the hang at once.
+    Hang {
+        /// How long to hold the connection, ms.
+        #[serde(default = "default_hang_ms")]
+        ms: u64,
+    },
+    /// Send the status and headers (with the full `Content-Length`) and only the first `keep`
+    /// bytes of the body (default: half; always fewer than all), then close the connection.
+    Truncate {
+        /// Body bytes sent.
+        #[serde(default)]
+        keep: Option<usize>,
+    },
+    /// Send the complete, correct body `bytes` at a time, pausing `every_ms` between chunks.
+    Dribble {
+        /// Bytes per chunk (at least 1).
+        bytes: usize,
+        /// Pause between chunks, ms (at most 10 minutes).
+        every_ms: u64,
+    },
+}
+
+fn default_hang_ms() -> u64 {
+    600_000
+}
+
+impl Transport {
+    /// The `kind` as written in JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Transport::Reset => "reset",
+            Transport::Close => "close",
+            Transport::Hang { .. } => "hang",
+            Transport::Truncate { .. } => "truncate",
+            Transport::Dribble { .. } => "dribble",
+        }
+    }
+
+    /// Whether the request gets no response at all (so the handler does not run either).
+    pub fn answers_nothing(&self) -> bool {
+        matches!(
+            self,
+            Transport::Reset | Transport::Close | Transport::Hang { .. }
+        )
+    }
+
+    /// Check the parameters.
+    pub fn validate(&self) -> Result<(), KlingError> {
+        match *self {
+            Transport::Dribble { bytes: 0, .. } => Err(KlingError::param(
+                "transport dribble needs bytes of at least 1",
+            )),
+            Transport::Dribble { every_ms, .. } if every_ms > 600_000 => Err(KlingError::param(
+                "transport dribble needs every_ms of at most 600000 (10 minutes)",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An HTTP fault rule: which requests it matches, what they get (a Kling error, a transport
+/// fault, or a Kling error shaped by a transport fault), and when it fires.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultSpec {
@@ -45,7 +119,9 @@ pub struct FaultSpec {
     pub path: Option<String>,
     /// Access key to match (any when absent).
     pub account: Option<String>,
-    /// The Kling error code answered; its HTTP status comes from the error table.
+    /// The Kling error code answered; its HTTP status comes from the error table. 0 or absent:
+    /// no error (then `transport` is required).
+    #[serde(skip_serializing_if = "is_zero")]
     pub code: u32,
     /// The message (default: the table's explanation).
     pub message: Option<String>,
@@ -63,17 +139,54 @@ pub struct FaultSpec {
     pub until_ms: Option<i64>,
     /// Fire at most this many times in all.
     pub limit: Option<u64>,
+    /// A transport fault instead of (reset, close, hang) or on top of (truncate, dribble) the
+    /// answer. With truncate and dribble the body is the Kling error of `code` if given, else the
+    /// normal answer of the request.
+    pub transport: Option<Transport>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl FaultSpec {
-    /// Check the rule: a documented error code, sane triggers.
-    pub fn validate(&self) -> Result<Code, KlingError> {
-        let code = Code::from_number(self.code).ok_or_else(|| {
-            KlingError::param(format!(
-                "code {} is not a documented Kling error code",
-                self.code
-            ))
-        })?;
+    /// Check the rule: a documented error code or a transport fault, sane triggers. Returns the
+    /// error code, if any.
+    pub fn validate(&self) -> Result<Option<Code>, KlingError> {
+        let code = match self.code {
+            0 if self.transport.is_none() => {
+                return Err(KlingError::param(
+                    "a fault rule needs a code (a documented Kling error code) or a transport \
+                     (kind reset, close, hang, truncate or dribble)",
+                ));
+            }
+            0 => None,
+            n => Some(Code::from_number(n).ok_or_else(|| {
+                KlingError::param(format!("code {n} is not a documented Kling error code"))
+            })?),
+        };
+        if let Some(t) = &self.transport {
+            t.validate()?;
+            if t.answers_nothing() {
+                let useless = [
+                    (code.is_some(), "code"),
+                    (self.message.is_some(), "message"),
+                    (self.retry_after.is_some(), "retry_after"),
+                ];
+                if let Some((_, field)) = useless.iter().find(|(set, _)| *set) {
+                    return Err(KlingError::param(format!(
+                        "{field} has no effect with transport {}: no response is sent \
+                         (truncate and dribble can shape an error answer)",
+                        t.kind()
+                    )));
+                }
+            }
+        }
+        if code.is_none() && (self.message.is_some() || self.retry_after.is_some()) {
+            return Err(KlingError::param(
+                "message and retry_after need a code: without one the request gets its normal answer",
+            ));
+        }
         if let Some(p) = self.probability
             && !(0.0..=1.0).contains(&p)
         {
@@ -93,7 +206,7 @@ impl FaultSpec {
 pub struct Fault {
     /// The rule.
     pub spec: FaultSpec,
-    code: Code,
+    code: Option<Code>,
     /// Requests it matched.
     pub matched: AtomicU64,
     /// Times it fired.
@@ -117,10 +230,12 @@ pub struct FaultReport {
 pub struct Fired {
     /// The rule's id.
     pub rule: String,
-    /// The error answered.
-    pub error: KlingError,
+    /// The error answered (none: the normal answer, or no answer at all with `transport`).
+    pub error: Option<KlingError>,
     /// `Retry-After` seconds.
     pub retry_after: Option<u64>,
+    /// The transport fault.
+    pub transport: Option<Transport>,
 }
 
 impl Fault {
@@ -164,14 +279,18 @@ impl Fault {
             return None;
         }
         self.fired.fetch_add(1, Ordering::Relaxed);
-        let message = s
-            .message
-            .clone()
-            .unwrap_or_else(|| self.code.explanation().to_string());
+        let error = self.code.map(|code| {
+            let message = s
+                .message
+                .clone()
+                .unwrap_or_else(|| code.explanation().to_string());
+            KlingError::new(code, message)
+        });
         Some(Fired {
             rule: s.id.clone(),
-            error: KlingError::new(self.code, message),
+            error,
             retry_after: s.retry_after,
+            transport: s.transport,
         })
     }
 
@@ -382,6 +501,119 @@ mod tests {
             })
             .is_ok()
         );
+    }
+
+    fn spec(v: serde_json::Value) -> Result<FaultSpec, serde_json::Error> {
+        serde_json::from_value(v)
+    }
+
+    #[test]
+    fn transport_faults_read_and_write_their_json() {
+        use serde_json::json;
+        let cases = [
+            (json!({"kind": "reset"}), Transport::Reset),
+            (json!({"kind": "close"}), Transport::Close),
+            (json!({"kind": "hang"}), Transport::Hang { ms: 600_000 }),
+            (
+                json!({"kind": "hang", "ms": 200}),
+                Transport::Hang { ms: 200 },
+            ),
+            (
+                json!({"kind": "truncate"}),
+                Transport::Truncate { keep: None },
+            ),
+            (
+                json!({"kind": "truncate", "keep": 20}),
+                Transport::Truncate { keep: Some(20) },
+            ),
+            (
+                json!({"kind": "dribble", "bytes": 16, "every_ms": 50}),
+                Transport::Dribble {
+                    bytes: 16,
+                    every_ms: 50,
+                },
+            ),
+        ];
+        for (v, t) in cases {
+            assert_eq!(serde_json::from_value::<Transport>(v.clone()).unwrap(), t);
+            let back = serde_json::to_value(t).unwrap();
+            assert_eq!(serde_json::from_value::<Transport>(back).unwrap(), t);
+            assert_eq!(
+                serde_json::to_value(t).unwrap()["kind"],
+                json!(t.kind()),
+                "{v}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_value(Transport::Hang { ms: 5 }).unwrap(),
+            json!({"kind": "hang", "ms": 5})
+        );
+        for bad in [
+            json!({"kind": "warp"}),
+            json!({"kind": "Reset"}),
+            // (serde ignores extra keys of the unit variants reset and close.)
+            json!({"kind": "dribble", "bytes": 16}),
+            json!({"kind": "truncate", "keep": -1}),
+            json!({}),
+        ] {
+            assert!(
+                serde_json::from_value::<Transport>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rule_needs_a_code_or_a_transport() {
+        use serde_json::json;
+        // Existing rules keep their format.
+        let old = spec(json!({"code": 1303, "first": 2})).unwrap();
+        assert_eq!(
+            old.validate().unwrap(),
+            Some(Code::from_number(1303).unwrap())
+        );
+        assert_eq!(serde_json::to_value(&old).unwrap()["code"], 1303);
+        let t = spec(json!({"transport": {"kind": "reset"}, "first": 1})).unwrap();
+        assert_eq!(t.validate().unwrap(), None);
+        let listed = serde_json::to_value(&t).unwrap();
+        assert!(listed.get("code").is_none(), "{listed}");
+        assert_eq!(spec(listed).unwrap(), t);
+        let shaped = spec(json!({"code": 5000, "transport": {"kind": "truncate"}})).unwrap();
+        assert!(shaped.validate().unwrap().is_some());
+        let refused = [
+            json!({}),
+            json!({"path": "/v1/*"}),
+            json!({"code": 0}),
+            json!({"code": 5000, "transport": {"kind": "reset"}}),
+            json!({"retry_after": 3, "transport": {"kind": "close"}}),
+            json!({"message": "x", "transport": {"kind": "hang"}}),
+            json!({"message": "x", "transport": {"kind": "dribble", "bytes": 1, "every_ms": 1}}),
+            json!({"transport": {"kind": "dribble", "bytes": 0, "every_ms": 1}}),
+            json!({"transport": {"kind": "dribble", "bytes": 1, "every_ms": 600_001}}),
+        ];
+        for v in refused {
+            let e = spec(v.clone()).unwrap().validate().unwrap_err();
+            assert_eq!(e.code, Code::InvalidParameter, "{v}");
+        }
+        let e = spec(json!({"first": 1})).unwrap().validate().unwrap_err();
+        assert!(e.message.contains("needs a code"), "{}", e.message);
+    }
+
+    #[test]
+    fn transport_rules_fire_without_an_error() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let f = Fault::new(FaultSpec {
+            id: "t".into(),
+            first: Some(1),
+            transport: Some(Transport::Close),
+            ..Default::default()
+        })
+        .unwrap();
+        let fired = f.trigger(0, &mut rng).unwrap();
+        assert_eq!(fired.rule, "t");
+        assert!(fired.error.is_none());
+        assert_eq!(fired.transport, Some(Transport::Close));
+        assert!(f.trigger(0, &mut rng).is_none());
     }
 
     #[test]

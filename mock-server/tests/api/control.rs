@@ -325,6 +325,25 @@ async fn outcome_rules_fail_tasks_or_refuse_creates_by_content() {
         app.post("/v1/audio/tts", tts).await.err(400, 1301),
         "The content is not allowed"
     );
+    let journal = app.ctl_get("/__mock/journal?path=/v1/audio/*").await;
+    let rules: Vec<Value> = journal
+        .ok()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["rule"].clone())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            json!("outcome rule 1"),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            json!("outcome rule 2")
+        ],
+        "create, create, 2 queries, tts"
+    );
     app.ctl_put(
         "/__mock/outcomes",
         json!({"rules": [{"field": "p", "regex": "(", "fail_task": "x"}]}),
@@ -686,17 +705,71 @@ async fn account_states_refuse_creates_with_their_codes() {
 #[tokio::test]
 async fn startup_rules_and_account_settings_apply_and_survive_a_rules_reset() {
     let cfg = kling_mock::Config {
-        faults: vec![FaultSpec { code: 5000, path: Some("/v1/general/presets-voices".into()), ..Default::default() }],
-        account_settings: vec![(AK.to_string(), serde_json::from_value(json!({"concurrency": {"video": 1}})).unwrap())],
+        faults: vec![FaultSpec {
+            code: 5000,
+            path: Some("/v1/general/presets-voices".into()),
+            ..Default::default()
+        }],
+        account_settings: vec![(
+            AK.to_string(),
+            serde_json::from_value(json!({"concurrency": {"video": 1}})).unwrap(),
+        )],
         ..config()
     };
     let app = spawn_with(cfg).await;
     app.get("/v1/general/presets-voices").await.err(500, 5000);
     app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
-    app.post(T2A, json!({"prompt": "p", "duration": 3})).await.err(429, 1303);
-    app.ctl_post("/__mock/faults", json!({"code": 1302})).await.ok();
-    app.ctl_post("/__mock/reset", json!({"rules": true})).await.ok();
+    app.post(T2A, json!({"prompt": "p", "duration": 3}))
+        .await
+        .err(429, 1303);
+    app.ctl_post("/__mock/faults", json!({"code": 1302}))
+        .await
+        .ok();
+    app.ctl_post("/__mock/reset", json!({"rules": true}))
+        .await
+        .ok();
     app.get("/v1/general/presets-voices").await.err(500, 5000);
     app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
-    app.post(T2A, json!({"prompt": "p", "duration": 3})).await.err(429, 1303);
+    app.post(T2A, json!({"prompt": "p", "duration": 3}))
+        .await
+        .err(429, 1303);
+}
+
+#[tokio::test]
+async fn billing_and_reset_work_through_the_rust_api_and_show_in_the_state() {
+    let app = spawn_app().await;
+    let acc = app.state.accounts.get(AK).unwrap();
+    let patch: kling_mock::engine::billing::AccountPatch = serde_json::from_value(
+        json!({"concurrency": {"video": 1}, "packs": [{"name": "rust", "total": 1}]}),
+    )
+    .unwrap();
+    app.state
+        .engine
+        .billing
+        .patch(acc.idx, patch, app.now_ms())
+        .unwrap();
+    app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    app.post(T2A, json!({"prompt": "p", "duration": 3}))
+        .await
+        .err(429, 1303);
+    let st = app.ctl_get("/__mock/state").await;
+    let mine = st.ok()["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["access_key"] == AK)
+        .unwrap()
+        .clone();
+    assert_eq!(mine["in_flight"]["video"], 1);
+    assert_eq!(mine["packs"][0]["name"], "rust");
+    assert_eq!(mine["state"], "normal");
+    app.state.reset(Some(acc.idx), Some(AK), false);
+    assert_eq!(app.state.engine.task_count(), 0);
+    let (settings, in_flight) = app.state.engine.billing.settings(acc.idx, app.now_ms());
+    assert_eq!(
+        settings.packs[0].name, "kling-mock video pack",
+        "back to the starting pack"
+    );
+    assert!(in_flight.is_empty());
+    app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
 }

@@ -16,5 +16,6 @@ mod lifecycle;
 mod media;
 mod paging;
 mod text_to_audio;
+mod transport;
 mod tts;
 mod voices;
