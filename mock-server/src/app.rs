@@ -19,9 +19,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// Bind `config.bind` (port 0 picks a free port) with a real clock.
+    /// Bind `config.bind` (port 0 picks a free port) with the clock the configuration asks
+    /// for (`--clock`, `--start-time`).
     pub async fn bind(config: Config) -> std::io::Result<Server> {
-        Server::bind_with_clock(config, Clock::real()).await
+        let clock = config.make_clock();
+        Server::bind_with_clock(config, clock).await
     }
 
     /// Bind with a given clock (e.g. [`Clock::frozen`] for tests that move time by hand).

@@ -38,6 +38,16 @@ pub const DEFAULT_CALLBACK_QUEUE: usize = 10_000;
 /// Default number of delivery attempts the callback log keeps.
 pub const DEFAULT_CALLBACK_LOG: usize = 10_000;
 
+/// How the mock's clock starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ClockStart {
+    /// Runs with wall time.
+    #[default]
+    Real,
+    /// Stands still until set or advanced.
+    Frozen,
+}
+
 /// How bearer tokens are checked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
@@ -203,12 +213,16 @@ pub struct Config {
     pub jwt_leeway_secs: u64,
     /// Seed of every random choice. `None`: drawn from the OS at start (and logged).
     pub seed: Option<u64>,
-    /// Per-kind timings that replace the defaults ([`KindId::default_timing`]).
+    /// Per-kind lifecycles that replace the defaults ([`KindId::default_lifecycle`]).
     pub timings: Vec<TimingSpec>,
     /// Largest accepted request body, bytes.
     pub body_limit: usize,
     /// Callback delivery.
     pub callbacks: CallbackConfig,
+    /// How the clock starts: running, or frozen.
+    pub clock: ClockStart,
+    /// The clock's time at start, Unix ms (`None`: the wall clock's).
+    pub start_ms: Option<i64>,
     /// Requests kept in the journal (0: off).
     pub journal_size: usize,
     /// HTTP fault rules in force from the start.
@@ -238,6 +252,8 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             callbacks: CallbackConfig::default(),
             journal_size: DEFAULT_JOURNAL_SIZE,
+            clock: ClockStart::Real,
+            start_ms: None,
             faults: Vec::new(),
             latency: Latency::default(),
             outcomes: Outcomes::default(),
@@ -256,6 +272,16 @@ impl Config {
             .find(|t| t.kind == kind)
             .map(|t| t.lifecycle)
             .unwrap_or(kind.default_lifecycle())
+    }
+
+    /// The clock the configuration asks for.
+    pub fn make_clock(&self) -> crate::clock::Clock {
+        let at = self.start_ms.unwrap_or_else(crate::clock::Clock::wall_ms);
+        let clock = crate::clock::Clock::frozen(at);
+        if self.clock == ClockStart::Real {
+            clock.resume();
+        }
+        clock
     }
 
     /// The accounts in force: the configured ones, or the development account.
@@ -329,6 +355,16 @@ pub struct Cli {
     /// Requests kept in the request journal (`GET /__mock/journal`); 0 switches it off.
     #[arg(long, env = "KLING_MOCK_JOURNAL_SIZE", default_value_t = DEFAULT_JOURNAL_SIZE)]
     pub journal_size: usize,
+
+    /// How the mock's clock starts: `real` (runs with wall time) or `frozen` (moves only when
+    /// set or advanced through `/__mock/clock`).
+    #[arg(long, env = "KLING_MOCK_CLOCK", value_enum, default_value_t = ClockStart::Real)]
+    pub clock: ClockStart,
+
+    /// The clock's time at start, in Unix milliseconds (default: now). With `--clock frozen` and
+    /// `--seed`, the same requests give byte-identical answers.
+    #[arg(long, env = "KLING_MOCK_START_TIME", value_name = "UNIX_MS")]
+    pub start_time: Option<i64>,
 
     /// HTTP fault rules in force from the start: a JSON array of rules as accepted by
     /// `POST /__mock/faults`, e.g. '[{"path":"/v1/audio/*","code":1303,"every":3}]'.
@@ -441,6 +477,8 @@ impl From<Cli> for Config {
             timings: c.timings,
             body_limit: c.body_limit,
             journal_size: c.journal_size,
+            clock: c.clock,
+            start_ms: c.start_time,
             faults: c.faults.map(|f| f.0).unwrap_or_default(),
             latency: c.latency.unwrap_or_default(),
             outcomes: c.outcomes.unwrap_or_default(),

@@ -118,3 +118,47 @@ fn help_documents_every_option() {
         assert!(help.contains(opt), "--help lacks {opt}");
     }
 }
+
+#[tokio::test]
+async fn a_frozen_start_time_and_seed_make_the_binary_reproducible() {
+    let args = [
+        "--bind",
+        "127.0.0.1:0",
+        "--account",
+        "d-ak:d-sk",
+        "--seed",
+        "3",
+        "--clock",
+        "frozen",
+        "--start-time",
+        "1790000000000",
+    ];
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let (_child, url) = start(&args, &[]).await;
+        let client = reqwest::Client::new();
+        let r = client
+            .post(format!("{url}/v1/audio/text-to-audio"))
+            .bearer_auth(crate::helpers::token("d-ak", "d-sk"))
+            .json(&serde_json::json!({"prompt": "p", "duration": 3}))
+            .send()
+            .await
+            .unwrap();
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["data"]["created_at"], 1_790_000_000_000i64);
+        let clock: serde_json::Value = client
+            .get(format!("{url}/__mock/clock"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(clock["data"]["mode"], "frozen");
+        bodies.push(v);
+    }
+    assert_eq!(
+        bodies[0], bodies[1],
+        "same seed, frozen clock, same request: the same answer"
+    );
+}
