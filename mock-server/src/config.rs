@@ -39,7 +39,10 @@ pub const DEFAULT_CALLBACK_QUEUE: usize = 10_000;
 pub const DEFAULT_CALLBACK_LOG: usize = 10_000;
 
 /// How the mock's clock starts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum ClockStart {
     /// Runs with wall time.
     #[default]
@@ -49,7 +52,10 @@ pub enum ClockStart {
 }
 
 /// How bearer tokens are checked.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// The token must be an HS256 JWT whose `iss` is a configured access key, signed with its
     /// secret key.
@@ -95,7 +101,7 @@ pub struct TimingSpec {
     pub lifecycle: Lifecycle,
 }
 
-fn parse_span(t: &str) -> Result<Span, String> {
+pub(crate) fn parse_span(t: &str) -> Result<Span, String> {
     let ms = |d: &str| {
         humantime::parse_duration(d.trim())
             .map(|d| d.as_millis().min(u64::MAX as u128) as u64)
@@ -113,7 +119,7 @@ fn parse_span(t: &str) -> Result<Span, String> {
     }
 }
 
-fn parse_progress(p: &str) -> Result<Progress, String> {
+pub(crate) fn parse_progress(p: &str) -> Result<Progress, String> {
     match p.trim() {
         "time" => Ok(Progress::Time),
         "manual" => Ok(Progress::Manual),
@@ -303,6 +309,16 @@ impl Config {
 #[derive(Debug, Parser)]
 #[command(name = "kling-mock", version, about, long_about)]
 pub struct Cli {
+    /// A TOML configuration file (every option and the control-plane rules; see
+    /// fixtures/kling-mock.example.toml). The command line and the environment override it.
+    #[arg(long, env = "KLING_MOCK_CONFIG", value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Print the effective configuration (command line > environment > file > defaults) as a
+    /// config file, and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
     /// Address to listen on; port 0 picks a free port (the ready line prints the real one).
     #[arg(long, env = "KLING_MOCK_BIND", default_value = DEFAULT_BIND)]
     pub bind: SocketAddr,

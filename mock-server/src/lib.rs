@@ -19,7 +19,8 @@
 //! Data flows one way: request → auth → kind validation → engine → wire → response.
 //!
 //! * [`app`]: [`Server`]: bind, router, serve until shutdown.
-//! * [`config`]: the typed [`Config`] and the command line that fills it.
+//! * [`config`]: the typed [`Config`] and the command line that fills it; [`config_file`]: the
+//!   TOML file and the precedence command line > environment > file > defaults.
 //! * [`api`]: thin handlers, one file per endpoint family; extractors that reject in Kling's envelope.
 //! * [`auth`]: accounts; `Authorization` header → account or error 1000–1004.
 //! * [`kinds`]: one file per task kind (request, validation, result, timings).
@@ -38,6 +39,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod config_file;
 pub mod control;
 pub mod engine;
 pub mod error;

@@ -1,13 +1,23 @@
 //! `kling-mock`: parse the configuration, bind, print the ready line, serve until SIGTERM/ctrl-c.
 
-use clap::Parser;
 use kling_mock::Server;
-use kling_mock::config::{Cli, Config, DEV_ACCESS_KEY, DEV_SECRET_KEY};
+use kling_mock::config::{Config, DEV_ACCESS_KEY, DEV_SECRET_KEY};
 use std::io::{IsTerminal, Write};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config: Config = Cli::parse().into();
+    let config: Config = match kling_mock::config_file::load() {
+        Ok(l) if l.print => {
+            print!("{}", kling_mock::config_file::to_toml(&l.config));
+            return std::process::ExitCode::SUCCESS;
+        }
+        Ok(l) => l.config,
+        Err(kling_mock::config_file::LoadError::Cli(e)) => e.exit(),
+        Err(kling_mock::config_file::LoadError::File(msg)) => {
+            eprintln!("kling-mock: {msg}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

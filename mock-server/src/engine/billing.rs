@@ -178,7 +178,7 @@ fn default_packs(now: i64) -> Vec<Pack> {
 }
 
 /// A change to an account's settings: absent parts stay as they are.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountPatch {
     /// New standing.

@@ -7,6 +7,7 @@ mod auth;
 mod binary;
 mod callback_control;
 mod callbacks;
+mod config_file;
 mod control;
 mod determinism;
 mod envelope;
