@@ -38,6 +38,16 @@ pub const DEFAULT_CALLBACK_QUEUE: usize = 10_000;
 /// Default number of delivery attempts the callback log keeps.
 pub const DEFAULT_CALLBACK_LOG: usize = 10_000;
 
+/// Log line format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
 /// How the mock's clock starts.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
@@ -225,6 +235,12 @@ pub struct Config {
     pub body_limit: usize,
     /// Callback delivery.
     pub callbacks: CallbackConfig,
+    /// Whether the control plane (`/__mock/...`) is served.
+    pub control: bool,
+    /// When set, the control plane needs `Authorization: Bearer <token>`.
+    pub control_token: Option<String>,
+    /// Log lines as JSON instead of text.
+    pub log_json: bool,
     /// How the clock starts: running, or frozen.
     pub clock: ClockStart,
     /// The clock's time at start, Unix ms (`None`: the wall clock's).
@@ -258,6 +274,9 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             callbacks: CallbackConfig::default(),
             journal_size: DEFAULT_JOURNAL_SIZE,
+            control: true,
+            control_token: None,
+            log_json: false,
             clock: ClockStart::Real,
             start_ms: None,
             faults: Vec::new(),
@@ -367,6 +386,19 @@ pub struct Cli {
     /// Largest accepted request body, in bytes; a larger one is refused with code 1200.
     #[arg(long, env = "KLING_MOCK_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+
+    /// Do not serve the control plane (`/__mock/...` answers 404; `/__mock/health` stays).
+    #[arg(long, env = "KLING_MOCK_NO_CONTROL")]
+    pub no_control: bool,
+
+    /// Require `Authorization: Bearer <TOKEN>` on the control plane. Without one, anyone who
+    /// can reach the mock can reconfigure it: set one when binding a non-loopback address.
+    #[arg(long, env = "KLING_MOCK_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
+
+    /// Log format on stderr: `text` or `json` (one JSON object a line).
+    #[arg(long, env = "KLING_MOCK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Requests kept in the request journal (`GET /__mock/journal`); 0 switches it off.
     #[arg(long, env = "KLING_MOCK_JOURNAL_SIZE", default_value_t = DEFAULT_JOURNAL_SIZE)]
@@ -493,6 +525,9 @@ impl From<Cli> for Config {
             timings: c.timings,
             body_limit: c.body_limit,
             journal_size: c.journal_size,
+            control: !c.no_control,
+            control_token: c.control_token,
+            log_json: c.log_format == LogFormat::Json,
             clock: c.clock,
             start_ms: c.start_time,
             faults: c.faults.map(|f| f.0).unwrap_or_default(),

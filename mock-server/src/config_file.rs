@@ -232,6 +232,9 @@ struct FileConfig {
     journal_size: Option<usize>,
     clock: Option<ClockStart>,
     start_time: Option<i64>,
+    no_control: Option<bool>,
+    control_token: Option<String>,
+    log_format: Option<String>,
     accounts: Option<Vec<FileAccount>>,
     lifecycle: Option<BTreeMap<KindName, FileLifecycle>>,
     callbacks: Option<FileCallbacks>,
@@ -297,6 +300,17 @@ fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<
     take!("journal_size", c.journal_size, f.journal_size);
     take!("clock", c.clock, f.clock);
     take!("start_time", c.start_ms, f.start_time.map(Some));
+    take!("no_control", c.control, f.no_control.map(|n| !n));
+    take!("control_token", c.control_token, f.control_token.map(Some));
+    if let Some(fmt) = f.log_format
+        && unset("log_format")
+    {
+        c.log_json = match fmt.as_str() {
+            "json" => true,
+            "text" => false,
+            other => return Err(format!("log_format must be text or json, got '{other}'")),
+        };
+    }
     if let Some(accounts) = f.accounts
         && unset("accounts")
     {
@@ -386,6 +400,9 @@ pub fn to_toml(c: &Config) -> String {
         journal_size: Some(c.journal_size),
         clock: Some(c.clock),
         start_time: c.start_ms,
+        no_control: Some(!c.control),
+        control_token: c.control_token.as_ref().map(|_| "<redacted>".to_string()),
+        log_format: Some(if c.log_json { "json" } else { "text" }.to_string()),
         accounts: Some(
             c.effective_accounts()
                 .into_iter()

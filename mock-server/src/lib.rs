@@ -32,6 +32,7 @@
 //! * [`error`], [`wire`]: every error as (HTTP status, code, message); the envelope.
 //! * [`control`]: the control plane under `/__mock/`: clock, lifecycle, faults, latency,
 //!   outcome rules, request journal, reset and inspection.
+//! * [`openapi`]: the OpenAPI 3.1 document of every endpoint and error (`GET /__mock/openapi.json`).
 //! * [`state`]: the shared handle the handlers get.
 
 pub mod api;
@@ -46,6 +47,7 @@ pub mod error;
 pub mod ids;
 pub mod kinds;
 pub mod media;
+pub mod openapi;
 pub mod state;
 pub mod voices;
 pub mod wire;

@@ -18,14 +18,29 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    if config.log_json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter())
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_env_filter(filter())
+            .init();
+    }
+    if config.control && config.control_token.is_none() && !config.bind.ip().is_loopback() {
+        tracing::warn!(
+            bind = %config.bind,
+            "the control plane (/__mock/) is reachable from other hosts without a token: anyone who can reach the mock can reconfigure it; set --control-token or --no-control"
+        );
+    }
     let dev_account = config.accounts.is_empty();
     let server = match Server::bind(config).await {
         Ok(s) => s,
@@ -35,15 +50,29 @@ async fn main() -> std::process::ExitCode {
         }
     };
     if dev_account {
-        eprintln!(
-            "kling-mock: no --account given; using the development account access key {DEV_ACCESS_KEY} secret key {DEV_SECRET_KEY}"
+        tracing::info!(
+            access_key = DEV_ACCESS_KEY,
+            secret_key = DEV_SECRET_KEY,
+            "no --account given: using the development account"
         );
     }
     tracing::info!(seed = server.state().entropy.seed(), "random seed");
     // The ready line: other programs wait for it (also with --bind ...:0, it shows the real port).
     println!("kling-mock listening on {}", server.base_url());
     let _ = std::io::stdout().flush();
-    match server.run(shutdown_signal()).await {
+    let engine = server.state().engine.clone();
+    let served = server.run(shutdown_signal()).await;
+    // In-flight requests have finished; give queued callbacks a moment to go out.
+    if tokio::time::timeout(std::time::Duration::from_secs(5), engine.callbacks_idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            pending = engine.callbacks_pending(),
+            "callbacks still pending at exit were dropped"
+        );
+    }
+    match served {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("kling-mock: server error: {err}");

@@ -17,6 +17,25 @@ use axum::http::{Method, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 
+/// Every (method, path) [`router`] routes itself, one entry per method, in axum's path syntax
+/// (the same as OpenAPI's). The OpenAPI document ([`crate::openapi`]) must list exactly these
+/// plus [`crate::control::api::ROUTES`]; `tests/api/openapi.rs` checks this list against the
+/// document, the live router and the `.route(..)` calls of this file.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/general/custom-voices"),
+    ("GET", "/v1/general/custom-voices"),
+    ("GET", "/v1/general/custom-voices/{id}"),
+    ("GET", "/v1/general/presets-voices"),
+    ("POST", "/v1/general/delete-voices"),
+    ("POST", "/v1/audio/tts"),
+    ("POST", "/v1/audio/text-to-audio"),
+    ("GET", "/v1/audio/text-to-audio"),
+    ("GET", "/v1/audio/text-to-audio/{id}"),
+    ("GET", "/account/costs"),
+    ("GET", "/files/{name}"),
+    ("GET", "/__mock/health"),
+];
+
 /// Every route of the public API, plus `/files`.
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
@@ -35,10 +54,24 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audio/text-to-audio/{id}", get(audio::t2a_get))
         .route("/account/costs", get(account::costs))
         .route("/files/{name}", get(files::files_get))
-        .merge(crate::control::api::routes())
+        .route("/__mock/health", get(health))
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method);
+    // The control plane: absent with --no-control, behind --control-token when one is set.
+    let routes = if state.config.control {
+        routes.merge(crate::control::api::routes().route_layer(
+            axum::middleware::from_fn_with_state(state.clone(), crate::control::api::require_token),
+        ))
+    } else {
+        routes
+    };
     with_edge_layers(routes, state)
+}
+
+/// `GET /__mock/health`: the mock is up (also with `--no-control` and without a token: container
+/// health checks use it).
+async fn health() -> Response {
+    data_response(&serde_json::json!({"status": "ok"}))
 }
 
 /// The layers every answer passes through: panics caught, faults and latency applied, the

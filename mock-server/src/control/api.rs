@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::wire::data_response;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -23,10 +23,67 @@ use std::collections::BTreeMap;
 
 type Answer = Result<Response, KlingError>;
 
+/// Middleware of the control routes: with `--control-token`, a request must carry
+/// `Authorization: Bearer <token>` (401 / 1000 otherwise).
+pub async fn require_token(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(token) = &s.config.control_token {
+        let given = req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if given != Some(token.as_str()) {
+            return KlingError::new(
+                Code::AuthFailed,
+                "the control plane needs Authorization: Bearer <control token>",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Every (method, path) [`routes`] routes, one entry per method (see [`crate::api::ROUTES`]).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/__mock/openapi.json"),
+    ("GET", "/__mock/state"),
+    ("POST", "/__mock/reset"),
+    ("GET", "/__mock/clock"),
+    ("POST", "/__mock/clock"),
+    ("GET", "/__mock/lifecycle"),
+    ("PUT", "/__mock/lifecycle/{kind}"),
+    ("POST", "/__mock/tasks/{key}/advance"),
+    ("GET", "/__mock/faults"),
+    ("POST", "/__mock/faults"),
+    ("DELETE", "/__mock/faults"),
+    ("DELETE", "/__mock/faults/{id}"),
+    ("GET", "/__mock/latency"),
+    ("PUT", "/__mock/latency"),
+    ("GET", "/__mock/outcomes"),
+    ("PUT", "/__mock/outcomes"),
+    ("DELETE", "/__mock/outcomes"),
+    ("GET", "/__mock/journal"),
+    ("PUT", "/__mock/journal"),
+    ("DELETE", "/__mock/journal"),
+    ("POST", "/__mock/videos"),
+    ("GET", "/__mock/accounts/{ak}"),
+    ("PUT", "/__mock/accounts/{ak}"),
+    ("GET", "/__mock/callbacks"),
+    ("DELETE", "/__mock/callbacks"),
+    ("GET", "/__mock/callbacks/faults"),
+    ("PUT", "/__mock/callbacks/faults"),
+    ("POST", "/__mock/callbacks/idle"),
+];
+
 /// The control routes (mounted under `/__mock`).
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/__mock/health", get(health))
+        .route("/__mock/openapi.json", get(crate::openapi::serve))
         .route("/__mock/state", get(state))
         .route("/__mock/reset", post(reset))
         .route("/__mock/clock", get(clock_get).post(clock_set))
@@ -84,10 +141,6 @@ fn account_idx(s: &AppState, ak: &str) -> Result<u32, KlingError> {
         .get(ak)
         .map(|a| a.idx)
         .ok_or_else(|| KlingError::param(format!("unknown account '{ak}'")))
-}
-
-async fn health() -> Response {
-    data_response(&json!({"status": "ok"}))
 }
 
 fn clock_json(s: &AppState) -> Value {

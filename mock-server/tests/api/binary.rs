@@ -162,3 +162,86 @@ async fn a_frozen_start_time_and_seed_make_the_binary_reproducible() {
         "same seed, frozen clock, same request: the same answer"
     );
 }
+
+/// Start the binary with stderr captured; returns the child, its URL and its stderr reader.
+async fn start_with_stderr(args: &[&str]) -> (Child, String, std::process::ChildStderr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kling-mock"));
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("RUST_LOG");
+    for var in [
+        "KLING_MOCK_BIND",
+        "KLING_MOCK_ACCOUNTS",
+        "KLING_MOCK_CONTROL_TOKEN",
+        "KLING_MOCK_NO_CONTROL",
+    ] {
+        cmd.env_remove(var);
+    }
+    let mut child = Child(cmd.spawn().expect("start kling-mock"));
+    let stdout = child.0.stdout.take().unwrap();
+    let stderr = child.0.stderr.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    });
+    let line = tokio::time::timeout(Duration::from_secs(30), line)
+        .await
+        .expect("ready line")
+        .unwrap()
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("kling-mock listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_string();
+    (child, url, stderr)
+}
+
+#[tokio::test]
+async fn json_logs_are_one_json_object_a_line_and_sigterm_stops_the_server_cleanly() {
+    let (mut child, _url, stderr) =
+        start_with_stderr(&["--bind", "127.0.0.1:0", "--log-format", "json"]).await;
+    let pid = child.0.id().to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(kill.success());
+    let status = tokio::task::spawn_blocking(move || child.0.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+    let lines: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("kling-mock-dev-ak")),
+        "the development keys are logged"
+    );
+    assert!(lines.iter().any(|l| l.contains("shutting down")));
+}
+
+#[tokio::test]
+async fn binding_all_interfaces_without_a_control_token_warns() {
+    let (_child, _url, stderr) =
+        start_with_stderr(&["--bind", "0.0.0.0:0", "--log-format", "json"]).await;
+    let first_lines = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|l| !l.contains("random seed"))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert!(
+        first_lines.iter().any(|l| l.contains("without a token")),
+        "{first_lines:?}"
+    );
+}

@@ -773,3 +773,52 @@ async fn billing_and_reset_work_through_the_rust_api_and_show_in_the_state() {
     assert!(in_flight.is_empty());
     app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
 }
+
+#[tokio::test]
+async fn the_control_plane_can_be_switched_off_or_protected_by_a_token() {
+    let off = spawn_with(kling_mock::Config {
+        control: false,
+        ..config()
+    })
+    .await;
+    off.ctl_get("/__mock/clock").await.err(404, 1203);
+    assert_eq!(off.ctl_get("/__mock/health").await.ok()["status"], "ok");
+    off.get(T2A).await.ok();
+
+    let locked = spawn_with(kling_mock::Config {
+        control_token: Some("s3cret".into()),
+        ..config()
+    })
+    .await;
+    assert!(
+        locked
+            .ctl_get("/__mock/state")
+            .await
+            .err(401, 1000)
+            .contains("control token")
+    );
+    let wrong = locked
+        .send(
+            locked
+                .client
+                .get(locked.url("/__mock/state"))
+                .bearer_auth("nope"),
+        )
+        .await;
+    wrong.err(401, 1000);
+    let right = locked
+        .send(
+            locked
+                .client
+                .get(locked.url("/__mock/state"))
+                .bearer_auth("s3cret"),
+        )
+        .await;
+    right.ok();
+    assert_eq!(
+        locked.ctl_get("/__mock/health").await.ok()["status"],
+        "ok",
+        "health needs no token"
+    );
+    locked.get(T2A).await.ok();
+}

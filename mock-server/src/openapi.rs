@@ -1,0 +1,1484 @@
+//! The OpenAPI 3.1 document of every endpoint the mock serves and every error each can answer,
+//! served raw (no envelope) at `GET /__mock/openapi.json` for tools such as Prism and Schemathesis.
+//!
+//! The document is built in code from one table of operations ([`document`]), so the field rules
+//! quote the constants the validators use (`MAX_VOICE_NAME`, `DURATION_TENTHS`, ...) and the
+//! error responses are generated from the error table ([`Code::ALL`], [`Code::status`]): a code
+//! added to or moved in the table changes every operation's responses.
+//!
+//! Errors: every Kling operation (and `/files`) lists a response for every HTTP status of the
+//! error table, because a control-plane fault rule can answer any documented code on any public
+//! path (and an outcome rule `reject` any code on a create). Where the handler itself can answer
+//! a status, the response is inline and names the codes and their causes (`x-kling-causes`);
+//! where only a fault can, it refers to the shared `components.responses.Fault<status>`. Every
+//! error response lists the codes it can carry in `x-kling-codes`, and its schema restricts
+//! `code` to them. The control plane is never faulted: its operations list only their own errors.
+//!
+//! `tests/api/openapi.rs` keeps the document true: every operation is routed, and every route
+//! (`crate::api::ROUTES`, `crate::control::api::ROUTES`, and the `.route(..)` calls in the
+//! source) is documented.
+
+use crate::error::Code;
+use crate::kinds::KindId;
+use crate::kinds::custom_voice::{MAX_VOICE_NAME, VOICE_URL_EXTENSIONS};
+use crate::kinds::fields::{DEFAULT_PAGE_SIZE, MAX_PAGE_NUM};
+use crate::kinds::text_to_audio::{DURATION_TENTHS, MAX_PROMPT};
+use crate::kinds::tts::{MAX_TEXT, SPEED_TENTHS};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use std::sync::OnceLock;
+
+/// `GET /__mock/openapi.json`: the document as plain JSON (no Kling envelope).
+pub async fn serve() -> Response {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    let bytes = BYTES.get_or_init(|| serde_json::to_vec_pretty(&document()).unwrap_or_default());
+    let mut resp = bytes.clone().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Who may call an operation, and what besides its handler can answer it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plane {
+    /// A Kling endpoint: bearer token; fault rules apply.
+    Kling,
+    /// A Kling create: bearer token; fault rules and outcome rules (`reject`) apply.
+    KlingCreate,
+    /// `/files`: no token; fault rules apply.
+    Files,
+    /// `/__mock/`: no token; never faulted, delayed or journaled.
+    Control,
+}
+
+/// One operation of the document.
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    id: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    description: &'static str,
+    plane: Plane,
+    params: Vec<Value>,
+    /// (required, schema) of an `application/json` body.
+    body: Option<(bool, Value)>,
+    /// The 200 response object.
+    ok: Value,
+    /// The errors the handler itself can answer, with their causes.
+    causes: Vec<(Code, &'static str)>,
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// A success answer whose `data` follows `data`.
+fn ok(description: &str, data: Value) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {
+            "allOf": [schema_ref("SuccessEnvelope")],
+            "properties": {"data": data},
+        }}},
+    })
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description,
+           "schema": {"type": "string", "minLength": 1}})
+}
+
+fn query_param(name: &str, required: bool, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": required, "description": description,
+           "schema": schema})
+}
+
+fn paging(max_size: u32) -> Vec<Value> {
+    let rule = "An empty value means the default, a repeated parameter its first value; a \
+                non-integer or out-of-range value is 400 / 1201.";
+    vec![
+        query_param(
+            "pageNum",
+            false,
+            &format!("Page number, 1-based. {rule}"),
+            json!({"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUM, "default": 1}),
+        ),
+        query_param(
+            "pageSize",
+            false,
+            &format!("Items per page. {rule}"),
+            json!({"type": "integer", "minimum": 1, "maximum": max_size,
+                   "default": DEFAULT_PAGE_SIZE}),
+        ),
+    ]
+}
+
+fn external_id_query() -> Value {
+    query_param(
+        "external_task_id",
+        false,
+        "When given and not empty, the answer is the single task with this external id (the same \
+         object as the single query, not a list); pageNum and pageSize are then ignored.",
+        json!({"type": "string"}),
+    )
+}
+
+const AUTH: [(Code, &str); 4] = [
+    (Code::AuthEmpty, "no `Authorization` header, or an empty one"),
+    (
+        Code::AuthInvalid,
+        "malformed token, wrong signature, unknown access key, an algorithm other than HS256 \
+         (incl. `none`), or a header without the `Bearer` scheme",
+    ),
+    (
+        Code::AuthNotYetValid,
+        "`nbf` in the future, beyond the leeway (`--jwt-leeway`, 5 s)",
+    ),
+    (
+        Code::AuthExpired,
+        "`exp` in the past, beyond the leeway (`--jwt-leeway`, 5 s)",
+    ),
+];
+
+const BODY: (Code, &str) = (
+    Code::InvalidRequest,
+    "body not JSON, not an object or empty; `Content-Type` not `application/json`; body over \
+     `--body-limit` (default 1 MiB)",
+);
+
+const ADMIT: [(Code, &str); 5] = [
+    (
+        Code::AccountException,
+        "the account is set to `exception` (`PUT /__mock/accounts/{ak}`)",
+    ),
+    (
+        Code::AccountArrears,
+        "the account is set to `arrears` (`PUT /__mock/accounts/{ak}`)",
+    ),
+    (
+        Code::ResourcePackDepleted,
+        "no online resource pack of the account holds the cost",
+    ),
+    (
+        Code::Forbidden,
+        "the account is set to `forbidden` (`PUT /__mock/accounts/{ak}`)",
+    ),
+    (
+        Code::ConcurrencyLimited,
+        "the account's tasks in flight are at its concurrency limit",
+    ),
+];
+
+const TASK_NOT_FOUND: (Code, &str) = (
+    Code::InvalidParameter,
+    "no task of the caller has this task_id or external_task_id (`Task not found by id/external \
+     id: …`)",
+);
+
+const PAGING_ERROR: (Code, &str) = (
+    Code::InvalidParameter,
+    "`pageNum` / `pageSize` not an integer or out of range",
+);
+
+fn with(base: &[(Code, &'static str)], more: &[(Code, &'static str)]) -> Vec<(Code, &'static str)> {
+    base.iter().chain(more).copied().collect()
+}
+
+/// Every operation, in document order.
+fn operations() -> Vec<Op> {
+    let create_errors = |field_rules: &'static str| {
+        let mut v = with(&AUTH, &[BODY, (Code::InvalidParameter, field_rules)]);
+        v.extend(ADMIT);
+        v
+    };
+    let async_create_rules = "a field breaks a rule of the request schema (the message names the \
+                              field and the rule), or the external_task_id is already used by the \
+                              account (`External_task_id … already exists`)";
+    let mut ops = vec![
+        Op {
+            method: "POST",
+            path: "/v1/general/custom-voices",
+            id: "createCustomVoice",
+            tag: "custom-voices",
+            summary: "Create a custom voice task",
+            description: "Seeds 000–002, kling-api.md §5.13. The sample is checked after \
+                          creation: a sample served by this mock must last 5–30 s, a video_id \
+                          must name a qualifying video of the caller's; otherwise the task fails \
+                          with the reason in task_status_msg.",
+            plane: Plane::KlingCreate,
+            params: vec![],
+            body: Some((true, schema_ref("CreateCustomVoiceRequest"))),
+            ok: ok("The task was created.", schema_ref("CreatedTask")),
+            causes: create_errors(async_create_rules),
+        },
+        Op {
+            method: "GET",
+            path: "/v1/general/custom-voices",
+            id: "listCustomVoices",
+            tag: "custom-voices",
+            summary: "The caller's custom voice tasks, newest first",
+            description: "",
+            plane: Plane::Kling,
+            params: paging(KindId::CustomVoice.max_page_size())
+                .into_iter()
+                .chain([external_id_query()])
+                .collect(),
+            body: None,
+            ok: ok(
+                "A page of tasks, or one task when `external_task_id` is given.",
+                json!({"oneOf": [
+                    {"type": "array", "items": schema_ref("CustomVoiceTask")},
+                    schema_ref("CustomVoiceTask"),
+                ]}),
+            ),
+            causes: with(&AUTH, &[PAGING_ERROR, TASK_NOT_FOUND]),
+        },
+        Op {
+            method: "GET",
+            path: "/v1/general/custom-voices/{id}",
+            id: "getCustomVoice",
+            tag: "custom-voices",
+            summary: "One custom voice task, by task_id or external_task_id",
+            description: "The value is looked up as a task_id first, then as an external_task_id.",
+            plane: Plane::Kling,
+            params: vec![path_param("id", "task_id or external_task_id")],
+            body: None,
+            ok: ok("The task.", schema_ref("CustomVoiceTask")),
+            causes: with(&AUTH, &[TASK_NOT_FOUND]),
+        },
+        Op {
+            method: "GET",
+            path: "/v1/general/presets-voices",
+            id: "listPresetVoices",
+            tag: "custom-voices",
+            summary: "The official voices (`owned_by: \"kling\"`)",
+            description: "",
+            plane: Plane::Kling,
+            params: paging(1000),
+            body: None,
+            ok: ok(
+                "A page of preset voices.",
+                json!({"type": "array", "items": schema_ref("PresetVoiceItem")}),
+            ),
+            causes: with(&AUTH, &[PAGING_ERROR]),
+        },
+        Op {
+            method: "POST",
+            path: "/v1/general/delete-voices",
+            id: "deleteVoice",
+            tag: "custom-voices",
+            summary: "Delete one of the caller's custom voices",
+            description: "",
+            plane: Plane::Kling,
+            params: vec![],
+            body: Some((true, schema_ref("DeleteVoiceRequest"))),
+            ok: ok("The voice was deleted.", schema_ref("DeletedVoice")),
+            causes: with(
+                &AUTH,
+                &[
+                    BODY,
+                    (
+                        Code::InvalidParameter,
+                        "voice_id missing, blank or not a string; an official voice (only custom \
+                         voices can be deleted); not a usable custom voice of the caller's \
+                         (`Voice id not found`)",
+                    ),
+                ],
+            ),
+        },
+        Op {
+            method: "POST",
+            path: "/v1/audio/tts",
+            id: "createTts",
+            tag: "audio",
+            summary: "Text to speech: answers with the finished audio",
+            description: "Seed 003, kling-api.md §5.12. Synchronous: there is no query endpoint, \
+                          task_info or callback.",
+            plane: Plane::KlingCreate,
+            params: vec![],
+            body: Some((true, schema_ref("TtsRequest"))),
+            ok: ok(
+                "The synthesis (a `failed` one without audio when an outcome rule says so).",
+                schema_ref("TtsResult"),
+            ),
+            causes: create_errors(
+                "a field breaks a rule of the request schema, or voice_id is not an official TTS \
+                 voice of voice_language (`Voice id not found`)",
+            ),
+        },
+        Op {
+            method: "POST",
+            path: "/v1/audio/text-to-audio",
+            id: "createTextToAudio",
+            tag: "audio",
+            summary: "Create a sound-effect task",
+            description: "Seed 004, kling-api.md §5.12.",
+            plane: Plane::KlingCreate,
+            params: vec![],
+            body: Some((true, schema_ref("TextToAudioRequest"))),
+            ok: ok("The task was created.", schema_ref("CreatedTask")),
+            causes: create_errors(async_create_rules),
+        },
+        Op {
+            method: "GET",
+            path: "/v1/audio/text-to-audio",
+            id: "listTextToAudio",
+            tag: "audio",
+            summary: "The caller's text-to-audio tasks, newest first",
+            description: "",
+            plane: Plane::Kling,
+            params: paging(KindId::TextToAudio.max_page_size())
+                .into_iter()
+                .chain([external_id_query()])
+                .collect(),
+            body: None,
+            ok: ok(
+                "A page of tasks, or one task when `external_task_id` is given.",
+                json!({"oneOf": [
+                    {"type": "array", "items": schema_ref("TextToAudioTask")},
+                    schema_ref("TextToAudioTask"),
+                ]}),
+            ),
+            causes: with(&AUTH, &[PAGING_ERROR, TASK_NOT_FOUND]),
+        },
+        Op {
+            method: "GET",
+            path: "/v1/audio/text-to-audio/{id}",
+            id: "getTextToAudio",
+            tag: "audio",
+            summary: "One text-to-audio task, by task_id or external_task_id",
+            description: "The value is looked up as a task_id first, then as an external_task_id.",
+            plane: Plane::Kling,
+            params: vec![path_param("id", "task_id or external_task_id")],
+            body: None,
+            ok: ok("The task.", schema_ref("TextToAudioTask")),
+            causes: with(&AUTH, &[TASK_NOT_FOUND]),
+        },
+        Op {
+            method: "GET",
+            path: "/account/costs",
+            id: "getAccountCosts",
+            tag: "account",
+            summary: "The caller's resource packs valid at some point of [start_time, end_time]",
+            description: "kling-api.md §5.21. Remaining quantities are current (the real service \
+                          reports them with a 12 h statistics delay).",
+            plane: Plane::Kling,
+            params: vec![
+                query_param(
+                    "start_time",
+                    true,
+                    "Start of the period, Unix ms.",
+                    json!({"type": "integer", "format": "int64"}),
+                ),
+                query_param(
+                    "end_time",
+                    true,
+                    "End of the period, Unix ms; not earlier than start_time.",
+                    json!({"type": "integer", "format": "int64"}),
+                ),
+                query_param(
+                    "resource_pack_name",
+                    false,
+                    "Only packs of this name (empty: all).",
+                    json!({"type": "string"}),
+                ),
+            ],
+            body: None,
+            ok: ok("The packs.", schema_ref("Costs")),
+            causes: with(
+                &AUTH,
+                &[(
+                    Code::InvalidParameter,
+                    "start_time / end_time missing, empty or not an integer; end_time earlier \
+                     than start_time",
+                )],
+            ),
+        },
+        Op {
+            method: "GET",
+            path: "/files/{name}",
+            id: "getFile",
+            tag: "files",
+            summary: "The media behind result URLs (not a Kling path)",
+            description: "Every url, url_mp3, url_wav and trial_url of a result points here. \
+                          Synthesised on request, deterministic per file.",
+            plane: Plane::Files,
+            params: vec![json!({
+                "name": "name", "in": "path", "required": true,
+                "description": "`kling_<uuid>.mp3` or `kling_<uuid>.wav`",
+                "schema": {"type": "string",
+                           "pattern": "^kling_[0-9a-fA-F-]{32,36}\\.([mM][pP]3|[wW][aA][vV])$"},
+            })],
+            body: None,
+            ok: json!({
+                "description": "The file: MP3 (MPEG-2 Layer III, 24 kHz mono, 64 kbit/s CBR) or \
+                                WAV (PCM 16-bit, 24 kHz mono).",
+                "headers": {"Cache-Control": {"schema": {"type": "string"}}},
+                "content": {"audio/mpeg": {}, "audio/wav": {}},
+            }),
+            causes: vec![
+                (
+                    Code::NotFound,
+                    "no such file (`File not found: …`), or the extension is not the file's",
+                ),
+                (Code::Internal, "the MP3 encoder failed"),
+            ],
+        },
+    ];
+    ops.extend(control_operations());
+    ops
+}
+
+/// The control plane under `/__mock/` (README, "Control plane").
+fn control_operations() -> Vec<Op> {
+    let bad = |what: &'static str| vec![BODY, (Code::InvalidParameter, what)];
+    let param = |what: &'static str| vec![(Code::InvalidParameter, what)];
+    let loose = |readme: &str| {
+        json!({"type": "object", "additionalProperties": true,
+               "description": format!("See the README, \"Control plane\", {readme}.")})
+    };
+    let any_data = |what: &str| ok(what, json!({}));
+    let c = |method, path, id, summary, params, body, ok, causes| Op {
+        method,
+        path,
+        id,
+        tag: "control-plane",
+        summary,
+        description: "",
+        plane: Plane::Control,
+        params,
+        body,
+        ok,
+        causes,
+    };
+    vec![
+        c(
+            "GET",
+            "/__mock/health",
+            "mockHealth",
+            "Liveness",
+            vec![],
+            None,
+            ok(
+                "`{\"status\": \"ok\"}`",
+                json!({"type": "object", "properties": {"status": {"const": "ok"}}}),
+            ),
+            vec![],
+        ),
+        c(
+            "GET",
+            "/__mock/openapi.json",
+            "mockOpenApi",
+            "This document (raw JSON, no envelope)",
+            vec![],
+            None,
+            json!({"description": "The OpenAPI 3.1 document.",
+                   "content": {"application/json": {"schema": {"type": "object"}}}}),
+            vec![],
+        ),
+        c(
+            "GET",
+            "/__mock/state",
+            "mockState",
+            "Clock, seed, per account tasks by kind and status, totals, callback counters",
+            vec![],
+            None,
+            any_data("The summary."),
+            vec![],
+        ),
+        c(
+            "POST",
+            "/__mock/reset",
+            "mockReset",
+            "Forget tasks, voices, media ids, journal entries and pack balances",
+            vec![],
+            Some((
+                false,
+                json!({"type": "object", "additionalProperties": false, "properties": {
+                    "account": {"type": "string", "description": "Only this account (access key)."},
+                    "rules": {"type": "boolean", "description": "Also restore the startup faults, latency, outcome rules, callback faults and lifecycles."},
+                }}),
+            )),
+            any_data("What was reset."),
+            bad("unknown field or account"),
+        ),
+        c(
+            "GET",
+            "/__mock/clock",
+            "mockClockGet",
+            "Read the clock",
+            vec![],
+            None,
+            ok("The clock.", schema_ref("MockClock")),
+            vec![],
+        ),
+        c(
+            "POST",
+            "/__mock/clock",
+            "mockClockSet",
+            "Freeze / resume / set / advance the clock",
+            vec![],
+            Some((
+                true,
+                json!({"type": "object", "additionalProperties": false, "properties": {
+                    "mode": {"enum": ["real", "frozen"]},
+                    "set_ms": {"type": "integer", "description": "Jump to this time, Unix ms."},
+                    "advance": {"type": "string", "description": "Move forward by a duration such as `90s`, `5m`, `250ms`."},
+                    "advance_ms": {"type": "integer", "minimum": 0},
+                    "wait_callbacks": {"type": "boolean", "description": "Answer once every callback due has been delivered or given up."},
+                }}),
+            )),
+            ok(
+                "The clock, after every transition and callback due ran.",
+                schema_ref("MockClock"),
+            ),
+            bad("unknown field, bad mode or duration, negative advance_ms"),
+        ),
+        c(
+            "GET",
+            "/__mock/lifecycle",
+            "mockLifecycleGet",
+            "Durations and progress per kind",
+            vec![],
+            None,
+            any_data("The lifecycle of each asynchronous kind."),
+            vec![],
+        ),
+        c(
+            "PUT",
+            "/__mock/lifecycle/{kind}",
+            "mockLifecycleSet",
+            "Set a kind's durations and progress (tasks created afterwards)",
+            vec![path_param("kind", "`custom-voice` or `text-to-audio`")],
+            Some((true, loose("rule format \"Lifecycle\""))),
+            any_data("The lifecycle in force."),
+            bad("unknown kind, malformed lifecycle, min_ms > max_ms, polls 0"),
+        ),
+        c(
+            "POST",
+            "/__mock/tasks/{key}/advance",
+            "mockTaskAdvance",
+            "Move one task (by task id or external id)",
+            vec![path_param("key", "task_id or external_task_id")],
+            Some((
+                false,
+                json!({"type": "object", "additionalProperties": false, "properties": {
+                    "to": {"enum": ["next", "succeed", "failed"], "default": "next"},
+                    "message": {"type": "string", "description": "task_status_msg of a failure."},
+                    "account": {"type": "string", "description": "The account whose external id `key` is, when several use it."},
+                }}),
+            )),
+            any_data("The task, as the single query shows it."),
+            bad("unknown field, task or account; ambiguous external id; finished task"),
+        ),
+        c(
+            "GET",
+            "/__mock/faults",
+            "mockFaultsList",
+            "HTTP fault rules, with how often each matched and fired",
+            vec![],
+            None,
+            any_data("The rules."),
+            vec![],
+        ),
+        c(
+            "POST",
+            "/__mock/faults",
+            "mockFaultsAdd",
+            "Add an HTTP fault rule",
+            vec![],
+            Some((true, schema_ref("FaultRule"))),
+            ok(
+                "The rule's id.",
+                json!({"type": "object", "properties": {"id": {"type": "string"}}}),
+            ),
+            bad("malformed rule, undocumented code, neither code nor transport"),
+        ),
+        c(
+            "DELETE",
+            "/__mock/faults",
+            "mockFaultsClear",
+            "Remove every fault rule",
+            vec![],
+            None,
+            any_data("How many were removed."),
+            vec![],
+        ),
+        c(
+            "DELETE",
+            "/__mock/faults/{id}",
+            "mockFaultRemove",
+            "Remove one fault rule",
+            vec![path_param("id", "The rule's id.")],
+            None,
+            any_data("How many were removed."),
+            vec![(Code::NotFound, "no fault rule has this id")],
+        ),
+        c(
+            "GET",
+            "/__mock/latency",
+            "mockLatencyGet",
+            "Latency rules",
+            vec![],
+            None,
+            any_data("The rules."),
+            vec![],
+        ),
+        c(
+            "PUT",
+            "/__mock/latency",
+            "mockLatencySet",
+            "Replace the latency rules",
+            vec![],
+            Some((
+                true,
+                loose("`{\"global\"?: Delay, \"routes\"?: [{\"path\", \"delay\"}]}`, rule format \"Delay\""),
+            )),
+            any_data("The rules in force."),
+            bad("malformed rules"),
+        ),
+        c(
+            "GET",
+            "/__mock/outcomes",
+            "mockOutcomesGet",
+            "Failure rates and content rules per kind",
+            vec![],
+            None,
+            any_data("The rules."),
+            vec![],
+        ),
+        c(
+            "PUT",
+            "/__mock/outcomes",
+            "mockOutcomesSet",
+            "Replace the outcome rules",
+            vec![],
+            Some((
+                true,
+                loose("`{\"failure_rates\"?, \"rules\"?}`, rule format \"Outcome rule\""),
+            )),
+            any_data("The rules in force."),
+            bad("malformed rules, unknown kind, bad regex, undocumented code"),
+        ),
+        c(
+            "DELETE",
+            "/__mock/outcomes",
+            "mockOutcomesClear",
+            "Remove every outcome rule",
+            vec![],
+            None,
+            any_data("The (empty) rules."),
+            vec![],
+        ),
+        c(
+            "GET",
+            "/__mock/journal",
+            "mockJournalGet",
+            "The request journal",
+            vec![
+                query_param("path", false, "Path glob.", json!({"type": "string"})),
+                query_param("account", false, "Access key.", json!({"type": "string"})),
+                query_param(
+                    "since_ms",
+                    false,
+                    "Arrived at or after (mock clock, Unix ms).",
+                    json!({"type": "integer"}),
+                ),
+                query_param(
+                    "until_ms",
+                    false,
+                    "Arrived before (mock clock, Unix ms).",
+                    json!({"type": "integer"}),
+                ),
+                query_param(
+                    "limit",
+                    false,
+                    "At most this many, the newest.",
+                    json!({"type": "integer"}),
+                ),
+            ],
+            None,
+            any_data("The entries."),
+            param("since_ms, until_ms or limit not an integer"),
+        ),
+        c(
+            "PUT",
+            "/__mock/journal",
+            "mockJournalResize",
+            "Resize the journal (0 = off)",
+            vec![],
+            Some((
+                true,
+                json!({"type": "object", "additionalProperties": false, "required": ["size"],
+                       "properties": {"size": {"type": "integer", "minimum": 0}}}),
+            )),
+            any_data("The new capacity."),
+            bad("size missing or not a non-negative integer, unknown field"),
+        ),
+        c(
+            "DELETE",
+            "/__mock/journal",
+            "mockJournalClear",
+            "Clear the journal",
+            vec![],
+            None,
+            any_data("Cleared."),
+            vec![],
+        ),
+        c(
+            "POST",
+            "/__mock/videos",
+            "mockVideoRegister",
+            "Register a generated video (a custom voice's video_id)",
+            vec![],
+            Some((
+                true,
+                json!({"type": "object", "additionalProperties": false,
+                       "required": ["account", "source", "duration_ms"], "properties": {
+                    "account": {"type": "string", "description": "Owner (access key)."},
+                    "source": {"enum": ["v26_with_sound", "avatar", "lip_sync", "other"]},
+                    "duration_ms": {"type": "integer", "minimum": 0},
+                }}),
+            )),
+            ok(
+                "The video id.",
+                json!({"type": "object", "properties": {"video_id": {"type": "string"}}}),
+            ),
+            bad("missing or unknown field, unknown account or source"),
+        ),
+        c(
+            "GET",
+            "/__mock/accounts/{ak}",
+            "mockAccountGet",
+            "An account's standing, concurrency limits, packs and tasks in flight",
+            vec![path_param("ak", "Access key.")],
+            None,
+            any_data("The settings."),
+            param("unknown account"),
+        ),
+        c(
+            "PUT",
+            "/__mock/accounts/{ak}",
+            "mockAccountSet",
+            "Change an account's standing, concurrency limits and/or packs",
+            vec![path_param("ak", "Access key.")],
+            Some((
+                true,
+                json!({"type": "object", "additionalProperties": false,
+                       "description": "See the README, \"Control plane\", rule format \"Pack\".",
+                       "properties": {
+                    "state": {"enum": ["normal", "exception", "arrears", "forbidden"]},
+                    "concurrency": {"type": "object", "propertyNames": {"enum": ["video", "image", "try_on"]},
+                                    "additionalProperties": {"type": "integer", "minimum": 0}},
+                    "packs": {"type": "array", "items": {"type": "object"}},
+                }}),
+            )),
+            any_data("The settings in force."),
+            bad("unknown account or field, malformed pack"),
+        ),
+        c(
+            "GET",
+            "/__mock/callbacks",
+            "mockCallbacksGet",
+            "Delivery counters, callback faults and the delivery log (oldest first)",
+            vec![
+                query_param("task_id", false, "Only this task.", json!({"type": "string"})),
+                query_param(
+                    "limit",
+                    false,
+                    "At most this many, the newest.",
+                    json!({"type": "integer", "minimum": 0}),
+                ),
+            ],
+            None,
+            any_data("Counters, faults and log."),
+            param("limit not a non-negative integer"),
+        ),
+        c(
+            "DELETE",
+            "/__mock/callbacks",
+            "mockCallbacksClear",
+            "Clear the delivery log",
+            vec![],
+            None,
+            any_data("Cleared."),
+            vec![],
+        ),
+        c(
+            "GET",
+            "/__mock/callbacks/faults",
+            "mockCallbackFaultsGet",
+            "Callback faults in force",
+            vec![],
+            None,
+            any_data("The faults."),
+            vec![],
+        ),
+        c(
+            "PUT",
+            "/__mock/callbacks/faults",
+            "mockCallbackFaultsSet",
+            "Set the callback faults",
+            vec![],
+            Some((
+                true,
+                json!({"type": "object", "additionalProperties": false, "properties": {
+                    "delay_ms": {"type": "integer", "minimum": 0},
+                    "duplicate": {"type": "number", "minimum": 0, "maximum": 1},
+                    "drop": {"type": "number", "minimum": 0, "maximum": 1},
+                    "reorder": {"type": "number", "minimum": 0, "maximum": 1},
+                }}),
+            )),
+            any_data("The faults in force."),
+            bad("unknown field, probability outside [0, 1]"),
+        ),
+        c(
+            "POST",
+            "/__mock/callbacks/idle",
+            "mockCallbacksIdle",
+            "Answer once no callback delivery is queued or in flight",
+            vec![],
+            None,
+            any_data("`{\"pending\": 0}`"),
+            vec![],
+        ),
+    ]
+}
+
+/// The HTTP statuses of the error table, ascending.
+fn error_statuses() -> Vec<u16> {
+    let mut s: Vec<u16> = Code::ALL.iter().map(|c| c.status().as_u16()).collect();
+    s.sort_unstable();
+    s.dedup();
+    s
+}
+
+/// The codes of the error table answered with `status`, in table order.
+fn codes_of(status: u16) -> Vec<u32> {
+    Code::ALL
+        .iter()
+        .filter(|c| c.status().as_u16() == status)
+        .map(|c| c.number())
+        .collect()
+}
+
+fn status_title(status: u16) -> &'static str {
+    axum::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error")
+}
+
+fn code_list(codes: &[u32]) -> String {
+    codes
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn error_content(status: u16) -> Value {
+    json!({"application/json": {"schema": schema_ref(&format!("Error{status}"))}})
+}
+
+impl Op {
+    fn to_json(&self) -> Value {
+        let mut op = Map::new();
+        op.insert("operationId".into(), json!(self.id));
+        op.insert("tags".into(), json!([self.tag]));
+        op.insert("summary".into(), json!(self.summary));
+        if !self.description.is_empty() {
+            op.insert("description".into(), json!(self.description));
+        }
+        if matches!(self.plane, Plane::Kling | Plane::KlingCreate) {
+            op.insert("security".into(), json!([{"bearerAuth": []}]));
+        }
+        if !self.params.is_empty() {
+            op.insert("parameters".into(), Value::Array(self.params.clone()));
+        }
+        if let Some((required, schema)) = &self.body {
+            op.insert(
+                "requestBody".into(),
+                json!({"required": required,
+                       "content": {"application/json": {"schema": schema}}}),
+            );
+        }
+        op.insert("responses".into(), Value::Object(self.responses()));
+        Value::Object(op)
+    }
+
+    fn responses(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        out.insert("200".into(), self.ok.clone());
+        let injected = match self.plane {
+            Plane::Control => None,
+            Plane::Kling | Plane::Files => Some("a control-plane fault rule"),
+            Plane::KlingCreate => Some("a control-plane fault rule or an outcome rule `reject`"),
+        };
+        for status in error_statuses() {
+            let natural: Vec<&(Code, &str)> = self
+                .causes
+                .iter()
+                .filter(|(c, _)| c.status().as_u16() == status)
+                .collect();
+            let key = status.to_string();
+            if natural.is_empty() {
+                if injected.is_some() {
+                    out.insert(
+                        key,
+                        json!({"$ref": format!("#/components/responses/Fault{status}")}),
+                    );
+                }
+                continue;
+            }
+            let mut own: Vec<u32> = natural.iter().map(|(c, _)| c.number()).collect();
+            own.dedup();
+            let causes: Vec<Value> = natural
+                .iter()
+                .map(|(c, why)| json!({"code": c.number(), "cause": why}))
+                .collect();
+            let mut text = format!("{}. ", status_title(status));
+            for (c, why) in &natural {
+                text.push_str(&format!("{}: {why}. ", c.number()));
+            }
+            let codes = match injected {
+                Some(by) => {
+                    let all = codes_of(status);
+                    let others: Vec<u32> =
+                        all.iter().copied().filter(|c| !own.contains(c)).collect();
+                    if !others.is_empty() {
+                        text.push_str(&format!(
+                            "Also {} through {by}.",
+                            code_list(&others)
+                        ));
+                    }
+                    all
+                }
+                None => own,
+            };
+            out.insert(
+                key,
+                json!({
+                    "description": text.trim_end(),
+                    "x-kling-codes": codes,
+                    "x-kling-causes": causes,
+                    "content": error_content(status),
+                }),
+            );
+        }
+        out
+    }
+}
+
+/// `^$|` + an absolute http(s) URL whose path ends with one of `exts` (case-insensitive; ECMA
+/// regexes have no inline flags, hence the character classes).
+fn url_pattern(exts: &[&str]) -> String {
+    let ci = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphabetic() {
+                    format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    let scheme = format!("{}[sS]?://[^/?#\\s]+", ci("http"));
+    if exts.is_empty() {
+        format!("^$|^{scheme}([/?#]\\S*)?$")
+    } else {
+        let alts: Vec<String> = exts.iter().map(|e| ci(e)).collect();
+        format!(
+            "^$|^{scheme}/[^?#\\s]*\\.({})([?#]\\S*)?$",
+            alts.join("|")
+        )
+    }
+}
+
+fn schemas() -> Value {
+    let nonblank = |max: Option<usize>, description: &str| {
+        let mut s = json!({"type": "string", "minLength": 1, "pattern": "\\S",
+                           "description": description});
+        if let Some(m) = max {
+            s["maxLength"] = json!(m);
+        }
+        s
+    };
+    let absent_or_empty = "`null` and `\"\"` count as absent.";
+    let id = json!({"type": "string", "pattern": "^[0-9]+$"});
+    let ms = json!({"type": "integer", "format": "int64", "description": "Unix ms."});
+    let task_base = json!({
+        "type": "object",
+        "required": ["task_id", "task_status", "task_status_msg", "task_info", "task_result",
+                     "final_unit_deduction", "created_at", "updated_at"],
+        "properties": {
+            "task_id": id,
+            "task_status": schema_ref("TaskStatus"),
+            "task_status_msg": {"type": "string", "description": "The failure reason of a failed task, \"\" otherwise."},
+            "task_info": schema_ref("TaskInfo"),
+            "final_unit_deduction": {"type": "string", "description": "The kind's cost once succeeded, \"0\" otherwise.", "examples": ["0.05", "0"]},
+            "created_at": ms,
+            "updated_at": ms,
+        },
+    });
+    let task_of = |item: &str, list: &str| {
+        json!({
+            "allOf": [schema_ref("Task")],
+            "properties": {"task_result": {
+                "type": "object",
+                "description": "`{}` until the task succeeds.",
+                "properties": {list: {"type": "array", "items": schema_ref(item)}},
+            }},
+        })
+    };
+    let error_envelope = json!({
+        "type": "object",
+        "required": ["code", "message", "request_id"],
+        "properties": {
+            "code": {"type": "integer", "enum": Code::ALL.iter().map(|c| c.number()).collect::<Vec<_>>()},
+            "message": {"type": "string"},
+            "request_id": {"type": "string", "format": "uuid"},
+        },
+        "not": {"required": ["data"]},
+        "description": "Errors carry no `data`. The HTTP status is the error table's for the code (kling-api.md §1.4).",
+    });
+    let mut s = json!({
+        "SuccessEnvelope": {
+            "type": "object",
+            "required": ["code", "message", "request_id", "data"],
+            "properties": {
+                "code": {"const": 0},
+                "message": {"const": "SUCCEED"},
+                "request_id": {"type": "string", "format": "uuid"},
+                "data": {},
+            },
+        },
+        "ErrorEnvelope": error_envelope,
+        "TaskStatus": {"enum": ["submitted", "processing", "succeed", "failed"]},
+        "TaskInfo": {
+            "type": "object",
+            "description": "`{}` without an external id.",
+            "properties": {"external_task_id": {"type": "string"}},
+        },
+        "CreatedTask": {
+            "type": "object",
+            "required": ["task_id", "task_status", "task_info", "created_at", "updated_at"],
+            "properties": {
+                "task_id": id,
+                "task_status": schema_ref("TaskStatus"),
+                "task_info": schema_ref("TaskInfo"),
+                "created_at": ms,
+                "updated_at": ms,
+            },
+        },
+        "Task": task_base,
+        "CustomVoiceTask": task_of("Voice", "voices"),
+        "TextToAudioTask": task_of("GeneratedAudio", "audios"),
+        "Voice": {
+            "type": "object",
+            "required": ["voice_id", "voice_name", "trial_url", "owned_by"],
+            "properties": {
+                "voice_id": {"type": "string"},
+                "voice_name": {"type": "string"},
+                "trial_url": {"type": "string", "format": "uri", "description": "A 6 s MP3 served under /files."},
+                "owned_by": {"type": "string", "description": "The creator's numeric id, or `kling` for presets."},
+            },
+        },
+        "GeneratedAudio": {
+            "type": "object",
+            "required": ["id", "url_mp3", "url_wav", "duration_mp3", "duration_wav"],
+            "properties": {
+                "id": id,
+                "url_mp3": {"type": "string", "format": "uri"},
+                "url_wav": {"type": "string", "format": "uri"},
+                "duration_mp3": {"type": "string", "description": "Seconds, at most 3 decimals."},
+                "duration_wav": {"type": "string", "description": "Seconds, at most 3 decimals: the requested duration."},
+            },
+        },
+        "TtsResult": {
+            "type": "object",
+            "required": ["task_id", "task_status", "task_status_msg", "task_result",
+                         "final_unit_deduction", "created_at", "updated_at"],
+            "properties": {
+                "task_id": id,
+                "task_status": {"enum": ["succeed", "failed"]},
+                "task_status_msg": {"type": "string"},
+                "task_result": {
+                    "type": "object",
+                    "description": "`{}` for a failed synthesis.",
+                    "properties": {"audios": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
+                        "type": "object",
+                        "required": ["id", "url", "duration"],
+                        "properties": {
+                            "id": id,
+                            "url": {"type": "string", "format": "uri"},
+                            "duration": {"type": "string", "description": "Seconds, at most 3 decimals."},
+                        },
+                    }}},
+                },
+                "final_unit_deduction": {"type": "string"},
+                "created_at": ms,
+                "updated_at": ms,
+            },
+        },
+        "PresetVoiceItem": {
+            "type": "object",
+            "required": ["task_id", "task_status", "task_status_msg", "created_at", "updated_at", "task_result"],
+            "properties": {
+                "task_id": {"type": "string"},
+                "task_status": {"const": "succeed"},
+                "task_status_msg": {"const": ""},
+                "created_at": ms,
+                "updated_at": ms,
+                "task_result": {
+                    "type": "object",
+                    "required": ["voices"],
+                    "properties": {"voices": {"type": "array", "items": schema_ref("Voice")}},
+                },
+            },
+        },
+        "DeletedVoice": {
+            "type": "object",
+            "required": ["task_id", "task_status"],
+            "properties": {"task_id": id, "task_status": {"const": "succeed"}},
+        },
+        "Costs": {
+            "type": "object",
+            "required": ["code", "msg", "resource_pack_subscribe_infos"],
+            "properties": {
+                "code": {"const": 0},
+                "msg": {"const": "success"},
+                "resource_pack_subscribe_infos": {"type": "array", "items": schema_ref("ResourcePack")},
+            },
+        },
+        "ResourcePack": {
+            "type": "object",
+            "properties": {
+                "resource_pack_name": {"type": "string"},
+                "resource_pack_id": {"type": "string"},
+                "resource_pack_type": {"enum": ["decreasing_total", "constant_period"]},
+                "total_quantity": {"type": "number"},
+                "remaining_quantity": {"type": "number"},
+                "purchase_time": ms,
+                "effective_time": ms,
+                "invalid_time": ms,
+                "status": {"enum": ["toBeOnline", "online", "expired", "runOut"]},
+            },
+        },
+        "ExternalTaskId": {
+            "type": ["string", "null"],
+            "description": format!("The caller's own id, unique per account across all kinds (a duplicate is 400 / 1201). {absent_or_empty}"),
+        },
+        "CallbackUrl": {
+            "type": ["string", "null"],
+            "pattern": url_pattern(&[]),
+            "description": format!("Every status change is POSTed here. An absolute http(s) URL. {absent_or_empty}"),
+        },
+        "CreateCustomVoiceRequest": {
+            "type": "object",
+            "required": ["voice_name"],
+            "description": "Exactly one of voice_url and video_id (a non-empty string); the other absent, null or \"\". Unknown fields are ignored.",
+            "properties": {
+                "voice_name": nonblank(Some(MAX_VOICE_NAME), "Name of the voice (characters, not bytes); not blank."),
+                "voice_url": {
+                    "type": ["string", "null"],
+                    "pattern": url_pattern(&VOICE_URL_EXTENSIONS),
+                    "description": format!("An http(s) URL of a .{} sample (5–30 s). {absent_or_empty}", VOICE_URL_EXTENSIONS.join(", .")),
+                },
+                "video_id": {
+                    "type": ["string", "null"],
+                    "description": format!("A video generated by kling-v2-6 with sound, the Avatar API or the Lip-Sync API, 5–30 s. {absent_or_empty}"),
+                },
+                "callback_url": schema_ref("CallbackUrl"),
+                "external_task_id": schema_ref("ExternalTaskId"),
+            },
+            "oneOf": [
+                {"required": ["voice_url"], "properties": {
+                    "voice_url": {"type": "string", "minLength": 1},
+                    "video_id": {"enum": [null, ""]},
+                }},
+                {"required": ["video_id"], "properties": {
+                    "video_id": {"type": "string", "minLength": 1},
+                    "voice_url": {"enum": [null, ""]},
+                }},
+            ],
+            "examples": [{"voice_name": "My voice", "voice_url": "https://example.com/sample.mp3"}],
+        },
+        "TtsRequest": {
+            "type": "object",
+            "required": ["text", "voice_id"],
+            "description": "Unknown fields are ignored.",
+            "properties": {
+                "text": nonblank(Some(MAX_TEXT), "The text (characters, not bytes); not blank."),
+                "voice_id": nonblank(None, "An official TTS voice of the Voice Guide in voice_language; any other id is 400 / 1201 `Voice id not found`."),
+                "voice_language": {
+                    "enum": ["zh", "en", "", null],
+                    "default": "zh",
+                    "description": format!("zh or en. {absent_or_empty}"),
+                },
+                "voice_speed": {
+                    "type": ["number", "null"],
+                    "minimum": SPEED_TENTHS.0 as f64 / 10.0,
+                    "maximum": SPEED_TENTHS.1 as f64 / 10.0,
+                    "default": 1.0,
+                    "description": "Speech rate, one decimal. As documented (\"values outside this range will be automatically rounded\"), a value outside the range or with more decimals is rounded to one decimal and clamped into the range, not refused; only a non-number is 400 / 1201. `null` counts as absent.",
+                    "x-kling-out-of-range": "clamped",
+                },
+            },
+            "examples": [{"text": "Hello from the mock", "voice_id": "oversea_male1", "voice_language": "en"}],
+        },
+        "TextToAudioRequest": {
+            "type": "object",
+            "required": ["prompt", "duration"],
+            "description": "Unknown fields are ignored.",
+            "properties": {
+                "prompt": nonblank(Some(MAX_PROMPT), "What to hear (characters, not bytes); not blank."),
+                "duration": {
+                    "type": "number",
+                    "minimum": DURATION_TENTHS.0 as f64 / 10.0,
+                    "maximum": DURATION_TENTHS.1 as f64 / 10.0,
+                    "multipleOf": 0.1,
+                    "description": "Seconds, at most one decimal place. A string is refused, not coerced.",
+                },
+                "callback_url": schema_ref("CallbackUrl"),
+                "external_task_id": schema_ref("ExternalTaskId"),
+            },
+            "examples": [{"prompt": "Rain on a tin roof", "duration": 5}],
+        },
+        "DeleteVoiceRequest": {
+            "type": "object",
+            "required": ["voice_id"],
+            "properties": {
+                "voice_id": nonblank(None, "A custom voice of the caller's whose task succeeded."),
+            },
+        },
+        "MockClock": {
+            "type": "object",
+            "required": ["mode", "now_ms", "wall_ms"],
+            "properties": {
+                "mode": {"enum": ["real", "frozen"]},
+                "now_ms": ms,
+                "wall_ms": ms,
+            },
+        },
+        "FaultRule": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "See the README, \"Control plane\", rule formats \"Fault rule\" and \"Transport fault\". A code, a transport, or both.",
+            "properties": {
+                "id": {"type": "string"},
+                "method": {"type": "string"},
+                "path": {"type": "string", "description": "Glob, `*` = anything."},
+                "account": {"type": "string", "description": "Access key."},
+                "code": {"enum": std::iter::once(0).chain(Code::ALL.iter().map(|c| c.number())).collect::<Vec<_>>(),
+                         "description": "A documented Kling error code; its HTTP status comes from the error table. 0 or absent: no error (then transport is required)."},
+                "message": {"type": "string"},
+                "retry_after": {"type": "integer", "minimum": 0},
+                "probability": {"type": "number", "minimum": 0, "maximum": 1},
+                "first": {"type": "integer", "minimum": 0},
+                "every": {"type": "integer", "minimum": 1},
+                "from_ms": {"type": "integer"},
+                "until_ms": {"type": "integer"},
+                "limit": {"type": "integer", "minimum": 0},
+                "transport": {"type": "object", "required": ["kind"], "properties": {
+                    "kind": {"enum": ["reset", "close", "hang", "truncate", "dribble"]},
+                    "ms": {"type": "integer", "minimum": 0},
+                    "keep": {"type": "integer", "minimum": 0},
+                    "bytes": {"type": "integer", "minimum": 1},
+                    "every_ms": {"type": "integer", "minimum": 0},
+                }},
+            },
+        },
+    });
+    let map = s.as_object_mut().expect("an object literal");
+    for status in error_statuses() {
+        map.insert(
+            format!("Error{status}"),
+            json!({
+                "allOf": [schema_ref("ErrorEnvelope")],
+                "properties": {"code": {"enum": codes_of(status)}},
+            }),
+        );
+    }
+    s
+}
+
+/// `components.responses.Fault<status>`: what any faultable operation can answer only because a
+/// control-plane fault rule fired.
+fn fault_responses() -> Value {
+    let mut m = Map::new();
+    for status in error_statuses() {
+        let codes = codes_of(status);
+        let explained: Vec<String> = Code::ALL
+            .iter()
+            .filter(|c| c.status().as_u16() == status)
+            .map(|c| format!("{} ({})", c.number(), c.explanation()))
+            .collect();
+        let mut text = format!(
+            "{}: only through a control-plane fault rule (`POST /__mock/faults`), or an outcome \
+             rule `reject` on a create: {}.",
+            status_title(status),
+            explained.join(", ")
+        );
+        if status == 404 {
+            text.push_str(
+                " Without a rule, 1202 answers a method a path does not have, 1203 a path that \
+                 does not exist.",
+            );
+        }
+        if status == 500 {
+            text.push_str(" 5000 also answers a handler that panicked (a bug).");
+        }
+        m.insert(
+            format!("Fault{status}"),
+            json!({
+                "description": text,
+                "x-kling-codes": codes,
+                "content": error_content(status),
+            }),
+        );
+    }
+    Value::Object(m)
+}
+
+fn error_table_text() -> String {
+    let mut t = String::from("| code | HTTP | explanation |\n|---|---|---|\n");
+    for c in Code::ALL {
+        t.push_str(&format!(
+            "| {} | {} | {} |\n",
+            c.number(),
+            c.status().as_u16(),
+            c.explanation()
+        ));
+    }
+    t
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in operations() {
+        let item = paths
+            .entry(op.path)
+            .or_insert_with(|| Value::Object(Map::new()));
+        item[op.method.to_ascii_lowercase()] = op.to_json();
+    }
+    let description = format!(
+        "A stateful mock of the Kling AI API. The `/v1/...` and `/account/costs` operations \
+         mirror `https://api-singapore.klingai.com`: same paths, JWT auth, validation, envelope \
+         `{{code, message, request_id, data}}` and error codes. Besides them the mock serves \
+         `/files/{{name}}` (the media behind result URLs) and the control plane under `/__mock/` \
+         (no token; see the README, \"Control plane\"), neither of which exists on Kling.\n\n\
+         Every answer except media files and this document is the Kling envelope; errors carry \
+         no `data`. An unknown path is 404 / 1203, a method a path does not have 404 / 1202; \
+         routing is decided before authentication.\n\n\
+         Any public path (not `/__mock/`) can answer any documented error code when a \
+         control-plane fault rule fires, and a create any code an outcome rule `reject` names: \
+         every such operation lists a response for every status of the error table. Transport \
+         faults (reset, close, hang, truncate, dribble) have no HTTP status and are not listed.\n\n\
+         Error table (kling-api.md §1.4):\n\n{}",
+        error_table_text()
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "kling-mock",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": description,
+            "license": {"name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0"},
+        },
+        "servers": [{"url": "/", "description": "The mock itself (default http://127.0.0.1:8080)."}],
+        "tags": [
+            {"name": "custom-voices", "description": "Custom and preset voices (kling-api.md §5.13)."},
+            {"name": "audio", "description": "Text to speech and text to audio (kling-api.md §5.12)."},
+            {"name": "account", "description": "Resource packs (kling-api.md §5.21)."},
+            {"name": "files", "description": "Media behind result URLs (mock only)."},
+            {"name": "control-plane", "description": "The mock's control plane (mock only; no token; never faulted)."},
+        ],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "`Authorization: Bearer <JWT>`, Kling's recipe: HS256 signed \
+                                    with the secret key; claims `iss` = access key, `exp` (e.g. \
+                                    now + 1800 s) and `nbf` (e.g. now - 5 s), checked against the \
+                                    wall clock with 5 s leeway. Errors: 1001 no header, 1002 \
+                                    invalid token, 1003 not yet valid, 1004 expired (HTTP 401).",
+                },
+            },
+            "schemas": schemas(),
+            "responses": fault_responses(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_a_unique_id_and_its_path_parameters() {
+        let mut ids = std::collections::HashSet::new();
+        for op in operations() {
+            assert!(ids.insert(op.id), "duplicate operationId {}", op.id);
+            let in_path: Vec<&str> = op
+                .path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            let declared: Vec<&str> = op
+                .params
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            assert_eq!(in_path, declared, "{} {}", op.method, op.path);
+        }
+    }
+
+    #[test]
+    fn faultable_operations_answer_every_status_of_the_error_table() {
+        let doc = document();
+        let statuses = error_statuses();
+        assert_eq!(statuses, [400, 401, 403, 404, 429, 500, 503, 504]);
+        let op = &doc["paths"]["/v1/audio/tts"]["post"]["responses"];
+        for s in &statuses {
+            assert!(op.get(s.to_string()).is_some(), "{s}");
+        }
+        assert_eq!(op["401"]["x-kling-codes"], json!([1000, 1001, 1002, 1003, 1004]));
+        assert_eq!(op["400"]["x-kling-codes"], json!([1200, 1201, 1300, 1301]));
+        let health = &doc["paths"]["/__mock/health"]["get"]["responses"];
+        assert_eq!(health.as_object().unwrap().len(), 1, "{health}");
+    }
+
+    #[test]
+    fn voice_url_pattern_follows_the_extension_rule() {
+        let re = regex::Regex::new(&url_pattern(&VOICE_URL_EXTENSIONS)).unwrap();
+        for ok in [
+            "",
+            "https://x/a.mp3",
+            "https://x/a.WAV",
+            "http://x/v.mp4?sig=1",
+            "HTTPS://x/d/v.mov#t",
+        ] {
+            assert!(re.is_match(ok), "{ok}");
+        }
+        for bad in [
+            "https://x/a.ogg",
+            "https://x.mp3",
+            "ftp://x/a.mp3",
+            "https://x/a.mp3/b",
+            "a.mp3",
+        ] {
+            assert!(!re.is_match(bad), "{bad}");
+        }
+    }
+}
