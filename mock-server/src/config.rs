@@ -48,6 +48,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// A bearer token as Kling's documents build one (HS256, `iss` = access key, `exp` = now + 30
+/// minutes, `nbf` = now − 5 s), for tests and examples.
+pub fn sign_token(access_key: &str, secret_key: &str, now_secs: i64) -> String {
+    let claims =
+        serde_json::json!({"iss": access_key, "exp": now_secs + 1800, "nbf": now_secs - 5});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret_key.as_bytes()),
+    )
+    .unwrap_or_default()
+}
+
 /// How the mock's clock starts.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,

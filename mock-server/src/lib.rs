@@ -19,6 +19,8 @@
 //! Data flows one way: request → auth → kind validation → engine → wire → response.
 //!
 //! * [`app`]: [`Server`]: bind, router, serve until shutdown.
+//! * [`embed`]: [`MockServer`]: the mock inside your own Rust tests (start, token, clock,
+//!   faults, journal; stops on drop).
 //! * [`config`]: the typed [`Config`] and the command line that fills it; [`config_file`]: the
 //!   TOML file and the precedence command line > environment > file > defaults.
 //! * [`api`]: thin handlers, one file per endpoint family; extractors that reject in Kling's envelope.
@@ -42,6 +44,7 @@ pub mod clock;
 pub mod config;
 pub mod config_file;
 pub mod control;
+pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod ids;
@@ -55,4 +58,5 @@ pub mod wire;
 pub use app::Server;
 pub use clock::Clock;
 pub use config::{Cli, Config};
+pub use embed::MockServer;
 pub use error::{Code, KlingError};

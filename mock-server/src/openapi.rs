@@ -50,8 +50,11 @@ enum Plane {
     KlingCreate,
     /// `/files`: no token; fault rules apply.
     Files,
-    /// `/__mock/`: no token; never faulted, delayed or journaled.
+    /// `/__mock/`: never faulted, delayed or journaled; with `--control-token` the token is
+    /// required (401 / 1000); with `--no-control` not served.
     Control,
+    /// `GET /__mock/health`: like the control plane, but always served and without a token.
+    Health,
 }
 
 /// One operation of the document.
@@ -128,7 +131,10 @@ fn external_id_query() -> Value {
 }
 
 const AUTH: [(Code, &str); 4] = [
-    (Code::AuthEmpty, "no `Authorization` header, or an empty one"),
+    (
+        Code::AuthEmpty,
+        "no `Authorization` header, or an empty one",
+    ),
     (
         Code::AuthInvalid,
         "malformed token, wrong signature, unknown access key, an algorithm other than HS256 \
@@ -456,19 +462,24 @@ fn control_operations() -> Vec<Op> {
         causes,
     };
     vec![
-        c(
-            "GET",
-            "/__mock/health",
-            "mockHealth",
-            "Liveness",
-            vec![],
-            None,
-            ok(
-                "`{\"status\": \"ok\"}`",
-                json!({"type": "object", "properties": {"status": {"const": "ok"}}}),
-            ),
-            vec![],
-        ),
+        Op {
+            plane: Plane::Health,
+            description: "Served also with `--no-control`, and never needs the control token \
+                          (container health checks use it).",
+            ..c(
+                "GET",
+                "/__mock/health",
+                "mockHealth",
+                "Liveness",
+                vec![],
+                None,
+                ok(
+                    "`{\"status\": \"ok\"}`",
+                    json!({"type": "object", "properties": {"status": {"const": "ok"}}}),
+                ),
+                vec![],
+            )
+        },
         c(
             "GET",
             "/__mock/openapi.json",
@@ -636,7 +647,9 @@ fn control_operations() -> Vec<Op> {
             vec![],
             Some((
                 true,
-                loose("`{\"global\"?: Delay, \"routes\"?: [{\"path\", \"delay\"}]}`, rule format \"Delay\""),
+                loose(
+                    "`{\"global\"?: Delay, \"routes\"?: [{\"path\", \"delay\"}]}`, rule format \"Delay\"",
+                ),
             )),
             any_data("The rules in force."),
             bad("malformed rules"),
@@ -786,7 +799,12 @@ fn control_operations() -> Vec<Op> {
             "mockCallbacksGet",
             "Delivery counters, callback faults and the delivery log (oldest first)",
             vec![
-                query_param("task_id", false, "Only this task.", json!({"type": "string"})),
+                query_param(
+                    "task_id",
+                    false,
+                    "Only this task.",
+                    json!({"type": "string"}),
+                ),
                 query_param(
                     "limit",
                     false,
@@ -894,8 +912,15 @@ impl Op {
         if !self.description.is_empty() {
             op.insert("description".into(), json!(self.description));
         }
-        if matches!(self.plane, Plane::Kling | Plane::KlingCreate) {
-            op.insert("security".into(), json!([{"bearerAuth": []}]));
+        match self.plane {
+            Plane::Kling | Plane::KlingCreate => {
+                op.insert("security".into(), json!([{"bearerAuth": []}]));
+            }
+            // No token unless the mock runs with `--control-token`.
+            Plane::Control => {
+                op.insert("security".into(), json!([{}, {"controlToken": []}]));
+            }
+            Plane::Files | Plane::Health => {}
         }
         if !self.params.is_empty() {
             op.insert("parameters".into(), Value::Array(self.params.clone()));
@@ -915,14 +940,23 @@ impl Op {
         let mut out = Map::new();
         out.insert("200".into(), self.ok.clone());
         let injected = match self.plane {
-            Plane::Control => None,
+            Plane::Control | Plane::Health => None,
             Plane::Kling | Plane::Files => Some("a control-plane fault rule"),
             Plane::KlingCreate => Some("a control-plane fault rule or an outcome rule `reject`"),
         };
+        let token = [(
+            Code::AuthFailed,
+            "with `--control-token`, a missing or wrong `Authorization: Bearer <control token>`",
+        )];
+        let token: &[(Code, &str)] = if self.plane == Plane::Control {
+            &token
+        } else {
+            &[]
+        };
         for status in error_statuses() {
-            let natural: Vec<&(Code, &str)> = self
-                .causes
+            let natural: Vec<&(Code, &str)> = token
                 .iter()
+                .chain(&self.causes)
                 .filter(|(c, _)| c.status().as_u16() == status)
                 .collect();
             let key = status.to_string();
@@ -951,10 +985,7 @@ impl Op {
                     let others: Vec<u32> =
                         all.iter().copied().filter(|c| !own.contains(c)).collect();
                     if !others.is_empty() {
-                        text.push_str(&format!(
-                            "Also {} through {by}.",
-                            code_list(&others)
-                        ));
+                        text.push_str(&format!("Also {} through {by}.", code_list(&others)));
                     }
                     all
                 }
@@ -993,10 +1024,7 @@ fn url_pattern(exts: &[&str]) -> String {
         format!("^$|^{scheme}([/?#]\\S*)?$")
     } else {
         let alts: Vec<String> = exts.iter().map(|e| ci(e)).collect();
-        format!(
-            "^$|^{scheme}/[^?#\\s]*\\.({})([?#]\\S*)?$",
-            alts.join("|")
-        )
+        format!("^$|^{scheme}/[^?#\\s]*\\.({})([?#]\\S*)?$", alts.join("|"))
     }
 }
 
@@ -1047,8 +1075,10 @@ fn schemas() -> Value {
         "not": {"required": ["data"]},
         "description": "Errors carry no `data`. The HTTP status is the error table's for the code (kling-api.md §1.4).",
     });
-    let mut s = json!({
-        "SuccessEnvelope": {
+    let mut map = Map::new();
+    map.insert(
+        "SuccessEnvelope".into(),
+        json!({
             "type": "object",
             "required": ["code", "message", "request_id", "data"],
             "properties": {
@@ -1057,15 +1087,24 @@ fn schemas() -> Value {
                 "request_id": {"type": "string", "format": "uuid"},
                 "data": {},
             },
-        },
-        "ErrorEnvelope": error_envelope,
-        "TaskStatus": {"enum": ["submitted", "processing", "succeed", "failed"]},
-        "TaskInfo": {
+        }),
+    );
+    map.insert("ErrorEnvelope".into(), json!(error_envelope));
+    map.insert(
+        "TaskStatus".into(),
+        json!({"enum": ["submitted", "processing", "succeed", "failed"]}),
+    );
+    map.insert(
+        "TaskInfo".into(),
+        json!({
             "type": "object",
             "description": "`{}` without an external id.",
             "properties": {"external_task_id": {"type": "string"}},
-        },
-        "CreatedTask": {
+        }),
+    );
+    map.insert(
+        "CreatedTask".into(),
+        json!({
             "type": "object",
             "required": ["task_id", "task_status", "task_info", "created_at", "updated_at"],
             "properties": {
@@ -1075,11 +1114,15 @@ fn schemas() -> Value {
                 "created_at": ms,
                 "updated_at": ms,
             },
-        },
-        "Task": task_base,
-        "CustomVoiceTask": task_of("Voice", "voices"),
-        "TextToAudioTask": task_of("GeneratedAudio", "audios"),
-        "Voice": {
+        }),
+    );
+    map.insert("Task".into(), json!(task_base));
+    map.insert("CustomVoiceTask".into(), json!(task_of("Voice", "voices")));
+    map.insert(
+        "TextToAudioTask".into(),
+        json!(task_of("GeneratedAudio", "audios")),
+    );
+    map.insert("Voice".into(), json!({
             "type": "object",
             "required": ["voice_id", "voice_name", "trial_url", "owned_by"],
             "properties": {
@@ -1088,8 +1131,8 @@ fn schemas() -> Value {
                 "trial_url": {"type": "string", "format": "uri", "description": "A 6 s MP3 served under /files."},
                 "owned_by": {"type": "string", "description": "The creator's numeric id, or `kling` for presets."},
             },
-        },
-        "GeneratedAudio": {
+        }));
+    map.insert("GeneratedAudio".into(), json!({
             "type": "object",
             "required": ["id", "url_mp3", "url_wav", "duration_mp3", "duration_wav"],
             "properties": {
@@ -1099,8 +1142,8 @@ fn schemas() -> Value {
                 "duration_mp3": {"type": "string", "description": "Seconds, at most 3 decimals."},
                 "duration_wav": {"type": "string", "description": "Seconds, at most 3 decimals: the requested duration."},
             },
-        },
-        "TtsResult": {
+        }));
+    map.insert("TtsResult".into(), json!({
             "type": "object",
             "required": ["task_id", "task_status", "task_status_msg", "task_result",
                          "final_unit_deduction", "created_at", "updated_at"],
@@ -1125,8 +1168,8 @@ fn schemas() -> Value {
                 "created_at": ms,
                 "updated_at": ms,
             },
-        },
-        "PresetVoiceItem": {
+        }));
+    map.insert("PresetVoiceItem".into(), json!({
             "type": "object",
             "required": ["task_id", "task_status", "task_status_msg", "created_at", "updated_at", "task_result"],
             "properties": {
@@ -1141,13 +1184,16 @@ fn schemas() -> Value {
                     "properties": {"voices": {"type": "array", "items": schema_ref("Voice")}},
                 },
             },
-        },
-        "DeletedVoice": {
+        }));
+    map.insert(
+        "DeletedVoice".into(),
+        json!({
             "type": "object",
             "required": ["task_id", "task_status"],
             "properties": {"task_id": id, "task_status": {"const": "succeed"}},
-        },
-        "Costs": {
+        }),
+    );
+    map.insert("Costs".into(), json!({
             "type": "object",
             "required": ["code", "msg", "resource_pack_subscribe_infos"],
             "properties": {
@@ -1155,8 +1201,10 @@ fn schemas() -> Value {
                 "msg": {"const": "success"},
                 "resource_pack_subscribe_infos": {"type": "array", "items": schema_ref("ResourcePack")},
             },
-        },
-        "ResourcePack": {
+        }));
+    map.insert(
+        "ResourcePack".into(),
+        json!({
             "type": "object",
             "properties": {
                 "resource_pack_name": {"type": "string"},
@@ -1169,17 +1217,18 @@ fn schemas() -> Value {
                 "invalid_time": ms,
                 "status": {"enum": ["toBeOnline", "online", "expired", "runOut"]},
             },
-        },
-        "ExternalTaskId": {
+        }),
+    );
+    map.insert("ExternalTaskId".into(), json!({
             "type": ["string", "null"],
             "description": format!("The caller's own id, unique per account across all kinds (a duplicate is 400 / 1201). {absent_or_empty}"),
-        },
-        "CallbackUrl": {
+        }));
+    map.insert("CallbackUrl".into(), json!({
             "type": ["string", "null"],
             "pattern": url_pattern(&[]),
             "description": format!("Every status change is POSTed here. An absolute http(s) URL. {absent_or_empty}"),
-        },
-        "CreateCustomVoiceRequest": {
+        }));
+    map.insert("CreateCustomVoiceRequest".into(), json!({
             "type": "object",
             "required": ["voice_name"],
             "description": "Exactly one of voice_url and video_id (a non-empty string); the other absent, null or \"\". Unknown fields are ignored.",
@@ -1208,8 +1257,8 @@ fn schemas() -> Value {
                 }},
             ],
             "examples": [{"voice_name": "My voice", "voice_url": "https://example.com/sample.mp3"}],
-        },
-        "TtsRequest": {
+        }));
+    map.insert("TtsRequest".into(), json!({
             "type": "object",
             "required": ["text", "voice_id"],
             "description": "Unknown fields are ignored.",
@@ -1231,8 +1280,8 @@ fn schemas() -> Value {
                 },
             },
             "examples": [{"text": "Hello from the mock", "voice_id": "oversea_male1", "voice_language": "en"}],
-        },
-        "TextToAudioRequest": {
+        }));
+    map.insert("TextToAudioRequest".into(), json!({
             "type": "object",
             "required": ["prompt", "duration"],
             "description": "Unknown fields are ignored.",
@@ -1249,15 +1298,20 @@ fn schemas() -> Value {
                 "external_task_id": schema_ref("ExternalTaskId"),
             },
             "examples": [{"prompt": "Rain on a tin roof", "duration": 5}],
-        },
-        "DeleteVoiceRequest": {
+        }));
+    map.insert(
+        "DeleteVoiceRequest".into(),
+        json!({
             "type": "object",
             "required": ["voice_id"],
             "properties": {
                 "voice_id": nonblank(None, "A custom voice of the caller's whose task succeeded."),
             },
-        },
-        "MockClock": {
+        }),
+    );
+    map.insert(
+        "MockClock".into(),
+        json!({
             "type": "object",
             "required": ["mode", "now_ms", "wall_ms"],
             "properties": {
@@ -1265,8 +1319,9 @@ fn schemas() -> Value {
                 "now_ms": ms,
                 "wall_ms": ms,
             },
-        },
-        "FaultRule": {
+        }),
+    );
+    map.insert("FaultRule".into(), json!({
             "type": "object",
             "additionalProperties": false,
             "description": "See the README, \"Control plane\", rule formats \"Fault rule\" and \"Transport fault\". A code, a transport, or both.",
@@ -1293,9 +1348,8 @@ fn schemas() -> Value {
                     "every_ms": {"type": "integer", "minimum": 0},
                 }},
             },
-        },
-    });
-    let map = s.as_object_mut().expect("an object literal");
+        }));
+
     for status in error_statuses() {
         map.insert(
             format!("Error{status}"),
@@ -1305,7 +1359,7 @@ fn schemas() -> Value {
             }),
         );
     }
-    s
+    Value::Object(map)
 }
 
 /// `components.responses.Fault<status>`: what any faultable operation can answer only because a
@@ -1373,7 +1427,9 @@ pub fn document() -> Value {
          mirror `https://api-singapore.klingai.com`: same paths, JWT auth, validation, envelope \
          `{{code, message, request_id, data}}` and error codes. Besides them the mock serves \
          `/files/{{name}}` (the media behind result URLs) and the control plane under `/__mock/` \
-         (no token; see the README, \"Control plane\"), neither of which exists on Kling.\n\n\
+         (see the README, \"Control plane\"), neither of which exists on Kling. The control plane \
+         needs no token unless the mock runs with `--control-token`, and is not served with \
+         `--no-control` (except `GET /__mock/health`).\n\n\
          Every answer except media files and this document is the Kling envelope; errors carry \
          no `data`. An unknown path is 404 / 1203, a method a path does not have 404 / 1202; \
          routing is decided before authentication.\n\n\
@@ -1398,7 +1454,7 @@ pub fn document() -> Value {
             {"name": "audio", "description": "Text to speech and text to audio (kling-api.md §5.12)."},
             {"name": "account", "description": "Resource packs (kling-api.md §5.21)."},
             {"name": "files", "description": "Media behind result URLs (mock only)."},
-            {"name": "control-plane", "description": "The mock's control plane (mock only; no token; never faulted)."},
+            {"name": "control-plane", "description": "The mock's control plane (mock only; never faulted, delayed or journaled)."},
         ],
         "paths": paths,
         "components": {
@@ -1412,6 +1468,13 @@ pub fn document() -> Value {
                                     now + 1800 s) and `nbf` (e.g. now - 5 s), checked against the \
                                     wall clock with 5 s leeway. Errors: 1001 no header, 1002 \
                                     invalid token, 1003 not yet valid, 1004 expired (HTTP 401).",
+                },
+                "controlToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Only when the mock runs with `--control-token TOKEN`: the \
+                                    control plane then needs `Authorization: Bearer TOKEN` \
+                                    (401 / 1000 otherwise).",
                 },
             },
             "schemas": schemas(),
@@ -1453,7 +1516,10 @@ mod tests {
         for s in &statuses {
             assert!(op.get(s.to_string()).is_some(), "{s}");
         }
-        assert_eq!(op["401"]["x-kling-codes"], json!([1000, 1001, 1002, 1003, 1004]));
+        assert_eq!(
+            op["401"]["x-kling-codes"],
+            json!([1000, 1001, 1002, 1003, 1004])
+        );
         assert_eq!(op["400"]["x-kling-codes"], json!([1200, 1201, 1300, 1301]));
         let health = &doc["paths"]["/__mock/health"]["get"]["responses"];
         assert_eq!(health.as_object().unwrap().len(), 1, "{health}");

@@ -10,6 +10,7 @@ mod callbacks;
 mod config_file;
 mod control;
 mod determinism;
+mod embed;
 mod envelope;
 mod isolation;
 mod latency;
