@@ -351,6 +351,11 @@ pub struct Cli {
     #[arg(long)]
     pub print_config: bool,
 
+    /// Ask a running kling-mock on the --bind port whether it is healthy (`GET /__mock/health`)
+    /// and exit 0 if so, 1 if not: the container HEALTHCHECK, with no curl in the image.
+    #[arg(long)]
+    pub healthcheck: bool,
+
     /// Address to listen on; port 0 picks a free port (the ready line prints the real one).
     #[arg(long, env = "KLING_MOCK_BIND", default_value = DEFAULT_BIND)]
     pub bind: SocketAddr,

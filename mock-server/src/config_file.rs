@@ -40,6 +40,8 @@ pub struct Loaded {
     pub config: Config,
     /// `--print-config`: print it and exit.
     pub print: bool,
+    /// `--healthcheck`: probe the running server and exit.
+    pub healthcheck: bool,
 }
 
 /// A value checked while the file is read (the error then carries the key's line).
@@ -260,6 +262,7 @@ where
         .map_err(LoadError::Cli)?;
     let cli = Cli::from_arg_matches(&matches).map_err(LoadError::Cli)?;
     let print = cli.print_config;
+    let healthcheck = cli.healthcheck;
     let path: Option<PathBuf> = cli.config.clone();
     let mut config: Config = cli.into();
     if let Some(path) = path {
@@ -278,7 +281,11 @@ where
         apply(&mut config, file, unset)
             .map_err(|e| LoadError::File(format!("invalid config file {}: {e}", path.display())))?;
     }
-    Ok(Loaded { config, print })
+    Ok(Loaded {
+        config,
+        print,
+        healthcheck,
+    })
 }
 
 fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<(), String> {

@@ -11,6 +11,7 @@ async fn main() -> std::process::ExitCode {
             print!("{}", kling_mock::config_file::to_toml(&l.config));
             return std::process::ExitCode::SUCCESS;
         }
+        Ok(l) if l.healthcheck => return healthcheck(&l.config).await,
         Ok(l) => l.config,
         Err(kling_mock::config_file::LoadError::Cli(e)) => e.exit(),
         Err(kling_mock::config_file::LoadError::File(msg)) => {
@@ -78,6 +79,30 @@ async fn main() -> std::process::ExitCode {
             eprintln!("kling-mock: server error: {err}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// `--healthcheck`: `GET /__mock/health` on the configured port.
+async fn healthcheck(config: &Config) -> std::process::ExitCode {
+    let mut addr = config.bind;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build();
+    let ok = match client {
+        Ok(c) => c
+            .get(format!("http://{addr}/__mock/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success()),
+        Err(_) => false,
+    };
+    if ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
     }
 }
 

@@ -245,3 +245,24 @@ async fn binding_all_interfaces_without_a_control_token_warns() {
         "{first_lines:?}"
     );
 }
+
+#[tokio::test]
+async fn healthcheck_reports_whether_the_server_on_the_bind_port_answers() {
+    let (_child, url) = start(&["--bind", "127.0.0.1:0"], &[]).await;
+    let port = url.rsplit(':').next().unwrap();
+    let ok = Command::new(env!("CARGO_BIN_EXE_kling-mock"))
+        .args(["--healthcheck", "--bind", &format!("0.0.0.0:{port}")])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = Command::new(env!("CARGO_BIN_EXE_kling-mock"))
+        .args(["--healthcheck", "--bind", &format!("127.0.0.1:{free}")])
+        .status()
+        .unwrap();
+    assert_eq!(down.code(), Some(1));
+}

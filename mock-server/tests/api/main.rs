@@ -16,6 +16,7 @@ mod isolation;
 mod latency;
 mod lifecycle;
 mod media;
+mod openapi;
 mod paging;
 mod text_to_audio;
 mod transport;
