@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::control::transport::{ConnInfo, FaultyListener};
 use crate::engine::lifecycle;
 use crate::state::AppState;
+use crate::tls::Tls;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tokio::net::TcpListener;
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    tls: Option<Tls>,
 }
 
 impl Server {
@@ -27,15 +29,33 @@ impl Server {
     }
 
     /// Bind with a given clock (e.g. [`Clock::frozen`] for tests that move time by hand).
+    ///
+    /// With [`Config::tls`], the certificate is generated (and written out) or loaded here, so
+    /// a bad certificate or key fails the bind.
     pub async fn bind_with_clock(config: Config, clock: Clock) -> std::io::Result<Server> {
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
+        let tls = match &config.tls {
+            Some(t) => Some(Tls::prepare(t, config.public_url.as_deref(), addr)?),
+            None => None,
+        };
+        if let Some(t) = &tls {
+            log_tls(t, config.public_url.as_deref());
+        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let base = match &config.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),
-            None => format!("http://{}", display_addr(addr)),
+            None => format!("{scheme}://{}", display_addr(addr)),
         };
         let state = AppState::new(config, clock, base);
-        Ok(Server { listener, state })
+        if let Some(path) = &state.config.state_file {
+            crate::persist::load(&state, path).map_err(std::io::Error::other)?;
+        }
+        Ok(Server {
+            listener,
+            state,
+            tls,
+        })
     }
 
     /// The address actually bound.
@@ -45,9 +65,17 @@ impl Server {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
-    /// `http://HOST:PORT` of the bound address (an unspecified address shows as 127.0.0.1).
+    /// `http://HOST:PORT` of the bound address (an unspecified address shows as 127.0.0.1);
+    /// `https://` when serving TLS.
     pub fn base_url(&self) -> String {
-        format!("http://{}", display_addr(self.local_addr()))
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", display_addr(self.local_addr()))
+    }
+
+    /// The TLS setup when serving HTTPS: the certificate (PEM) clients should trust and where it
+    /// was written ([`Tls::certificate_pem`], [`Tls::certificate_path`]).
+    pub fn tls(&self) -> Option<&Tls> {
+        self.tls.as_ref()
     }
 
     /// The server's state (engine, clock, accounts, ...), for in-process control.
@@ -62,9 +90,13 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let driver = tokio::spawn(lifecycle::drive(Arc::downgrade(&self.state.engine)));
+        let saver = crate::persist::Saver::start(&self.state);
         let app = crate::api::router(self.state.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let listener = FaultyListener::new(self.listener, stop_rx);
+        let listener = match self.tls {
+            Some(tls) => FaultyListener::with_tls(self.listener, tls.acceptor, stop_rx),
+            None => FaultyListener::new(self.listener, stop_rx),
+        };
         let shutdown = async move {
             shutdown.await;
             stop_tx.send_replace(true);
@@ -76,7 +108,31 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await;
         driver.abort();
+        // In-flight requests have finished: save what they acknowledged.
+        if let Some(saver) = saver {
+            saver.finish().await;
+        }
         res
+    }
+}
+
+/// The log line that says where the certificate to trust is (before the ready line).
+fn log_tls(t: &Tls, public_url: Option<&str>) {
+    let path = t.certificate_path().display();
+    if t.is_generated() {
+        tracing::info!(
+            cert = %path,
+            names = %t.names().join(", "),
+            "TLS: serving HTTPS with a self-signed certificate generated at start; trust the certificate written to {path} (curl --cacert {path})"
+        );
+    } else {
+        tracing::info!(cert = %path, "TLS: serving HTTPS with the given certificate");
+    }
+    if let Some(u) = public_url.filter(|u| u.starts_with("http://")) {
+        tracing::warn!(
+            public_url = u,
+            "TLS is on but --public-url starts with http://: media URLs in results will too"
+        );
     }
 }
 

@@ -85,6 +85,13 @@ impl Accounts {
             .clone()
     }
 
+    /// The account with this access key, created (with no secret key, so no token verifies for
+    /// it in strict mode) if unknown: data restored from a saved state stays addressable.
+    pub fn ensure(&self, access_key: &str) -> Account {
+        self.get(access_key)
+            .unwrap_or_else(|| self.insert(access_key, None))
+    }
+
     /// Every account, in the order they were added.
     pub fn list(&self) -> Vec<Account> {
         let mut v: Vec<Account> = self.by_key.iter().map(|e| e.account.clone()).collect();

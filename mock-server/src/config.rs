@@ -23,6 +23,8 @@ pub const DEV_ACCESS_KEY: &str = "kling-mock-dev-ak";
 pub const DEV_SECRET_KEY: &str = "kling-mock-dev-sk";
 /// Default tolerance on `exp`/`nbf`, seconds.
 pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 5;
+/// Default interval between state-file saves.
+pub const DEFAULT_STATE_INTERVAL: Duration = Duration::from_secs(2);
 /// Default number of requests kept in the journal.
 pub const DEFAULT_JOURNAL_SIZE: usize = 1000;
 /// Default largest request body, bytes.
@@ -226,6 +228,42 @@ impl Default for CallbackConfig {
     }
 }
 
+/// Where the HTTPS certificate comes from (`--tls`, `--tls-cert`/`--tls-key`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsConfig {
+    /// A self-signed certificate generated at start, for `localhost`, `127.0.0.1`, `::1`, the
+    /// bound address and the host of the public URL; its PEM is written to `cert_out`
+    /// (`None`: `kling-mock-PORT.pem` in the system temp directory) so clients can trust it.
+    SelfSigned {
+        /// Where the certificate (not the key) is written.
+        cert_out: Option<std::path::PathBuf>,
+    },
+    /// A certificate chain and its private key from PEM files.
+    Files {
+        /// The certificate chain, leaf first.
+        cert: std::path::PathBuf,
+        /// The private key (PKCS#8, PKCS#1 or SEC1).
+        key: std::path::PathBuf,
+    },
+}
+
+impl TlsConfig {
+    /// The TLS options as the command line and the file give them: a certificate and key
+    /// (both, or neither) win; `tls` or `cert_out` alone ask for a generated certificate.
+    pub(crate) fn from_options(
+        tls: bool,
+        cert: Option<std::path::PathBuf>,
+        key: Option<std::path::PathBuf>,
+        cert_out: Option<std::path::PathBuf>,
+    ) -> Option<TlsConfig> {
+        match (cert, key) {
+            (Some(cert), Some(key)) => Some(TlsConfig::Files { cert, key }),
+            _ if tls || cert_out.is_some() => Some(TlsConfig::SelfSigned { cert_out }),
+            _ => None,
+        }
+    }
+}
+
 /// Everything the server runs on.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -254,10 +292,17 @@ pub struct Config {
     pub control_token: Option<String>,
     /// Log lines as JSON instead of text.
     pub log_json: bool,
+    /// Serve HTTPS instead of HTTP, with this certificate (`None`: plain HTTP). The base URL and
+    /// the media URLs in results then start with `https://`.
+    pub tls: Option<TlsConfig>,
     /// How the clock starts: running, or frozen.
     pub clock: ClockStart,
     /// The clock's time at start, Unix ms (`None`: the wall clock's).
     pub start_ms: Option<i64>,
+    /// Where the state is saved and loaded from (`None`: in memory only).
+    pub state_file: Option<std::path::PathBuf>,
+    /// How often the state is saved when it changed (a crash loses at most this much).
+    pub state_interval: Duration,
     /// Requests kept in the journal (0: off).
     pub journal_size: usize,
     /// HTTP fault rules in force from the start.
@@ -287,9 +332,12 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             callbacks: CallbackConfig::default(),
             journal_size: DEFAULT_JOURNAL_SIZE,
+            state_file: None,
+            state_interval: DEFAULT_STATE_INTERVAL,
             control: true,
             control_token: None,
             log_json: false,
+            tls: None,
             clock: ClockStart::Real,
             start_ms: None,
             faults: Vec::new(),
@@ -418,6 +466,46 @@ pub struct Cli {
     #[arg(long, env = "KLING_MOCK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Serve HTTPS with a self-signed certificate generated at start for localhost, 127.0.0.1,
+    /// ::1, the bound address and the host of --public-url. Its PEM is written to
+    /// --tls-cert-out (path logged at start): trust it in your client (`curl --cacert PATH`).
+    #[arg(long, env = "KLING_MOCK_TLS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub tls: bool,
+
+    /// Serve HTTPS with this certificate (PEM, the chain leaf first) instead of a generated one;
+    /// needs --tls-key (implies --tls).
+    #[arg(
+        long,
+        env = "KLING_MOCK_TLS_CERT",
+        value_name = "PATH",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); needs --tls-cert.
+    #[arg(
+        long,
+        env = "KLING_MOCK_TLS_KEY",
+        value_name = "PATH",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Where the generated certificate (PEM) is written (implies --tls; ignored with
+    /// --tls-cert). Default: kling-mock-PORT.pem in the system temp directory.
+    #[arg(long, env = "KLING_MOCK_TLS_CERT_OUT", value_name = "PATH")]
+    pub tls_cert_out: Option<std::path::PathBuf>,
+
+    /// Save tasks, voices, accounts, packs and media here and load them at start (written
+    /// atomically; a corrupt or incompatible file stops the server).
+    #[arg(long, env = "KLING_MOCK_STATE_FILE", value_name = "PATH")]
+    pub state_file: Option<std::path::PathBuf>,
+
+    /// How often the state file is rewritten when something changed; a crash (kill -9) loses at
+    /// most this much. SIGTERM and ctrl-c always save.
+    #[arg(long, env = "KLING_MOCK_STATE_INTERVAL", value_parser = humantime::parse_duration, default_value = "2s")]
+    pub state_interval: Duration,
+
     /// Requests kept in the request journal (`GET /__mock/journal`); 0 switches it off.
     #[arg(long, env = "KLING_MOCK_JOURNAL_SIZE", default_value_t = DEFAULT_JOURNAL_SIZE)]
     pub journal_size: usize,
@@ -543,9 +631,12 @@ impl From<Cli> for Config {
             timings: c.timings,
             body_limit: c.body_limit,
             journal_size: c.journal_size,
+            state_file: c.state_file,
+            state_interval: c.state_interval,
             control: !c.no_control,
             control_token: c.control_token,
             log_json: c.log_format == LogFormat::Json,
+            tls: TlsConfig::from_options(c.tls, c.tls_cert, c.tls_key, c.tls_cert_out),
             clock: c.clock,
             start_ms: c.start_time,
             faults: c.faults.map(|f| f.0).unwrap_or_default(),

@@ -8,7 +8,8 @@
 //! the line and the server does not start.
 
 use crate::config::{
-    AccountSpec, AuthMode, Cli, ClockStart, Config, TimingSpec, parse_progress, parse_span,
+    AccountSpec, AuthMode, Cli, ClockStart, Config, TimingSpec, TlsConfig, parse_progress,
+    parse_span,
 };
 use crate::control::outcomes::Outcomes;
 use crate::control::rules::{FaultSpec, Latency};
@@ -234,9 +235,15 @@ struct FileConfig {
     journal_size: Option<usize>,
     clock: Option<ClockStart>,
     start_time: Option<i64>,
+    state_file: Option<PathBuf>,
+    state_interval: Option<Dur>,
     no_control: Option<bool>,
     control_token: Option<String>,
     log_format: Option<String>,
+    tls: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_cert_out: Option<PathBuf>,
     accounts: Option<Vec<FileAccount>>,
     lifecycle: Option<BTreeMap<KindName, FileLifecycle>>,
     callbacks: Option<FileCallbacks>,
@@ -307,6 +314,12 @@ fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<
     take!("journal_size", c.journal_size, f.journal_size);
     take!("clock", c.clock, f.clock);
     take!("start_time", c.start_ms, f.start_time.map(Some));
+    take!("state_file", c.state_file, f.state_file.map(Some));
+    take!(
+        "state_interval",
+        c.state_interval,
+        f.state_interval.as_ref().map(Dur::get)
+    );
     take!("no_control", c.control, f.no_control.map(|n| !n));
     take!("control_token", c.control_token, f.control_token.map(Some));
     if let Some(fmt) = f.log_format
@@ -318,6 +331,13 @@ fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<
             other => return Err(format!("log_format must be text or json, got '{other}'")),
         };
     }
+    let tls = FileTls {
+        tls: f.tls,
+        cert: f.tls_cert,
+        key: f.tls_key,
+        cert_out: f.tls_cert_out,
+    };
+    apply_tls(c, tls, &unset)?;
     if let Some(accounts) = f.accounts
         && unset("accounts")
     {
@@ -389,6 +409,56 @@ fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<
     Ok(())
 }
 
+/// The file's `tls`, `tls_cert`, `tls_key`, `tls_cert_out`.
+struct FileTls {
+    tls: Option<bool>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    cert_out: Option<PathBuf>,
+}
+
+/// `tls`, `tls_cert`, `tls_key`, `tls_cert_out`, key by key under the command line and the
+/// environment (which give the certificate and key together or not at all).
+fn apply_tls(
+    c: &mut Config,
+    FileTls {
+        tls,
+        cert,
+        key,
+        cert_out,
+    }: FileTls,
+    unset: impl Fn(&str) -> bool,
+) -> Result<(), String> {
+    let files = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => return Err("tls_cert is given without tls_key".into()),
+        (None, Some(_)) => return Err("tls_key is given without tls_cert".into()),
+    };
+    if let Some((cert, key)) = files
+        && unset("tls_cert")
+        && unset("tls_key")
+    {
+        c.tls = Some(TlsConfig::Files { cert, key });
+    }
+    let out = cert_out.filter(|_| unset("tls_cert_out"));
+    match &mut c.tls {
+        Some(TlsConfig::Files { .. }) => {}
+        Some(TlsConfig::SelfSigned { cert_out }) => {
+            if out.is_some() {
+                *cert_out = out;
+            }
+        }
+        None => {
+            let on = tls.filter(|_| unset("tls")).unwrap_or(out.is_some());
+            if on {
+                c.tls = Some(TlsConfig::SelfSigned { cert_out: out });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The effective configuration as a config file (secret keys and the webhook secret are not
 /// printed).
 pub fn to_toml(c: &Config) -> String {
@@ -407,9 +477,24 @@ pub fn to_toml(c: &Config) -> String {
         journal_size: Some(c.journal_size),
         clock: Some(c.clock),
         start_time: c.start_ms,
+        state_file: c.state_file.clone(),
+        state_interval: Some(Dur(humantime::format_duration(c.state_interval).to_string())),
         no_control: Some(!c.control),
         control_token: c.control_token.as_ref().map(|_| "<redacted>".to_string()),
         log_format: Some(if c.log_json { "json" } else { "text" }.to_string()),
+        tls: Some(c.tls.is_some()),
+        tls_cert: match &c.tls {
+            Some(TlsConfig::Files { cert, .. }) => Some(cert.clone()),
+            _ => None,
+        },
+        tls_key: match &c.tls {
+            Some(TlsConfig::Files { key, .. }) => Some(key.clone()),
+            _ => None,
+        },
+        tls_cert_out: match &c.tls {
+            Some(TlsConfig::SelfSigned { cert_out }) => cert_out.clone(),
+            _ => None,
+        },
         accounts: Some(
             c.effective_accounts()
                 .into_iter()

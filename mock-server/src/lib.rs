@@ -35,7 +35,9 @@
 //! * [`control`]: the control plane under `/__mock/`: clock, lifecycle, faults, latency,
 //!   outcome rules, request journal, reset and inspection.
 //! * [`openapi`]: the OpenAPI 3.1 document of every endpoint and error (`GET /__mock/openapi.json`).
+//! * [`persist`]: `--state-file`: the state saved atomically and loaded at start.
 //! * [`state`]: the shared handle the handlers get.
+//! * [`tls`]: HTTPS: the generated or given certificate and the rustls acceptor.
 
 pub mod api;
 pub mod app;
@@ -51,7 +53,9 @@ pub mod ids;
 pub mod kinds;
 pub mod media;
 pub mod openapi;
+pub mod persist;
 pub mod state;
+pub mod tls;
 pub mod voices;
 pub mod wire;
 

@@ -46,7 +46,8 @@ async fn main() -> std::process::ExitCode {
     let server = match Server::bind(config).await {
         Ok(s) => s,
         Err(err) => {
-            eprintln!("kling-mock: cannot listen: {err}");
+            // A bind error, or (with TLS) a certificate that cannot be made, read or written.
+            eprintln!("kling-mock: cannot start: {err}");
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -59,10 +60,11 @@ async fn main() -> std::process::ExitCode {
     }
     tracing::info!(seed = server.state().entropy.seed(), "random seed");
     // The ready line: other programs wait for it (also with --bind ...:0, it shows the real port).
+    let shutdown = shutdown_signal();
     println!("kling-mock listening on {}", server.base_url());
     let _ = std::io::stdout().flush();
     let engine = server.state().engine.clone();
-    let served = server.run(shutdown_signal()).await;
+    let served = server.run(shutdown).await;
     // In-flight requests have finished; give queued callbacks a moment to go out.
     if tokio::time::timeout(std::time::Duration::from_secs(5), engine.callbacks_idle())
         .await
@@ -82,18 +84,26 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// `--healthcheck`: `GET /__mock/health` on the configured port.
+/// `--healthcheck`: `GET /__mock/health` on the configured port (over HTTPS with TLS on).
 async fn healthcheck(config: &Config) -> std::process::ExitCode {
     let mut addr = config.bind;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    // With TLS, this loopback self-probe accepts any certificate: a generated one may sit at a
+    // random path, and a given one need not name 127.0.0.1.
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(3))
+        .tls_danger_accept_invalid_certs(config.tls.is_some())
         .build();
     let ok = match client {
         Ok(c) => c
-            .get(format!("http://{addr}/__mock/health"))
+            .get(format!("{scheme}://{addr}/__mock/health"))
             .send()
             .await
             .is_ok_and(|r| r.status().is_success()),
@@ -106,21 +116,39 @@ async fn healthcheck(config: &Config) -> std::process::ExitCode {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The shutdown signal (SIGTERM or ctrl-c). The handlers are installed when this is called, not
+/// when the future is first polled, so a signal sent right after the ready line is never missed
+/// (the default action would kill the process without saving).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! { _ = term => {}, _ = int => {} }
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down");
+    }
 }

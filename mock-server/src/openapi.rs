@@ -1006,7 +1006,10 @@ impl Op {
 }
 
 /// `^$|` + an absolute http(s) URL whose path ends with one of `exts` (case-insensitive; ECMA
-/// regexes have no inline flags, hence the character classes).
+/// regexes have no inline flags, hence the character classes). The host is a plain domain name
+/// whose last label starts with a letter, and an optional port: narrower than what the mock's URL
+/// parser accepts (IP literals, user info, internationalised names), so that every string the
+/// pattern admits is accepted.
 fn url_pattern(exts: &[&str]) -> String {
     let ci = |s: &str| -> String {
         s.chars()
@@ -1019,13 +1022,27 @@ fn url_pattern(exts: &[&str]) -> String {
             })
             .collect()
     };
-    let scheme = format!("{}[sS]?://[^/?#\\s]+", ci("http"));
+    let port =
+        "(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?";
+    let host = "(?:[A-Za-z0-9-]+\\.)*[A-Za-z][A-Za-z0-9-]*";
+    let scheme = format!("{}[sS]?://{host}{port}", ci("http"));
     if exts.is_empty() {
         format!("^$|^{scheme}([/?#]\\S*)?$")
     } else {
         let alts: Vec<String> = exts.iter().map(|e| ci(e)).collect();
         format!("^$|^{scheme}/[^?#\\s]*\\.({})([?#]\\S*)?$", alts.join("|"))
     }
+}
+
+/// The official TTS voice ids of `lang`, from the catalogue the mock loads
+/// (`fixtures/tts-voices.json`, read by [`crate::voices`]).
+fn tts_voices(lang: &str) -> Vec<String> {
+    let rows: Vec<Value> =
+        serde_json::from_str(include_str!("../../fixtures/tts-voices.json")).unwrap_or_default();
+    rows.iter()
+        .filter(|r| r["voice_language"] == lang)
+        .filter_map(|r| r["voice_id"].as_str().map(str::to_owned))
+        .collect()
 }
 
 fn schemas() -> Value {
@@ -1264,7 +1281,7 @@ fn schemas() -> Value {
             "description": "Unknown fields are ignored.",
             "properties": {
                 "text": nonblank(Some(MAX_TEXT), "The text (characters, not bytes); not blank."),
-                "voice_id": nonblank(None, "An official TTS voice of the Voice Guide in voice_language; any other id is 400 / 1201 `Voice id not found`."),
+                "voice_id": nonblank(None, "An official TTS voice of the Voice Guide in voice_language (the ids of each language are listed in `oneOf`); any other id, custom and preset voices included, is 400 / 1201 `Voice id not found`."),
                 "voice_language": {
                     "enum": ["zh", "en", "", null],
                     "default": "zh",
@@ -1279,6 +1296,16 @@ fn schemas() -> Value {
                     "x-kling-out-of-range": "clamped",
                 },
             },
+            "oneOf": [
+                {"required": ["voice_language"], "properties": {
+                    "voice_language": {"const": "en"},
+                    "voice_id": {"enum": tts_voices("en")},
+                }},
+                {"properties": {
+                    "voice_language": {"enum": ["zh", "", null]},
+                    "voice_id": {"enum": tts_voices("zh")},
+                }},
+            ],
             "examples": [{"text": "Hello from the mock", "voice_id": "oversea_male1", "voice_language": "en"}],
         }));
     map.insert("TextToAudioRequest".into(), json!({
@@ -1526,6 +1553,20 @@ mod tests {
     }
 
     #[test]
+    fn the_tts_voice_enums_are_exactly_what_tts_accepts() {
+        let catalog = crate::voices::VoiceCatalog::load(&crate::media::MediaLibrary::default());
+        let (en, zh) = (tts_voices("en"), tts_voices("zh"));
+        assert!(!en.is_empty() && !zh.is_empty());
+        assert_eq!(en.len() + zh.len(), catalog.tts_len());
+        for v in &en {
+            assert!(catalog.tts_accepts(v, crate::voices::Lang::En), "{v}");
+        }
+        for v in &zh {
+            assert!(catalog.tts_accepts(v, crate::voices::Lang::Zh), "{v}");
+        }
+    }
+
+    #[test]
     fn voice_url_pattern_follows_the_extension_rule() {
         let re = regex::Regex::new(&url_pattern(&VOICE_URL_EXTENSIONS)).unwrap();
         for ok in [
@@ -1534,10 +1575,14 @@ mod tests {
             "https://x/a.WAV",
             "http://x/v.mp4?sig=1",
             "HTTPS://x/d/v.mov#t",
+            "http://localhost:65535/files/kling_1.wav",
         ] {
             assert!(re.is_match(ok), "{ok}");
         }
         for bad in [
+            "https://\u{1f}/a.mp3",
+            "https://x:99999/a.mp3",
+            "https://10.0.0.1/a.mp3",
             "https://x/a.ogg",
             "https://x.mp3",
             "ftp://x/a.mp3",

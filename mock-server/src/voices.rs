@@ -169,6 +169,14 @@ pub struct CustomVoices {
 }
 
 impl CustomVoices {
+    /// Every (voice id, account, task id), for persistence.
+    pub fn entries(&self) -> Vec<(u64, u32, u64)> {
+        self.by_voice
+            .iter()
+            .map(|e| (*e.key(), e.value().0, e.value().1))
+            .collect()
+    }
+
     /// Forget the voices of `account` (or all).
     pub fn clear(&self, account: Option<u32>) {
         self.by_voice

@@ -59,9 +59,12 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(wrong_method);
     // The control plane: absent with --no-control, behind --control-token when one is set.
     let routes = if state.config.control {
-        routes.merge(crate::control::api::routes().route_layer(
-            axum::middleware::from_fn_with_state(state.clone(), crate::control::api::require_token),
-        ))
+        // Its own wrong-method fallback: the route layer would otherwise answer a bare 405.
+        let control = crate::control::api::routes().method_not_allowed_fallback(wrong_method);
+        routes.merge(control.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::control::api::require_token,
+        )))
     } else {
         routes
     };

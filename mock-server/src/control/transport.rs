@@ -13,6 +13,12 @@
 //! Served some other way (no [`ConnInfo`], e.g. `tower::ServiceExt::oneshot`), a reset, close or
 //! hang answers with a body that fails at once: hyper then drops the connection before the
 //! response head is flushed, so the client sees a close without a response.
+//!
+//! Over TLS ([`FaultyListener::with_tls`]) the cut acts on the TCP connection under the TLS
+//! session: the session's next record write fails, and the socket is reset or closed as above
+//! (no `close_notify`). Handshakes run in their own tasks, each bounded by
+//! [`TLS_HANDSHAKE_TIMEOUT`], so a slow or silent client never holds up the accept loop, and a
+//! failed handshake only ends its own connection.
 
 use super::rules::Transport;
 use axum::body::{Body, Bytes};
@@ -31,23 +37,121 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 /// How long a truncated body waits for its prefix to leave before it cuts the connection.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
-/// The mock's TCP listener: every accepted stream carries a [`Conn`] handle.
+/// How long a client has to complete the TLS handshake before its connection is dropped.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handshaken TLS connections waiting for the server to take them.
+const TLS_READY_QUEUE: usize = 64;
+
+/// The mock's listener: every accepted stream carries a [`Conn`] handle.
 #[derive(Debug)]
 pub struct FaultyListener {
-    inner: TcpListener,
+    source: Source,
     shutdown: watch::Receiver<bool>,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// Plain TCP: connections are taken as accepted.
+    Plain(TcpListener),
+    /// TLS: a task accepts TCP connections and hands each to a handshake task; finished
+    /// handshakes arrive here.
+    Tls {
+        local: Option<SocketAddr>,
+        ready: mpsc::Receiver<(FaultyStream, SocketAddr)>,
+        _acceptor: AbortOnDrop,
+    },
+}
+
+/// Stops the TLS accept task when the listener goes (the server stopped accepting).
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl FaultyListener {
     /// Wrap a bound listener. `shutdown` turns `true` when the server shuts down (a dropped
     /// sender counts too): hangs end then, and dribbles send the rest at once.
     pub fn new(inner: TcpListener, shutdown: watch::Receiver<bool>) -> FaultyListener {
-        FaultyListener { inner, shutdown }
+        FaultyListener {
+            source: Source::Plain(inner),
+            shutdown,
+        }
+    }
+
+    /// Wrap a bound listener and serve TLS on it with `acceptor`. Each connection's handshake
+    /// runs in its own task (at most [`TLS_HANDSHAKE_TIMEOUT`]); a failed one is logged and
+    /// dropped. Must be called inside a Tokio runtime.
+    pub fn with_tls(
+        inner: TcpListener,
+        acceptor: TlsAcceptor,
+        shutdown: watch::Receiver<bool>,
+    ) -> FaultyListener {
+        let local = inner.local_addr().ok();
+        let (tx, ready) = mpsc::channel(TLS_READY_QUEUE);
+        let task = tokio::spawn(accept_tls(inner, acceptor, shutdown.clone(), tx));
+        FaultyListener {
+            source: Source::Tls {
+                local,
+                ready,
+                _acceptor: AbortOnDrop(task),
+            },
+            shutdown,
+        }
+    }
+}
+
+/// The TLS accept loop: take TCP connections, handshake each in its own task.
+async fn accept_tls(
+    mut tcp: TcpListener,
+    acceptor: TlsAcceptor,
+    shutdown: watch::Receiver<bool>,
+    tx: mpsc::Sender<(FaultyStream, SocketAddr)>,
+) {
+    loop {
+        // TcpListener's own `Listener::accept` logs and retries accept errors.
+        let (stream, addr) = tokio::select! {
+            accepted = Listener::accept(&mut tcp) => accepted,
+            () = tx.closed() => return,
+        };
+        let conn = Conn::new(shutdown.clone());
+        let acceptor = acceptor.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let tcp = CutStream {
+                inner: stream,
+                conn: conn.clone(),
+            };
+            let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+            let done = tokio::select! {
+                done = handshake => done,
+                () = tx.closed() => return,
+            };
+            match done {
+                Ok(Ok(tls)) => {
+                    let io = Io::Tls(Box::new(tls));
+                    // An error: the server stopped accepting; the connection just goes.
+                    let _ = tx.send((FaultyStream { io, conn }, addr)).await;
+                }
+                Ok(Err(err)) => tracing::info!(peer = %addr, %err, "TLS handshake failed"),
+                Err(_) => tracing::info!(
+                    peer = %addr,
+                    timeout = ?TLS_HANDSHAKE_TIMEOUT,
+                    "TLS handshake timed out"
+                ),
+            }
+        });
     }
 }
 
@@ -56,18 +160,38 @@ impl Listener for FaultyListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (FaultyStream, SocketAddr) {
-        // TcpListener's own `Listener::accept` logs and retries accept errors.
-        let (inner, addr) = Listener::accept(&mut self.inner).await;
-        let conn = Arc::new(Conn {
-            cut: AtomicU8::new(INTACT),
-            flushed: Notify::new(),
-            shutdown: self.shutdown.clone(),
-        });
-        (FaultyStream { inner, conn }, addr)
+        match &mut self.source {
+            Source::Plain(tcp) => {
+                // TcpListener's own `Listener::accept` logs and retries accept errors.
+                let (inner, addr) = Listener::accept(tcp).await;
+                let conn = Conn::new(self.shutdown.clone());
+                let tcp = CutStream {
+                    inner,
+                    conn: conn.clone(),
+                };
+                (
+                    FaultyStream {
+                        io: Io::Plain(tcp),
+                        conn,
+                    },
+                    addr,
+                )
+            }
+            Source::Tls { ready, .. } => match ready.recv().await {
+                Some(next) => next,
+                // The accept task only ends when this listener is dropped.
+                None => std::future::pending().await,
+            },
+        }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
+        match &self.source {
+            Source::Plain(tcp) => tcp.local_addr(),
+            Source::Tls { local, .. } => {
+                local.ok_or_else(|| io::Error::other("the listener's address is unknown"))
+            }
+        }
     }
 }
 
@@ -86,6 +210,14 @@ pub struct Conn {
 }
 
 impl Conn {
+    fn new(shutdown: watch::Receiver<bool>) -> Arc<Conn> {
+        Arc::new(Conn {
+            cut: AtomicU8::new(INTACT),
+            flushed: Notify::new(),
+            shutdown,
+        })
+    }
+
     /// From now on every write fails, so hyper drops the connection; `reset`: with an RST.
     fn cut(&self, reset: bool) {
         self.cut
@@ -125,14 +257,87 @@ impl Connected<IncomingStream<'_, FaultyListener>> for ConnInfo {
     }
 }
 
-/// A TCP stream whose writes fail once a request cut the connection.
+/// A connection the mock serves (plain TCP or TLS over TCP) whose writes fail once a request
+/// cut it.
 #[derive(Debug)]
 pub struct FaultyStream {
+    io: Io,
+    conn: Arc<Conn>,
+}
+
+#[derive(Debug)]
+enum Io {
+    Plain(CutStream),
+    Tls(Box<TlsStream<CutStream>>),
+}
+
+impl AsyncRead for FaultyStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for FaultyStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.io {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The TCP stream under a [`FaultyStream`] (under the TLS session, if any): its writes fail
+/// once a request cut the connection.
+#[derive(Debug)]
+struct CutStream {
     inner: TcpStream,
     conn: Arc<Conn>,
 }
 
-impl FaultyStream {
+impl CutStream {
     /// `Some(error)` once the connection is cut. The first call prepares the socket: `SO_LINGER`
     /// 0 for a reset (the drop then sends RST), for a close the unread input drained (closing
     /// with unread input would send RST too) and the write side shut down (FIN).
@@ -165,7 +370,7 @@ impl FaultyStream {
     }
 }
 
-impl AsyncRead for FaultyStream {
+impl AsyncRead for CutStream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -175,7 +380,7 @@ impl AsyncRead for FaultyStream {
     }
 }
 
-impl AsyncWrite for FaultyStream {
+impl AsyncWrite for CutStream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -267,6 +267,30 @@ impl Billing {
         });
     }
 
+    /// Take a concurrency slot without checks (a task restored from a saved state).
+    pub fn occupy(&self, account: u32, kind: KindId, now: i64) {
+        self.with(account, now, |b| {
+            *b.in_flight.entry(kind.pool()).or_insert(0) += 1
+        });
+    }
+
+    /// Every account's settings (for persistence).
+    pub fn all_settings(&self) -> Vec<(u32, AccountSettings)> {
+        self.books
+            .iter()
+            .map(|e| {
+                (
+                    *e.key(),
+                    e.value()
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .settings
+                        .clone(),
+                )
+            })
+            .collect()
+    }
+
     /// An account's settings and tasks in flight.
     pub fn settings(&self, account: u32, now: i64) -> (AccountSettings, BTreeMap<Pool, u32>) {
         self.with(account, now, |b| (b.settings.clone(), b.in_flight.clone()))

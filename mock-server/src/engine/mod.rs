@@ -10,7 +10,7 @@
 pub mod billing;
 mod callbacks;
 pub(crate) mod lifecycle;
-mod store;
+pub(crate) mod store;
 pub mod view;
 pub mod webhook;
 
@@ -397,6 +397,27 @@ impl Engine {
                     "Task {id} has already finished; its status cannot change"
                 ))
             })
+    }
+
+    /// Every stored task, for persistence.
+    pub(crate) fn saved_tasks(&self) -> Vec<TaskRecord> {
+        self.store.all()
+    }
+
+    /// Put back saved tasks: indexes, pending timers (a timer already due fires at the next
+    /// catch-up), concurrency slots of unfinished tasks, and the id counter.
+    pub(crate) fn restore_tasks(&self, records: Vec<TaskRecord>) {
+        for rec in records {
+            self.ids.observe(rec.id);
+            if !rec.status.is_terminal() {
+                self.billing
+                    .occupy(rec.account, rec.kind, self.clock.now_ms());
+            }
+            if let Some(due) = rec.due {
+                self.timers.schedule(due, rec.id);
+            }
+            self.store.restore(rec);
+        }
     }
 
     /// Forget every task of `account` (or all tasks), with their pending timers.

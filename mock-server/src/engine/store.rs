@@ -18,7 +18,7 @@ use dashmap::mapref::entry::Entry;
 use std::collections::BTreeSet;
 
 /// A stored task.
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TaskRecord {
     pub id: u64,
     pub account: u32,
@@ -187,6 +187,23 @@ impl Store {
         self.external
             .retain(|k, _| account.is_some_and(|a| a != k.0));
         gone
+    }
+
+    /// Every stored task (deleted ones included), for persistence.
+    pub fn all(&self) -> Vec<TaskRecord> {
+        self.tasks.iter().map(|r| r.clone()).collect()
+    }
+
+    /// Put back a saved task with its indexes (external id, list membership).
+    pub fn restore(&self, rec: TaskRecord) {
+        if let Some(ext) = &rec.external_id {
+            self.external.insert((rec.account, ext.clone()), rec.id);
+        }
+        let (key, id, deleted) = ((rec.account, rec.kind), rec.id, rec.deleted);
+        self.tasks.insert(id, rec);
+        if !deleted {
+            self.lists.entry(key).or_default().insert(id);
+        }
     }
 
     /// Counts of live tasks by (account, kind, status).

@@ -6,7 +6,8 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 /// Task status (kling-api.md §3). Note the documented spelling `succeed`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Created, waiting.
     Submitted,

@@ -98,7 +98,7 @@ impl CreateCustomVoice {
 }
 
 /// One voice of `task_result.voices`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct VoiceOut {
     /// `voice_id`.
     pub voice_id: u64,

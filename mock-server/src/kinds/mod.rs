@@ -14,7 +14,9 @@ use crate::engine::{Lifecycle, Progress, Span};
 use serde::Serialize;
 
 /// A task kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum KindId {
     /// `POST /v1/general/custom-voices` (kling-api.md §5.13).
     CustomVoice,
@@ -81,7 +83,7 @@ impl KindId {
 }
 
 /// What a task produced, per kind. Serialized as the `task_result` object once the task succeeded.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum TaskResult {
     /// `{voices: [...]}` (custom voice).
     Voices(Vec<custom_voice::VoiceOut>),

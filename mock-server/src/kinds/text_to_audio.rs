@@ -57,7 +57,7 @@ impl CreateTextToAudio {
 }
 
 /// One audio of `task_result.audios`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct GeneratedAudio {
     /// `id`.
     pub id: u64,

@@ -55,7 +55,7 @@ const FULL_SCALE: f32 = 32_767.0;
 
 /// How a generated clip sounds. Deterministic: the same Sound and length always give
 /// byte-identical files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Sound {
     /// Picks the voice (pitch, timbre, rhythm); different seeds give audibly different clips.
     pub seed: u64,
@@ -64,7 +64,7 @@ pub struct Sound {
 }
 
 /// The character of a generated clip.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Style {
     /// Speech-like: a voiced tone whose pitch (from the seed) wobbles and whose loudness pulses at
     /// syllable rate (~4 Hz) with short pauses, so it is audibly "someone talking" rather than a

@@ -12,7 +12,7 @@ use audio::Sound;
 use dashmap::DashMap;
 
 /// A file format the mock serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     /// MPEG-2 Layer III, 24 kHz mono, CBR.
     Mp3,
@@ -50,7 +50,7 @@ impl Format {
 pub type Token = [u8; 16];
 
 /// A reference to a served file, as stored in a task result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MediaRef {
     /// The token in the file name.
     pub token: Token,
@@ -96,7 +96,7 @@ pub fn parse_file_name(url_or_name: &str) -> Option<(Token, Format)> {
 }
 
 /// A file the mock can serve.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MediaFile {
     /// What it sounds like.
     pub sound: Sound,
@@ -107,7 +107,7 @@ pub struct MediaFile {
 }
 
 /// Where a generated media id came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Origin {
     /// An audio of `POST /v1/audio/tts`.
     Tts,
@@ -119,7 +119,7 @@ pub enum Origin {
 
 /// How a video was generated: decides whether it may serve as a custom-voice source
 /// (kling-api.md §5.13: V2.6 with sound on, the Avatar API, the Lip-Sync API).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum VideoSource {
     /// kling-v2-6 with `sound: on`.
     V26WithSound,
@@ -142,7 +142,7 @@ impl VideoSource {
 }
 
 /// A generated audio or video, known by its id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MediaItem {
     /// The owning account's index.
     pub account: u32,
@@ -193,6 +193,16 @@ impl MediaLibrary {
     /// Number of files registered.
     pub fn file_count(&self) -> usize {
         self.files.len()
+    }
+
+    /// Every file, for persistence.
+    pub fn files(&self) -> Vec<(Token, MediaFile)> {
+        self.files.iter().map(|e| (*e.key(), *e.value())).collect()
+    }
+
+    /// Every media id, for persistence.
+    pub fn items(&self) -> Vec<(u64, MediaItem)> {
+        self.items.iter().map(|e| (*e.key(), *e.value())).collect()
     }
 
     /// Number of generated media ids.

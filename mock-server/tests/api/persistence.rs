@@ -1,0 +1,317 @@
+//! `--state-file`: restarts keep everything; bad files stop the server.
+
+use crate::helpers::*;
+use kling_mock::{Clock, Server};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn state_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kling-mock-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// A server on the state file, stopped gracefully by the returned sender.
+async fn serve(
+    path: &PathBuf,
+    at_ms: i64,
+) -> (
+    TestApp,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let cfg = kling_mock::Config {
+        state_file: Some(path.clone()),
+        public_url: Some("http://mock.test".into()),
+        ..config()
+    };
+    let server = Server::bind_with_clock(cfg, Clock::frozen(at_ms))
+        .await
+        .expect("bind and load");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = TestApp {
+        base: server.base_url(),
+        state: server.state().clone(),
+        client: reqwest::Client::new(),
+    };
+    let run = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    (app, tx, run)
+}
+
+#[tokio::test]
+async fn a_graceful_restart_keeps_tasks_voices_packs_and_media() {
+    let path = state_path("graceful.json");
+    let t0 = 1_790_000_000_000;
+    let (app, stop, run) = serve(&path, t0).await;
+    app.ctl_put(
+        &format!("/__mock/accounts/{AK}"),
+        json!({"packs": [{"name": "p", "total": 10}]}),
+    )
+    .await
+    .ok();
+    let done = app
+        .create_t2a(json!({"prompt": "p", "duration": 4, "external_task_id": "keep-1"}))
+        .await;
+    let voice_task = app.create_voice(AK, SK, "kept").await;
+    app.advance(FINISH);
+    let pending = app
+        .create_t2a(json!({"prompt": "later", "duration": 3}))
+        .await;
+    let tts = app
+        .post(
+            "/v1/audio/tts",
+            json!({"text": "hello", "voice_id": "oversea_male1", "voice_language": "en"}),
+        )
+        .await;
+    let tts_url = tts.ok()["task_result"]["audios"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before_done = app
+        .get(&format!("/v1/audio/text-to-audio/{done}"))
+        .await
+        .ok()
+        .clone();
+    let before_list = app.get("/v1/audio/text-to-audio").await.ok().clone();
+    let before_voices = app
+        .get_as(AK, SK, "/v1/general/custom-voices")
+        .await
+        .ok()
+        .clone();
+    let tts_bytes = app
+        .fetch(&format!(
+            "{}{}",
+            app.base,
+            tts_url.trim_start_matches("http://mock.test")
+        ))
+        .await
+        .2;
+    stop.send(()).unwrap();
+    run.await.unwrap().unwrap();
+
+    let (app, _stop, _run) = serve(&path, t0 + FINISH.as_millis() as i64).await;
+    assert_eq!(
+        app.get(&format!("/v1/audio/text-to-audio/{done}"))
+            .await
+            .ok(),
+        &before_done
+    );
+    assert_eq!(
+        app.get("/v1/audio/text-to-audio/keep-1").await.ok(),
+        &before_done,
+        "external ids survive"
+    );
+    assert_eq!(app.get("/v1/audio/text-to-audio").await.ok(), &before_list);
+    assert_eq!(
+        app.get_as(AK, SK, "/v1/general/custom-voices").await.ok(),
+        &before_voices
+    );
+    let again = app
+        .post(
+            "/v1/audio/text-to-audio",
+            json!({"prompt": "p", "duration": 3, "external_task_id": "keep-1"}),
+        )
+        .await;
+    again.err(400, 1201);
+    // The unfinished task goes on after the restart.
+    app.advance(FINISH);
+    assert_eq!(
+        app.get(&format!("/v1/audio/text-to-audio/{pending}"))
+            .await
+            .ok()["task_status"],
+        "succeed"
+    );
+    // New ids keep growing past the old ones.
+    let newer = app.create_t2a(json!({"prompt": "n", "duration": 3})).await;
+    assert!(newer.parse::<u64>().unwrap() > pending.parse::<u64>().unwrap());
+    // Media stay servable, byte for byte.
+    assert_eq!(
+        app.fetch(&format!(
+            "{}{}",
+            app.base,
+            tts_url.trim_start_matches("http://mock.test")
+        ))
+        .await
+        .2,
+        tts_bytes
+    );
+    // Packs keep their balance.
+    let acc = app.ctl_get(&format!("/__mock/accounts/{AK}")).await;
+    let remaining = acc.ok()["settings"]["packs"][0]["remaining"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (remaining - 9.8).abs() < 1e-9,
+        "10 - 4 successes of 0.05 (t2a, voice, tts before; the pending task after): {remaining}"
+    );
+    // The voice is still the owner's to delete.
+    let voice = app
+        .get(&format!("/v1/general/custom-voices/{voice_task}"))
+        .await
+        .ok()["task_result"]["voices"][0]["voice_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post("/v1/general/delete-voices", json!({"voice_id": voice}))
+        .await
+        .ok();
+}
+
+#[tokio::test]
+async fn a_corrupt_or_foreign_state_file_stops_the_server() {
+    for (name, text, says) in [
+        ("garbage.json", "{not json", "not valid JSON"),
+        (
+            "foreign.json",
+            r#"{"hello": 1}"#,
+            "not a kling-mock state file",
+        ),
+        (
+            "future.json",
+            r#"{"format": "kling-mock-state", "version": 99}"#,
+            "version 99",
+        ),
+        (
+            "broken.json",
+            r#"{"format": "kling-mock-state", "version": 1, "tasks": 5}"#,
+            "corrupt",
+        ),
+    ] {
+        let path = state_path(name);
+        std::fs::write(&path, text).unwrap();
+        let cfg = kling_mock::Config {
+            state_file: Some(path.clone()),
+            ..config()
+        };
+        let err = Server::bind_with_clock(cfg, Clock::frozen(0))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(says) && err.contains("Move it away"),
+            "{name}: {err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            text,
+            "the file is left untouched"
+        );
+    }
+}
+
+struct Proc(std::process::Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_binary(path: &PathBuf, interval: &str) -> (Proc, String) {
+    let mut child = Proc(
+        Command::new(env!("CARGO_BIN_EXE_kling-mock"))
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--account",
+                "p-ak:p-sk",
+                "--state-interval",
+                interval,
+            ])
+            .arg("--state-file")
+            .arg(path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut l = String::new();
+        BufReader::new(stdout).read_line(&mut l).map(|_| l)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    (
+        child,
+        line.trim()
+            .trim_start_matches("kling-mock listening on ")
+            .to_string(),
+    )
+}
+
+async fn create(url: &str) -> String {
+    let v: Value = reqwest::Client::new()
+        .post(format!("{url}/v1/audio/text-to-audio"))
+        .bearer_auth(token("p-ak", "p-sk"))
+        .json(&json!({"prompt": "p", "duration": 3}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["data"]["task_id"].as_str().unwrap().to_string()
+}
+
+async fn status(url: &str, id: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{url}/v1/audio/text-to-audio/{id}"))
+        .bearer_auth(token("p-ak", "p-sk"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn sigterm_loses_nothing_acknowledged() {
+    let path = state_path("sigterm.json");
+    let (child, url) = start_binary(&path, "1h").await;
+    let id = create(&url).await;
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut child = child;
+    let status_code = tokio::task::spawn_blocking(move || child.0.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status_code.success());
+    let (_child, url) = start_binary(&path, "1h").await;
+    assert_eq!(
+        status(&url, &id).await,
+        200,
+        "acknowledged before SIGTERM, present after the restart"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_loses_at_most_the_last_interval() {
+    let path = state_path("crash.json");
+    let (mut child, url) = start_binary(&path, "100ms").await;
+    let id = create(&url).await;
+    // Wait (polling, bounded) until a periodic save holds the task: the documented window.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !std::fs::read_to_string(&path).is_ok_and(|s| s.contains(&id)) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("saved within the interval");
+    child.0.kill().unwrap(); // SIGKILL: no chance to save
+    child.0.wait().unwrap();
+    let (_child, url) = start_binary(&path, "100ms").await;
+    assert_eq!(status(&url, &id).await, 200);
+}
