@@ -4,7 +4,7 @@ use crate::helpers::*;
 use kling_mock::{Clock, Server};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ fn state_path(name: &str) -> PathBuf {
 
 /// A server on the state file, stopped gracefully by the returned sender.
 async fn serve(
-    path: &PathBuf,
+    path: &Path,
     at_ms: i64,
 ) -> (
     TestApp,
@@ -26,7 +26,7 @@ async fn serve(
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
     let cfg = kling_mock::Config {
-        state_file: Some(path.clone()),
+        state_file: Some(path.to_path_buf()),
         public_url: Some("http://mock.test".into()),
         ..config()
     };
@@ -214,7 +214,7 @@ impl Drop for Proc {
     }
 }
 
-async fn start_binary(path: &PathBuf, interval: &str) -> (Proc, String) {
+async fn start_binary(path: &Path, interval: &str) -> (Proc, String) {
     let mut child = Proc(
         Command::new(env!("CARGO_BIN_EXE_kling-mock"))
             .args([
