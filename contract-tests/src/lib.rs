@@ -14,7 +14,7 @@
 //!
 //! # Layout
 //!
-//! * [`target`]: where requests go (in-process mock or base URL), pacing, 429 handling, time.
+//! * [`target`](mod@target): where requests go (in-process mock or base URL), pacing, 429 handling, time.
 //! * [`client`]: JWT bearer tokens, valid and broken.
 //! * [`model`], [`shape`]: the oracle (fields, limits, enums, error table, response shapes).
 //! * [`strategies`]: generators of requests, broken tokens and paging parameters.

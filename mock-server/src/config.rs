@@ -409,7 +409,7 @@ pub struct Cli {
     pub bind: SocketAddr,
 
     /// Base URL written into result URLs (media files), e.g. http://localhost:8080 when the mock
-    /// runs in a container. Default: http://<bound address>.
+    /// runs in a container. Default: `http://<bound address>`.
     #[arg(long, env = "KLING_MOCK_PUBLIC_URL")]
     pub public_url: Option<String>,
 

@@ -203,7 +203,7 @@ impl KlingError {
         KlingError::new(Code::InvalidRequest, message)
     }
 
-    /// HTTP 400, code 1201 "Task not found by id/external id: <value>", as the live API answers
+    /// HTTP 400, code 1201 `"Task not found by id/external id: <value>"`, as the live API answers
     /// an unknown task id or external id (kling-audio-samples.md §8).
     pub fn task_not_found(id: &str) -> Self {
         KlingError::param(format!("Task not found by id/external id: {id}"))

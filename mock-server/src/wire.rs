@@ -4,7 +4,7 @@
 //! `code` 0 and `message` "SUCCEED" on success (kling-audio-samples.md §2), a documented error
 //! code and a sentence otherwise, and no `data` key on errors. Handlers do not write envelopes
 //! themselves: they return [`data_response`] or a [`KlingError`](crate::error::KlingError), which
-//! leave a [`Pending`] marker on the response, and the [`finish_envelope`] middleware turns it into
+//! leave a `Pending` marker on the response, and the [`finish_envelope`] middleware turns it into
 //! the body, adding the request id. So one place knows the envelope, and the request id of every
 //! answer (success, validation error, auth error, unknown path) comes from the same seeded source.
 
@@ -65,7 +65,7 @@ struct ErrorEnvelope<'a> {
 }
 
 /// Middleware: gives the request its id, runs it, and writes the envelope of the answer.
-/// Responses without a [`Pending`] marker (media files, the control plane) pass through untouched.
+/// Responses without a `Pending` marker (media files, the control plane) pass through untouched.
 pub async fn finish_envelope(
     State(state): State<AppState>,
     mut req: Request,

@@ -3,10 +3,10 @@
 //! * [`FaultyListener`] is the TCP listener [`Server::run`](crate::Server::run) serves on. Each
 //!   connection's stream ([`FaultyStream`]) shares a [`Conn`] handle with the requests it carries
 //!   (through [`ConnInfo`], the connect info of the router), so a request can cut its own
-//!   connection: [`no_answer`] (reset, close, hang) makes the next write fail, and hyper then drops
+//!   connection: `no_answer` (reset, close, hang) makes the next write fail, and hyper then drops
 //!   the connection: with `SO_LINGER` 0 (RST) for a reset, after an orderly `shutdown` (FIN) for a
 //!   close. Not a byte of the response leaves.
-//! * [`shape`] is the outermost middleware: for a response the `gate` marked with [`Shape`]
+//! * [`shape`] is the outermost middleware: for a response the `gate` marked with `Shape`
 //!   (truncate, dribble) it takes the final bytes (envelope written) and sends them short or
 //!   slowly.
 //!
@@ -438,7 +438,7 @@ fn conn_of(req: &Request) -> Option<Arc<Conn>> {
         .map(|c| c.0.conn.clone())
 }
 
-/// The request's connection, taken before the request moves on (for [`no_answer`]).
+/// The request's connection, taken before the request moves on (for `no_answer`).
 #[derive(Clone, Debug)]
 pub(crate) struct ConnHandle(Option<Arc<Conn>>);
 
@@ -479,7 +479,7 @@ pub(crate) async fn no_answer(t: Transport, conn: ConnHandle) -> Response {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Shape(pub(crate) Transport);
 
-/// Middleware, outermost: gives a response marked with [`Shape`] its truncated or dribbled
+/// Middleware, outermost: gives a response marked with `Shape` its truncated or dribbled
 /// body, with the `Content-Length` of the whole body.
 pub async fn shape(req: Request, next: Next) -> Response {
     let conn = conn_of(&req);
