@@ -27,10 +27,13 @@ struct Cli {
     /// A second account's secret key.
     #[arg(long, env = "KLING_SECRET_KEY_2", hide_env_values = true)]
     secret_key_2: Option<String>,
-    /// The --base-url server is a kling-mock: no spending limit by default, and checks that try to
-    /// delete presets are allowed.
+    /// The --base-url server is a kling-mock: no spending limit by default, checks that try to
+    /// delete presets are allowed, and time is moved through its control plane instead of waited.
     #[arg(long)]
     mock_target: bool,
+    /// The control token of that kling-mock (its --control-token), if it has one.
+    #[arg(long, env = "KLING_CONTRACT_CONTROL_TOKEN", hide_env_values = true)]
+    mock_control_token: Option<String>,
     /// Billable creates allowed (default: 0 against --base-url, so only the free properties run;
     /// unlimited against a mock).
     #[arg(long, env = "KLING_CONTRACT_BUDGET")]
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
                 }),
                 _ => None,
             },
+            control_token: cli.mock_control_token.clone(),
         }),
         (Some(_), _, _) => {
             eprintln!(

@@ -30,6 +30,12 @@ enum Time {
     Virtual(Arc<kling_mock::engine::Engine>),
     /// Real time: passing time sleeps.
     Real,
+    /// A remote kling-mock: passing time advances its clock through `POST /__mock/clock` (and
+    /// waits for the callbacks it caused); falls back to sleeping if the control plane refuses.
+    MockControl {
+        token: Option<String>,
+        works: Arc<std::sync::atomic::AtomicBool>,
+    },
 }
 
 /// Who signs a request.
@@ -145,6 +151,9 @@ pub struct RemoteSpec {
     pub account: Account,
     /// A second account, for the isolation property.
     pub second: Option<Account>,
+    /// `--control-token` of a remote kling-mock (with `mock_target`, time is moved through its
+    /// control plane).
+    pub control_token: Option<String>,
 }
 
 /// A target: where requests go, with what keys, and how time passes.
@@ -238,11 +247,19 @@ impl Target {
         let mut accounts = vec![spec.account];
         accounts.extend(spec.second);
         let base = spec.base_url.trim_end_matches('/').to_string();
+        let time = if is_mock {
+            Time::MockControl {
+                token: spec.control_token,
+                works: Arc::new(true.into()),
+            }
+        } else {
+            Time::Real
+        };
         Target::new(
             Target::runtime(),
             base,
             accounts,
-            Time::Real,
+            time,
             is_mock,
             rate_per_sec,
         )
@@ -285,7 +302,11 @@ impl Target {
 
     /// Whether the target's clock is virtual (in-process): passing time costs nothing.
     pub fn virtual_time(&self) -> bool {
-        matches!(self.time, Time::Virtual(_))
+        match &self.time {
+            Time::Virtual(_) => true,
+            Time::MockControl { works, .. } => works.load(std::sync::atomic::Ordering::Relaxed),
+            Time::Real => false,
+        }
     }
 
     /// Whether a second account is available.
@@ -298,7 +319,28 @@ impl Target {
         match &self.time {
             Time::Virtual(engine) => engine.advance(d.as_millis() as i64),
             Time::Real => std::thread::sleep(d),
+            Time::MockControl { token, works } => {
+                if works.load(std::sync::atomic::Ordering::Relaxed)
+                    && self.advance_remote(d, token.as_deref())
+                {
+                    return;
+                }
+                works.store(false, std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(d);
+            }
         }
+    }
+
+    /// `POST /__mock/clock {"advance_ms", "wait_callbacks": true}` on a remote kling-mock.
+    fn advance_remote(&self, d: Duration, token: Option<&str>) -> bool {
+        let body = serde_json::json!({"advance_ms": d.as_millis() as u64, "wait_callbacks": true});
+        let req = Request {
+            method: reqwest::Method::POST,
+            path: "/__mock/clock".into(),
+            auth: token.map_or(Auth::None, |t| Auth::Header(format!("Bearer {t}"))),
+            body: Some(Body::Json(body)),
+        };
+        self.send_once(&req).is_success()
     }
 
     /// The `Authorization` value for account `n` now.

@@ -120,7 +120,11 @@ impl Drop for MockProcess {
 }
 
 fn mock_process() -> MockProcess {
-    let cli = kling_mock::Cli::parse_from([
+    mock_process_with(&[])
+}
+
+fn mock_process_with(extra: &[&str]) -> MockProcess {
+    let mut args = vec![
         "kling-mock",
         "--bind",
         "127.0.0.1:0",
@@ -134,7 +138,9 @@ fn mock_process() -> MockProcess {
         "custom-voice=0s/150ms",
         "--callback-backoff",
         "50ms",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let cli = kling_mock::Cli::parse_from(args);
     let (url_tx, url_rx) = std::sync::mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -169,6 +175,7 @@ fn spec(url: &str, second: bool) -> RemoteSpec {
             access_key: "p-ak".into(),
             secret_key: "p-sk".into(),
         },
+        control_token: None,
         second: second.then(|| Account {
             access_key: "p-ak2".into(),
             secret_key: "p-sk2".into(),
@@ -348,4 +355,26 @@ fn rate_limit_answers_are_waited_out_not_failed() {
     assert!(r.is_success(), "{r}");
     assert_eq!(hits.load(Ordering::SeqCst), 3);
     assert_eq!(t.throttled.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn a_mock_target_without_a_control_plane_falls_back_to_waiting() {
+    let mock = mock_process_with(&["--no-control"]);
+    let r = run(Options {
+        remote: Some(spec(&mock.url, false)),
+        mock_target: true,
+        cases: 2,
+        seed: Some(4),
+        properties: vec!["lifecycle".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(
+        matches!(
+            r.report("lifecycle").unwrap().outcome,
+            Outcome::Passed { .. }
+        ),
+        "{:#?}",
+        r.reports
+    );
 }
