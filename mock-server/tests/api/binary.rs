@@ -1,43 +1,12 @@
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-/// Kill the child when the test ends, however it ends.
-struct Child(std::process::Child);
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::helpers::{Binary, Proc as Child, start_binary};
 
 /// Start the binary with `args` and `env`, wait for its ready line, return the URL it announces.
 async fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kling-mock"));
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
-    for var in ["KLING_MOCK_BIND", "KLING_MOCK_ACCOUNTS", "KLING_MOCK_AUTH"] {
-        cmd.env_remove(var);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = Child(cmd.spawn().expect("start kling-mock"));
-    let stdout = child.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map(|_| line)
-    });
-    let line = tokio::time::timeout(Duration::from_secs(30), line)
-        .await
-        .expect("ready line")
-        .unwrap()
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("kling-mock listening on ")
-        .unwrap_or_else(|| panic!("ready line: {line:?}"))
-        .to_string();
-    (child, url)
+    let Binary { proc, url, .. } = start_binary(args, env, false).await;
+    (proc, url)
 }
 
 async fn status_for(url: &str, ak: &str, sk: &str) -> u16 {
@@ -165,37 +134,8 @@ async fn a_frozen_start_time_and_seed_make_the_binary_reproducible() {
 
 /// Start the binary with stderr captured; returns the child, its URL and its stderr reader.
 async fn start_with_stderr(args: &[&str]) -> (Child, String, std::process::ChildStderr) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kling-mock"));
-    cmd.args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("RUST_LOG");
-    for var in [
-        "KLING_MOCK_BIND",
-        "KLING_MOCK_ACCOUNTS",
-        "KLING_MOCK_CONTROL_TOKEN",
-        "KLING_MOCK_NO_CONTROL",
-    ] {
-        cmd.env_remove(var);
-    }
-    let mut child = Child(cmd.spawn().expect("start kling-mock"));
-    let stdout = child.0.stdout.take().unwrap();
-    let stderr = child.0.stderr.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map(|_| line)
-    });
-    let line = tokio::time::timeout(Duration::from_secs(30), line)
-        .await
-        .expect("ready line")
-        .unwrap()
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("kling-mock listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_string();
-    (child, url, stderr)
+    let Binary { proc, url, stderr } = start_binary(args, &[], true).await;
+    (proc, url, stderr.expect("captured"))
 }
 
 #[tokio::test]

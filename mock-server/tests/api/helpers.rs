@@ -273,3 +273,60 @@ impl TestApp {
 
 /// Time to finish any async task with default timings.
 pub const FINISH: Duration = Duration::from_secs(10);
+
+/// A `kling-mock` process, killed when dropped.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A started binary: the process, the URL of its ready line, and its stderr if captured.
+pub struct Binary {
+    pub proc: Proc,
+    pub url: String,
+    pub stderr: Option<std::process::ChildStderr>,
+}
+
+/// Start the `kling-mock` binary with `args` and `env` (every other `KLING_MOCK_*` variable and
+/// `RUST_LOG` removed) and wait for its ready line (never a fixed sleep).
+pub async fn start_binary(args: &[&str], env: &[(&str, &str)], capture_stderr: bool) -> Binary {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kling-mock"));
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(if capture_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .env_remove("RUST_LOG");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("KLING_MOCK_")) {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut proc = Proc(cmd.spawn().expect("start kling-mock"));
+    let stdout = proc.0.stdout.take().expect("stdout");
+    let stderr = proc.0.stderr.take();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    });
+    let line = tokio::time::timeout(Duration::from_secs(30), line)
+        .await
+        .expect("ready line in time")
+        .expect("reader")
+        .expect("ready line");
+    let url = line
+        .trim()
+        .strip_prefix("kling-mock listening on ")
+        .unwrap_or_else(|| panic!("ready line: {line:?}"))
+        .to_string();
+    Binary { proc, url, stderr }
+}

@@ -3,9 +3,8 @@
 use crate::helpers::*;
 use kling_mock::{Clock, Server};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn state_path(name: &str) -> PathBuf {
@@ -206,46 +205,20 @@ async fn a_corrupt_or_foreign_state_file_stops_the_server() {
     }
 }
 
-struct Proc(std::process::Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn start_binary(path: &Path, interval: &str) -> (Proc, String) {
-    let mut child = Proc(
-        Command::new(env!("CARGO_BIN_EXE_kling-mock"))
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--account",
-                "p-ak:p-sk",
-                "--state-interval",
-                interval,
-            ])
-            .arg("--state-file")
-            .arg(path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut l = String::new();
-        BufReader::new(stdout).read_line(&mut l).map(|_| l)
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    (
-        child,
-        line.trim()
-            .trim_start_matches("kling-mock listening on ")
-            .to_string(),
-    )
+    let path = path.to_str().expect("a UTF-8 temp path");
+    let args = [
+        "--bind",
+        "127.0.0.1:0",
+        "--account",
+        "p-ak:p-sk",
+        "--state-interval",
+        interval,
+        "--state-file",
+        path,
+    ];
+    let b = crate::helpers::start_binary(&args, &[], false).await;
+    (b.proc, b.url)
 }
 
 async fn create(url: &str) -> String {

@@ -335,14 +335,7 @@ async fn a_client_that_never_finishes_its_handshake_holds_up_nobody() {
 
 // ---- the binary ----
 
-/// Kill the child when the test ends, however it ends.
-struct Child(std::process::Child);
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::helpers::Proc as Child;
 
 fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kling-mock"));
@@ -369,27 +362,17 @@ fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
 /// Start the binary (JSON logs); returns the child, the URL of its ready line and the log
 /// lines written before it.
 async fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String, Vec<Value>) {
-    let mut cmd = command(args, env);
-    cmd.args(["--log-format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = Child(cmd.spawn().expect("start kling-mock"));
-    let stdout = child.0.stdout.take().unwrap();
-    let stderr = child.0.stderr.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map(|_| line)
-    });
-    let line = timeout(Duration::from_secs(30), line)
-        .await
-        .expect("ready line")
-        .unwrap()
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("kling-mock listening on ")
-        .unwrap_or_else(|| panic!("ready line: {line:?}"))
-        .to_string();
+    let args: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--log-format", "json"])
+        .collect();
+    let crate::helpers::Binary {
+        proc: child,
+        url,
+        stderr,
+    } = crate::helpers::start_binary(&args, env, true).await;
+    let stderr = stderr.expect("captured");
     // "random seed" is the last line logged before the ready line.
     let logs = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
