@@ -71,6 +71,7 @@ use tokio::sync::oneshot;
 #[derive(Debug)]
 pub struct MockServer {
     base_url: String,
+    certificate: Option<String>,
     state: AppState,
     account: AccountSpec,
     stop: Option<oneshot::Sender<()>>,
@@ -96,6 +97,13 @@ impl MockServerBuilder {
             access_key: access_key.into(),
             secret_key: secret_key.into(),
         });
+        self
+    }
+
+    /// Serve HTTPS with a self-signed certificate made at start; trust it with
+    /// [`MockServer::certificate_pem`].
+    pub fn tls(mut self) -> Self {
+        self.config.tls = Some(config::TlsConfig::SelfSigned { cert_out: None });
         self
     }
 
@@ -126,6 +134,7 @@ impl MockServerBuilder {
             .await
             .expect("kling-mock binds 127.0.0.1:0");
         let base_url = server.base_url();
+        let certificate = server.tls().map(|t| t.certificate_pem().to_string());
         let state = server.state().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.run(async move {
@@ -133,6 +142,7 @@ impl MockServerBuilder {
         }));
         MockServer {
             base_url,
+            certificate,
             state,
             account,
             stop: Some(stop),
@@ -157,6 +167,11 @@ impl MockServer {
     /// `http://127.0.0.1:PORT`: the base URL to give your Kling client.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The PEM certificate a client must trust, when started with [`MockServerBuilder::tls`].
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.certificate.as_deref()
     }
 
     /// The access key and secret key of the first account.

@@ -57,3 +57,30 @@ async fn a_mock_server_runs_tasks_by_hand_and_stops_when_dropped() {
     .await
     .expect("the dropped server stops answering");
 }
+
+#[tokio::test]
+async fn a_mock_server_can_serve_https_to_a_client_trusting_its_certificate() {
+    let mock = MockServer::builder().tls().start().await;
+    assert!(mock.base_url().starts_with("https://127.0.0.1:"));
+    let pem = mock.certificate_pem().expect("a certificate");
+    let cert = reqwest::Certificate::from_pem(pem.as_bytes()).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([cert])
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("{}/v1/general/presets-voices", mock.base_url()))
+        .bearer_auth(mock.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        reqwest::Client::new()
+            .get(format!("{}/__mock/health", mock.base_url()))
+            .send()
+            .await
+            .is_err(),
+        "untrusted"
+    );
+}
