@@ -1,0 +1,482 @@
+//! `kling-bench`: the benchmark harness of kling-mock (issue 6).
+//!
+//! One process: the mock in-process (release build), a baseline axum server answering a fixed
+//! JSON body of the size of a task query answer, and a closed-loop HTTP/1.1 keep-alive client
+//! over loopback recording every latency in an HDR histogram. See BENCHMARKS.md.
+
+mod load;
+mod scenarios;
+
+use clap::Parser;
+use load::{LoadResult, LoadSpec};
+use scenarios::{addr_of, drive, start_mock};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Every scenario, in the order they run (`rss` first, while the heap is fresh).
+const ALL: [&str; 10] = [
+    "rss",
+    "baseline",
+    "get-task",
+    "create-t2a",
+    "tts",
+    "list-1k",
+    "list-100k",
+    "list-1m",
+    "advance",
+    "startup",
+];
+
+/// Why `startup` and the idle RSS are skipped.
+const NO_BINARY: &str =
+    "no kling-mock binary next to kling-bench (build it: cargo build --release -p kling-mock)";
+
+/// Benchmark harness of kling-mock: throughput and latency against a baseline, list paging,
+/// callbacks, startup and memory.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Run only these scenarios (repeatable): rss, baseline, get-task, create-t2a, tts, list-1k,
+    /// list-100k, list-1m, advance, startup. Default: all.
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Keep-alive connections of the closed-loop client.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Warm-up before each measured window, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Measured window of each load scenario, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Cap on every seeded task count (list, rss, advance).
+    #[arg(long)]
+    max_tasks: Option<usize>,
+    /// Tasks of the `advance` scenario.
+    #[arg(long, default_value_t = 100_000)]
+    advance_tasks: usize,
+    /// Starts of the binary measured by `startup` (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    startup_runs: usize,
+    /// Tiny sizes (0.2 s windows, 2 connections, 1k tasks): checks that everything works.
+    #[arg(long)]
+    smoke: bool,
+    /// Write the results as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    json: Option<std::path::PathBuf>,
+}
+
+/// One line of the results.
+#[derive(Debug, Default, Serialize)]
+struct Row {
+    scenario: String,
+    label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rps: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p50_us: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p99_us: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p999_us: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rps_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p50_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p99_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p999_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<String>,
+    note: String,
+}
+
+impl Row {
+    fn load(scenario: &str, label: String, r: &LoadResult, base: Option<&Row>) -> Row {
+        let (rps, p50, p99, p999) = (
+            r.rps(),
+            r.quantile_us(0.5),
+            r.quantile_us(0.99),
+            r.quantile_us(0.999),
+        );
+        let ratio = |a: f64, b: Option<f64>| b.filter(|b| *b > 0.0).map(|b| a / b);
+        Row {
+            scenario: scenario.into(),
+            label,
+            rps: Some(rps),
+            p50_us: Some(p50),
+            p99_us: Some(p99),
+            p999_us: Some(p999),
+            rps_ratio: ratio(rps, base.and_then(|b| b.rps)),
+            p50_ratio: ratio(p50, base.and_then(|b| b.p50_us)),
+            p99_ratio: ratio(p99, base.and_then(|b| b.p99_us)),
+            p999_ratio: ratio(p999, base.and_then(|b| b.p999_us)),
+            errors: Some(r.errors),
+            note: format!("{} requests", r.requests),
+            ..Default::default()
+        }
+    }
+
+    fn metric(scenario: &str, label: String, value: f64, unit: &str, note: String) -> Row {
+        Row {
+            scenario: scenario.into(),
+            label,
+            value: Some(value),
+            unit: Some(unit.into()),
+            note,
+            ..Default::default()
+        }
+    }
+
+    fn skipped(scenario: &str, why: &str) -> Row {
+        Row {
+            scenario: scenario.into(),
+            label: scenario.into(),
+            note: format!("SKIPPED: {why}"),
+            ..Default::default()
+        }
+    }
+
+    fn failed(scenario: &str, why: String) -> Row {
+        Row {
+            scenario: scenario.into(),
+            label: scenario.into(),
+            note: format!("FAILED: {why}"),
+            ..Default::default()
+        }
+    }
+}
+
+struct Sizes {
+    spec_connections: usize,
+    warmup: Duration,
+    duration: Duration,
+    list: [(&'static str, usize); 3],
+    rss_tasks: usize,
+    advance_tasks: usize,
+    advance_limit: Duration,
+    startup_runs: usize,
+}
+
+impl Sizes {
+    fn of(a: &Args) -> Sizes {
+        let cap = |n: usize| a.max_tasks.map_or(n, |m| n.min(m)).max(1);
+        if a.smoke {
+            let small = cap(1000);
+            return Sizes {
+                spec_connections: 2,
+                warmup: Duration::from_millis(100),
+                duration: Duration::from_millis(200),
+                list: [("list-1k", small), ("list-100k", small), ("list-1m", small)],
+                rss_tasks: small,
+                advance_tasks: small,
+                advance_limit: Duration::from_secs(30),
+                startup_runs: 1,
+            };
+        }
+        Sizes {
+            spec_connections: a.connections.max(1),
+            warmup: Duration::from_secs_f64(a.warmup.max(0.0)),
+            duration: Duration::from_secs_f64(a.duration.max(0.01)),
+            list: [
+                ("list-1k", cap(1_000)),
+                ("list-100k", cap(100_000)),
+                ("list-1m", cap(1_000_000)),
+            ],
+            rss_tasks: cap(1_000_000),
+            advance_tasks: cap(a.advance_tasks),
+            advance_limit: Duration::from_secs(120),
+            startup_runs: a.startup_runs.max(1),
+        }
+    }
+}
+
+fn mb(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+async fn run_scenario(
+    name: &str,
+    z: &Sizes,
+    rows: &mut Vec<Row>,
+    answer: &bytes::Bytes,
+) -> Result<(), String> {
+    let base = rows.iter().find(|r| r.scenario == "baseline").map(|r| Row {
+        rps: r.rps,
+        p50_us: r.p50_us,
+        p99_us: r.p99_us,
+        p999_us: r.p999_us,
+        ..Default::default()
+    });
+    let spec = |addr| LoadSpec {
+        addr,
+        connections: z.spec_connections,
+        warmup: z.warmup,
+        duration: z.duration,
+    };
+    match name {
+        "baseline" => {
+            let server = load::baseline(answer.clone()).await?;
+            let make = scenarios::requests(server.addr, None, "GET", "/".into(), None);
+            let r = load::run(spec(server.addr), make).await?;
+            let mut row = Row::load(name, "baseline (fixed JSON)".into(), &r, None);
+            row.note = format!("{}; body {} B", row.note, answer.len());
+            rows.push(row);
+        }
+        "get-task" => {
+            let mock = start_mock(0).await;
+            let id = scenarios::seed(&mock, 1, None)?;
+            mock.advance(Duration::from_secs(60));
+            let path = format!("/v1/audio/text-to-audio/{id}");
+            let r = drive(&mock, spec(addr_of(&mock)?), "GET", path, None).await?;
+            rows.push(Row::load(name, "GET one task".into(), &r, base.as_ref()));
+        }
+        "create-t2a" => {
+            let mock = start_mock(0).await;
+            let body = r#"{"prompt":"rain on a tin roof","duration":5}"#;
+            let path = "/v1/audio/text-to-audio".to_string();
+            let r = drive(&mock, spec(addr_of(&mock)?), "POST", path, Some(body)).await?;
+            rows.push(Row::load(
+                name,
+                "POST text-to-audio".into(),
+                &r,
+                base.as_ref(),
+            ));
+        }
+        "tts" => {
+            let mock = start_mock(0).await;
+            let body = r#"{"text":"Hello from the mock","voice_id":"oversea_male1","voice_language":"en"}"#;
+            let path = "/v1/audio/tts".to_string();
+            let r = drive(&mock, spec(addr_of(&mock)?), "POST", path, Some(body)).await?;
+            rows.push(Row::load(name, "POST tts".into(), &r, base.as_ref()));
+        }
+        "list-1k" | "list-100k" | "list-1m" => {
+            let n = z
+                .list
+                .iter()
+                .find(|(l, _)| *l == name)
+                .map_or(1000, |(_, n)| *n);
+            let mock = start_mock(0).await;
+            scenarios::seed(&mock, n, None)?;
+            let deep = (n / 30).clamp(1, 1000);
+            for page in [1, deep] {
+                let path = format!("/v1/audio/text-to-audio?pageNum={page}&pageSize=30");
+                let r = drive(&mock, spec(addr_of(&mock)?), "GET", path, None).await?;
+                let label = format!("list n={n} pageNum={page}");
+                rows.push(Row::load(name, label, &r, base.as_ref()));
+            }
+        }
+        "advance" => {
+            let a = scenarios::advance(z.advance_tasks, z.advance_limit).await?;
+            let n = a.tasks;
+            rows.push(Row::metric(
+                name,
+                format!("engine.advance of {n} tasks"),
+                a.advance.as_secs_f64() * 1000.0,
+                "ms",
+                String::new(),
+            ));
+            rows.push(Row::metric(
+                name,
+                "terminal callbacks delivered / s".into(),
+                (n - a.lost) as f64 / a.delivered_in.as_secs_f64(),
+                "/s",
+                format!(
+                    "{n} tasks in {:.0} ms; {} callbacks received (all statuses)",
+                    a.delivered_in.as_secs_f64() * 1000.0,
+                    a.callbacks
+                ),
+            ));
+            rows.push(Row::metric(
+                name,
+                "terminal callbacks lost".into(),
+                a.lost as f64,
+                "tasks",
+                format!(
+                    "of {n}, not received within {} s; mock counters: delivered {}, failed {}, dropped {}",
+                    z.advance_limit.as_secs(),
+                    a.mock_stats.0,
+                    a.mock_stats.1,
+                    a.mock_stats.2
+                ),
+            ));
+        }
+        "startup" => {
+            let Some(bin) = scenarios::mock_binary() else {
+                rows.push(Row::skipped(name, NO_BINARY));
+                return Ok(());
+            };
+            let mut times = Vec::new();
+            for _ in 0..z.startup_runs {
+                times.push(scenarios::spawn_once(&bin, Duration::ZERO).await?.0);
+            }
+            times.sort();
+            let med = times[times.len() / 2];
+            rows.push(Row::metric(
+                name,
+                "spawn → first answered request".into(),
+                med.as_secs_f64() * 1000.0,
+                "ms",
+                format!(
+                    "median of {} (min {:.1} ms, max {:.1} ms)",
+                    times.len(),
+                    times[0].as_secs_f64() * 1000.0,
+                    times[times.len() - 1].as_secs_f64() * 1000.0
+                ),
+            ));
+        }
+        "rss" => {
+            match scenarios::mock_binary() {
+                Some(bin) => {
+                    let (_, rss) = scenarios::spawn_once(&bin, Duration::from_millis(500)).await?;
+                    let rss = rss.ok_or("cannot read the child's VmRSS")?;
+                    rows.push(Row::metric(
+                        name,
+                        "idle RSS of kling-mock (binary)".into(),
+                        mb(rss),
+                        "MiB",
+                        "VmRSS 0.5 s after the first answer".into(),
+                    ));
+                }
+                None => rows.push(Row::skipped("rss", NO_BINARY)),
+            }
+            let n = z.rss_tasks;
+            let mock = start_mock(0).await;
+            let before = scenarios::rss_bytes("self").ok_or("no /proc/self/status")?;
+            scenarios::seed(&mock, n, None)?;
+            let after = scenarios::rss_bytes("self").ok_or("no /proc/self/status")?;
+            let per = after.saturating_sub(before) as f64 / n as f64;
+            rows.push(Row::metric(
+                name,
+                format!("RSS per stored task (n={n})"),
+                per,
+                "B/task",
+                format!("in-process VmRSS {:.1} → {:.1} MiB", mb(before), mb(after)),
+            ));
+        }
+        other => return Err(format!("unknown scenario {other}")),
+    }
+    Ok(())
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "| scenario | what | req/s | p50 µs | p99 µs | p99.9 µs | ×rps | ×p50 | ×p99 | ×p99.9 | errors | value | note |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for r in rows {
+        let value = match (r.value, &r.unit) {
+            (Some(v), Some(u)) => format!("{v:.1} {u}"),
+            _ => "-".into(),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.scenario,
+            r.label,
+            fmt_opt(r.rps, 0),
+            fmt_opt(r.p50_us, 0),
+            fmt_opt(r.p99_us, 0),
+            fmt_opt(r.p999_us, 0),
+            fmt_opt(r.rps_ratio, 2),
+            fmt_opt(r.p50_ratio, 2),
+            fmt_opt(r.p99_ratio, 2),
+            fmt_opt(r.p999_ratio, 2),
+            r.errors.map_or("-".into(), |e| e.to_string()),
+            value,
+            r.note
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let z = Sizes::of(&args);
+    let mut selected: Vec<&str> = if args.scenarios.is_empty() {
+        ALL.to_vec()
+    } else {
+        let mut v = Vec::new();
+        for s in &args.scenarios {
+            match ALL.iter().find(|a| **a == s.as_str()) {
+                Some(a) => v.push(*a),
+                None => {
+                    eprintln!(
+                        "kling-bench: unknown scenario {s}; known: {}",
+                        ALL.join(", ")
+                    );
+                    return std::process::ExitCode::from(2);
+                }
+            }
+        }
+        v
+    };
+    // The baseline is the reference of every HTTP scenario: measure it whenever one runs.
+    let http = [
+        "get-task",
+        "create-t2a",
+        "tts",
+        "list-1k",
+        "list-100k",
+        "list-1m",
+    ];
+    if selected.iter().any(|s| http.contains(s)) && !selected.contains(&"baseline") {
+        selected.push("baseline");
+    }
+    selected.sort_by_key(|s| ALL.iter().position(|a| a == s));
+    let answer = match scenarios::task_answer_size().await {
+        Ok((_, body)) => body,
+        Err(e) => {
+            eprintln!("kling-bench: cannot read a task answer: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "kling-bench: {} connections, warm-up {:?}, window {:?}, scenarios: {}",
+        z.spec_connections,
+        z.warmup,
+        z.duration,
+        selected.join(", ")
+    );
+    let mut rows = Vec::new();
+    let mut failed = false;
+    for name in selected {
+        eprintln!("kling-bench: running {name}");
+        if let Err(e) = run_scenario(name, &z, &mut rows, &answer).await {
+            failed = true;
+            rows.push(Row::failed(name, e));
+        }
+    }
+    for r in &rows {
+        if r.note.starts_with("FAILED") || r.errors.is_some_and(|e| e > 0) {
+            failed = true;
+        }
+        if r.label == "terminal callbacks lost" && r.value.is_some_and(|v| v > 0.0) {
+            failed = true;
+        }
+    }
+    print_table(&rows);
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&rows).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, json) {
+            eprintln!("kling-bench: cannot write {}: {e}", path.display());
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    if failed {
+        eprintln!(
+            "kling-bench: some scenario failed, had errors or lost callbacks (see the table)"
+        );
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
