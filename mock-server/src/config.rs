@@ -23,6 +23,8 @@ pub const DEV_ACCESS_KEY: &str = "kling-mock-dev-ak";
 pub const DEV_SECRET_KEY: &str = "kling-mock-dev-sk";
 /// Default tolerance on `exp`/`nbf`, seconds.
 pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 5;
+/// Default number of callback delivery attempts in flight at once.
+pub const DEFAULT_CALLBACK_CONCURRENCY: usize = 64;
 /// Default interval between state-file saves.
 pub const DEFAULT_STATE_INTERVAL: Duration = Duration::from_secs(2);
 /// Default number of requests kept in the journal.
@@ -213,6 +215,9 @@ pub struct CallbackConfig {
     /// Standard Webhooks secret (`whsec_<base64>`): when set, every delivery is signed with the
     /// `webhook-id`, `webhook-timestamp` and `webhook-signature` headers, as Kling does.
     pub webhook_secret: Option<WebhookSecret>,
+    /// Delivery attempts in flight at once, across all tasks (more wait their turn): a burst of
+    /// status changes does not open thousands of connections to one receiver.
+    pub concurrency: usize,
 }
 
 impl Default for CallbackConfig {
@@ -224,6 +229,7 @@ impl Default for CallbackConfig {
             queue_limit: DEFAULT_CALLBACK_QUEUE,
             log_capacity: DEFAULT_CALLBACK_LOG,
             webhook_secret: None,
+            concurrency: DEFAULT_CALLBACK_CONCURRENCY,
         }
     }
 }
@@ -563,6 +569,10 @@ pub struct Cli {
     #[arg(long, env = "KLING_MOCK_CALLBACK_QUEUE", default_value_t = DEFAULT_CALLBACK_QUEUE)]
     pub callback_queue: usize,
 
+    /// Callback delivery attempts in flight at once, across all tasks; more wait their turn.
+    #[arg(long, env = "KLING_MOCK_CALLBACK_CONCURRENCY", default_value_t = DEFAULT_CALLBACK_CONCURRENCY)]
+    pub callback_concurrency: usize,
+
     /// Delivery attempts kept by the callback log (oldest dropped first).
     #[arg(long, env = "KLING_MOCK_CALLBACK_LOG", default_value_t = DEFAULT_CALLBACK_LOG)]
     pub callback_log: usize,
@@ -651,6 +661,7 @@ impl From<Cli> for Config {
                 queue_limit: c.callback_queue,
                 log_capacity: c.callback_log,
                 webhook_secret: c.webhook_secret,
+                concurrency: c.callback_concurrency.max(1),
             },
         }
     }

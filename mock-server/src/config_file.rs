@@ -199,6 +199,7 @@ struct FileCallbacks {
     backoff: Option<Dur>,
     queue: Option<usize>,
     log: Option<usize>,
+    concurrency: Option<usize>,
     webhook_secret: Option<Secret>,
     faults: Option<CallbackFaultRules>,
 }
@@ -393,6 +394,11 @@ fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<
         take!("callback_queue", c.callbacks.queue_limit, cb.queue);
         take!("callback_log", c.callbacks.log_capacity, cb.log);
         take!(
+            "callback_concurrency",
+            c.callbacks.concurrency,
+            cb.concurrency.map(|n| n.max(1))
+        );
+        take!(
             "webhook_secret",
             c.callbacks.webhook_secret,
             cb.webhook_secret.map(|s| Some(s.0))
@@ -532,6 +538,7 @@ pub fn to_toml(c: &Config) -> String {
             )),
             queue: Some(c.callbacks.queue_limit),
             log: Some(c.callbacks.log_capacity),
+            concurrency: Some(c.callbacks.concurrency),
             webhook_secret: c.callbacks.webhook_secret.map(Secret),
             faults: Some(CallbackFaultRules(c.callback_faults)),
         }),

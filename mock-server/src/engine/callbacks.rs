@@ -235,6 +235,8 @@ struct Shared {
     busy: AtomicUsize,
     /// Woken when `busy` drops to 0.
     idle: Notify,
+    /// Caps the attempts in flight across all tasks (`CallbackConfig::concurrency`).
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// The dispatcher: one ordered queue per task with pending deliveries.
@@ -277,6 +279,7 @@ impl Callbacks {
                 outstanding: AtomicUsize::new(0),
                 busy: AtomicUsize::new(0),
                 idle: Notify::new(),
+                in_flight: tokio::sync::Semaphore::new(cfg.concurrency.max(1)),
             }),
             queues: DashMap::new(),
             stats,
@@ -521,8 +524,12 @@ impl Shared {
                         secret.sign(&job.webhook_id, ts, &d.body),
                     );
             }
+            // Wait for a slot before the attempt's timeout starts: a burst queues here instead of
+            // opening one connection per task at once.
+            let permit = self.in_flight.acquire().await;
             let started = Instant::now();
             let res = req.send().await;
+            drop(permit);
             let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let result = match &res {
                 Ok(r) => AttemptResult::Http {

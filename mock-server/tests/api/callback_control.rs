@@ -646,3 +646,48 @@ async fn the_control_plane_sets_callback_faults_waits_for_delivery_and_shows_the
         0
     );
 }
+
+#[tokio::test]
+async fn deliveries_in_flight_are_capped_and_all_still_arrive() {
+    use std::sync::atomic::AtomicUsize;
+    #[derive(Clone, Default)]
+    struct Gauge {
+        now: Arc<AtomicUsize>,
+        max: Arc<AtomicUsize>,
+        total: Arc<AtomicUsize>,
+    }
+    async fn slow(State(g): State<Gauge>) -> StatusCode {
+        let n = g.now.fetch_add(1, Ordering::SeqCst) + 1;
+        g.max.fetch_max(n, Ordering::SeqCst);
+        // Hold the request a little so deliveries would overlap if they could.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        g.now.fetch_sub(1, Ordering::SeqCst);
+        g.total.fetch_add(1, Ordering::SeqCst);
+        StatusCode::OK
+    }
+    let g = Gauge::default();
+    let app = axum::Router::new()
+        .route("/hook", post(slow))
+        .with_state(g.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut cfg = config();
+    cfg.callbacks.concurrency = 2;
+    let mock = spawn_with(cfg).await;
+    for _ in 0..10 {
+        mock.create_t2a(t2a(&url)).await;
+    }
+    mock.advance(FINISH);
+    idle(&mock).await;
+    assert_eq!(
+        g.total.load(Ordering::SeqCst),
+        30,
+        "every status of every task arrived"
+    );
+    assert!(
+        g.max.load(Ordering::SeqCst) <= 2,
+        "at most 2 in flight, saw {}",
+        g.max.load(Ordering::SeqCst)
+    );
+}
