@@ -1,9 +1,10 @@
 //! Per-account task storage. Dashmaps inside, never exposed: callers get owned [`TaskView`]s.
 //!
 //! * `tasks`: every task by id (ids are unique across kinds and accounts).
-//! * `lists`: per (account, kind), the ids in a `BTreeSet`; ids grow with creation time, so the
-//!   newest-first page `n` is a reverse walk that skips `(n-1)·size` ids: its cost grows with the
-//!   page, not with the number of stored tasks.
+//! * `lists`: per (account, kind), the ids in an ascending `Vec` (ids grow with creation time, so
+//!   a new id almost always goes at the end); the newest-first page `n` is a slice taken from the
+//!   end at offset `(n-1)·size`: its cost is the page's size, whatever the page number or the
+//!   number of stored tasks. Removing an id (a deleted voice) shifts the tail, a rare operation.
 //! * `external`: per account, `external_task_id` → task id. Unique per account across kinds
 //!   (kling-api.md §1.5: "unique within a single user account").
 //!
@@ -15,7 +16,6 @@ use crate::error::KlingError;
 use crate::kinds::{KindId, TaskResult};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use std::collections::BTreeSet;
 
 /// A stored task.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -63,7 +63,7 @@ impl TaskRecord {
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     tasks: DashMap<u64, TaskRecord>,
-    lists: DashMap<(u32, KindId), BTreeSet<u64>>,
+    lists: DashMap<(u32, KindId), Vec<u64>>,
     external: DashMap<(u32, Box<str>), u64>,
 }
 
@@ -93,7 +93,7 @@ impl Store {
         let key = (rec.account, rec.kind);
         let id = rec.id;
         self.tasks.insert(id, rec);
-        self.lists.entry(key).or_default().insert(id);
+        insert_sorted(&mut self.lists.entry(key).or_default(), id);
     }
 
     /// Apply `f` to a task, whatever its account (used by the lifecycle).
@@ -125,7 +125,14 @@ impl Store {
     /// Newest-first page of `account`'s tasks of `kind`.
     pub fn page(&self, account: u32, kind: KindId, offset: usize, size: usize) -> Vec<TaskView> {
         let ids: Vec<u64> = match self.lists.get(&(account, kind)) {
-            Some(set) => set.iter().rev().skip(offset).take(size).copied().collect(),
+            Some(ids) => {
+                let end = ids.len().saturating_sub(offset);
+                ids[end.saturating_sub(size)..end]
+                    .iter()
+                    .rev()
+                    .copied()
+                    .collect()
+            }
             None => return Vec::new(),
         };
         ids.into_iter()
@@ -142,8 +149,10 @@ impl Store {
             }
             _ => return false,
         };
-        if let Some(mut set) = self.lists.get_mut(&(account, kind)) {
-            set.remove(&id);
+        if let Some(mut ids) = self.lists.get_mut(&(account, kind))
+            && let Ok(pos) = ids.binary_search(&id)
+        {
+            ids.remove(pos);
         }
         true
     }
@@ -202,7 +211,7 @@ impl Store {
         let (key, id, deleted) = ((rec.account, rec.kind), rec.id, rec.deleted);
         self.tasks.insert(id, rec);
         if !deleted {
-            self.lists.entry(key).or_default().insert(id);
+            insert_sorted(&mut self.lists.entry(key).or_default(), id);
         }
     }
 
@@ -213,5 +222,33 @@ impl Store {
             *m.entry((r.account, r.kind, r.status)).or_insert(0) += 1;
         }
         m
+    }
+}
+
+/// Insert `id` keeping `ids` ascending and without duplicates (normally a push at the end:
+/// concurrent creates can arrive a few places out of order).
+fn insert_sorted(ids: &mut Vec<u64>, id: u64) {
+    match ids.last() {
+        Some(&last) if last < id => ids.push(id),
+        None => ids.push(id),
+        Some(_) => {
+            if let Err(pos) = ids.binary_search(&id) {
+                ids.insert(pos, id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::insert_sorted;
+
+    #[test]
+    fn ids_stay_sorted_and_unique_whatever_the_arrival_order() {
+        let mut v = Vec::new();
+        for id in [5, 7, 6, 9, 1, 7, 8] {
+            insert_sorted(&mut v, id);
+        }
+        assert_eq!(v, [1, 5, 6, 7, 8, 9]);
     }
 }
