@@ -194,6 +194,62 @@ fn with(base: &[(Code, &'static str)], more: &[(Code, &'static str)]) -> Vec<(Co
     base.iter().chain(more).copied().collect()
 }
 
+/// The list query of a task family (a page, or one task with `external_task_id`).
+fn task_list_op(
+    kind: KindId,
+    path: &'static str,
+    id: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    task: &str,
+) -> Op {
+    Op {
+        method: "GET",
+        path,
+        id,
+        tag,
+        summary,
+        description: "",
+        plane: Plane::Kling,
+        params: paging(kind.max_page_size())
+            .into_iter()
+            .chain([external_id_query()])
+            .collect(),
+        body: None,
+        ok: ok(
+            "A page of tasks, or one task when `external_task_id` is given.",
+            json!({"oneOf": [
+                {"type": "array", "items": schema_ref(task)},
+                schema_ref(task),
+            ]}),
+        ),
+        causes: with(&AUTH, &[PAGING_ERROR, TASK_NOT_FOUND]),
+    }
+}
+
+/// The single query of a task family, by task_id or external_task_id.
+fn task_get_op(
+    path: &'static str,
+    id: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    task: &str,
+) -> Op {
+    Op {
+        method: "GET",
+        path,
+        id,
+        tag,
+        summary,
+        description: "The value is looked up as a task_id first, then as an external_task_id.",
+        plane: Plane::Kling,
+        params: vec![path_param("id", "task_id or external_task_id")],
+        body: None,
+        ok: ok("The task.", schema_ref(task)),
+        causes: with(&AUTH, &[TASK_NOT_FOUND]),
+    }
+}
+
 /// Every operation, in document order.
 fn operations() -> Vec<Op> {
     let create_errors = |field_rules: &'static str| {
@@ -221,41 +277,21 @@ fn operations() -> Vec<Op> {
             ok: ok("The task was created.", schema_ref("CreatedTask")),
             causes: create_errors(async_create_rules),
         },
-        Op {
-            method: "GET",
-            path: "/v1/general/custom-voices",
-            id: "listCustomVoices",
-            tag: "custom-voices",
-            summary: "The caller's custom voice tasks, newest first",
-            description: "",
-            plane: Plane::Kling,
-            params: paging(KindId::CustomVoice.max_page_size())
-                .into_iter()
-                .chain([external_id_query()])
-                .collect(),
-            body: None,
-            ok: ok(
-                "A page of tasks, or one task when `external_task_id` is given.",
-                json!({"oneOf": [
-                    {"type": "array", "items": schema_ref("CustomVoiceTask")},
-                    schema_ref("CustomVoiceTask"),
-                ]}),
-            ),
-            causes: with(&AUTH, &[PAGING_ERROR, TASK_NOT_FOUND]),
-        },
-        Op {
-            method: "GET",
-            path: "/v1/general/custom-voices/{id}",
-            id: "getCustomVoice",
-            tag: "custom-voices",
-            summary: "One custom voice task, by task_id or external_task_id",
-            description: "The value is looked up as a task_id first, then as an external_task_id.",
-            plane: Plane::Kling,
-            params: vec![path_param("id", "task_id or external_task_id")],
-            body: None,
-            ok: ok("The task.", schema_ref("CustomVoiceTask")),
-            causes: with(&AUTH, &[TASK_NOT_FOUND]),
-        },
+        task_list_op(
+            KindId::CustomVoice,
+            "/v1/general/custom-voices",
+            "listCustomVoices",
+            "custom-voices",
+            "The caller's custom voice tasks, newest first",
+            "CustomVoiceTask",
+        ),
+        task_get_op(
+            "/v1/general/custom-voices/{id}",
+            "getCustomVoice",
+            "custom-voices",
+            "One custom voice task, by task_id or external_task_id",
+            "CustomVoiceTask",
+        ),
         Op {
             method: "GET",
             path: "/v1/general/presets-voices",
@@ -329,41 +365,21 @@ fn operations() -> Vec<Op> {
             ok: ok("The task was created.", schema_ref("CreatedTask")),
             causes: create_errors(async_create_rules),
         },
-        Op {
-            method: "GET",
-            path: "/v1/audio/text-to-audio",
-            id: "listTextToAudio",
-            tag: "audio",
-            summary: "The caller's text-to-audio tasks, newest first",
-            description: "",
-            plane: Plane::Kling,
-            params: paging(KindId::TextToAudio.max_page_size())
-                .into_iter()
-                .chain([external_id_query()])
-                .collect(),
-            body: None,
-            ok: ok(
-                "A page of tasks, or one task when `external_task_id` is given.",
-                json!({"oneOf": [
-                    {"type": "array", "items": schema_ref("TextToAudioTask")},
-                    schema_ref("TextToAudioTask"),
-                ]}),
-            ),
-            causes: with(&AUTH, &[PAGING_ERROR, TASK_NOT_FOUND]),
-        },
-        Op {
-            method: "GET",
-            path: "/v1/audio/text-to-audio/{id}",
-            id: "getTextToAudio",
-            tag: "audio",
-            summary: "One text-to-audio task, by task_id or external_task_id",
-            description: "The value is looked up as a task_id first, then as an external_task_id.",
-            plane: Plane::Kling,
-            params: vec![path_param("id", "task_id or external_task_id")],
-            body: None,
-            ok: ok("The task.", schema_ref("TextToAudioTask")),
-            causes: with(&AUTH, &[TASK_NOT_FOUND]),
-        },
+        task_list_op(
+            KindId::TextToAudio,
+            "/v1/audio/text-to-audio",
+            "listTextToAudio",
+            "audio",
+            "The caller's text-to-audio tasks, newest first",
+            "TextToAudioTask",
+        ),
+        task_get_op(
+            "/v1/audio/text-to-audio/{id}",
+            "getTextToAudio",
+            "audio",
+            "One text-to-audio task, by task_id or external_task_id",
+            "TextToAudioTask",
+        ),
         Op {
             method: "GET",
             path: "/account/costs",
