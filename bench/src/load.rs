@@ -17,6 +17,9 @@ use tokio::sync::oneshot;
 /// Longest wait for one answer; a request that takes longer counts as an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Shortest sleep of the open-loop pacer thread.
+const PACER_TICK: Duration = Duration::from_micros(100);
+
 /// Builds the next request of connection `i`.
 pub type MakeRequest = Arc<dyn Fn(usize) -> Request<Full<Bytes>> + Send + Sync>;
 
@@ -31,6 +34,10 @@ pub struct LoadSpec {
     pub warmup: Duration,
     /// The measured window.
     pub duration: Duration,
+    /// `None`: closed loop (each connection sends its next request as soon as the previous answer
+    /// is read). `Some(r)`: open loop at `r` requests/s in all, spread evenly over the
+    /// connections, each request due at a fixed time whatever the previous answers took.
+    pub rate: Option<f64>,
 }
 
 /// What a measured window gave.
@@ -107,8 +114,17 @@ pub async fn one_request(
     exchange(&mut send, req).await
 }
 
-/// Run the closed loop: every connection sends its next request as soon as the previous answer
-/// is read, for `warmup + duration`; answers completed inside the measured window are counted.
+/// Run the load for `warmup + duration`; answers completed inside the measured window are
+/// counted.
+///
+/// Closed loop (`spec.rate` = `None`): every connection sends its next request as soon as the
+/// previous answer is read; latency is send → answer read.
+///
+/// Open loop (`spec.rate` = `Some(r)`): a pacer thread releases request `k` at
+/// `start + k / r` (a blocking OS-thread sleep: tokio timers tick per millisecond and would send
+/// the requests in bursts) to connection `k mod c`. Latency counts from the release, so a request
+/// held back behind a slow answer on its connection is charged for the wait (no coordinated
+/// omission); the pacer's own wake-up lag (tens of µs) is not charged to the server.
 pub async fn run(spec: LoadSpec, make: MakeRequest) -> Result<LoadResult, String> {
     let mut senders = Vec::with_capacity(spec.connections);
     for _ in 0..spec.connections {
@@ -117,22 +133,40 @@ pub async fn run(spec: LoadSpec, make: MakeRequest) -> Result<LoadResult, String
     let start = Instant::now();
     let from = start + spec.warmup;
     let end = from + spec.duration;
+    let rate = spec.rate.filter(|r| *r > 0.0);
+    let mut releases = Vec::new();
     let mut workers = Vec::with_capacity(senders.len());
     for (i, mut send) in senders.into_iter().enumerate() {
         let make = make.clone();
+        let mut released = rate.map(|_| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+            releases.push(tx);
+            rx
+        });
         workers.push(tokio::spawn(async move {
             let mut hist = new_hist();
             let (mut ok, mut errors) = (0u64, 0u64);
-            while Instant::now() < end {
+            loop {
+                let origin = match released.as_mut() {
+                    Some(rx) => match rx.recv().await {
+                        Some(at) => Some(at),
+                        None => break,
+                    },
+                    None => None,
+                };
+                if Instant::now() >= end {
+                    break;
+                }
                 let req = make(i);
                 let t0 = Instant::now();
+                let origin = origin.unwrap_or(t0);
                 let res = exchange(&mut send, req).await;
                 let t1 = Instant::now();
                 match res {
                     Ok((status, _)) if (200..300).contains(&status) => {
-                        if t0 >= from && t1 <= end {
+                        if origin >= from && t1 <= end {
                             ok += 1;
-                            let ns = (t1 - t0).as_nanos().clamp(1, 60_000_000_000) as u64;
+                            let ns = (t1 - origin).as_nanos().clamp(1, 60_000_000_000) as u64;
                             hist.saturating_record(ns);
                         }
                     }
@@ -146,6 +180,32 @@ pub async fn run(spec: LoadSpec, make: MakeRequest) -> Result<LoadResult, String
             }
             (hist, ok, errors)
         }));
+    }
+    if let Some(rate) = rate {
+        let pacer = std::thread::spawn(move || {
+            let step = Duration::from_secs_f64(1.0 / rate);
+            let mut k: u32 = 0;
+            loop {
+                let due = start + step * k;
+                if due >= end {
+                    break;
+                }
+                let now = Instant::now();
+                if due > now {
+                    // Sleep at least PACER_TICK: fewer wake-ups of this thread, which shares
+                    // the cores with the runtime; the requests then leave in small batches.
+                    std::thread::sleep((due - now).max(PACER_TICK));
+                    continue;
+                }
+                let _ = releases[k as usize % releases.len()].send(Instant::now());
+                k = k.saturating_add(1);
+            }
+            // Dropping the senders ends the workers once their queues are drained.
+        });
+        tokio::task::spawn_blocking(move || pacer.join())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|_| "the pacer thread panicked".to_string())?;
     }
     let mut hist = new_hist();
     let (mut requests, mut errors) = (0, 0);

@@ -58,6 +58,10 @@ struct Args {
     /// Starts of the binary measured by `startup` (the median is reported).
     #[arg(long, default_value_t = 5)]
     startup_runs: usize,
+    /// Skip the open-loop runs at half of the closed loop's throughput (baseline, get-task,
+    /// create-t2a, tts).
+    #[arg(long)]
+    no_half_load: bool,
     /// Tiny sizes (0.2 s windows, 2 connections, 1k tasks): checks that everything works.
     #[arg(long)]
     smoke: bool,
@@ -161,7 +165,11 @@ struct Sizes {
     advance_tasks: usize,
     advance_limit: Duration,
     startup_runs: usize,
+    half_load: bool,
 }
+
+/// Label mark of the open-loop runs at half the closed loop's throughput.
+const HALF: &str = "at 50% load, open loop";
 
 impl Sizes {
     fn of(a: &Args) -> Sizes {
@@ -177,6 +185,7 @@ impl Sizes {
                 advance_tasks: small,
                 advance_limit: Duration::from_secs(30),
                 startup_runs: 1,
+                half_load: !a.no_half_load,
             };
         }
         Sizes {
@@ -192,6 +201,7 @@ impl Sizes {
             advance_tasks: cap(a.advance_tasks),
             advance_limit: Duration::from_secs(120),
             startup_runs: a.startup_runs.max(1),
+            half_load: !a.no_half_load,
         }
     }
 }
@@ -206,54 +216,102 @@ async fn run_scenario(
     rows: &mut Vec<Row>,
     answer: &bytes::Bytes,
 ) -> Result<(), String> {
-    let base = rows.iter().find(|r| r.scenario == "baseline").map(|r| Row {
-        rps: r.rps,
-        p50_us: r.p50_us,
-        p99_us: r.p99_us,
-        p999_us: r.p999_us,
-        ..Default::default()
-    });
+    let reference = |half: bool| {
+        rows.iter()
+            .find(|r| r.scenario == "baseline" && r.label.contains(HALF) == half)
+            .map(|r| Row {
+                rps: r.rps,
+                p50_us: r.p50_us,
+                p99_us: r.p99_us,
+                p999_us: r.p999_us,
+                ..Default::default()
+            })
+    };
+    let base = reference(false);
+    let half_base = reference(true);
     let spec = |addr| LoadSpec {
         addr,
         connections: z.spec_connections,
         warmup: z.warmup,
         duration: z.duration,
+        rate: None,
     };
+    // The same load, open loop at half the closed loop's throughput.
+    let half = |addr, max: &LoadResult| LoadSpec {
+        rate: Some(max.rps() / 2.0),
+        ..spec(addr)
+    };
+    let half_label =
+        |what: &str, max: &LoadResult| format!("{what} {HALF} ({:.0} req/s)", max.rps() / 2.0);
     match name {
         "baseline" => {
             let server = load::baseline(answer.clone()).await?;
             let make = scenarios::requests(server.addr, None, "GET", "/".into(), None);
-            let r = load::run(spec(server.addr), make).await?;
+            let r = load::run(spec(server.addr), make.clone()).await?;
             let mut row = Row::load(name, "baseline (fixed JSON)".into(), &r, None);
             row.note = format!("{}; body {} B", row.note, answer.len());
             rows.push(row);
+            if z.half_load {
+                let h = load::run(half(server.addr, &r), make).await?;
+                let label = half_label("baseline", &r);
+                rows.push(Row::load(name, label, &h, None));
+            }
         }
         "get-task" => {
             let mock = start_mock(0).await;
             let id = scenarios::seed(&mock, 1, None)?;
             mock.advance(Duration::from_secs(60));
             let path = format!("/v1/audio/text-to-audio/{id}");
-            let r = drive(&mock, spec(addr_of(&mock)?), "GET", path, None).await?;
+            let r = drive(&mock, spec(addr_of(&mock)?), "GET", path.clone(), None).await?;
             rows.push(Row::load(name, "GET one task".into(), &r, base.as_ref()));
+            if z.half_load {
+                let h = drive(&mock, half(addr_of(&mock)?, &r), "GET", path, None).await?;
+                let label = half_label("GET one task", &r);
+                rows.push(Row::load(name, label, &h, half_base.as_ref()));
+            }
         }
         "create-t2a" => {
             let mock = start_mock(0).await;
             let body = r#"{"prompt":"rain on a tin roof","duration":5}"#;
             let path = "/v1/audio/text-to-audio".to_string();
-            let r = drive(&mock, spec(addr_of(&mock)?), "POST", path, Some(body)).await?;
+            let r = drive(
+                &mock,
+                spec(addr_of(&mock)?),
+                "POST",
+                path.clone(),
+                Some(body),
+            )
+            .await?;
             rows.push(Row::load(
                 name,
                 "POST text-to-audio".into(),
                 &r,
                 base.as_ref(),
             ));
+            if z.half_load {
+                let h = drive(&mock, half(addr_of(&mock)?, &r), "POST", path, Some(body)).await?;
+                let label = half_label("POST text-to-audio", &r);
+                rows.push(Row::load(name, label, &h, half_base.as_ref()));
+            }
         }
         "tts" => {
             let mock = start_mock(0).await;
             let body = r#"{"text":"Hello from the mock","voice_id":"oversea_male1","voice_language":"en"}"#;
             let path = "/v1/audio/tts".to_string();
-            let r = drive(&mock, spec(addr_of(&mock)?), "POST", path, Some(body)).await?;
+            let r = drive(
+                &mock,
+                spec(addr_of(&mock)?),
+                "POST",
+                path.clone(),
+                Some(body),
+            )
+            .await?;
             rows.push(Row::load(name, "POST tts".into(), &r, base.as_ref()));
+            if z.half_load {
+                let h = drive(&mock, half(addr_of(&mock)?, &r), "POST", path, Some(body)).await?;
+                let label = half_label("POST tts", &r);
+                rows.push(Row::load(name, label, &h, half_base.as_ref()));
+            }
         }
         "list-1k" | "list-100k" | "list-1m" => {
             let n = z
