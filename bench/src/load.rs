@@ -65,14 +65,14 @@ impl LoadResult {
     }
 }
 
-fn new_hist() -> Histogram<u64> {
+pub fn new_hist() -> Histogram<u64> {
     // 1 ns .. 60 s, 3 significant digits.
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+pub type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
-async fn connect(addr: SocketAddr) -> Result<Sender, String> {
+pub async fn connect(addr: SocketAddr) -> Result<Sender, String> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
@@ -87,7 +87,10 @@ async fn connect(addr: SocketAddr) -> Result<Sender, String> {
 }
 
 /// Send one request and read the whole answer.
-async fn exchange(send: &mut Sender, req: Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
+pub async fn exchange(
+    send: &mut Sender,
+    req: Request<Full<Bytes>>,
+) -> Result<(u16, Bytes), String> {
     let fut = async {
         send.ready().await.map_err(|e| e.to_string())?;
         let res = send.send_request(req).await.map_err(|e| e.to_string())?;
@@ -230,7 +233,8 @@ pub struct Served {
     _stop: oneshot::Sender<()>,
 }
 
-async fn serve(router: axum::Router) -> Result<Served, String> {
+/// Serve `router` on `127.0.0.1:0` until the returned [`Served`] is dropped.
+pub async fn serve_router(router: axum::Router) -> Result<Served, String> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -258,7 +262,7 @@ pub async fn baseline(body: Bytes) -> Result<Served, String> {
             )
         }
     });
-    serve(router).await
+    serve_router(router).await
 }
 
 /// What the callback receiver saw.
@@ -310,5 +314,5 @@ pub async fn receiver() -> Result<(Served, Arc<Received>), String> {
             "ok"
         }
     });
-    Ok((serve(router).await?, seen))
+    Ok((serve_router(router).await?, seen))
 }

@@ -5,6 +5,7 @@
 //! over loopback recording every latency in an HDR histogram. See BENCHMARKS.md.
 
 mod load;
+mod reliability;
 mod scenarios;
 
 use clap::Parser;
@@ -13,8 +14,9 @@ use scenarios::{addr_of, drive, start_mock};
 use serde::Serialize;
 use std::time::Duration;
 
-/// Every scenario, in the order they run (`rss` first, while the heap is fresh).
-const ALL: [&str; 10] = [
+/// Every scenario, in the order they run (`rss` first, while the heap is fresh). `soak` runs
+/// only when named (or in `--smoke`, for 2 s).
+const ALL: [&str; 12] = [
     "rss",
     "baseline",
     "get-task",
@@ -25,6 +27,8 @@ const ALL: [&str; 10] = [
     "list-1m",
     "advance",
     "startup",
+    "load",
+    "soak",
 ];
 
 /// Why `startup` and the idle RSS are skipped.
@@ -58,6 +62,27 @@ struct Args {
     /// Starts of the binary measured by `startup` (the median is reported).
     #[arg(long, default_value_t = 5)]
     startup_runs: usize,
+    /// `load`: concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    load_clients: usize,
+    /// `load`: tasks created in all.
+    #[arg(long, default_value_t = 100_000)]
+    load_tasks: usize,
+    /// `load`: creates/s in all, paced (0: as fast as the clients can).
+    #[arg(long, default_value_t = 2000.0)]
+    load_rate: f64,
+    /// `load`: the receiver's delay before answering each callback, ms (a slow receiver).
+    #[arg(long, default_value_t = 5)]
+    receiver_delay_ms: u64,
+    /// `soak`: how long, seconds.
+    #[arg(long, default_value_t = 600.0)]
+    soak_secs: f64,
+    /// `soak`: requests/s in all (creates with callbacks, GETs, list pages).
+    #[arg(long, default_value_t = 2000.0)]
+    soak_rate: f64,
+    /// `soak`: the mock's `--max-tasks`.
+    #[arg(long, default_value_t = 100_000)]
+    soak_max_tasks: usize,
     /// Skip the open-loop runs at half of the closed loop's throughput (baseline, get-task,
     /// create-t2a, tts).
     #[arg(long)]
@@ -166,6 +191,13 @@ struct Sizes {
     advance_limit: Duration,
     startup_runs: usize,
     half_load: bool,
+    load_clients: usize,
+    load_tasks: usize,
+    load_rate: f64,
+    receiver_delay: Duration,
+    soak: Duration,
+    soak_rate: f64,
+    soak_max_tasks: usize,
 }
 
 /// Label mark of the open-loop runs at half the closed loop's throughput.
@@ -186,6 +218,13 @@ impl Sizes {
                 advance_limit: Duration::from_secs(30),
                 startup_runs: 1,
                 half_load: !a.no_half_load,
+                load_clients: 8,
+                load_tasks: small.min(2000),
+                load_rate: a.load_rate,
+                receiver_delay: Duration::from_millis(a.receiver_delay_ms),
+                soak: Duration::from_secs(2),
+                soak_rate: 200.0,
+                soak_max_tasks: 100,
             };
         }
         Sizes {
@@ -202,6 +241,13 @@ impl Sizes {
             advance_limit: Duration::from_secs(120),
             startup_runs: a.startup_runs.max(1),
             half_load: !a.no_half_load,
+            load_clients: a.load_clients.max(1),
+            load_tasks: cap(a.load_tasks),
+            load_rate: a.load_rate,
+            receiver_delay: Duration::from_millis(a.receiver_delay_ms),
+            soak: Duration::from_secs_f64(a.soak_secs.max(1.0)),
+            soak_rate: a.soak_rate,
+            soak_max_tasks: a.soak_max_tasks,
         }
     }
 }
@@ -417,6 +463,139 @@ async fn run_scenario(
                 format!("in-process VmRSS {:.1} → {:.1} MiB", mb(before), mb(after)),
             ));
         }
+        "load" => {
+            let r = reliability::load(
+                z.load_clients,
+                z.load_tasks,
+                z.load_rate,
+                z.receiver_delay,
+                Duration::from_secs(600),
+            )
+            .await?;
+            let (u, l) = (r.unloaded, r.loaded);
+            let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+            for (label, q) in [("unloaded (no callbacks, clock still)", u), ("loaded", l)] {
+                rows.push(Row {
+                    scenario: name.into(),
+                    label: format!(
+                        "{} clients, {} creates at {} /s + GETs: {label}",
+                        r.clients, r.tasks, r.rate
+                    ),
+                    rps: Some(q.0),
+                    p50_us: Some(q.1),
+                    p99_us: Some(q.2),
+                    p999_us: Some(q.3),
+                    p99_ratio: Some(ratio(q.2, u.2)),
+                    errors: Some(if label == "loaded" { r.errors } else { 0 }),
+                    note: if label == "loaded" {
+                        format!(
+                            "callbacks to a receiver answering after {} ms, clock 1 s / 10 ms; ×p99 vs unloaded",
+                            r.receiver_delay.as_millis()
+                        )
+                    } else {
+                        format!("req/s counts creates and GETs; {} errors", r.errors)
+                    },
+                    ..Default::default()
+                });
+            }
+            let m = |label: &str, v: f64, unit: &str, note: String| {
+                Row::metric(name, label.into(), v, unit, note)
+            };
+            rows.push(m(
+                "tasks not terminal at the end",
+                r.not_terminal as f64,
+                "tasks",
+                format!("of {}", r.tasks),
+            ));
+            rows.push(m(
+                "tasks listed (every page walked)",
+                r.listed as f64,
+                "tasks",
+                format!("exactly the created ids: {}", r.list_matches),
+            ));
+            rows.push(m(
+                "callbacks received",
+                r.callbacks as f64,
+                "callbacks",
+                format!(
+                    "in {:.1} s; mock counters: delivered {}, failed {}, dropped {}",
+                    r.total.as_secs_f64(),
+                    r.mock_stats.0,
+                    r.mock_stats.1,
+                    r.mock_stats.2
+                ),
+            ));
+            rows.push(m(
+                "tasks with a status sequence out of order or incomplete",
+                r.bad_sequences as f64,
+                "tasks",
+                "expected submitted → processing → succeed|failed (repeats folded)".into(),
+            ));
+            rows.push(m(
+                "terminal callbacks lost",
+                r.lost as f64,
+                "tasks",
+                String::new(),
+            ));
+            if r.not_terminal > 0
+                || !r.list_matches
+                || r.bad_sequences > 0
+                || r.lost > 0
+                || r.mock_stats.2 > 0
+            {
+                return Err(format!("load lost or disordered something: {r:?}"));
+            }
+        }
+        "soak" => {
+            let r = reliability::soak(
+                z.soak,
+                z.soak_rate,
+                z.soak_max_tasks,
+                (z.soak / 20).max(Duration::from_millis(500)),
+            )
+            .await?;
+            let skip = r.samples.len() / 5;
+            let steady = &r.samples[skip.min(r.samples.len().saturating_sub(1))..];
+            let min = steady.iter().map(|s| s.1).min().unwrap_or(0);
+            let max = steady.iter().map(|s| s.1).max().unwrap_or(0);
+            let (first, last) = (
+                steady.first().map_or(0, |s| s.1),
+                steady.last().map_or(0, |s| s.1),
+            );
+            rows.push(Row::metric(
+                name,
+                format!(
+                    "RSS over the last 80% of {:.0} s ({} req/s)",
+                    z.soak.as_secs_f64(),
+                    z.soak_rate
+                ),
+                mb(max),
+                "MiB max",
+                format!(
+                    "min {:.1} MiB, first {:.1}, last {:.1}; {} requests, {} errors, {} callbacks; tasks stored at the end {} (cap {}), evicted {}; media evicted {}; {:.1} virtual days",
+                    mb(min),
+                    mb(first),
+                    mb(last),
+                    r.requests,
+                    r.errors,
+                    r.callbacks,
+                    r.samples.last().map_or(0, |s| s.2),
+                    z.soak_max_tasks,
+                    r.evicted.0,
+                    r.evicted.1,
+                    r.virtual_days
+                ),
+            ));
+            let series: Vec<String> = r
+                .samples
+                .iter()
+                .map(|(t, rss, n)| format!("{t:.0}s {:.1}MiB {n}", mb(*rss)))
+                .collect();
+            eprintln!("kling-bench: soak samples: {}", series.join(", "));
+            if r.errors > 0 {
+                return Err(format!("soak: {} requests failed", r.errors));
+            }
+        }
         other => return Err(format!("unknown scenario {other}")),
     }
     Ok(())
@@ -460,7 +639,10 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let z = Sizes::of(&args);
     let mut selected: Vec<&str> = if args.scenarios.is_empty() {
-        ALL.to_vec()
+        ALL.iter()
+            .copied()
+            .filter(|s| *s != "soak" || args.smoke)
+            .collect()
     } else {
         let mut v = Vec::new();
         for s in &args.scenarios {

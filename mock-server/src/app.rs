@@ -48,8 +48,16 @@ impl Server {
             None => format!("{scheme}://{}", display_addr(addr)),
         };
         let state = AppState::new(config, clock, base);
-        if let Some(path) = &state.config.state_file {
-            crate::persist::load(&state, path).map_err(std::io::Error::other)?;
+        if let Some(path) = &state.config.state_file
+            && crate::persist::load(&state, path).map_err(std::io::Error::other)?
+        {
+            // A restored state draws from a stream of its own (still deterministic for one seed,
+            // state and start time): the seeded one would reissue the restored files' tokens.
+            let salt = [
+                state.ids.last().to_le_bytes(),
+                state.clock.now_ms().to_le_bytes(),
+            ];
+            state.entropy.fork(&salt.concat());
         }
         Ok(Server {
             listener,

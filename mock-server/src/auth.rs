@@ -4,25 +4,36 @@
 //! `{"alg":"HS256","typ":"JWT"}`, claims `iss` = access key, `exp`, `nbf`, signed with the secret
 //! key. The checks run in the order of the auth0 java-jwt verifier the live API's messages come
 //! from (kling-audio-samples.md §8: "The token was expected to have 3 parts, but got 0"):
-//! structure → algorithm → issuer → signature → `exp` → `nbf`.
+//! scheme → structure → algorithm → issuer → claim types → signature → `exp` → `nbf`.
 //!
 //! | situation | code |
 //! |---|---|
-//! | no header, empty header, `Bearer` with no token | 1001 |
-//! | no `Bearer` scheme, not 3 parts, bad base64/JSON, `alg` not HS256 (incl. `none`), no `iss`, unknown access key, bad signature, non-numeric `exp`/`nbf` | 1002 |
+//! | no header, empty or blank header, `Bearer` with no token | 1001 |
+//! | not UTF-8; no `Bearer` scheme (raw JWT, `Token`, `Basic`); a tab after `Bearer`; white space inside the token; not 3 parts; a part that is not unpadded base64url or not a JSON object | 1002 |
+//! | `alg` missing, not a string or not exactly `HS256` (`none`, `HS384`, `HS512`, `RS256`, `hs256`, ...) | 1002 |
+//! | `iss` missing, empty or not a string; unknown access key; signature that is not the HMAC-SHA256 of the secret key (also a token signed with any other secret, e.g. a public key or the access key: no algorithm confusion) | 1002 |
+//! | `exp` / `nbf` present but not a number (`"1700000000"`, `true`, `{}`) | 1002 |
 //! | `nbf` later than now + leeway | 1003 |
 //! | `exp` earlier than now − leeway | 1004 |
 //!
+//! Accepted: the scheme in any case (`bearer`, `BEARER`), several spaces after it, white space
+//! around the whole value; extra claims and header fields (`iat`, `kid`, `jku`, `crit`, any
+//! `typ`), which are ignored: nothing is ever fetched. `exp` / `nbf` are RFC 7519 NumericDates:
+//! fractions are fine, and a far-future `exp` (`1e300`, `u64::MAX`) simply never expires.
+//!
 //! Validity is checked against the wall clock, not the mock's virtual clock (clients sign with
-//! their real clocks). A token without `exp` or `nbf` is accepted, as java-jwt does.
+//! their real clocks), with `--jwt-leeway` seconds (default 5) of tolerance either way, bounds
+//! included. A token without `exp` or `nbf` is accepted, as java-jwt does.
 
 use crate::config::{AccountSpec, AuthMode};
 use crate::error::{Code, KlingError};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dashmap::DashMap;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde_json::Value;
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -104,108 +115,111 @@ impl Accounts {
         self.by_key.get(access_key).map(|e| e.account.clone())
     }
 
-    /// Check an `Authorization` header value at wall time `now_secs`.
+    /// Check an `Authorization` header value at wall time `now_secs`: the caller's account, or
+    /// the 1001–1004 error whose message names what is wrong (see the module table).
     pub fn authenticate(
         &self,
         header: Option<&[u8]>,
         now_secs: i64,
     ) -> Result<Account, KlingError> {
-        let header = header.unwrap_or_default();
-        let header = std::str::from_utf8(header).map_err(|_| {
-            KlingError::new(
-                Code::AuthInvalid,
-                "Authorization is invalid: not valid UTF-8",
-            )
-        })?;
-        let header = header.trim();
-        if header.is_empty() {
-            return Err(KlingError::plain(Code::AuthEmpty));
-        }
-        let token = match header.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-            _ if header.eq_ignore_ascii_case("bearer") => "",
-            _ => {
-                return Err(KlingError::new(
-                    Code::AuthInvalid,
-                    "Authorization is invalid: expected 'Bearer <token>'",
-                ));
-            }
-        };
-        if token.is_empty() {
-            return Err(KlingError::plain(Code::AuthEmpty));
-        }
-        let claims = self.verify(token)?;
-        self.check_times(&claims, now_secs)?;
-        Ok(claims.account)
+        let token = bearer_token(header)?;
+        self.verify(token, now_secs)
     }
 
-    fn verify(&self, token: &str) -> Result<Verified, KlingError> {
-        let invalid = |m: &str| KlingError::new(Code::AuthInvalid, m.to_string());
-        let parts: Vec<&str> = token.split('.').collect();
-        if parts.len() != 3 {
-            // java-jwt counts 0 parts when there is no dot, 2 for one dot, "> 3" beyond.
-            let got = match parts.len() {
-                1 => "0".to_string(),
-                n if n > 3 => "> 3".to_string(),
-                n => n.to_string(),
-            };
-            return Err(invalid(&format!(
-                "The token was expected to have 3 parts, but got {got}"
-            )));
-        }
-        let header = decode_json(parts[0])
-            .ok_or_else(|| invalid("The token header is not valid base64url JSON"))?;
-        match header.get("alg").and_then(Value::as_str) {
-            Some("HS256") => {}
-            Some(other) => {
-                return Err(invalid(&format!(
-                    "The token algorithm '{other}' is not supported: only HS256 is accepted"
+    /// Structure → algorithm → issuer → claim types → signature → `exp` → `nbf`, as java-jwt
+    /// decodes then verifies. Only `alg` of the header is read: `kid`, `jku`, `jwk`, `x5u`,
+    /// `crit`, `typ`, ... are ignored (nothing is ever fetched, as java-jwt with a fixed HMAC
+    /// secret). In `--auth any` mode the account is made only once the token passed every check.
+    fn verify(&self, token: &str, now: i64) -> Result<Account, KlingError> {
+        let [header_b64, payload_b64, signature_b64] = split_token(token)?;
+        let header = decode_part(header_b64, "header")?;
+        // RFC 7515 §4.1.1: `alg` is a case-sensitive string; Kling signs with HS256 only.
+        match header.get("alg") {
+            Some(Value::String(alg)) if alg == "HS256" => {}
+            Some(Value::String(other)) => {
+                return Err(invalid(format!(
+                    "The token's algorithm {} is not supported: only HS256 is accepted",
+                    quoted(other)
                 )));
             }
-            None => return Err(invalid("The token header has no 'alg'")),
+            None | Some(Value::Null) => return Err(invalid("The token's header has no 'alg'")),
+            Some(v) => {
+                return Err(invalid(format!(
+                    "The token's 'alg' must be a string, got {}",
+                    json_kind(v)
+                )));
+            }
         }
-        let payload = decode_json(parts[1])
-            .ok_or_else(|| invalid("The token payload is not valid base64url JSON"))?;
+        let payload = decode_part(payload_b64, "payload")?;
         let iss = match payload.get("iss") {
-            Some(Value::String(s)) if !s.is_empty() => s.as_str(),
-            _ => return Err(invalid("The token has no 'iss' claim (the access key)")),
-        };
-        let account = match self.mode {
-            AuthMode::Any => self.get(iss).unwrap_or_else(|| self.insert(iss, None)),
-            AuthMode::Strict => {
-                let entry = self.by_key.get(iss).map(|e| e.clone());
-                let Some(entry) = entry else {
-                    return Err(invalid("Authorization is invalid: unknown access key"));
-                };
-                let Some(secret) = entry.secret else {
-                    return Err(invalid("Authorization is invalid: unknown access key"));
-                };
-                let mut v = Validation::new(Algorithm::HS256);
-                v.required_spec_claims.clear();
-                v.validate_exp = false;
-                v.validate_nbf = false;
-                v.validate_aud = false;
-                jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).map_err(
-                    |_| invalid("The Token's Signature resulted invalid when verified using the Algorithm: HmacSHA256"),
-                )?;
-                entry.account
+            None | Some(Value::Null) => {
+                return Err(invalid("The token has no 'iss' claim (the access key)"));
+            }
+            Some(Value::String(s)) if s.is_empty() => {
+                return Err(invalid(
+                    "The token's 'iss' claim is empty: it must be the access key",
+                ));
+            }
+            Some(Value::String(s)) => s.as_str(),
+            Some(v) => {
+                return Err(invalid(format!(
+                    "The token's 'iss' claim must be a string (the access key), got {}",
+                    json_kind(v)
+                )));
             }
         };
-        Ok(Verified {
-            account,
-            exp: date_claim(&payload, "exp")?,
-            nbf: date_claim(&payload, "nbf")?,
-        })
+        let exp = date_claim(&payload, "exp")?;
+        let nbf = date_claim(&payload, "nbf")?;
+        let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| {
+            invalid(format!(
+                "The token's signature is not valid base64url{}",
+                base64_hint(signature_b64)
+            ))
+        })?;
+        match self.mode {
+            AuthMode::Any => {
+                // Unverified, but still shaped like an HMAC-SHA256 signature ("well-formed").
+                if signature.len() != HS256_LEN {
+                    return Err(invalid(format!(
+                        "The token's signature is {} bytes long, not the {HS256_LEN} of HMAC-SHA256",
+                        signature.len()
+                    )));
+                }
+                self.check_times(exp, nbf, now)?;
+                Ok(self.get(iss).unwrap_or_else(|| self.insert(iss, None)))
+            }
+            AuthMode::Strict => {
+                let entry = self.by_key.get(iss).map(|e| e.clone());
+                let Some((account, secret)) = entry.and_then(|e| Some((e.account, e.secret?)))
+                else {
+                    return Err(invalid("Authorization is invalid: unknown access key"));
+                };
+                // RFC 7515 §5.2: the signing input is the header and payload as sent.
+                let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+                let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+                    .expect("HMAC accepts keys of any length");
+                mac.update(signing_input.as_bytes());
+                // Constant-time comparison; a wrong length fails too.
+                mac.verify_slice(&signature)
+                    .map_err(|_| invalid(BAD_SIGNATURE))?;
+                self.check_times(exp, nbf, now)?;
+                Ok(account)
+            }
+        }
     }
 
-    fn check_times(&self, v: &Verified, now: i64) -> Result<(), KlingError> {
-        if let Some(exp) = v.exp
-            && exp + (self.leeway_secs as f64) < now as f64
+    /// `exp` / `nbf` against the wall clock, `leeway_secs` either way (inclusive: a token whose
+    /// `exp` is exactly `now - leeway` still passes). Compared as f64, so a fractional date
+    /// (RFC 7519 §2 allows them) or a far-future one (`1e300`, `u64::MAX`) needs no special case.
+    fn check_times(&self, exp: Option<f64>, nbf: Option<f64>, now: i64) -> Result<(), KlingError> {
+        let (now, leeway) = (now as f64, self.leeway_secs as f64);
+        if let Some(exp) = exp
+            && exp + leeway < now
         {
             return Err(KlingError::plain(Code::AuthExpired));
         }
-        if let Some(nbf) = v.nbf
-            && nbf - (self.leeway_secs as f64) > now as f64
+        if let Some(nbf) = nbf
+            && nbf - leeway > now
         {
             return Err(KlingError::plain(Code::AuthNotYetValid));
         }
@@ -213,36 +227,150 @@ impl Accounts {
     }
 }
 
-struct Verified {
-    account: Account,
-    exp: Option<f64>,
-    nbf: Option<f64>,
+/// java-jwt's message for a wrong signature.
+const BAD_SIGNATURE: &str =
+    "The Token's Signature resulted invalid when verified using the Algorithm: HmacSHA256";
+
+/// Bytes of an HMAC-SHA256 signature.
+const HS256_LEN: usize = 32;
+
+/// HTTP optional white space (RFC 9110 §5.6.3).
+const OWS: [char; 2] = [' ', '\t'];
+
+fn invalid(message: impl Into<Cow<'static, str>>) -> KlingError {
+    KlingError::new(Code::AuthInvalid, message)
 }
 
-fn decode_json(part: &str) -> Option<Value> {
-    let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.is_object().then_some(v)
+/// The token of `Authorization: Bearer <token>`. The scheme is case-insensitive (RFC 9110
+/// §11.1) and followed by one or more spaces (RFC 6750 §2.1: `"Bearer" 1*SP b64token`; a tab is
+/// refused). White space around the whole value is ignored, as HTTP parsers drop it; inside the
+/// token it is refused. Only the first `Authorization` header reaches here (`HeaderMap::get`).
+fn bearer_token(header: Option<&[u8]>) -> Result<&str, KlingError> {
+    let header = header.unwrap_or_default();
+    let header = std::str::from_utf8(header)
+        .map_err(|_| invalid("Authorization is invalid: the header is not valid UTF-8"))?;
+    let header = header.trim_matches(OWS);
+    if header.is_empty() {
+        return Err(KlingError::plain(Code::AuthEmpty));
+    }
+    let (scheme, rest) = match header.find(OWS) {
+        Some(i) => header.split_at(i),
+        None => (header, ""),
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        let glued = scheme
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("bearer"));
+        return Err(invalid(if glued {
+            "Authorization is invalid: 'Bearer' must be followed by a space and the token".into()
+        } else if rest.is_empty() {
+            "Authorization is invalid: expected 'Bearer <token>', got no scheme".into()
+        } else {
+            format!(
+                "Authorization is invalid: expected 'Bearer <token>', got the scheme {}",
+                quoted(scheme)
+            )
+        }));
+    }
+    let token = rest.trim_start_matches(OWS);
+    if rest[..rest.len() - token.len()].contains('\t') {
+        return Err(invalid(
+            "Authorization is invalid: 'Bearer' must be followed by spaces, not a tab",
+        ));
+    }
+    if token.is_empty() {
+        return Err(KlingError::plain(Code::AuthEmpty));
+    }
+    if token.contains(OWS) {
+        return Err(invalid("The token contains white space"));
+    }
+    Ok(token)
 }
 
-/// A NumericDate claim (RFC 7519 §2): absent/null is fine, a number is read, anything else is 1002.
-fn date_claim(payload: &Value, name: &str) -> Result<Option<f64>, KlingError> {
+/// The three dot-separated parts, or java-jwt's message: it counts 0 parts when there is no
+/// dot, 2 for one dot and "> 3" beyond (the live message, kling-audio-samples.md §8).
+fn split_token(token: &str) -> Result<[&str; 3], KlingError> {
+    let mut parts = token.splitn(4, '.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(h), Some(p), Some(s), None) => Ok([h, p, s]),
+        (_, None, _, _) => Err(wrong_parts("0")),
+        (_, _, None, _) => Err(wrong_parts("2")),
+        _ => Err(wrong_parts("> 3")),
+    }
+}
+
+fn wrong_parts(got: &str) -> KlingError {
+    invalid(format!(
+        "The token was expected to have 3 parts, but got {got}"
+    ))
+}
+
+/// A header or payload: unpadded base64url (RFC 7515 §2) of a JSON object.
+fn decode_part(part: &str, name: &str) -> Result<Map<String, Value>, KlingError> {
+    if part.is_empty() {
+        return Err(invalid(format!("The token's {name} is empty")));
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| {
+        invalid(format!(
+            "The token's {name} is not valid base64url{}",
+            base64_hint(part)
+        ))
+    })?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(v) => Err(invalid(format!(
+            "The token's {name} must be a JSON object, got {}",
+            json_kind(&v)
+        ))),
+        Err(e) => Err(invalid(format!(
+            "The token's {name} is not valid JSON: {e}"
+        ))),
+    }
+}
+
+/// Why a part that looks like base64 is not base64url, when the reason is a common one.
+fn base64_hint(part: &str) -> &'static str {
+    if part.contains('=') {
+        " ('=' padding is not allowed, RFC 7515 §2)"
+    } else if part.contains(['+', '/']) {
+        " ('+' and '/' are plain base64: use '-' and '_')"
+    } else {
+        ""
+    }
+}
+
+/// A NumericDate claim (RFC 7519 §2: seconds, fractions allowed): absent or `null` means
+/// unchecked, a number is read, anything else is 1002 (java-jwt: "non-numeric date value").
+fn date_claim(payload: &Map<String, Value>, name: &str) -> Result<Option<f64>, KlingError> {
     match payload.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .filter(|f| f.is_finite())
-            .map(Some)
-            .ok_or_else(|| {
-                KlingError::new(
-                    Code::AuthInvalid,
-                    format!("The '{name}' claim is not a valid date"),
-                )
-            }),
-        Some(_) => Err(KlingError::new(
-            Code::AuthInvalid,
-            format!("The '{name}' claim must be a number"),
-        )),
+        // serde_json numbers are always finite (`1e400` is already a JSON error).
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(v) => Err(invalid(format!(
+            "The token's '{name}' claim must be a NumericDate (seconds since 1970), got {}",
+            json_kind(v)
+        ))),
+    }
+}
+
+/// "a string", "an object", ... for messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `'value'`, cut to 32 characters: echoed values come from the caller and may be huge.
+fn quoted(s: &str) -> String {
+    const MAX: usize = 32;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("'{}…'", &s[..i]),
+        None => format!("'{s}'"),
     }
 }
 
@@ -260,7 +388,7 @@ fn owner_id(access_key: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{EncodingKey, Header, encode};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
     use serde_json::json;
 
     const NOW: i64 = 1_790_000_000;
@@ -370,5 +498,273 @@ mod tests {
         assert_eq!(auth(&a, &format!("Bearer {t1}")).unwrap(), a1);
         let expired = token(json!({"iss": "team-a", "exp": NOW - 600}), "x");
         assert_eq!(code(auth(&a, &format!("Bearer {expired}"))), 1004);
+    }
+
+    #[test]
+    fn messages_name_what_is_wrong() {
+        let a = accounts();
+        let msg = |h: &str| auth(&a, h).unwrap_err().message.into_owned();
+        let part = |json: &str| URL_SAFE_NO_PAD.encode(json);
+        let hs256 = part(r#"{"alg":"HS256","typ":"JWT"}"#);
+        let claims = part(r#"{"iss":"ak"}"#);
+        assert_eq!(
+            msg("Bearer a.b"),
+            "The token was expected to have 3 parts, but got 2"
+        );
+        assert_eq!(
+            msg("Bearer a.b.c.d"),
+            "The token was expected to have 3 parts, but got > 3"
+        );
+        assert_eq!(
+            msg("Bearer ..."),
+            "The token was expected to have 3 parts, but got > 3"
+        );
+        assert_eq!(msg("Bearer .."), "The token's header is empty");
+        assert_eq!(
+            msg(&format!("Bearer {hs256}=.{claims}.x")),
+            "The token's header is not valid base64url ('=' padding is not allowed, RFC 7515 §2)"
+        );
+        assert_eq!(
+            msg(&format!("Bearer {}.{claims}.x", part("[1]"))),
+            "The token's header must be a JSON object, got an array"
+        );
+        assert!(
+            msg(&format!("Bearer {hs256}.{}.x", part("{")))
+                .starts_with("The token's payload is not valid JSON: EOF while parsing an object")
+        );
+        assert_eq!(
+            msg(&format!("Bearer {}.{claims}.x", part(r#"{"alg":256}"#))),
+            "The token's 'alg' must be a string, got a number"
+        );
+        assert_eq!(
+            msg(&format!("Bearer {}.{claims}.x", part(r#"{"typ":"JWT"}"#))),
+            "The token's header has no 'alg'"
+        );
+        let long_alg = format!(r#"{{"alg":"{}"}}"#, "X".repeat(1000));
+        assert_eq!(
+            msg(&format!("Bearer {}.{claims}.x", part(&long_alg))),
+            format!(
+                "The token's algorithm '{}…' is not supported: only HS256 is accepted",
+                "X".repeat(32)
+            )
+        );
+        assert_eq!(
+            msg(&format!("Bearer {hs256}.{}.x", part(r#"{"iss":7}"#))),
+            "The token's 'iss' claim must be a string (the access key), got a number"
+        );
+        assert_eq!(
+            msg(&format!("Bearer {hs256}.{claims}.a+b/")),
+            "The token's signature is not valid base64url ('+' and '/' are plain base64: use '-' and '_')"
+        );
+        let t = token(json!({"iss": "ak", "exp": true}), "sk");
+        assert_eq!(
+            msg(&format!("Bearer {t}")),
+            "The token's 'exp' claim must be a NumericDate (seconds since 1970), got a boolean"
+        );
+        let t = token(json!({"iss": "ak"}), "sk");
+        assert_eq!(
+            msg(&format!("Bearer\t{t}")),
+            "Authorization is invalid: 'Bearer' must be followed by spaces, not a tab"
+        );
+        assert_eq!(
+            msg(&format!("Bearer{t}")),
+            "Authorization is invalid: 'Bearer' must be followed by a space and the token"
+        );
+        assert_eq!(
+            msg(&t),
+            "Authorization is invalid: expected 'Bearer <token>', got no scheme"
+        );
+        assert_eq!(
+            msg(&format!("JWT {t}")),
+            "Authorization is invalid: expected 'Bearer <token>', got the scheme 'JWT'"
+        );
+        assert_eq!(
+            msg(&format!("Bearer {t} {t}")),
+            "The token contains white space"
+        );
+        let bytes = [b"Bearer ".as_slice(), &[0xff, 0xfe]].concat();
+        assert_eq!(
+            a.authenticate(Some(&bytes), NOW).unwrap_err().message,
+            "Authorization is invalid: the header is not valid UTF-8"
+        );
+    }
+
+    #[test]
+    fn leeway_bounds_are_inclusive_and_configurable() {
+        for leeway in [0, 5, 300] {
+            let a = Accounts::new(
+                &[AccountSpec {
+                    access_key: "ak".into(),
+                    secret_key: "sk".into(),
+                }],
+                AuthMode::Strict,
+                leeway,
+            );
+            let l = leeway as i64;
+            let at = |claims: Value| code(auth(&a, &format!("Bearer {}", token(claims, "sk"))));
+            assert_eq!(at(json!({"iss": "ak", "exp": NOW - l})), 0, "leeway {l}");
+            assert_eq!(at(json!({"iss": "ak", "exp": NOW - l - 1})), 1004);
+            assert_eq!(
+                at(json!({"iss": "ak", "exp": NOW as f64 - l as f64 - 0.5})),
+                1004
+            );
+            assert_eq!(at(json!({"iss": "ak", "nbf": NOW + l})), 0);
+            assert_eq!(at(json!({"iss": "ak", "nbf": NOW + l + 1})), 1003);
+        }
+    }
+
+    #[test]
+    fn any_mode_still_wants_a_well_formed_hs256_token() {
+        let a = Accounts::new(&[], AuthMode::Any, 5);
+        let t = token(json!({"iss": "team-a", "exp": NOW + 60}), "x");
+        let (signing_input, _) = t.rsplit_once('.').unwrap();
+        assert_eq!(code(auth(&a, &format!("Bearer {signing_input}."))), 1002);
+        assert_eq!(
+            auth(&a, &format!("Bearer {signing_input}.c2ln"))
+                .unwrap_err()
+                .message,
+            "The token's signature is 3 bytes long, not the 32 of HMAC-SHA256"
+        );
+        let empty_iss = token(json!({"iss": "", "exp": NOW + 60}), "x");
+        assert_eq!(code(auth(&a, &format!("Bearer {empty_iss}"))), 1002);
+        let expired = token(json!({"iss": "team-b", "exp": NOW - 60}), "x");
+        assert_eq!(code(auth(&a, &format!("Bearer {expired}"))), 1004);
+        let bad_nbf = token(json!({"iss": "team-c", "nbf": "soon"}), "x");
+        assert_eq!(code(auth(&a, &format!("Bearer {bad_nbf}"))), 1002);
+        assert!(a.list().is_empty(), "no account made from a refused token");
+    }
+
+    /// Property tests: whatever the header, `authenticate` answers (never panics) with the
+    /// account or a 1001–1004 error, and only a byte-identical valid token gets the account.
+    mod props {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        /// Kling's recipe at [`NOW`]; every edit of it is judged against this.
+        fn valid_token() -> String {
+            token(
+                json!({"iss": "ak", "exp": NOW + 1800, "nbf": NOW - 5}),
+                "sk",
+            )
+        }
+
+        /// One edit of the header's bytes; positions are taken modulo the length.
+        #[derive(Clone, Debug)]
+        enum Edit {
+            /// XOR the byte at this position with a non-zero mask (0x20 flips ASCII case).
+            Flip(usize, u8),
+            /// Keep only this many bytes.
+            Truncate(usize),
+            /// Insert a character's UTF-8 bytes before this position.
+            Insert(usize, char),
+            /// Remove the byte at this position.
+            Remove(usize),
+        }
+
+        fn edit() -> impl Strategy<Value = Edit> {
+            let ch = prop_oneof![
+                any::<char>(),
+                prop::sample::select(vec![' ', '\t', '.', '=', '-', '_', 'A', '+', '/', 'é']),
+            ];
+            prop_oneof![
+                (any::<usize>(), prop_oneof![Just(0x20u8), 1u8..=255])
+                    .prop_map(|(i, m)| Edit::Flip(i, m)),
+                any::<usize>().prop_map(Edit::Truncate),
+                (any::<usize>(), ch).prop_map(|(i, c)| Edit::Insert(i, c)),
+                any::<usize>().prop_map(Edit::Remove),
+            ]
+        }
+
+        fn apply(bytes: &mut Vec<u8>, e: &Edit) {
+            let n = bytes.len();
+            match *e {
+                Edit::Flip(i, m) if n > 0 => bytes[i % n] ^= m,
+                Edit::Truncate(i) => bytes.truncate(i % (n + 1)),
+                Edit::Insert(i, c) => {
+                    let at = i % (n + 1);
+                    let mut buf = [0; 4];
+                    bytes.splice(at..at, c.encode_utf8(&mut buf).bytes());
+                }
+                Edit::Remove(i) if n > 0 => {
+                    bytes.remove(i % n);
+                }
+                _ => {}
+            }
+        }
+
+        /// The oracle: `header` is `Bearer <valid>` up to what the checker may ignore (white
+        /// space around the value, the scheme's case, extra spaces after it).
+        fn is_the_valid_token(header: &[u8], valid: &str) -> bool {
+            let Ok(s) = std::str::from_utf8(header) else {
+                return false;
+            };
+            let s = s.trim_matches([' ', '\t']);
+            s.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("bearer"))
+                && s[6..].starts_with(' ')
+                && s[6..].trim_start_matches(' ') == valid
+        }
+
+        #[track_caller]
+        fn assert_auth_code(r: &Result<Account, KlingError>) {
+            if let Err(e) = r {
+                assert!(
+                    (1001..=1004).contains(&e.code.number()),
+                    "code {} for {:?}",
+                    e.code.number(),
+                    e.message
+                );
+                assert!(!e.message.is_empty());
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 2000,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn arbitrary_bytes_get_an_auth_error(bytes in vec(any::<u8>(), 0..200)) {
+                let r = accounts().authenticate(Some(&bytes), NOW);
+                assert_auth_code(&r);
+                prop_assert!(r.is_err());
+            }
+
+            #[test]
+            fn arbitrary_bearer_strings_get_an_auth_error(
+                scheme in prop::sample::select(vec!["", "Bearer ", "bearer  ", "BEARER\t", "Basic "]),
+                rest in "[A-Za-z0-9_=+/. \t-]{0,120}|\\PC{0,60}",
+            ) {
+                let h = format!("{scheme}{rest}");
+                for a in [accounts(), Accounts::new(&[], AuthMode::Any, 5)] {
+                    let r = a.authenticate(Some(h.as_bytes()), NOW);
+                    assert_auth_code(&r);
+                }
+            }
+
+            #[test]
+            fn an_edited_token_is_accepted_only_if_it_is_still_the_valid_token(
+                edits in vec(edit(), 1..4),
+            ) {
+                let valid = valid_token();
+                let mut h = format!("Bearer {valid}").into_bytes();
+                for e in &edits {
+                    apply(&mut h, e);
+                }
+                let r = accounts().authenticate(Some(&h), NOW);
+                assert_auth_code(&r);
+                prop_assert_eq!(
+                    r.is_ok(),
+                    is_the_valid_token(&h, &valid),
+                    "{:?} -> {:?}",
+                    String::from_utf8_lossy(&h),
+                    r.map_err(|e| e.message)
+                );
+                // `--auth any` skips the signature only: never panics, same codes.
+                assert_auth_code(&Accounts::new(&[], AuthMode::Any, 5).authenticate(Some(&h), NOW));
+            }
+        }
     }
 }

@@ -102,7 +102,8 @@ impl Clock {
     pub fn resume(&self) {
         let now = self.now_ms();
         self.set_mode(Mode::Real {
-            offset_ms: now - Clock::wall_ms(),
+            // Saturating: a clock set near i64::MIN or MAX must not overflow (or wrap).
+            offset_ms: now.saturating_sub(Clock::wall_ms()),
         });
     }
 
@@ -111,7 +112,7 @@ impl Clock {
         let mode = match self.mode() {
             Mode::Frozen { .. } => Mode::Frozen { at_ms },
             Mode::Real { .. } => Mode::Real {
-                offset_ms: at_ms - Clock::wall_ms(),
+                offset_ms: at_ms.saturating_sub(Clock::wall_ms()),
             },
         };
         self.set_mode(mode);

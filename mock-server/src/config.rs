@@ -8,7 +8,7 @@
 use crate::control::outcomes::Outcomes;
 use crate::control::rules::{FaultSpec, Latency};
 use crate::engine::billing::AccountPatch;
-use crate::engine::webhook::WebhookSecret;
+use crate::engine::webhook::{CallbackAllow, WebhookSecret};
 use crate::engine::{CallbackFaults, Lifecycle, Progress, Span};
 use crate::kinds::KindId;
 use clap::{Parser, ValueEnum};
@@ -29,10 +29,23 @@ pub const DEFAULT_CALLBACK_CONCURRENCY: usize = 64;
 pub const DEFAULT_STATE_INTERVAL: Duration = Duration::from_secs(2);
 /// Default number of requests kept in the journal.
 pub const DEFAULT_JOURNAL_SIZE: usize = 1000;
+/// Default cap on stored tasks (about 0.7 GB of memory at 1M): past it, the oldest finished
+/// tasks are forgotten.
+pub const DEFAULT_MAX_TASKS: usize = 1_000_000;
+/// Default life of generated media on the mock's clock: 30 days, as the real API
+/// (kling-api.md: generated images/videos are cleared after 30 days).
+pub const DEFAULT_MEDIA_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+/// Default cap on generated media files, and on generated media ids.
+pub const DEFAULT_MAX_MEDIA: usize = 2_000_000;
 /// Default largest request body, bytes.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// Default timeout of one callback delivery attempt.
 pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default timeout of connecting to a callback receiver (within the attempt's timeout).
+pub const DEFAULT_CALLBACK_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most bytes of a callback receiver's answer body that are read (and thrown away: only the
+/// status counts). A longer or endless body is cut off by closing the connection.
+pub const CALLBACK_RESPONSE_LIMIT: usize = 64 * 1024;
 /// Default number of retries after a failed callback delivery.
 pub const DEFAULT_CALLBACK_RETRIES: u32 = 3;
 /// Default delay before the first callback retry (doubled for each further retry).
@@ -197,10 +210,16 @@ impl std::str::FromStr for TimingSpec {
 }
 
 /// Callback delivery settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallbackConfig {
-    /// Timeout of one delivery attempt.
+    /// Timeout of one whole delivery attempt: connecting, sending, and the receiver's answer
+    /// (its status, then at most [`CALLBACK_RESPONSE_LIMIT`] bytes of its body).
     pub timeout: Duration,
+    /// Timeout of connecting to the receiver (DNS, TCP and TLS), within [`Self::timeout`].
+    pub connect_timeout: Duration,
+    /// Where callbacks may go: host names, `*.domain` wildcards and IP networks. Empty: anywhere.
+    /// A callback to any other host is not sent (logged as blocked, never retried).
+    pub allow: CallbackAllow,
     /// Retries after a failed attempt (so at most `1 + retries` attempts per status change).
     pub retries: u32,
     /// Delay before the first retry; doubled for each further retry (real time, not the mock
@@ -224,6 +243,8 @@ impl Default for CallbackConfig {
     fn default() -> Self {
         CallbackConfig {
             timeout: DEFAULT_CALLBACK_TIMEOUT,
+            connect_timeout: DEFAULT_CALLBACK_CONNECT_TIMEOUT,
+            allow: CallbackAllow::default(),
             retries: DEFAULT_CALLBACK_RETRIES,
             backoff: DEFAULT_CALLBACK_BACKOFF,
             queue_limit: DEFAULT_CALLBACK_QUEUE,
@@ -311,6 +332,12 @@ pub struct Config {
     pub state_interval: Duration,
     /// Requests kept in the journal (0: off).
     pub journal_size: usize,
+    /// Most tasks stored (0: no cap); past it the oldest finished tasks are forgotten.
+    pub max_tasks: usize,
+    /// How long generated media (files and media ids) live on the mock's clock (zero: forever).
+    pub media_retention: Duration,
+    /// Most generated media files, and media ids, kept (0: no cap); the oldest go first.
+    pub max_media: usize,
     /// HTTP fault rules in force from the start.
     pub faults: Vec<FaultSpec>,
     /// Latency rules in force from the start.
@@ -338,6 +365,9 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             callbacks: CallbackConfig::default(),
             journal_size: DEFAULT_JOURNAL_SIZE,
+            max_tasks: DEFAULT_MAX_TASKS,
+            media_retention: DEFAULT_MEDIA_RETENTION,
+            max_media: DEFAULT_MAX_MEDIA,
             state_file: None,
             state_interval: DEFAULT_STATE_INTERVAL,
             control: true,
@@ -516,6 +546,20 @@ pub struct Cli {
     #[arg(long, env = "KLING_MOCK_JOURNAL_SIZE", default_value_t = DEFAULT_JOURNAL_SIZE)]
     pub journal_size: usize,
 
+    /// Most tasks stored; past it the oldest finished (or deleted) tasks are forgotten, a few
+    /// per create. 0: no cap. About 700 bytes a task.
+    #[arg(long, env = "KLING_MOCK_MAX_TASKS", default_value_t = DEFAULT_MAX_TASKS)]
+    pub max_tasks: usize,
+
+    /// How long generated media (result files, media ids) live on the mock's clock before their
+    /// URLs answer 404, as the real API clears them after 30 days. `0s`: forever.
+    #[arg(long, env = "KLING_MOCK_MEDIA_RETENTION", value_parser = humantime::parse_duration, default_value = "30days")]
+    pub media_retention: Duration,
+
+    /// Most generated media files, and media ids, kept; the oldest go first. 0: no cap.
+    #[arg(long, env = "KLING_MOCK_MAX_MEDIA", default_value_t = DEFAULT_MAX_MEDIA)]
+    pub max_media: usize,
+
     /// How the mock's clock starts: `real` (runs with wall time) or `frozen` (moves only when
     /// set or advanced through `/__mock/clock`).
     #[arg(long, env = "KLING_MOCK_CLOCK", value_enum, default_value_t = ClockStart::Real)]
@@ -552,9 +596,28 @@ pub struct Cli {
     #[arg(long = "account-settings", value_parser = parse_account_settings, value_name = "AK=JSON")]
     pub account_settings: Vec<(String, AccountPatch)>,
 
-    /// Timeout of one callback delivery attempt (e.g. 10s, 500ms).
+    /// Timeout of one whole callback delivery attempt (e.g. 10s, 500ms): connecting, sending,
+    /// and the receiver's answer, status and body (of which at most 64 KiB is read). A receiver
+    /// that does not answer in time counts as a failed attempt, retried.
     #[arg(long, env = "KLING_MOCK_CALLBACK_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
     pub callback_timeout: Duration,
+
+    /// Timeout of connecting to a callback receiver (DNS, TCP, TLS), within --callback-timeout.
+    #[arg(long, env = "KLING_MOCK_CALLBACK_CONNECT_TIMEOUT", value_parser = humantime::parse_duration, default_value = "5s")]
+    pub callback_connect_timeout: Duration,
+
+    /// Hosts callbacks may go to (comma-separated, repeatable): host names
+    /// (hooks.example.com), wildcards (*.example.com: names under it) and IP addresses or
+    /// networks (127.0.0.1, 10.0.0.0/8, fd00::/8). A host name no name entry allows is allowed
+    /// only towards resolved addresses a network holds. Default: empty, every host is allowed.
+    /// A callback to another host is not sent, logged as blocked, never retried (the create
+    /// still succeeds).
+    #[arg(
+        long = "callback-allow",
+        env = "KLING_MOCK_CALLBACK_ALLOW",
+        value_name = "HOST|CIDR,..."
+    )]
+    pub callback_allow: Vec<CallbackAllow>,
 
     /// Retries after a failed callback delivery (a non-2xx answer, a timeout, a refused connection).
     #[arg(long, env = "KLING_MOCK_CALLBACK_RETRIES", default_value_t = DEFAULT_CALLBACK_RETRIES)]
@@ -641,6 +704,9 @@ impl From<Cli> for Config {
             timings: c.timings,
             body_limit: c.body_limit,
             journal_size: c.journal_size,
+            max_tasks: c.max_tasks,
+            media_retention: c.media_retention,
+            max_media: c.max_media,
             state_file: c.state_file,
             state_interval: c.state_interval,
             control: !c.no_control,
@@ -656,6 +722,12 @@ impl From<Cli> for Config {
             account_settings: c.account_settings,
             callbacks: CallbackConfig {
                 timeout: c.callback_timeout,
+                connect_timeout: c.callback_connect_timeout,
+                allow: CallbackAllow::new(
+                    c.callback_allow
+                        .iter()
+                        .flat_map(|a| a.entries().iter().cloned()),
+                ),
                 retries: c.callback_retries,
                 backoff: c.callback_backoff,
                 queue_limit: c.callback_queue,

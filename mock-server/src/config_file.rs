@@ -195,6 +195,8 @@ struct FileAccount {
 #[serde(deny_unknown_fields)]
 struct FileCallbacks {
     timeout: Option<Dur>,
+    connect_timeout: Option<Dur>,
+    allow: Option<Vec<Allow>>,
     retries: Option<u32>,
     backoff: Option<Dur>,
     queue: Option<usize>,
@@ -202,6 +204,23 @@ struct FileCallbacks {
     concurrency: Option<usize>,
     webhook_secret: Option<Secret>,
     faults: Option<CallbackFaultRules>,
+}
+
+/// One `[callbacks] allow` entry (`--callback-allow`), checked when read.
+#[derive(Clone, Debug)]
+struct Allow(crate::engine::webhook::AllowEntry);
+
+impl<'de> Deserialize<'de> for Allow {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(Allow).map_err(D::Error::custom)
+    }
+}
+
+impl Serialize for Allow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
 }
 
 /// A webhook secret, checked when read; printed as `<set>`.
@@ -234,6 +253,9 @@ struct FileConfig {
     seed: Option<u64>,
     body_limit: Option<usize>,
     journal_size: Option<usize>,
+    max_tasks: Option<usize>,
+    media_retention: Option<Dur>,
+    max_media: Option<usize>,
     clock: Option<ClockStart>,
     start_time: Option<i64>,
     state_file: Option<PathBuf>,
@@ -313,6 +335,13 @@ fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<
     take!("seed", c.seed, f.seed.map(Some));
     take!("body_limit", c.body_limit, f.body_limit);
     take!("journal_size", c.journal_size, f.journal_size);
+    take!("max_tasks", c.max_tasks, f.max_tasks);
+    take!("max_media", c.max_media, f.max_media);
+    take!(
+        "media_retention",
+        c.media_retention,
+        f.media_retention.as_ref().map(Dur::get)
+    );
     take!("clock", c.clock, f.clock);
     take!("start_time", c.start_ms, f.start_time.map(Some));
     take!("state_file", c.state_file, f.state_file.map(Some));
@@ -384,6 +413,17 @@ fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<
             "callback_timeout",
             c.callbacks.timeout,
             cb.timeout.as_ref().map(Dur::get)
+        );
+        take!(
+            "callback_connect_timeout",
+            c.callbacks.connect_timeout,
+            cb.connect_timeout.as_ref().map(Dur::get)
+        );
+        take!(
+            "callback_allow",
+            c.callbacks.allow,
+            cb.allow
+                .map(|v| crate::engine::webhook::CallbackAllow::new(v.into_iter().map(|a| a.0)))
         );
         take!("callback_retries", c.callbacks.retries, cb.retries);
         take!(
@@ -481,6 +521,11 @@ pub fn to_toml(c: &Config) -> String {
         seed: c.seed,
         body_limit: Some(c.body_limit),
         journal_size: Some(c.journal_size),
+        max_tasks: Some(c.max_tasks),
+        media_retention: Some(Dur(
+            humantime::format_duration(c.media_retention).to_string()
+        )),
+        max_media: Some(c.max_media),
         clock: Some(c.clock),
         start_time: c.start_ms,
         state_file: c.state_file.clone(),
@@ -532,6 +577,18 @@ pub fn to_toml(c: &Config) -> String {
             timeout: Some(Dur(
                 humantime::format_duration(c.callbacks.timeout).to_string()
             )),
+            connect_timeout: Some(Dur(
+                humantime::format_duration(c.callbacks.connect_timeout).to_string()
+            )),
+            allow: Some(
+                c.callbacks
+                    .allow
+                    .entries()
+                    .iter()
+                    .cloned()
+                    .map(Allow)
+                    .collect(),
+            ),
             retries: Some(c.callbacks.retries),
             backoff: Some(Dur(
                 humantime::format_duration(c.callbacks.backoff).to_string()

@@ -2,13 +2,17 @@
 //!
 //! * [`Entropy`]: every random choice of the mock (request ids, media tokens, ...) is drawn from
 //!   one `StdRng` seeded by `--seed`, so the same seed, a frozen clock and the same requests give
-//!   the same answers.
+//!   the same answers. The UUIDs a client sees (request ids, media tokens) are those draws keyed
+//!   by the accounts' secret keys: a tenant who knows the seed cannot derive another tenant's file
+//!   URLs, nor place its own request ids in the stream to count the draws others caused.
 //! * [`IdGen`]: task, audio, voice and video ids are 18-digit decimal strings that grow over time,
 //!   like the live API's (`930801301486305328`, kling-audio-samples.md §3), drawn from one
 //!   increasing counter so they are unique across kinds.
 
+use hmac::{Hmac, Mac};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use sha2::{Digest, Sha256};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,14 +21,41 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Entropy {
     seed: u64,
     rng: Mutex<StdRng>,
+    /// The HMAC key of the UUIDs clients see ([`Entropy::uuid`]).
+    key: UuidKey,
+}
+
+/// Secret key material; `Debug` does not print it.
+struct UuidKey([u8; 32]);
+
+impl std::fmt::Debug for UuidKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UuidKey(..)")
+    }
 }
 
 impl Entropy {
-    /// A source seeded with `seed`.
+    /// A source seeded with `seed`, its UUIDs keyed by the seed alone (so derivable by whoever
+    /// knows it: for tests; the server uses [`Entropy::keyed`]).
     pub fn new(seed: u64) -> Self {
+        Self::keyed(seed, [])
+    }
+
+    /// A source seeded with `seed` whose UUIDs are also keyed by `secrets` (the accounts' secret
+    /// keys): the seed and one's own secret key are not enough to derive them.
+    pub fn keyed<'a>(seed: u64, secrets: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut key = Sha256::new();
+        key.update(b"kling-mock uuids");
+        key.update(seed.to_le_bytes());
+        for secret in secrets {
+            // Length-prefixed, so no two lists of secrets give the same key.
+            key.update((secret.len() as u64).to_le_bytes());
+            key.update(secret.as_bytes());
+        }
         Entropy {
             seed,
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            key: UuidKey(key.finalize().into()),
         }
     }
 
@@ -43,15 +74,34 @@ impl Entropy {
         self.rng.lock().unwrap_or_else(|e| e.into_inner()).random()
     }
 
-    /// A random (version 4) UUID.
+    /// A random (version 4) UUID: HMAC-SHA256(key, next 16 bytes of the seeded stream), so
+    /// deterministic for one seed and one set of accounts, yet not derivable from the seed alone.
     pub fn uuid(&self) -> uuid::Uuid {
-        uuid::Builder::from_random_bytes(self.bytes16()).into_uuid()
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key.0)
+            .expect("HMAC takes keys of any length");
+        mac.update(&self.bytes16());
+        let mut bits = [0u8; 16];
+        bits.copy_from_slice(&mac.finalize().into_bytes()[..16]);
+        uuid::Builder::from_random_bytes(bits).into_uuid()
     }
 
-    /// An unguessable media token: the bytes of a random v4 UUID (122 random bits), so file
-    /// names read `kling_<uuid v4>` like the live CDN's.
+    /// An unguessable media token: the bytes of a keyed random v4 UUID (122 bits, see
+    /// [`Entropy::uuid`]), so file names read `kling_<uuid v4>` like the live CDN's.
     pub fn token(&self) -> [u8; 16] {
         self.uuid().into_bytes()
+    }
+
+    /// Continue from a stream of its own for `salt`, derived from the key: after a state file is
+    /// loaded ([`crate::app`]), the seeded stream would otherwise start over and hand out again
+    /// the media tokens of the files restored (or expired) from before the restart, so a new
+    /// file of one tenant would take over another tenant's old URL.
+    pub fn fork(&self, salt: &[u8]) {
+        let mut seed = Sha256::new();
+        seed.update(b"kling-mock fork");
+        seed.update(self.key.0);
+        seed.update(salt);
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) =
+            StdRng::from_seed(seed.finalize().into());
     }
 }
 
@@ -86,12 +136,15 @@ impl IdGen {
     pub fn next(&self, now_ms: i64) -> u64 {
         let since = now_ms.saturating_sub(ID_EPOCH_MS).max(0) as u64;
         let jitter = splitmix64(since ^ self.salt) % MS_JITTER;
+        // Capped below u64::MAX (a clock set near the end of i64 saturates the time part): ids
+        // then go on one by one from the cap, still unique, instead of overflowing.
         let floor = ID_BASE
             .saturating_add(since.saturating_mul(IDS_PER_MS))
-            .saturating_add(jitter);
+            .saturating_add(jitter)
+            .min(u64::MAX - (1 << 40));
         let mut prev = self.last.load(Ordering::Relaxed);
         loop {
-            let next = floor.max(prev + 1);
+            let next = floor.max(prev.saturating_add(1));
             match self
                 .last
                 .compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed)
@@ -163,5 +216,34 @@ mod tests {
         assert_eq!(a.u64(), b.u64());
         assert_ne!(Entropy::new(8).uuid(), Entropy::new(7).uuid());
         assert_eq!(a.uuid().get_version_num(), 4);
+    }
+
+    #[test]
+    fn uuids_are_keyed_by_the_secrets_not_only_by_the_seed() {
+        let first = |secrets: &[&str]| Entropy::keyed(7, secrets.iter().copied()).uuid();
+        assert_eq!(first(&["sk-a", "sk-b"]), first(&["sk-a", "sk-b"]));
+        assert_ne!(first(&["sk-a", "sk-b"]), first(&["sk-a", "sk-c"]));
+        assert_ne!(first(&["sk-ab"]), first(&["sk-a", "b"]));
+        assert_ne!(first(&["sk-a"]), Entropy::new(7).uuid());
+        // Not the seeded draw itself: replaying the stream does not give the UUID.
+        let raw = uuid::Builder::from_random_bytes(Entropy::new(7).bytes16()).into_uuid();
+        assert_ne!(first(&[]), raw);
+        assert_eq!(first(&["sk-a"]).get_version_num(), 4);
+    }
+
+    #[test]
+    fn a_fork_leaves_the_seeded_stream_for_one_of_its_own_salt() {
+        let draws = |e: &Entropy| (0..3).map(|_| e.uuid()).collect::<Vec<_>>();
+        let (a, b, c) = (Entropy::new(7), Entropy::new(7), Entropy::new(7));
+        let before = draws(&Entropy::new(7));
+        b.fork(b"restart 1");
+        c.fork(b"restart 2");
+        assert_eq!(draws(&a), before);
+        let (b, c) = (draws(&b), draws(&c));
+        assert!(b.iter().all(|u| !before.contains(u)), "no draw comes again");
+        assert_ne!(b, c);
+        let again = Entropy::new(7);
+        again.fork(b"restart 1");
+        assert_eq!(draws(&again), b, "deterministic for one salt");
     }
 }

@@ -186,6 +186,7 @@ pub fn load(s: &Shared, path: &Path) -> Result<bool, String> {
         item.account = idx(item.account)?;
         s.media.add_item(id, item);
     }
+    s.media.restored();
     s.ids.observe(snap.last_id);
     s.engine.restore_tasks(tasks);
     Ok(true)

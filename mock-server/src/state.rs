@@ -110,12 +110,14 @@ impl AppState {
             clock.clone(),
             ids.clone(),
             lifecycles,
-            config.callbacks,
+            config.callbacks.clone(),
             seed,
         ));
         engine.set_base_url(base_url);
+        engine.set_max_tasks(config.max_tasks);
         let media = MediaLibrary::default();
         let voices = VoiceCatalog::load(&media);
+        media.set_limits(Some(config.media_retention), config.max_media);
         let control = crate::control::Control::new(seed, config.journal_size);
         // The startup rules were validated when the configuration was read; a rule refused here
         // is logged, never a panic.
@@ -137,7 +139,14 @@ impl AppState {
                 config.auth,
                 config.jwt_leeway_secs,
             ),
-            entropy: Entropy::new(seed),
+            // Request ids and media tokens keyed by every secret key: the seed is not enough.
+            entropy: Entropy::keyed(
+                seed,
+                config
+                    .effective_accounts()
+                    .iter()
+                    .map(|a| a.secret_key.as_str()),
+            ),
             config,
             clock,
             ids,

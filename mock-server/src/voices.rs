@@ -107,6 +107,7 @@ impl VoiceCatalog {
                         },
                         format: Format::Mp3,
                         samples: samples_for_secs(TRIAL_SECS),
+                        born: None,
                     },
                 );
                 Preset {

@@ -205,6 +205,13 @@ async fn state(State(s): State<AppState>) -> Answer {
             "attempts": stats.attempts.load(Relaxed),
         },
         "journal": {"capacity": s.control.journal.capacity()},
+        "limits": {
+            "max_tasks": s.engine.max_tasks(),
+            "tasks_evicted": s.engine.evicted_tasks(),
+            "media_retention_ms": s.media.retention_ms(),
+            "max_media": s.media.cap(),
+            "media_evicted": s.media.evicted(),
+        },
         "faults": s.control.faults().len(),
     })))
 }
@@ -261,19 +268,17 @@ struct ClockBody {
 /// callback that falls due runs, in time order, before the answer.
 async fn clock_set(State(s): State<AppState>, JsonObject(body): JsonObject) -> Answer {
     let b: ClockBody = decode(body)?;
-    match b.mode.as_deref() {
-        None => {}
-        Some("frozen") => s.clock.freeze(),
-        Some("real") => s.clock.resume(),
+    // Everything is checked before anything changes: a refused request leaves the clock alone.
+    let frozen = match b.mode.as_deref() {
+        None => None,
+        Some("frozen") => Some(true),
+        Some("real") => Some(false),
         Some(m) => {
             return Err(KlingError::param(format!(
                 "mode must be real or frozen, got '{m}'"
             )));
         }
-    }
-    if let Some(at) = b.set_ms {
-        s.clock.set(at);
-    }
+    };
     let mut ms = b.advance_ms.unwrap_or(0);
     if let Some(d) = &b.advance {
         let d = humantime::parse_duration(d)
@@ -282,6 +287,14 @@ async fn clock_set(State(s): State<AppState>, JsonObject(body): JsonObject) -> A
     }
     if ms < 0 {
         return Err(KlingError::param("advance_ms must not be negative"));
+    }
+    match frozen {
+        None => {}
+        Some(true) => s.clock.freeze(),
+        Some(false) => s.clock.resume(),
+    }
+    if let Some(at) = b.set_ms {
+        s.clock.set(at);
     }
     s.engine.advance(ms);
     if b.wait_callbacks {

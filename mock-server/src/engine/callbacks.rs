@@ -16,16 +16,24 @@
 //! * a **bounded queue** ([`CallbackConfig::queue_limit`]): changes beyond it are dropped and
 //!   counted ([`CallbackStats::dropped`]);
 //! * **signing** ([`super::webhook`]) when a webhook secret is configured;
+//! * **safety**, since a caller chooses the URL: an attempt is bounded in time
+//!   ([`CallbackConfig::timeout`], [`CallbackConfig::connect_timeout`]) and in what it reads (the
+//!   status, then at most [`CALLBACK_RESPONSE_LIMIT`] bytes of the body, thrown away); redirects
+//!   are never followed (a 3xx is a failed attempt, [`AttemptResult::Redirect`]); with an
+//!   allow-list ([`CallbackConfig::allow`]) a callback to any other host is not sent
+//!   ([`AttemptResult::Blocked`]). Nothing here runs on the request path and no lock is held
+//!   across an await, so a receiver that is down, slow or failing never slows an API answer;
 //! * **idle waiting** ([`Callbacks::idle`]): "advance the clock, then wait until every callback
 //!   it caused has been delivered", without polling.
 //!
 //! Times: the log's `at_ms` and the `webhook-timestamp` header come from the mock [`Clock`]; the
-//! retry backoff, the fault delay and the attempt timeout are real-time waits (a frozen mock
+//! retry backoff, the fault delay and the attempt timeouts are real-time waits (a frozen mock
 //! clock must not stall deliveries).
 
 use super::view::Status;
+use super::webhook::{AllowResolver, NotAllowed};
 use crate::clock::Clock;
-use crate::config::CallbackConfig;
+use crate::config::{CALLBACK_RESPONSE_LIMIT, CallbackConfig};
 use bytes::Bytes;
 use dashmap::DashMap;
 use rand::rngs::StdRng;
@@ -42,6 +50,9 @@ use tokio::sync::{Notify, mpsc};
 /// queue closes (its final status was queued or dropped); this limit only matters for a task
 /// that stops changing before it finishes (e.g. moved by hand, or forgotten).
 pub const REORDER_HOLD_LIMIT: Duration = Duration::from_secs(10);
+
+/// Longest `Location` kept in the log of a redirect (the log holds thousands of entries).
+const LOCATION_LOG_LIMIT: usize = 512;
 
 /// Mixed into the seed so the callback faults do not replay another component's random stream.
 const SEED_SALT: u64 = 0x6361_6c6c_6261_636b; // "callback"
@@ -126,6 +137,9 @@ pub struct CallbackStats {
     pub dropped: AtomicU64,
     /// Status changes never delivered because the `drop` fault hit them.
     pub fault_dropped: AtomicU64,
+    /// Status changes not sent because their URL's host is outside the allow-list
+    /// ([`CallbackConfig::allow`]).
+    pub blocked: AtomicU64,
 }
 
 /// What one delivery attempt came to.
@@ -137,9 +151,24 @@ pub enum AttemptResult {
         /// The HTTP status code.
         status: u16,
     },
+    /// The receiver answered with a redirect (3xx). Redirects are never followed: a failed
+    /// attempt, retried like any other non-2xx answer.
+    Redirect {
+        /// The HTTP status code.
+        status: u16,
+        /// Where it pointed (its `Location` header, cut at 512 bytes), if it said.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        location: Option<String>,
+    },
     /// No answer: timeout, refused connection, bad URL... with the transport error's text.
     Error {
         /// The error and its causes.
+        message: String,
+    },
+    /// Not sent: the URL's host is outside the allow-list ([`CallbackConfig::allow`]). Never
+    /// retried.
+    Blocked {
+        /// Which host, what it resolved to, and the allow-list.
         message: String,
     },
     /// The status change was never sent.
@@ -197,7 +226,7 @@ pub struct CallbackAttempt {
     /// Id of the status change: the same on every retry and on a duplicate; sent as the
     /// `webhook-id` header when deliveries are signed.
     pub webhook_id: String,
-    /// Attempt number, 1-based, counted per copy (0: never sent).
+    /// Attempt number, 1-based, counted per copy (0: never sent: dropped or blocked).
     pub attempt: u32,
     /// The outcome.
     pub result: AttemptResult,
@@ -224,7 +253,8 @@ struct Job {
 /// What the workers share with the dispatcher.
 #[derive(Debug)]
 struct Shared {
-    client: reqwest::Client,
+    /// The HTTP client (`Err`: why it could not be built; every attempt then fails with that).
+    client: Result<reqwest::Client, String>,
     cfg: CallbackConfig,
     clock: Clock,
     stats: Arc<CallbackStats>,
@@ -260,12 +290,11 @@ pub(crate) struct Callbacks {
 impl Callbacks {
     /// A dispatcher delivering per `cfg`, stamping with `clock`, drawing its faults from `seed`.
     pub fn new(cfg: CallbackConfig, clock: Clock, seed: u64) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("kling-mock/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let client = client(&cfg);
+        if let Err(err) = &client {
+            tracing::error!(%err, "no callback will be delivered");
+        }
+        let in_flight = tokio::sync::Semaphore::new(cfg.concurrency.max(1));
         let stats = Arc::<CallbackStats>::default();
         let mut rng = StdRng::seed_from_u64(seed ^ SEED_SALT);
         let id_base = rng.random_range(100_000_000_000_000_000..500_000_000_000_000_000);
@@ -279,7 +308,7 @@ impl Callbacks {
                 outstanding: AtomicUsize::new(0),
                 busy: AtomicUsize::new(0),
                 idle: Notify::new(),
-                in_flight: tokio::sync::Semaphore::new(cfg.concurrency.max(1)),
+                in_flight,
             }),
             queues: DashMap::new(),
             stats,
@@ -507,37 +536,10 @@ impl Shared {
                 tokio::time::sleep(backoff).await;
                 backoff = backoff.saturating_mul(2);
             }
-            self.stats.attempts.fetch_add(1, Ordering::Relaxed);
             let at_ms = self.clock.now_ms();
-            let mut req = self
-                .client
-                .post(&*d.url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(d.body.clone());
-            if let Some(secret) = &cfg.webhook_secret {
-                let ts = at_ms.div_euclid(1000);
-                req = req
-                    .header(super::webhook::HEADER_ID, &job.webhook_id)
-                    .header(super::webhook::HEADER_TIMESTAMP, ts.to_string())
-                    .header(
-                        super::webhook::HEADER_SIGNATURE,
-                        secret.sign(&job.webhook_id, ts, &d.body),
-                    );
-            }
-            // Wait for a slot before the attempt's timeout starts: a burst queues here instead of
-            // opening one connection per task at once.
-            let permit = self.in_flight.acquire().await;
-            let started = Instant::now();
-            let res = req.send().await;
-            drop(permit);
-            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let result = match &res {
-                Ok(r) => AttemptResult::Http {
-                    status: r.status().as_u16(),
-                },
-                Err(err) => AttemptResult::Error {
-                    message: error_text(err),
-                },
+            let (result, latency_ms) = match self.refused(&d.url) {
+                Some(message) => (AttemptResult::Blocked { message }, 0),
+                None => self.attempt(job, at_ms).await,
             };
             let delivered = result.is_delivered();
             match &result {
@@ -548,13 +550,15 @@ impl Shared {
                     attempt,
                     "callback delivered"
                 ),
-                AttemptResult::Http { status } => tracing::info!(
-                    task_id = d.task_id,
-                    url = &*d.url,
-                    http = status,
-                    attempt,
-                    "callback refused"
-                ),
+                AttemptResult::Http { status } | AttemptResult::Redirect { status, .. } => {
+                    tracing::info!(
+                        task_id = d.task_id,
+                        url = &*d.url,
+                        http = status,
+                        attempt,
+                        "callback refused"
+                    )
+                }
                 AttemptResult::Error { message } => tracing::info!(
                     task_id = d.task_id,
                     url = &*d.url,
@@ -562,21 +566,35 @@ impl Shared {
                     attempt,
                     "callback failed"
                 ),
+                AttemptResult::Blocked { message } => tracing::warn!(
+                    task_id = d.task_id,
+                    url = &*d.url,
+                    reason = message.as_str(),
+                    "callback blocked by the allow-list"
+                ),
                 AttemptResult::Dropped { .. } => {}
+            }
+            let blocked = matches!(result, AttemptResult::Blocked { .. });
+            if !blocked {
+                self.stats.attempts.fetch_add(1, Ordering::Relaxed);
             }
             self.record(CallbackAttempt {
                 task_id: d.task_id.to_string(),
                 status: d.status,
                 url: d.url.to_string(),
                 webhook_id: job.webhook_id.clone(),
-                attempt,
+                attempt: if blocked { 0 } else { attempt },
                 result,
                 latency_ms,
                 at_ms,
-                signed: cfg.webhook_secret.is_some(),
+                signed: cfg.webhook_secret.is_some() && !blocked,
                 faults: applied.to_vec(),
             });
-            drop(res);
+            if blocked {
+                // The allow-list will not change its mind: no retry.
+                self.stats.blocked.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             if delivered {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -589,6 +607,144 @@ impl Shared {
             "callback given up after retries"
         );
     }
+
+    /// Why the allow-list forbids sending to `url` before any connection is made: its host is an
+    /// IP address no network entry holds. A host name is checked when it is resolved
+    /// ([`AllowResolver`]), against the addresses the connection will use.
+    fn refused(&self, url: &str) -> Option<String> {
+        if self.cfg.allow.is_empty() {
+            return None;
+        }
+        // A URL that does not parse is left to the client, which reports it.
+        let url = reqwest::Url::parse(url).ok()?;
+        match url.host()? {
+            url::Host::Ipv4(ip) => self.cfg.allow.refuse_ip(ip.into()),
+            url::Host::Ipv6(ip) => self.cfg.allow.refuse_ip(ip.into()),
+            url::Host::Domain(_) => None,
+        }
+    }
+
+    /// One attempt, bounded by [`CallbackConfig::timeout`] from the moment it has a slot: send,
+    /// wait for the status, then read and throw away at most [`CALLBACK_RESPONSE_LIMIT`] bytes of
+    /// the body (so the connection can be reused; a longer body is cut off). The status decides:
+    /// a 2xx is delivered even if its body is slow or endless. Returns the outcome and the time
+    /// to the status (or the error), milliseconds.
+    async fn attempt(&self, job: &Job, at_ms: i64) -> (AttemptResult, u64) {
+        let d = &job.d;
+        let cfg = &self.cfg;
+        let client = match &self.client {
+            Ok(c) => c,
+            Err(e) => return (AttemptResult::Error { message: e.clone() }, 0),
+        };
+        let mut req = client
+            .post(&*d.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(d.body.clone());
+        if let Some(secret) = &cfg.webhook_secret {
+            let ts = at_ms.div_euclid(1000);
+            req = req
+                .header(super::webhook::HEADER_ID, &job.webhook_id)
+                .header(super::webhook::HEADER_TIMESTAMP, ts.to_string())
+                .header(
+                    super::webhook::HEADER_SIGNATURE,
+                    secret.sign(&job.webhook_id, ts, &d.body),
+                );
+        }
+        // Wait for a slot before the attempt's timeout starts: a burst queues here instead of
+        // opening one connection per task at once.
+        let _permit = self.in_flight.acquire().await;
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + cfg.timeout;
+        let answer = tokio::time::timeout_at(deadline, req.send()).await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut res = match answer {
+            Err(_) => {
+                let message = format!(
+                    "timed out: no answer within {} (callback timeout)",
+                    humantime::format_duration(cfg.timeout)
+                );
+                return (AttemptResult::Error { message }, latency_ms);
+            }
+            Ok(Err(err)) => return (self.transport_error(&err), latency_ms),
+            Ok(Ok(res)) => res,
+        };
+        let status = res.status().as_u16();
+        let result = if res.status().is_redirection() {
+            let location = res
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| cut(&String::from_utf8_lossy(v.as_bytes()), LOCATION_LOG_LIMIT));
+            AttemptResult::Redirect { status, location }
+        } else {
+            AttemptResult::Http { status }
+        };
+        let drain = async {
+            let mut read = 0usize;
+            while read < CALLBACK_RESPONSE_LIMIT {
+                match res.chunk().await {
+                    Ok(Some(chunk)) => read = read.saturating_add(chunk.len()),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        };
+        // Past the deadline or the limit, dropping the response closes the connection.
+        let _ = tokio::time::timeout_at(deadline, drain).await;
+        (result, latency_ms)
+    }
+
+    /// What a transport error means for the log: blocked by the allow-list while resolving, a
+    /// connect timeout, or the error's own text.
+    fn transport_error(&self, err: &reqwest::Error) -> AttemptResult {
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            if let Some(NotAllowed(message)) = s.downcast_ref::<NotAllowed>() {
+                return AttemptResult::Blocked {
+                    message: message.clone(),
+                };
+            }
+            source = s.source();
+        }
+        let text = error_text(err);
+        let message = if err.is_connect() && err.is_timeout() {
+            format!(
+                "connect timed out: no connection within {} (callback connect timeout): {text}",
+                humantime::format_duration(self.cfg.connect_timeout)
+            )
+        } else {
+            text
+        };
+        AttemptResult::Error { message }
+    }
+}
+
+/// The callback client: connect timeout, no redirects, and with an allow-list, the resolver
+/// that enforces it and no proxy (through a proxy, the address connected to could not be
+/// checked). The attempt timeout is applied around each attempt, not here.
+fn client(cfg: &CallbackConfig) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(cfg.connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("kling-mock/", env!("CARGO_PKG_VERSION")));
+    if !cfg.allow.is_empty() {
+        b = b
+            .no_proxy()
+            .dns_resolver(AllowResolver(Arc::new(cfg.allow.clone())));
+    }
+    b.build().map_err(|e| {
+        format!(
+            "the callback HTTP client could not be built: {}",
+            error_text(&e)
+        )
+    })
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn cut(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }
 
 /// A transport error with its causes ("error sending request: connection refused").

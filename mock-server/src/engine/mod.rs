@@ -418,6 +418,23 @@ impl Engine {
             }
             self.store.restore(rec);
         }
+        self.store.restored();
+    }
+
+    /// Cap the stored tasks at `max` (0: no cap): past it, the oldest finished tasks are
+    /// forgotten.
+    pub fn set_max_tasks(&self, max: usize) {
+        self.store.set_max(max);
+    }
+
+    /// The cap on stored tasks (0: none).
+    pub fn max_tasks(&self) -> usize {
+        self.store.max()
+    }
+
+    /// Tasks forgotten because of the cap since the start.
+    pub fn evicted_tasks(&self) -> u64 {
+        self.store.evicted()
     }
 
     /// Forget every task of `account` (or all tasks), with their pending timers.

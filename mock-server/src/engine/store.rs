@@ -7,6 +7,10 @@
 //!   number of stored tasks. Removing an id (a deleted voice) shifts the tail, a rare operation.
 //! * `external`: per account, `external_task_id` → task id. Unique per account across kinds
 //!   (kling-api.md §1.5: "unique within a single user account").
+//! * `order`: every stored id in insertion order, for the cap (`--max-tasks`): past the cap, the
+//!   oldest *finished* (or deleted) tasks are forgotten first, one or two per insert; a task
+//!   still in flight is moved to the back instead, so a task stuck in `processing` (manual
+//!   lifecycles) never blocks eviction and is never forgotten.
 //!
 //! Every lookup is keyed by the account, so one account can never reach another's tasks: they
 //! are simply not found.
@@ -16,6 +20,9 @@ use crate::error::KlingError;
 use crate::kinds::{KindId, TaskResult};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A stored task.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -62,10 +69,22 @@ impl TaskRecord {
 
 #[derive(Debug, Default)]
 pub(crate) struct Store {
-    tasks: DashMap<u64, TaskRecord>,
-    lists: DashMap<(u32, KindId), Vec<u64>>,
+    /// Boxed: a growing map then moves 8-byte pointers, not 144-byte records (shorter pauses
+    /// when a shard resizes), and its empty slots cost 16 bytes instead of 152.
+    tasks: DashMap<u64, Box<TaskRecord>>,
+    lists: DashMap<(u32, KindId), VecDeque<u64>>,
     external: DashMap<(u32, Box<str>), u64>,
+    /// Ids in insertion order (evicted ones already gone), for the cap.
+    order: Mutex<VecDeque<u64>>,
+    /// Most tasks kept (0: no cap).
+    max: AtomicUsize,
+    /// Tasks forgotten because of the cap, since the start.
+    evicted: AtomicU64,
 }
+
+/// Tasks examined (evicted or moved back) per insert past the cap: enough to bring the store
+/// back under its cap after a burst, small enough to keep a create cheap.
+const EVICT_PER_INSERT: usize = 4;
 
 impl Store {
     /// Reserve `external_id` for task `id` of `account`; refused if the account already used it.
@@ -92,8 +111,79 @@ impl Store {
     pub fn insert(&self, rec: TaskRecord) {
         let key = (rec.account, rec.kind);
         let id = rec.id;
-        self.tasks.insert(id, rec);
+        self.tasks.insert(id, Box::new(rec));
         insert_sorted(&mut self.lists.entry(key).or_default(), id);
+        self.order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(id);
+        self.enforce_cap();
+    }
+
+    /// Set the cap on stored tasks (0: none).
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed);
+    }
+
+    /// The cap on stored tasks (0: none).
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Tasks forgotten because of the cap since the start.
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
+    }
+
+    /// Past the cap, forget up to [`EVICT_PER_INSERT`] of the oldest finished or deleted tasks;
+    /// unfinished ones met on the way go to the back of the order.
+    fn enforce_cap(&self) {
+        let max = self.max();
+        if max == 0 || self.tasks.len() <= max {
+            return;
+        }
+        for _ in 0..EVICT_PER_INSERT {
+            if self.tasks.len() <= max {
+                return;
+            }
+            let Some(id) = self
+                .order
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front()
+            else {
+                return;
+            };
+            let removable = self
+                .tasks
+                .remove_if(&id, |_, r| r.deleted || r.status.is_terminal());
+            match removable {
+                Some((_, rec)) => {
+                    self.unindex(&rec);
+                    self.evicted.fetch_add(1, Ordering::Relaxed);
+                }
+                None if self.tasks.contains_key(&id) => self
+                    .order
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_back(id),
+                // Already gone (a reset).
+                None => {}
+            }
+        }
+    }
+
+    /// Drop a forgotten task from the list and external-id indexes.
+    fn unindex(&self, rec: &TaskRecord) {
+        if let Some(mut ids) = self.lists.get_mut(&(rec.account, rec.kind))
+            && let Ok(pos) = ids.binary_search(&rec.id)
+        {
+            ids.remove(pos);
+        }
+        if let Some(ext) = &rec.external_id {
+            self.external
+                .remove_if(&(rec.account, ext.clone()), |_, v| *v == rec.id);
+        }
     }
 
     /// Apply `f` to a task, whatever its account (used by the lifecycle).
@@ -127,8 +217,7 @@ impl Store {
         let ids: Vec<u64> = match self.lists.get(&(account, kind)) {
             Some(ids) => {
                 let end = ids.len().saturating_sub(offset);
-                ids[end.saturating_sub(size)..end]
-                    .iter()
+                ids.range(end.saturating_sub(size)..end)
                     .rev()
                     .copied()
                     .collect()
@@ -192,6 +281,10 @@ impl Store {
         for id in &gone {
             self.tasks.remove(id);
         }
+        {
+            let mut order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+            order.retain(|id| self.tasks.contains_key(id));
+        }
         self.lists.retain(|k, _| account.is_some_and(|a| a != k.0));
         self.external
             .retain(|k, _| account.is_some_and(|a| a != k.0));
@@ -200,7 +293,7 @@ impl Store {
 
     /// Every stored task (deleted ones included), for persistence.
     pub fn all(&self) -> Vec<TaskRecord> {
-        self.tasks.iter().map(|r| r.clone()).collect()
+        self.tasks.iter().map(|r| (**r).clone()).collect()
     }
 
     /// Put back a saved task with its indexes (external id, list membership).
@@ -209,9 +302,31 @@ impl Store {
             self.external.insert((rec.account, ext.clone()), rec.id);
         }
         let (key, id, deleted) = ((rec.account, rec.kind), rec.id, rec.deleted);
-        self.tasks.insert(id, rec);
+        self.tasks.insert(id, Box::new(rec));
         if !deleted {
             insert_sorted(&mut self.lists.entry(key).or_default(), id);
+        }
+        // Saved tasks come back in any order: `order` is re-sorted once they are all in.
+        self.order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(id);
+    }
+
+    /// After a restore: the insertion order is the id order (ids grow with creation time); then
+    /// the cap applies.
+    pub fn restored(&self) {
+        self.order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .make_contiguous()
+            .sort_unstable();
+        while self.max() != 0 && self.tasks.len() > self.max() {
+            let before = self.tasks.len();
+            self.enforce_cap();
+            if self.tasks.len() == before {
+                break;
+            }
         }
     }
 
@@ -227,10 +342,10 @@ impl Store {
 
 /// Insert `id` keeping `ids` ascending and without duplicates (normally a push at the end:
 /// concurrent creates can arrive a few places out of order).
-fn insert_sorted(ids: &mut Vec<u64>, id: u64) {
-    match ids.last() {
-        Some(&last) if last < id => ids.push(id),
-        None => ids.push(id),
+fn insert_sorted(ids: &mut VecDeque<u64>, id: u64) {
+    match ids.back() {
+        Some(&last) if last < id => ids.push_back(id),
+        None => ids.push_back(id),
         Some(_) => {
             if let Err(pos) = ids.binary_search(&id) {
                 ids.insert(pos, id);
@@ -245,7 +360,7 @@ mod tests {
 
     #[test]
     fn ids_stay_sorted_and_unique_whatever_the_arrival_order() {
-        let mut v = Vec::new();
+        let mut v = std::collections::VecDeque::new();
         for id in [5, 7, 6, 9, 1, 7, 8] {
             insert_sorted(&mut v, id);
         }

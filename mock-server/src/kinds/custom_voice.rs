@@ -147,6 +147,7 @@ pub fn plan(
             },
             format: Format::Mp3,
             samples: samples_for_secs(TRIAL_SECS),
+            born: Some(now),
         },
     );
     s.custom_voices.register(voice_id, account.idx, task_id);
@@ -186,7 +187,7 @@ fn duration_rule(secs: f64) -> Option<String> {
 
 fn check_url_sample(s: &Shared, url: &str) -> Option<String> {
     let (token, _) = parse_file_name(url)?;
-    match s.media.file(&token) {
+    match s.media.file(&token, s.clock.now_ms()) {
         Some(f) => duration_rule(
             MediaRef {
                 token,
@@ -207,7 +208,7 @@ fn check_video_sample(s: &Shared, account: &Account, video_id: &str) -> Option<S
     let item = video_id
         .parse::<u64>()
         .ok()
-        .and_then(|id| s.media.item(account.idx, id));
+        .and_then(|id| s.media.item(account.idx, id, s.clock.now_ms()));
     match item {
         Some(item) => match item.origin {
             Origin::Video(src) if src.qualifies_for_custom_voice() => {

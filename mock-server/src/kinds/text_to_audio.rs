@@ -108,6 +108,7 @@ pub fn plan(
             sound,
             format: Format::Mp3,
             samples,
+            born: Some(now),
         },
     );
     let wav = s.media.add_file(
@@ -116,6 +117,7 @@ pub fn plan(
             sound,
             format: Format::Wav,
             samples,
+            born: Some(now),
         },
     );
     s.media.add_item(

@@ -167,6 +167,7 @@ pub fn synthesize(
             },
             format: Format::Mp3,
             samples,
+            born: Some(now),
         },
     );
     let secs = file.duration_secs();

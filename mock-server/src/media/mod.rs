@@ -10,6 +10,9 @@ pub mod audio;
 
 use audio::Sound;
 use dashmap::DashMap;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// A file format the mock serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -46,7 +49,8 @@ impl Format {
     }
 }
 
-/// An unguessable file token (128 random bits).
+/// An unguessable file token: the 16 bytes of a v4 UUID (122 random bits, keyed by the accounts'
+/// secret keys: [`crate::ids::Entropy::token`]).
 pub type Token = [u8; 16];
 
 /// A reference to a served file, as stored in a task result.
@@ -104,6 +108,10 @@ pub struct MediaFile {
     pub format: Format,
     /// Its length in samples.
     pub samples: u32,
+    /// When it was generated, Unix ms (virtual clock); `None`: never expires (the preset
+    /// voices' trial files, files saved by an older version).
+    #[serde(default)]
+    pub born: Option<i64>,
 }
 
 /// Where a generated media id came from.
@@ -155,16 +163,78 @@ pub struct MediaItem {
 }
 
 /// Every file and media id the mock has generated.
+///
+/// Retention (kling-api.md: generated media are cleared after 30 days): a generated file or
+/// media id is gone once `retention` has passed on the mock's clock since it was generated (a
+/// lookup then finds nothing: the URL answers 404, a custom voice from it is refused), and
+/// past `cap` generated entries the oldest are forgotten first. Expired entries leave memory a
+/// few at a time as new ones are added (oldest first), so memory follows the live set.
 #[derive(Debug, Default)]
 pub struct MediaLibrary {
     files: DashMap<Token, MediaFile>,
     items: DashMap<u64, MediaItem>,
+    /// Generated files in the order they were added, with their birth time.
+    file_order: Mutex<VecDeque<(i64, Token)>>,
+    /// Generated media ids in the order they were added, with their birth time.
+    item_order: Mutex<VecDeque<(i64, u64)>>,
+    /// How long a generated entry lives, ms (0: forever).
+    retention_ms: AtomicI64,
+    /// Most generated files, and most media ids, kept (0: no cap).
+    cap: AtomicUsize,
+    /// Entries forgotten (expired or past the cap) since the start.
+    evicted: AtomicU64,
 }
 
+/// Entries examined per addition when sweeping.
+const SWEEP_PER_ADD: usize = 4;
+
 impl MediaLibrary {
-    /// Register a file and return its reference.
+    /// Set the retention (`None` or zero: forever) and the cap on generated entries (0: none).
+    pub fn set_limits(&self, retention: Option<std::time::Duration>, cap: usize) {
+        let ms = retention.map_or(0, |d| d.as_millis().min(i64::MAX as u128) as i64);
+        self.retention_ms.store(ms, Ordering::Relaxed);
+        self.cap.store(cap, Ordering::Relaxed);
+    }
+
+    /// The retention, ms (0: forever).
+    pub fn retention_ms(&self) -> i64 {
+        self.retention_ms.load(Ordering::Relaxed)
+    }
+
+    /// The cap on generated files and on media ids (0: none).
+    pub fn cap(&self) -> usize {
+        self.cap.load(Ordering::Relaxed)
+    }
+
+    /// Entries forgotten (expired or past the cap) since the start.
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
+    }
+
+    /// Whether an entry born at `born` is still alive at `now`.
+    fn alive(&self, born: Option<i64>, now: i64) -> bool {
+        let keep = self.retention_ms();
+        match born {
+            Some(b) if keep > 0 => b.saturating_add(keep) > now,
+            _ => true,
+        }
+    }
+
+    /// When an entry born at `born` expires (`None`: never).
+    pub fn expires_at(&self, born: Option<i64>) -> Option<i64> {
+        let keep = self.retention_ms();
+        born.filter(|_| keep > 0).map(|b| b.saturating_add(keep))
+    }
+
+    /// Register a file and return its reference. A file with a birth time is subject to the
+    /// retention and the cap.
     pub fn add_file(&self, token: Token, file: MediaFile) -> MediaRef {
         self.files.insert(token, file);
+        if let Some(born) = file.born {
+            let mut order = self.file_order.lock().unwrap_or_else(|e| e.into_inner());
+            order.push_back((born, token));
+            self.sweep(&mut order, &self.files, born);
+        }
         MediaRef {
             token,
             format: file.format,
@@ -172,22 +242,69 @@ impl MediaLibrary {
         }
     }
 
-    /// The file with this token.
-    pub fn file(&self, token: &Token) -> Option<MediaFile> {
+    /// The file with this token, if it exists and has not expired at `now`.
+    pub fn file(&self, token: &Token, now: i64) -> Option<MediaFile> {
+        self.files
+            .get(token)
+            .map(|f| *f)
+            .filter(|f| self.alive(f.born, now))
+    }
+
+    /// The file with this token even if it has expired (to tell "expired" from "unknown").
+    pub fn file_any_age(&self, token: &Token) -> Option<MediaFile> {
         self.files.get(token).map(|f| *f)
     }
 
-    /// Register a generated audio or video id.
+    /// Register a generated audio or video id (subject to the retention and the cap).
     pub fn add_item(&self, id: u64, item: MediaItem) {
         self.items.insert(id, item);
+        let mut order = self.item_order.lock().unwrap_or_else(|e| e.into_inner());
+        order.push_back((item.created_at, id));
+        self.sweep(&mut order, &self.items, item.created_at);
     }
 
-    /// A generated media id, if it exists and belongs to `account`.
-    pub fn item(&self, account: u32, id: u64) -> Option<MediaItem> {
+    /// A generated media id, if it exists, belongs to `account` and has not expired at `now`.
+    pub fn item(&self, account: u32, id: u64, now: i64) -> Option<MediaItem> {
         self.items
             .get(&id)
             .map(|i| *i)
-            .filter(|i| i.account == account)
+            .filter(|i| i.account == account && self.alive(Some(i.created_at), now))
+    }
+
+    /// Forget up to [`SWEEP_PER_ADD`] of the oldest entries of `order` that expired at `now` or
+    /// are past the cap.
+    fn sweep<K, V>(&self, order: &mut VecDeque<(i64, K)>, map: &DashMap<K, V>, now: i64)
+    where
+        K: Eq + std::hash::Hash + Copy,
+    {
+        let cap = self.cap();
+        for _ in 0..SWEEP_PER_ADD {
+            let Some(&(born, key)) = order.front() else {
+                return;
+            };
+            let over = cap > 0 && order.len() > cap;
+            if !over && self.alive(Some(born), now) {
+                return;
+            }
+            order.pop_front();
+            if map.remove(&key).is_some() {
+                self.evicted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// After a restore: the sweep order is the birth order.
+    pub fn restored(&self) {
+        self.file_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .make_contiguous()
+            .sort_unstable();
+        self.item_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .make_contiguous()
+            .sort_unstable();
     }
 
     /// Number of files registered.
@@ -214,11 +331,19 @@ impl MediaLibrary {
     pub fn clear_items(&self, account: Option<u32>) {
         self.items
             .retain(|_, i| account.is_some_and(|a| a != i.account));
+        self.item_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, id)| self.items.contains_key(id));
     }
 
     /// Keep only the files `keep` accepts.
     pub fn retain_files(&self, keep: impl Fn(&Token) -> bool) {
         self.files.retain(|t, _| keep(t));
+        self.file_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, t)| self.files.contains_key(t));
     }
 }
 

@@ -158,7 +158,8 @@ async fn a_path_id_that_is_not_utf8_is_400_1201_in_the_envelope() {
     app.get("/v1/audio/text-to-audio/%FF%FE")
         .await
         .err(400, 1201);
+    // No media file has such a name: an unknown file.
     app.send(app.client.get(app.url("/files/%FF.mp3")))
         .await
-        .err(400, 1201);
+        .err(404, 1203);
 }
