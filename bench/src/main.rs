@@ -11,7 +11,7 @@ mod scenarios;
 use clap::Parser;
 use load::{LoadResult, LoadSpec};
 use scenarios::{addr_of, drive, start_mock};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Every scenario, in the order they run (`rss` first, while the heap is fresh). `soak` runs
@@ -83,6 +83,11 @@ struct Args {
     /// `soak`: the mock's `--max-tasks`.
     #[arg(long, default_value_t = 100_000)]
     soak_max_tasks: usize,
+    /// Run every scenario in this process instead of one child process per scenario (by default
+    /// each scenario gets a fresh process, so one scenario's heap — a million stored tasks — and
+    /// leftover tasks cannot slow the next).
+    #[arg(long)]
+    no_isolate: bool,
     /// Skip the open-loop runs at half of the closed loop's throughput (baseline, get-task,
     /// create-t2a, tts).
     #[arg(long)]
@@ -96,7 +101,7 @@ struct Args {
 }
 
 /// One line of the results.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Row {
     scenario: String,
     label: String,
@@ -634,6 +639,37 @@ fn print_table(rows: &[Row]) {
     }
 }
 
+/// Run `scenario` in a child process (this binary, the same flags, `--no-isolate`) and read its
+/// rows back.
+fn run_child(scenario: &str) -> Result<Vec<Row>, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut pass = Vec::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--scenario" | "--json" => {
+                it.next();
+            }
+            _ if a.starts_with("--scenario=") || a.starts_with("--json=") => {}
+            _ => pass.push(a),
+        }
+    }
+    let out = std::env::temp_dir().join(format!(
+        "kling-bench-{}-{scenario}.json",
+        std::process::id()
+    ));
+    let status = std::process::Command::new(exe)
+        .args(&pass)
+        .args(["--no-isolate", "--scenario", scenario, "--json"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot start the child: {e}"))?;
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("no results ({status}): {e}"))?;
+    let _ = std::fs::remove_file(&out);
+    serde_json::from_str(&text).map_err(|e| format!("unreadable results: {e}"))
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -688,7 +724,23 @@ async fn main() -> std::process::ExitCode {
     );
     let mut rows = Vec::new();
     let mut failed = false;
-    for name in selected {
+    let isolate = !args.no_isolate && selected.len() > 1;
+    for name in selected.iter().copied() {
+        if isolate {
+            // Every HTTP scenario's child measures its own baseline right before it.
+            if name == "baseline" && selected.iter().any(|s| http.contains(s)) {
+                continue;
+            }
+            eprintln!("kling-bench: running {name} (own process)");
+            match run_child(name) {
+                Ok(mut r) => rows.append(&mut r),
+                Err(e) => {
+                    failed = true;
+                    rows.push(Row::failed(name, e));
+                }
+            }
+            continue;
+        }
         eprintln!("kling-bench: running {name}");
         if let Err(e) = run_scenario(name, &z, &mut rows, &answer).await {
             failed = true;

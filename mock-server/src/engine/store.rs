@@ -67,7 +67,7 @@ impl TaskRecord {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Store {
     /// Boxed: a growing map then moves 8-byte pointers, not 144-byte records (shorter pauses
     /// when a shard resizes), and its empty slots cost 16 bytes instead of 152.
@@ -80,6 +80,19 @@ pub(crate) struct Store {
     max: AtomicUsize,
     /// Tasks forgotten because of the cap, since the start.
     evicted: AtomicU64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            tasks: crate::media::big_map(),
+            lists: DashMap::new(),
+            external: DashMap::new(),
+            order: Mutex::default(),
+            max: AtomicUsize::default(),
+            evicted: AtomicU64::default(),
+        }
+    }
 }
 
 /// Tasks examined (evicted or moved back) per insert past the cap: enough to bring the store
