@@ -594,7 +594,13 @@ async fn run_scenario(
             let series: Vec<String> = r
                 .samples
                 .iter()
-                .map(|(t, rss, n)| format!("{t:.0}s {:.1}MiB {n}", mb(*rss)))
+                .zip(&r.counts)
+                .map(|((t, rss, n), (files, ids, pending))| {
+                    format!(
+                        "{t:.0}s {:.1}MiB tasks {n} files {files} ids {ids} pending {pending}",
+                        mb(*rss)
+                    )
+                })
                 .collect();
             eprintln!("kling-bench: soak samples: {}", series.join(", "));
             if r.errors > 0 {

@@ -417,6 +417,8 @@ pub async fn load(
 pub struct SoakReport {
     /// (seconds since start, VmRSS bytes, tasks stored) every sample.
     pub samples: Vec<(f64, u64, usize)>,
+    /// Per sample: media files, media ids, pending transitions (what else could grow).
+    pub counts: Vec<(usize, usize, usize)>,
     /// Requests made and non-200 answers.
     pub requests: u64,
     /// Non-200 answers.
@@ -505,6 +507,7 @@ pub async fn soak(
     }
     let t0 = Instant::now();
     let mut samples = Vec::new();
+    let mut counts = Vec::new();
     while t0.elapsed() < duration {
         tokio::time::sleep(sample.min(duration.saturating_sub(t0.elapsed()))).await;
         // Drop the receiver's own record, which grows by design (it is the test's, not the
@@ -515,6 +518,11 @@ pub async fn soak(
             rss_bytes("self").unwrap_or(0),
             mock.state().engine.task_count(),
         ));
+        counts.push((
+            mock.state().media.file_count(),
+            mock.state().media.item_count(),
+            mock.state().engine.pending_transitions(),
+        ));
     }
     stop.store(true, Ordering::Relaxed);
     for h in handles {
@@ -524,6 +532,7 @@ pub async fn soak(
     let virtual_days = (mock.state().clock.now_ms() - clock0) as f64 / 86_400_000.0;
     Ok(SoakReport {
         samples,
+        counts,
         requests: requests.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
         callbacks: seen.total.load(Ordering::Relaxed),
