@@ -287,13 +287,6 @@ async fn run_scenario(
         duration: z.duration,
         rate: None,
     };
-    // The same load, open loop at half the closed loop's throughput.
-    let half = |addr, max: &LoadResult| LoadSpec {
-        rate: Some(max.rps() / 2.0),
-        ..spec(addr)
-    };
-    let half_label =
-        |what: &str, max: &LoadResult| format!("{what} {HALF} ({:.0} req/s)", max.rps() / 2.0);
     match name {
         "baseline" => {
             let server = load::baseline(answer.clone()).await?;
@@ -303,7 +296,7 @@ async fn run_scenario(
             row.note = format!("{}; body {} B", row.note, answer.len());
             rows.push(row);
             if z.half_load {
-                let h = load::run(half(server.addr, &r), make).await?;
+                let h = load::run(half(spec(server.addr), &r), make).await?;
                 let label = half_label("baseline", &r);
                 rows.push(Row::load(name, label, &h, None));
             }
@@ -313,54 +306,38 @@ async fn run_scenario(
             let id = scenarios::seed(&mock, 1, None)?;
             mock.advance(Duration::from_secs(60));
             let path = format!("/v1/audio/text-to-audio/{id}");
-            let r = drive(&mock, spec(addr_of(&mock)?), "GET", path.clone(), None).await?;
+            let request = ("GET one task", "GET", path, None);
+            let (r, h) =
+                closed_and_half(&mock, spec(addr_of(&mock)?), z.half_load, request).await?;
             rows.push(Row::load(name, "GET one task".into(), &r, base.as_ref()));
-            if z.half_load {
-                let h = drive(&mock, half(addr_of(&mock)?, &r), "GET", path, None).await?;
-                let label = half_label("GET one task", &r);
+            if let Some((label, h)) = h {
                 rows.push(Row::load(name, label, &h, half_base.as_ref()));
             }
         }
-        "create-t2a" => {
+        "create-t2a" | "tts" => {
             let mock = start_mock(0).await;
-            let body = r#"{"prompt":"rain on a tin roof","duration":5}"#;
-            let path = "/v1/audio/text-to-audio".to_string();
-            let r = drive(
-                &mock,
-                spec(addr_of(&mock)?),
-                "POST",
-                path.clone(),
-                Some(body),
-            )
-            .await?;
-            rows.push(Row::load(
-                name,
-                "POST text-to-audio".into(),
-                &r,
-                base.as_ref(),
-            ));
-            if z.half_load {
-                let h = drive(&mock, half(addr_of(&mock)?, &r), "POST", path, Some(body)).await?;
-                let label = half_label("POST text-to-audio", &r);
-                rows.push(Row::load(name, label, &h, half_base.as_ref()));
-            }
-        }
-        "tts" => {
-            let mock = start_mock(0).await;
-            let body = r#"{"text":"Hello from the mock","voice_id":"oversea_male1","voice_language":"en"}"#;
-            let path = "/v1/audio/tts".to_string();
-            let r = drive(
-                &mock,
-                spec(addr_of(&mock)?),
-                "POST",
-                path.clone(),
-                Some(body),
-            )
-            .await?;
-            rows.push(Row::load(name, "POST tts".into(), &r, base.as_ref()));
-            if z.half_load {
-                let h = drive(&mock, half(addr_of(&mock)?, &r), "POST", path, Some(body)).await?;
-                let label = half_label("POST tts", &r);
+            let request = if name == "tts" {
+                (
+                    "POST tts",
+                    "POST",
+                    "/v1/audio/tts".to_string(),
+                    Some(
+                        r#"{"text":"Hello from the mock","voice_id":"oversea_male1","voice_language":"en"}"#,
+                    ),
+                )
+            } else {
+                (
+                    "POST text-to-audio",
+                    "POST",
+                    "/v1/audio/text-to-audio".to_string(),
+                    Some(r#"{"prompt":"rain on a tin roof","duration":5}"#),
+                )
+            };
+            let what = request.0;
+            let (r, h) =
+                closed_and_half(&mock, spec(addr_of(&mock)?), z.half_load, request).await?;
+            rows.push(Row::load(name, what.into(), &r, base.as_ref()));
+            if let Some((label, h)) = h {
                 rows.push(Row::load(name, label, &h, half_base.as_ref()));
             }
         }
@@ -610,6 +587,36 @@ async fn run_scenario(
         other => return Err(format!("unknown scenario {other}")),
     }
     Ok(())
+}
+
+/// A scenario's closed-loop run, then (when `half_load`) the same requests open loop at half the
+/// throughput it reached, labelled for its row.
+async fn closed_and_half(
+    mock: &kling_mock::MockServer,
+    spec: LoadSpec,
+    half_load: bool,
+    (what, method, path, body): (&str, &'static str, String, Option<&'static str>),
+) -> Result<(LoadResult, Option<(String, LoadResult)>), String> {
+    let r = drive(mock, spec, method, path.clone(), body).await?;
+    if !half_load {
+        return Ok((r, None));
+    }
+    let h = drive(mock, half(spec, &r), method, path, body).await?;
+    let label = half_label(what, &r);
+    Ok((r, Some((label, h))))
+}
+
+/// `spec`, open loop at half the throughput `max` reached.
+fn half(spec: LoadSpec, max: &LoadResult) -> LoadSpec {
+    LoadSpec {
+        rate: Some(max.rps() / 2.0),
+        ..spec
+    }
+}
+
+/// The row label of a half-load run.
+fn half_label(what: &str, max: &LoadResult) -> String {
+    format!("{what} {HALF} ({:.0} req/s)", max.rps() / 2.0)
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
