@@ -250,6 +250,66 @@ struct Job {
     reorder: bool,
 }
 
+/// The deliveries' own runtime: one worker thread named `kling-callbacks`, shut down (without
+/// waiting) when the dispatcher is dropped; or, if it cannot be made, the server's.
+#[derive(Debug)]
+enum DeliveryRuntime {
+    Own(Option<tokio::runtime::Runtime>),
+    Shared(tokio::runtime::Handle),
+}
+
+impl DeliveryRuntime {
+    /// A runtime for deliveries if the caller runs on one (a server is being built).
+    fn start() -> Option<DeliveryRuntime> {
+        let outer = tokio::runtime::Handle::try_current().ok()?;
+        Some(
+            match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("kling-callbacks")
+                .on_thread_start(lower_priority)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => DeliveryRuntime::Own(Some(rt)),
+                Err(err) => {
+                    tracing::warn!(%err, "no thread for callbacks: they share the server's runtime");
+                    DeliveryRuntime::Shared(outer)
+                }
+            },
+        )
+    }
+
+    fn handle(&self) -> Option<tokio::runtime::Handle> {
+        match self {
+            DeliveryRuntime::Own(rt) => rt.as_ref().map(|rt| rt.handle().clone()),
+            DeliveryRuntime::Shared(h) => Some(h.clone()),
+        }
+    }
+}
+
+/// Deliveries' threads run at a lower OS priority (nice +[`DELIVERY_NICE`]): when the API and
+/// deliveries want the same cores, the API's requests go first and deliveries wait (in order,
+/// counted by the queue). Linux sets the nice value per thread; elsewhere nothing changes.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) = rustix::process::setpriority_process(None, DELIVERY_NICE) {
+        tracing::debug!(%err, "callbacks run at the server's priority");
+    }
+}
+
+/// The nice value of the delivery threads (0 is normal, 19 the lowest).
+const DELIVERY_NICE: i32 = 10;
+
+impl Drop for DeliveryRuntime {
+    fn drop(&mut self) {
+        if let DeliveryRuntime::Own(rt) = self
+            && let Some(rt) = rt.take()
+        {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// What the workers share with the dispatcher.
 #[derive(Debug)]
 struct Shared {
@@ -281,10 +341,12 @@ pub(crate) struct Callbacks {
     /// First `webhook-id` (seeded, 18 digits) and the count of ids given so far.
     id_base: u64,
     ids_given: AtomicU64,
-    /// The runtime the server was built on. Deliveries are spawned there, so a status change
-    /// fired from any thread (e.g. a test moving the virtual clock from outside the runtime) is
-    /// still delivered.
-    runtime: Option<tokio::runtime::Handle>,
+    /// Where deliveries run: a runtime of their own (one thread), so that they never queue in
+    /// front of API requests on the server's workers, and a status change fired from any thread
+    /// (e.g. a test moving the virtual clock from outside the runtime) is still delivered.
+    /// Built when the dispatcher is made inside a runtime (where a server runs); `None`
+    /// otherwise, and changes are then dropped for want of one.
+    runtime: Option<DeliveryRuntime>,
 }
 
 impl Callbacks {
@@ -316,7 +378,7 @@ impl Callbacks {
             rng: Mutex::new(rng),
             id_base,
             ids_given: AtomicU64::new(0),
-            runtime: tokio::runtime::Handle::try_current().ok(),
+            runtime: DeliveryRuntime::start(),
         }
     }
 
@@ -386,10 +448,7 @@ impl Callbacks {
     fn admit(&self, job: Job, drop: bool, close: bool) {
         let sh = &self.shared;
         let id = job.d.task_id;
-        let rt = self
-            .runtime
-            .clone()
-            .or_else(|| tokio::runtime::Handle::try_current().ok());
+        let rt = self.runtime.as_ref().and_then(DeliveryRuntime::handle);
         let refused = if drop {
             Some(DropReason::Fault)
         } else if rt.is_none() {

@@ -643,3 +643,73 @@ async fn receivers_that_hang_fail_or_are_gone_never_slow_the_api() {
     state.ok();
     assert!(app.state.engine.callbacks_pending() > 0, "still stuck");
 }
+
+/// Deliveries run on a thread of their own (`kling-callbacks`): they go out even while the
+/// runtime the server was started on is blocked (a test waiting synchronously, a busy worker).
+/// The receiver is a plain thread outside every runtime; this test's runtime has one thread, and
+/// it is blocked in `recv_timeout` while the callbacks must arrive.
+#[tokio::test]
+async fn deliveries_go_out_while_the_servers_runtime_is_blocked() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let app = spawn_app().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let Ok(read_half) = stream.try_clone() else {
+                    return;
+                };
+                let (mut r, mut w) = (BufReader::new(read_half), stream);
+                loop {
+                    let (mut len, mut line) = (0usize, String::new());
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if r.read_exact(&mut body).is_err() || tx.send(body).is_err() {
+                        return;
+                    }
+                    if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let id = app.create_t2a(t2a(&url)).await;
+    let status_of = |body: Vec<u8>| {
+        let v: Value = serde_json::from_slice(&body).expect("a JSON callback");
+        assert_eq!(v["task_id"], id.as_str());
+        v["task_status"].as_str().unwrap_or_default().to_string()
+    };
+    // From here on this runtime is blocked: nothing the server spawned on it can run.
+    let first = rx
+        .recv_timeout(GUARD)
+        .expect("`submitted` delivered while the server's runtime is blocked");
+    assert_eq!(status_of(first), "submitted");
+    // The clock moved from outside any await: the rest goes out too.
+    app.advance(FINISH);
+    let rest: Vec<String> = (0..2)
+        .map(|_| status_of(rx.recv_timeout(GUARD).expect("the next change delivered")))
+        .collect();
+    assert_eq!(rest[0], "processing");
+    assert!(
+        rest[1] == "succeed" || rest[1] == "failed",
+        "the last change is final: {rest:?}"
+    );
+}
