@@ -74,6 +74,9 @@ struct Args {
     /// `load`: the receiver's delay before answering each callback, ms (a slow receiver).
     #[arg(long, default_value_t = 5)]
     receiver_delay_ms: u64,
+    /// `load`: rounds, each an unloaded then a loaded run with its share of the tasks.
+    #[arg(long, default_value_t = 10)]
+    load_rounds: usize,
     /// `soak`: how long, seconds.
     #[arg(long, default_value_t = 600.0)]
     soak_secs: f64,
@@ -200,6 +203,7 @@ struct Sizes {
     load_tasks: usize,
     load_rate: f64,
     receiver_delay: Duration,
+    load_rounds: usize,
     soak: Duration,
     soak_rate: f64,
     soak_max_tasks: usize,
@@ -227,6 +231,7 @@ impl Sizes {
                 load_tasks: small.min(2000),
                 load_rate: a.load_rate,
                 receiver_delay: Duration::from_millis(a.receiver_delay_ms),
+                load_rounds: 2,
                 soak: Duration::from_secs(2),
                 soak_rate: 200.0,
                 soak_max_tasks: 100,
@@ -250,6 +255,7 @@ impl Sizes {
             load_tasks: cap(a.load_tasks),
             load_rate: a.load_rate,
             receiver_delay: Duration::from_millis(a.receiver_delay_ms),
+            load_rounds: a.load_rounds.max(1),
             soak: Duration::from_secs_f64(a.soak_secs.max(1.0)),
             soak_rate: a.soak_rate,
             soak_max_tasks: a.soak_max_tasks,
@@ -452,6 +458,7 @@ async fn run_scenario(
                 z.load_rate,
                 z.receiver_delay,
                 Duration::from_secs(600),
+                z.load_rounds,
             )
             .await?;
             let (u, l) = (r.unloaded, r.loaded);
@@ -471,8 +478,14 @@ async fn run_scenario(
                     errors: Some(if label == "loaded" { r.errors } else { 0 }),
                     note: if label == "loaded" {
                         format!(
-                            "callbacks to a receiver answering after {} ms, clock 1 s / 10 ms; ×p99 vs unloaded",
-                            r.receiver_delay.as_millis()
+                            "callbacks to a receiver answering after {} ms, clock 1 s / 10 ms; ×p99 vs unloaded; {} rounds, ×p99 per round: {}",
+                            r.receiver_delay.as_millis(),
+                            r.round_ratios.len(),
+                            r.round_ratios
+                                .iter()
+                                .map(|x| format!("{x:.2}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
                         )
                     } else {
                         format!("req/s counts creates and GETs; {} errors", r.errors)
@@ -572,10 +585,15 @@ async fn run_scenario(
                 .samples
                 .iter()
                 .zip(&r.counts)
-                .map(|((t, rss, n), (files, ids, pending))| {
+                .zip(&r.heap)
+                .zip(&r.handles)
+                .zip(&r.tables)
+                .map(|(((((t, rss, n), (files, ids, pending)), (used, free)), (fds, live)), (tc, fc, ic))| {
                     format!(
-                        "{t:.0}s {:.1}MiB tasks {n} files {files} ids {ids} pending {pending}",
-                        mb(*rss)
+                        "{t:.0}s {:.1}MiB (heap used {:.1} free {:.1}) tasks {n}/{tc} files {files}/{fc} ids {ids}/{ic} pending {pending} fds {fds} tokio tasks {live}",
+                        mb(*rss),
+                        mb(*used),
+                        mb(*free)
                     )
                 })
                 .collect();

@@ -76,6 +76,54 @@ pub async fn ordered_receiver(delay: Duration) -> Result<(Served, Arc<Ordered>),
     Ok((load::serve_router(router).await?, seen))
 }
 
+/// Wait (until `deadline` at most) for every task of `mock` to reach its end and every callback
+/// to be out.
+async fn settle(mock: &MockServer, deadline: Instant) {
+    while mock.state().engine.pending_transitions() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = tokio::time::timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        mock.state().engine.callbacks_idle(),
+    )
+    .await;
+}
+
+/// A runtime of its own for one party of a scenario (the mock, the receiver), shut down in the
+/// background when dropped.
+pub struct Side(Option<tokio::runtime::Runtime>);
+
+impl Side {
+    /// A multi-thread runtime of `threads` workers named `name`.
+    pub fn new(name: &str, threads: usize) -> Result<Side, String> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .map(|rt| Side(Some(rt)))
+            .map_err(|e| format!("cannot build the {name} runtime: {e}"))
+    }
+
+    /// Run `f` there (what it spawns stays there) and wait for it.
+    pub async fn run<F>(&self, f: F) -> Result<F::Output, String>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let rt = self.0.as_ref().ok_or("runtime gone")?;
+        rt.spawn(f).await.map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for Side {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// Moves the mock's (frozen) clock by `step` every `every` of real time until stopped: "the
 /// clock runs", fast. The advance runs on a blocking thread of the runtime (callbacks it queues
 /// need the runtime).
@@ -140,6 +188,7 @@ async fn client(
     callback: Option<String>,
     get_every: usize,
     pace: Duration,
+    (phase, clients): (usize, usize),
 ) -> Result<(Vec<u64>, Histogram<u64>, u64), String> {
     let mut send: Sender = load::connect(addr).await?;
     let mut hist = load::new_hist();
@@ -154,7 +203,10 @@ async fn client(
     let record = |hist: &mut Histogram<u64>, t0: Instant| {
         hist.saturating_record((t0.elapsed().as_nanos() as u64).max(1));
     };
-    let mut tick = tokio::time::interval(pace.max(Duration::from_micros(1)));
+    // Client `phase` of `clients` starts `phase / clients` of a period late: the clients' requests
+    // arrive evenly spread, not in one burst of all clients every period.
+    let start = tokio::time::Instant::now() + pace.mul_f64(phase as f64 / clients.max(1) as f64);
+    let mut tick = tokio::time::interval_at(start, pace.max(Duration::from_micros(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for i in 0..n {
         if !pace.is_zero() {
@@ -221,6 +273,7 @@ async fn run_clients(
             callback.clone(),
             4,
             pace,
+            (c, clients),
         )));
     }
     let mut ids = Vec::with_capacity(tasks);
@@ -252,8 +305,11 @@ pub struct LoadReport {
     pub clients: usize,
     /// Tasks created (accepted).
     pub tasks: usize,
-    /// API requests/s and p50/p99/p99.9 (µs) without callbacks or a running clock.
+    /// API requests/s and p50/p99/p99.9 (µs) without callbacks or a running clock (all
+    /// unloaded rounds).
     pub unloaded: (f64, f64, f64, f64),
+    /// Per round, the loaded p99 over the unloaded p99.
+    pub round_ratios: Vec<f64>,
     /// The same with callbacks to the slow receiver and the clock running.
     pub loaded: (f64, f64, f64, f64),
     /// Non-200 answers in both phases.
@@ -299,40 +355,59 @@ pub async fn load(
     rate: f64,
     delay: Duration,
     limit: Duration,
+    rounds: usize,
 ) -> Result<LoadReport, String> {
-    // The unloaded figure: the same clients and requests, no callbacks, the clock still.
-    let quiet = MockServer::builder()
-        .config(mock_config(10_000))
-        .start()
-        .await;
-    let (ids, h, e0, d) = run_clients(&quiet, clients, tasks, rate, None).await?;
-    let unloaded = quantiles(&h, h.len() as usize, d);
-    drop(ids);
-    drop(quiet);
-
-    let (recv, seen) = ordered_receiver(delay).await?;
+    // The mock and the receiver each run on a runtime of their own, as the separate processes
+    // they are in use: the clients' latency then does not include waiting in one cooperative
+    // queue behind the receiver's work (the OS still shares the cores among all three).
+    let mock_side = Side::new("mock", 2)?;
+    let recv_side = Side::new("receiver", 1)?;
+    // The unloaded figure: the same clients and requests on a mock with no callbacks and the
+    // clock still.
+    let quiet = mock_side
+        .run(MockServer::builder().config(mock_config(10_000)).start())
+        .await?;
+    let (recv, seen) = recv_side.run(ordered_receiver(delay)).await??;
     // Every status change of every task may wait in the queue: room for all of them.
-    let mock = MockServer::builder()
-        .clock(Clock::frozen(Clock::wall_ms()))
-        .config(mock_config(tasks * 3 + 1000))
-        .start()
-        .await;
+    let mock = mock_side
+        .run(
+            MockServer::builder()
+                .clock(Clock::frozen(Clock::wall_ms()))
+                .config(mock_config(tasks * 3 + 1000))
+                .start(),
+        )
+        .await?;
     let ticker = Ticker::start(&mock, Duration::from_millis(10), Duration::from_secs(1));
     let url = format!("http://{}/hook", recv.addr);
     let t0 = Instant::now();
-    let (ids, h, e1, d) = run_clients(&mock, clients, tasks, rate, Some(url)).await?;
-    let loaded = quantiles(&h, h.len() as usize, d);
-    // Every task to its end, then every callback out.
     let deadline = t0 + limit;
-    while mock.state().engine.pending_transitions() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // Rounds alternate, unloaded then loaded, each with its share of the tasks: on a shared
+    // machine whose speed drifts by the minute, both figures then come from the same minutes.
+    let rounds = rounds.clamp(1, tasks.max(1));
+    let (mut hu, mut hl) = (load::new_hist(), load::new_hist());
+    let (mut du, mut dl) = (Duration::ZERO, Duration::ZERO);
+    let (mut e0, mut e1) = (0, 0);
+    let mut ids = Vec::with_capacity(tasks);
+    let mut round_ratios = Vec::with_capacity(rounds);
+    for r in 0..rounds {
+        let n = tasks / rounds + usize::from(r < tasks % rounds);
+        // The unloaded round starts once the loaded mock has nothing left to do.
+        settle(&mock, deadline).await;
+        let (_, h, e, d) = run_clients(&quiet, clients, n, rate, None).await?;
+        let (i, h2, e2, d2) = run_clients(&mock, clients, n, rate, Some(url.clone())).await?;
+        round_ratios
+            .push(h2.value_at_quantile(0.99) as f64 / h.value_at_quantile(0.99).max(1) as f64);
+        hu.add(&h).map_err(|e| e.to_string())?;
+        hl.add(&h2).map_err(|e| e.to_string())?;
+        (du, dl, e0, e1) = (du + d, dl + d2, e0 + e, e1 + e2);
+        ids.extend(i);
     }
+    let unloaded = quantiles(&hu, hu.len() as usize, du);
+    let loaded = quantiles(&hl, hl.len() as usize, dl);
+    drop(quiet);
+    // Every task to its end, then every callback out.
+    settle(&mock, deadline).await;
     ticker.stop().await;
-    let _ = tokio::time::timeout(
-        deadline.saturating_duration_since(Instant::now()),
-        mock.state().engine.callbacks_idle(),
-    )
-    .await;
     let total = t0.elapsed();
     let census = mock.state().engine.census();
     let not_terminal = census
@@ -397,6 +472,7 @@ pub async fn load(
         clients,
         tasks: ids.len(),
         unloaded,
+        round_ratios,
         loaded,
         errors: e0 + e1,
         not_terminal,
@@ -419,6 +495,13 @@ pub struct SoakReport {
     pub samples: Vec<(f64, u64, usize)>,
     /// Per sample: media files, media ids, pending transitions (what else could grow).
     pub counts: Vec<(usize, usize, usize)>,
+    /// Per sample: the allocator's bytes in use and bytes held free (glibc `mallinfo2`; zeros
+    /// elsewhere), to tell live growth from fragmentation.
+    pub heap: Vec<(u64, u64)>,
+    /// Per sample: open file descriptors (sockets among them) and live tokio tasks.
+    pub handles: Vec<(usize, usize)>,
+    /// Per sample: slots allocated in the task, file and media-id tables.
+    pub tables: Vec<(usize, usize, usize)>,
     /// Requests made and non-200 answers.
     pub requests: u64,
     /// Non-200 answers.
@@ -508,6 +591,9 @@ pub async fn soak(
     let t0 = Instant::now();
     let mut samples = Vec::new();
     let mut counts = Vec::new();
+    let mut heap = Vec::new();
+    let mut handles_seen = Vec::new();
+    let mut tables = Vec::new();
     while t0.elapsed() < duration {
         tokio::time::sleep(sample.min(duration.saturating_sub(t0.elapsed()))).await;
         // Drop the receiver's own record, which grows by design (it is the test's, not the
@@ -523,6 +609,15 @@ pub async fn soak(
             mock.state().media.item_count(),
             mock.state().engine.pending_transitions(),
         ));
+        heap.push(heap_bytes());
+        let (files, items) = mock.state().media.table_capacities();
+        tables.push((mock.state().engine.task_table_capacity(), files, items));
+        handles_seen.push((
+            std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count()),
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
+        ));
     }
     stop.store(true, Ordering::Relaxed);
     for h in handles {
@@ -533,6 +628,9 @@ pub async fn soak(
     Ok(SoakReport {
         samples,
         counts,
+        heap,
+        handles: handles_seen,
+        tables,
         requests: requests.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
         callbacks: seen.total.load(Ordering::Relaxed),
@@ -542,4 +640,19 @@ pub async fn soak(
         ),
         virtual_days,
     })
+}
+
+/// The allocator's (bytes in use, bytes free in its arenas): glibc's `mallinfo2`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn heap_bytes() -> (u64, u64) {
+    // SAFETY: mallinfo2 only reads the allocator's counters; it has no preconditions.
+    let m = unsafe { libc::mallinfo2() };
+    ((m.uordblks + m.hblkhd) as u64, m.fordblks as u64)
+}
+
+/// Not glibc: no figures.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_bytes() -> (u64, u64) {
+    (0, 0)
 }

@@ -251,6 +251,11 @@ impl Engine {
         self.store.len()
     }
 
+    /// Slots allocated in the task table (its hash table's capacity), for memory diagnostics.
+    pub fn task_table_capacity(&self) -> usize {
+        self.store.capacity()
+    }
+
     /// Number of transitions still pending.
     pub fn pending_transitions(&self) -> usize {
         self.timers.len()

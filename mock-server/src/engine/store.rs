@@ -264,6 +264,11 @@ impl Store {
         self.tasks.len()
     }
 
+    /// Slots allocated in the task table.
+    pub fn capacity(&self) -> usize {
+        self.tasks.capacity()
+    }
+
     /// Ids of the tasks `key` names: the task with that id, or every task (of `account`, or of
     /// any account) with that external id.
     pub fn resolve(&self, account: Option<u32>, key: &str) -> Vec<u64> {

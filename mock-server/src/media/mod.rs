@@ -345,6 +345,12 @@ impl MediaLibrary {
         self.items.iter().map(|e| (*e.key(), *e.value())).collect()
     }
 
+    /// Slots allocated in the file table and the media-id table (their hash tables'
+    /// capacities), for memory diagnostics.
+    pub fn table_capacities(&self) -> (usize, usize) {
+        (self.files.capacity(), self.items.capacity())
+    }
+
     /// Number of generated media ids.
     pub fn item_count(&self) -> usize {
         self.items.len()
