@@ -266,7 +266,6 @@ impl DeliveryRuntime {
             match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("kling-callbacks")
-                .on_thread_start(lower_priority)
                 .enable_all()
                 .build()
             {
@@ -286,19 +285,6 @@ impl DeliveryRuntime {
         }
     }
 }
-
-/// Deliveries' threads run at a lower OS priority (nice +[`DELIVERY_NICE`]): when the API and
-/// deliveries want the same cores, the API's requests go first and deliveries wait (in order,
-/// counted by the queue). Linux sets the nice value per thread; elsewhere nothing changes.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(err) = rustix::process::setpriority_process(None, DELIVERY_NICE) {
-        tracing::debug!(%err, "callbacks run at the server's priority");
-    }
-}
-
-/// The nice value of the delivery threads (0 is normal, 19 the lowest).
-const DELIVERY_NICE: i32 = 10;
 
 impl Drop for DeliveryRuntime {
     fn drop(&mut self) {
