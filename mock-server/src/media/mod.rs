@@ -7,8 +7,10 @@
 //! later avatar/lip-sync `audio_id`) can check ownership, origin and duration.
 
 pub mod audio;
+mod churn;
 
 use audio::Sound;
+use churn::ChurnMap;
 use dashmap::DashMap;
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -178,10 +180,10 @@ pub(crate) fn big_map<K: Eq + std::hash::Hash, V>() -> DashMap<K, V> {
 /// lookup then finds nothing: the URL answers 404, a custom voice from it is refused), and
 /// past `cap` generated entries the oldest are forgotten first. Expired entries leave memory a
 /// few at a time as new ones are added (oldest first), so memory follows the live set.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct MediaLibrary {
-    files: DashMap<Token, MediaFile>,
-    items: DashMap<u64, MediaItem>,
+    files: ChurnMap<Token, MediaFile>,
+    items: ChurnMap<u64, MediaItem>,
     /// Generated files in the order they were added, with their birth time.
     file_order: Mutex<VecDeque<(i64, Token)>>,
     /// Generated media ids in the order they were added, with their birth time.
@@ -194,19 +196,6 @@ pub struct MediaLibrary {
     evicted: AtomicU64,
 }
 
-impl Default for MediaLibrary {
-    fn default() -> Self {
-        MediaLibrary {
-            files: big_map(),
-            items: big_map(),
-            file_order: Mutex::default(),
-            item_order: Mutex::default(),
-            retention_ms: AtomicI64::default(),
-            cap: AtomicUsize::default(),
-            evicted: AtomicU64::default(),
-        }
-    }
-}
 
 /// Entries examined per addition when sweeping.
 const SWEEP_PER_ADD: usize = 4;
@@ -267,15 +256,12 @@ impl MediaLibrary {
 
     /// The file with this token, if it exists and has not expired at `now`.
     pub fn file(&self, token: &Token, now: i64) -> Option<MediaFile> {
-        self.files
-            .get(token)
-            .map(|f| *f)
-            .filter(|f| self.alive(f.born, now))
+        self.files.get(token).filter(|f| self.alive(f.born, now))
     }
 
     /// The file with this token even if it has expired (to tell "expired" from "unknown").
     pub fn file_any_age(&self, token: &Token) -> Option<MediaFile> {
-        self.files.get(token).map(|f| *f)
+        self.files.get(token)
     }
 
     /// Register a generated audio or video id (subject to the retention and the cap).
@@ -290,15 +276,15 @@ impl MediaLibrary {
     pub fn item(&self, account: u32, id: u64, now: i64) -> Option<MediaItem> {
         self.items
             .get(&id)
-            .map(|i| *i)
             .filter(|i| i.account == account && self.alive(Some(i.created_at), now))
     }
 
     /// Forget up to [`SWEEP_PER_ADD`] of the oldest entries of `order` that expired at `now` or
     /// are past the cap.
-    fn sweep<K, V>(&self, order: &mut VecDeque<(i64, K)>, map: &DashMap<K, V>, now: i64)
+    fn sweep<K, V>(&self, order: &mut VecDeque<(i64, K)>, map: &ChurnMap<K, V>, now: i64)
     where
         K: Eq + std::hash::Hash + Copy,
+        V: Copy,
     {
         let cap = self.cap();
         for _ in 0..SWEEP_PER_ADD {
@@ -310,7 +296,7 @@ impl MediaLibrary {
                 return;
             }
             order.pop_front();
-            if map.remove(&key).is_some() {
+            if map.evict(&key) {
                 self.evicted.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -337,18 +323,23 @@ impl MediaLibrary {
 
     /// Every file, for persistence.
     pub fn files(&self) -> Vec<(Token, MediaFile)> {
-        self.files.iter().map(|e| (*e.key(), *e.value())).collect()
+        self.files.snapshot()
     }
 
     /// Every media id, for persistence.
     pub fn items(&self) -> Vec<(u64, MediaItem)> {
-        self.items.iter().map(|e| (*e.key(), *e.value())).collect()
+        self.items.snapshot()
     }
 
-    /// Slots allocated in the file table and the media-id table (their hash tables'
-    /// capacities), for memory diagnostics.
+    /// Entries the file table and the media-id table can hold before they next grow or rehash,
+    /// for memory diagnostics.
     pub fn table_capacities(&self) -> (usize, usize) {
         (self.files.capacity(), self.items.capacity())
+    }
+
+    /// Bytes the file table and the media-id table take (slots, not what entries point to).
+    pub fn table_bytes(&self) -> (usize, usize) {
+        (self.files.allocation_size(), self.items.allocation_size())
     }
 
     /// Number of generated media ids.

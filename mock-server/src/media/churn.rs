@@ -1,0 +1,207 @@
+//! `ChurnMap`: a sharded hash map for tables that fill up and then live under steady churn (an
+//! entry added, the oldest removed), with flat memory once they are full.
+//!
+//! Why not DashMap: a hashbrown table under churn collects tombstones; when they have used up its
+//! spare room, hashbrown rehashes in place only if the table is at most half full, and otherwise
+//! doubles it. A table that runs above half full (most do: they fill to 7/8 before growing) thus
+//! doubles once, minutes into the churn, at a time set by how fast its tombstones pile up: the
+//! 15-minute soak (RELIABILITY.md §2) saw RSS step from 88 to 112.5 MiB between 315 and 495 s.
+//! Here each shard makes that room itself, once, at its first eviction (when the churn starts,
+//! the table holds its steady count): from then on it is under half full and rehashes in place.
+//! Same memory in the end, reached when the table fills instead of at an unpredictable later time.
+
+use hashbrown::HashMap;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Shards: a shard's resize rehashes 1/128 of the table while holding its lock.
+const SHARDS: usize = 128;
+
+#[derive(Debug)]
+struct Shard<K, V> {
+    map: HashMap<K, V, RandomState>,
+    /// Room for churn made (at the shard's first eviction).
+    churning: bool,
+}
+
+/// A sharded map of `Copy` keys and values; see the module docs.
+#[derive(Debug)]
+pub(crate) struct ChurnMap<K, V> {
+    shards: Box<[RwLock<Shard<K, V>>]>,
+    pick: RandomState,
+}
+
+impl<K: Eq + Hash + Copy, V: Copy> Default for ChurnMap<K, V> {
+    fn default() -> Self {
+        ChurnMap {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    RwLock::new(Shard {
+                        map: HashMap::with_hasher(RandomState::new()),
+                        churning: false,
+                    })
+                })
+                .collect(),
+            pick: RandomState::new(),
+        }
+    }
+}
+
+impl<K: Eq + Hash + Copy, V: Copy> ChurnMap<K, V> {
+    fn shard(&self, k: &K) -> &RwLock<Shard<K, V>> {
+        &self.shards[(self.pick.hash_one(k) % SHARDS as u64) as usize]
+    }
+
+    fn read(lock: &RwLock<Shard<K, V>>) -> RwLockReadGuard<'_, Shard<K, V>> {
+        lock.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(lock: &RwLock<Shard<K, V>>) -> RwLockWriteGuard<'_, Shard<K, V>> {
+        lock.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn insert(&self, k: K, v: V) {
+        Self::write(self.shard(&k)).map.insert(k, v);
+    }
+
+    pub fn get(&self, k: &K) -> Option<V> {
+        Self::read(self.shard(k)).map.get(k).copied()
+    }
+
+    pub fn contains_key(&self, k: &K) -> bool {
+        Self::read(self.shard(k)).map.contains_key(k)
+    }
+
+    /// Remove `k` as the oldest entry of a table under churn (expired or past a cap). The first
+    /// eviction in a shard gives it room to churn in (see the module docs). Returns whether `k`
+    /// was there.
+    pub fn evict(&self, k: &K) -> bool {
+        let mut s = Self::write(self.shard(k));
+        let found = s.map.remove(k).is_some();
+        if found && !s.churning {
+            s.churning = true;
+            // More than the spare room: hashbrown then resizes to at least twice the entries,
+            // under half full from here on.
+            let n = s.map.len();
+            s.map.reserve(n + 1);
+        }
+        found
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| Self::read(s).map.len()).sum()
+    }
+
+    /// Entries the shards can hold before they next grow or rehash (diagnostics).
+    pub fn capacity(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| Self::read(s).map.capacity())
+            .sum()
+    }
+
+    /// Bytes the shards' tables take (slots and control bytes; diagnostics).
+    pub fn allocation_size(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| Self::read(s).map.allocation_size())
+            .sum()
+    }
+
+    /// Every entry (no order).
+    pub fn snapshot(&self) -> Vec<(K, V)> {
+        let mut out = Vec::with_capacity(self.len());
+        for s in self.shards.iter() {
+            out.extend(Self::read(s).map.iter().map(|(k, v)| (*k, *v)));
+        }
+        out
+    }
+
+    /// Keep only the entries `keep` accepts.
+    pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
+        for s in self.shards.iter() {
+            Self::write(s).map.retain(|k, v| keep(k, v));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behaves_as_a_map() {
+        let m = ChurnMap::<u64, u32>::default();
+        for i in 0..1000 {
+            m.insert(i, i as u32 * 2);
+        }
+        m.insert(7, 1);
+        assert_eq!(m.len(), 1000);
+        assert_eq!(m.get(&7), Some(1));
+        assert_eq!(m.get(&8), Some(16));
+        assert_eq!(m.get(&1000), None);
+        assert!(m.evict(&8));
+        assert!(!m.evict(&8));
+        assert!(!m.contains_key(&8));
+        m.retain(|k, _| k % 2 == 0);
+        assert_eq!(m.len(), 499);
+        let mut all = m.snapshot();
+        all.sort_unstable();
+        assert_eq!(all.len(), 499);
+        assert_eq!(all[..2], [(0, 0), (2, 4)]);
+    }
+
+    /// A full table under churn (add one, evict the oldest) stops growing once churn has started:
+    /// the capacity after the first evictions is the capacity for good.
+    #[test]
+    fn capacity_is_set_when_churn_starts_and_stays() {
+        let m = ChurnMap::<u64, [u64; 4]>::default();
+        let live = 150_000u64;
+        for i in 0..live {
+            m.insert(i, [i; 4]);
+        }
+        // Churn for a while so every shard has had its first eviction.
+        let mut next = live;
+        for _ in 0..20_000 {
+            m.insert(next, [next; 4]);
+            assert!(m.evict(&(next - live)));
+            next += 1;
+        }
+        let settled = m.allocation_size();
+        for _ in 0..40 {
+            for _ in 0..25_000 {
+                m.insert(next, [next; 4]);
+                assert!(m.evict(&(next - live)));
+                next += 1;
+            }
+            assert_eq!(m.len(), live as usize);
+            assert_eq!(
+                m.allocation_size(),
+                settled,
+                "the tables changed size after churn started ({} churns)",
+                next - live
+            );
+        }
+    }
+
+    /// What the map prevents: a plain table under the same churn doubles long after it filled.
+    #[test]
+    fn a_plain_table_under_churn_grows_late() {
+        let mut m: HashMap<u64, [u64; 4], RandomState> = HashMap::with_hasher(RandomState::new());
+        let live = 1_200u64;
+        for i in 0..live {
+            m.insert(i, [i; 4]);
+        }
+        let full = m.allocation_size();
+        let mut next = live;
+        while m.allocation_size() == full && next < 10_000_000 {
+            m.insert(next, [next; 4]);
+            m.remove(&(next - live));
+            next += 1;
+        }
+        assert!(
+            m.allocation_size() > full,
+            "a plain hashbrown table did not grow under churn: the reason for ChurnMap is gone"
+        );
+    }
+}
