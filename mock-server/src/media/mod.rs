@@ -196,7 +196,6 @@ pub struct MediaLibrary {
     evicted: AtomicU64,
 }
 
-
 /// Entries examined per addition when sweeping.
 const SWEEP_PER_ADD: usize = 4;
 
