@@ -551,11 +551,11 @@ async fn run_scenario(
             .await?;
             let skip = r.samples.len() / 5;
             let steady = &r.samples[skip.min(r.samples.len().saturating_sub(1))..];
-            let min = steady.iter().map(|s| s.1).min().unwrap_or(0);
-            let max = steady.iter().map(|s| s.1).max().unwrap_or(0);
+            let min = steady.iter().map(|s| s.rss).min().unwrap_or(0);
+            let max = steady.iter().map(|s| s.rss).max().unwrap_or(0);
             let (first, last) = (
-                steady.first().map_or(0, |s| s.1),
-                steady.last().map_or(0, |s| s.1),
+                steady.first().map_or(0, |s| s.rss),
+                steady.last().map_or(0, |s| s.rss),
             );
             rows.push(Row::metric(
                 name,
@@ -574,29 +574,14 @@ async fn run_scenario(
                     r.requests,
                     r.errors,
                     r.callbacks,
-                    r.samples.last().map_or(0, |s| s.2),
+                    r.samples.last().map_or(0, |s| s.counts.0),
                     z.soak_max_tasks,
                     r.evicted.0,
                     r.evicted.1,
                     r.virtual_days
                 ),
             ));
-            let series: Vec<String> = r
-                .samples
-                .iter()
-                .zip(&r.counts)
-                .zip(&r.heap)
-                .zip(&r.handles)
-                .zip(&r.tables)
-                .map(|(((((t, rss, n), (files, ids, pending)), (used, free)), (fds, live)), (tc, fc, ic))| {
-                    format!(
-                        "{t:.0}s {:.1}MiB (heap used {:.1} free {:.1}) tasks {n}/{tc} files {files}/{fc} ids {ids}/{ic} pending {pending} fds {fds} tokio tasks {live}",
-                        mb(*rss),
-                        mb(*used),
-                        mb(*free)
-                    )
-                })
-                .collect();
+            let series: Vec<String> = r.samples.iter().map(|s| s.to_string()).collect();
             eprintln!("kling-bench: soak samples: {}", series.join(", "));
             if r.errors > 0 {
                 return Err(format!("soak: {} requests failed", r.errors));

@@ -488,20 +488,47 @@ pub async fn load(
     })
 }
 
+/// One soak sample: memory, and everything that could hold it.
+#[derive(Debug, Clone, Copy)]
+pub struct SoakSample {
+    /// Seconds since the start.
+    pub t: f64,
+    /// VmRSS of the process, bytes.
+    pub rss: u64,
+    /// The allocator's bytes in use and bytes held free (glibc `mallinfo2`; zeros elsewhere),
+    /// to tell live growth from fragmentation.
+    pub heap: (u64, u64),
+    /// Tasks stored, media files, media ids, pending transitions.
+    pub counts: (usize, usize, usize, usize),
+    /// Entries the task, file and media-id tables can hold before they next grow or rehash.
+    pub tables: (usize, usize, usize),
+    /// Open file descriptors (sockets among them) and live tokio tasks.
+    pub handles: (usize, usize),
+}
+
+impl std::fmt::Display for SoakSample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let (tasks, files, ids, pending) = self.counts;
+        let (tc, fc, ic) = self.tables;
+        write!(
+            f,
+            "{:.0}s {:.1}MiB (heap used {:.1} free {:.1}) tasks {tasks}/{tc} files {files}/{fc} ids {ids}/{ic} pending {pending} fds {} tokio tasks {}",
+            self.t,
+            mib(self.rss),
+            mib(self.heap.0),
+            mib(self.heap.1),
+            self.handles.0,
+            self.handles.1
+        )
+    }
+}
+
 /// What `soak` measured.
 #[derive(Debug)]
 pub struct SoakReport {
-    /// (seconds since start, VmRSS bytes, tasks stored) every sample.
-    pub samples: Vec<(f64, u64, usize)>,
-    /// Per sample: media files, media ids, pending transitions (what else could grow).
-    pub counts: Vec<(usize, usize, usize)>,
-    /// Per sample: the allocator's bytes in use and bytes held free (glibc `mallinfo2`; zeros
-    /// elsewhere), to tell live growth from fragmentation.
-    pub heap: Vec<(u64, u64)>,
-    /// Per sample: open file descriptors (sockets among them) and live tokio tasks.
-    pub handles: Vec<(usize, usize)>,
-    /// Per sample: slots allocated in the task, file and media-id tables.
-    pub tables: Vec<(usize, usize, usize)>,
+    /// One per sample interval.
+    pub samples: Vec<SoakSample>,
     /// Requests made and non-200 answers.
     pub requests: u64,
     /// Non-200 answers.
@@ -590,34 +617,31 @@ pub async fn soak(
     }
     let t0 = Instant::now();
     let mut samples = Vec::new();
-    let mut counts = Vec::new();
-    let mut heap = Vec::new();
-    let mut handles_seen = Vec::new();
-    let mut tables = Vec::new();
     while t0.elapsed() < duration {
         tokio::time::sleep(sample.min(duration.saturating_sub(t0.elapsed()))).await;
         // Drop the receiver's own record, which grows by design (it is the test's, not the
         // mock's): keep only the count.
         seen.seen.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        samples.push((
-            t0.elapsed().as_secs_f64(),
-            rss_bytes("self").unwrap_or(0),
-            mock.state().engine.task_count(),
-        ));
-        counts.push((
-            mock.state().media.file_count(),
-            mock.state().media.item_count(),
-            mock.state().engine.pending_transitions(),
-        ));
-        heap.push(heap_bytes());
-        let (files, items) = mock.state().media.table_capacities();
-        tables.push((mock.state().engine.task_table_capacity(), files, items));
-        handles_seen.push((
-            std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count()),
-            tokio::runtime::Handle::current()
-                .metrics()
-                .num_alive_tasks(),
-        ));
+        let st = mock.state();
+        let (file_slots, item_slots) = st.media.table_capacities();
+        samples.push(SoakSample {
+            t: t0.elapsed().as_secs_f64(),
+            rss: rss_bytes("self").unwrap_or(0),
+            heap: heap_bytes(),
+            counts: (
+                st.engine.task_count(),
+                st.media.file_count(),
+                st.media.item_count(),
+                st.engine.pending_transitions(),
+            ),
+            tables: (st.engine.task_table_capacity(), file_slots, item_slots),
+            handles: (
+                std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count()),
+                tokio::runtime::Handle::current()
+                    .metrics()
+                    .num_alive_tasks(),
+            ),
+        });
     }
     stop.store(true, Ordering::Relaxed);
     for h in handles {
@@ -627,10 +651,6 @@ pub async fn soak(
     let virtual_days = (mock.state().clock.now_ms() - clock0) as f64 / 86_400_000.0;
     Ok(SoakReport {
         samples,
-        counts,
-        heap,
-        handles: handles_seen,
-        tables,
         requests: requests.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
         callbacks: seen.total.load(Ordering::Relaxed),

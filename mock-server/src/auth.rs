@@ -27,6 +27,7 @@
 
 use crate::config::{AccountSpec, AuthMode};
 use crate::error::{Code, KlingError};
+use crate::kinds::fields::json_kind;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dashmap::DashMap;
@@ -350,18 +351,6 @@ fn date_claim(payload: &Map<String, Value>, name: &str) -> Result<Option<f64>, K
             "The token's '{name}' claim must be a NumericDate (seconds since 1970), got {}",
             json_kind(v)
         ))),
-    }
-}
-
-/// "a string", "an object", ... for messages.
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -76,15 +76,19 @@ impl<'a> Fields<'a> {
 }
 
 fn wrong_type(name: &str, expected: &str, got: &Value) -> KlingError {
-    let got = match got {
+    KlingError::param(format!("{name} must be {expected}, got {}", json_kind(got)))
+}
+
+/// "a string", "an object", ... for messages naming what a value was.
+pub(crate) fn json_kind(v: &Value) -> &'static str {
+    match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    };
-    KlingError::param(format!("{name} must be {expected}, got {got}"))
+    }
 }
 
 /// Refuse `value` if it is longer than `max` characters.

@@ -100,7 +100,8 @@ impl<K: Eq + Hash + Copy, V: Copy> ChurnMap<K, V> {
             .sum()
     }
 
-    /// Bytes the shards' tables take (slots and control bytes; diagnostics).
+    /// Bytes the shards' tables take (slots and control bytes).
+    #[cfg(test)]
     pub fn allocation_size(&self) -> usize {
         self.shards
             .iter()

@@ -336,11 +336,6 @@ impl MediaLibrary {
         (self.files.capacity(), self.items.capacity())
     }
 
-    /// Bytes the file table and the media-id table take (slots, not what entries point to).
-    pub fn table_bytes(&self) -> (usize, usize) {
-        (self.files.allocation_size(), self.items.allocation_size())
-    }
-
     /// Number of generated media ids.
     pub fn item_count(&self) -> usize {
         self.items.len()

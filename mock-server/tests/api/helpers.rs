@@ -291,26 +291,45 @@ pub struct Binary {
     pub stderr: Option<std::process::ChildStderr>,
 }
 
-/// Start the `kling-mock` binary with `args` and `env` (every other `KLING_MOCK_*` variable and
-/// `RUST_LOG` removed) and wait for its ready line (never a fixed sleep).
-pub async fn start_binary(args: &[&str], env: &[(&str, &str)], capture_stderr: bool) -> Binary {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kling-mock"));
-    cmd.args(args)
-        .stdout(Stdio::piped())
-        .stderr(if capture_stderr {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .env_remove("RUST_LOG");
+/// The `kling-mock` binary with `args` and `env`, every other `KLING_MOCK_*` variable and
+/// `RUST_LOG` removed.
+fn binary_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kling-mock"));
+    cmd.args(args).env_remove("RUST_LOG");
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("KLING_MOCK_")) {
         cmd.env_remove(k);
     }
     for (k, v) in env {
         cmd.env(k, v);
     }
+    cmd
+}
+
+/// Start the binary on `127.0.0.1:0` with `env` and expect it to refuse to start: it exits with
+/// a failure and prints no ready line. Returns its stderr.
+pub async fn binary_refuses_to_start(env: &[(&str, &str)]) -> String {
+    let mut cmd = tokio::process::Command::from(binary_command(&["--bind", "127.0.0.1:0"], env));
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .expect("the binary exits instead of serving")
+        .expect("run kling-mock");
+    assert!(!out.status.success(), "{:?}", out.status);
+    assert!(out.stdout.is_empty(), "no ready line");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Start the `kling-mock` binary with `args` and `env` (every other `KLING_MOCK_*` variable and
+/// `RUST_LOG` removed) and wait for its ready line (never a fixed sleep).
+pub async fn start_binary(args: &[&str], env: &[(&str, &str)], capture_stderr: bool) -> Binary {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut cmd = binary_command(args, env);
+    cmd.stdout(Stdio::piped()).stderr(if capture_stderr {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut proc = Proc(cmd.spawn().expect("start kling-mock"));
     let stdout = proc.0.stdout.take().expect("stdout");
     let stderr = proc.0.stderr.take();
