@@ -42,6 +42,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+mod churn;
 pub mod clock;
 pub mod config;
 pub mod config_file;

@@ -1,6 +1,9 @@
-//! Per-account task storage. Dashmaps inside, never exposed: callers get owned [`TaskView`]s.
+//! Per-account task storage. Sharded maps inside, never exposed: callers get owned
+//! [`TaskView`]s.
 //!
-//! * `tasks`: every task by id (ids are unique across kinds and accounts).
+//! * `tasks`: every task by id (ids are unique across kinds and accounts), in a [`ChurnMap`]: once
+//!   the cap is reached, every create evicts an old task, and that map's memory stays flat under
+//!   such churn where a DashMap's tables each double once, minutes later (RELIABILITY.md §2).
 //! * `lists`: per (account, kind), the ids in an ascending `Vec` (ids grow with creation time, so
 //!   a new id almost always goes at the end); the newest-first page `n` is a slice taken from the
 //!   end at offset `(n-1)·size`: its cost is the page's size, whatever the page number or the
@@ -16,6 +19,7 @@
 //! are simply not found.
 
 use super::view::{Status, TaskView};
+use crate::churn::ChurnMap;
 use crate::error::KlingError;
 use crate::kinds::{KindId, TaskResult};
 use dashmap::DashMap;
@@ -71,7 +75,7 @@ impl TaskRecord {
 pub(crate) struct Store {
     /// Boxed: a growing map then moves 8-byte pointers, not 144-byte records (shorter pauses
     /// when a shard resizes), and its empty slots cost 16 bytes instead of 152.
-    tasks: DashMap<u64, Box<TaskRecord>>,
+    tasks: ChurnMap<u64, Box<TaskRecord>>,
     lists: DashMap<(u32, KindId), VecDeque<u64>>,
     external: DashMap<(u32, Box<str>), u64>,
     /// Ids in insertion order (evicted ones already gone), for the cap.
@@ -85,7 +89,7 @@ pub(crate) struct Store {
 impl Default for Store {
     fn default() -> Self {
         Store {
-            tasks: crate::media::big_map(),
+            tasks: ChurnMap::default(),
             lists: DashMap::new(),
             external: DashMap::new(),
             order: Mutex::default(),
@@ -169,9 +173,9 @@ impl Store {
             };
             let removable = self
                 .tasks
-                .remove_if(&id, |_, r| r.deleted || r.status.is_terminal());
+                .evict_if(&id, |r| r.deleted || r.status.is_terminal());
             match removable {
-                Some((_, rec)) => {
+                Some(rec) => {
                     self.unindex(&rec);
                     self.evicted.fetch_add(1, Ordering::Relaxed);
                 }
@@ -201,28 +205,30 @@ impl Store {
 
     /// Apply `f` to a task, whatever its account (used by the lifecycle).
     pub fn update<R>(&self, id: u64, f: impl FnOnce(&mut TaskRecord) -> R) -> Option<R> {
-        self.tasks.get_mut(&id).map(|mut r| f(&mut r))
+        self.tasks.with_mut(&id, |r| f(r))
     }
 
     /// The task `key` (a task id, else an external id) of `account` and `kind`.
     pub fn find(&self, account: u32, kind: KindId, key: &str) -> Option<TaskView> {
         let visible = |r: &TaskRecord| r.account == account && r.kind == kind && !r.deleted;
         if let Ok(id) = key.parse::<u64>()
-            && let Some(r) = self.tasks.get(&id)
-            && visible(&r)
+            && let Some(Some(view)) = self.tasks.with(&id, |r| visible(r).then(|| r.view()))
         {
-            return Some(r.view());
+            return Some(view);
         }
         let id = *self.external.get(&(account, Box::from(key)))?;
-        self.tasks.get(&id).filter(|r| visible(r)).map(|r| r.view())
+        self.tasks
+            .with(&id, |r| visible(r).then(|| r.view()))
+            .flatten()
     }
 
     /// The task with this id if it belongs to `account` (any kind).
     pub fn get_owned(&self, account: u32, id: u64) -> Option<TaskView> {
         self.tasks
-            .get(&id)
-            .filter(|r| r.account == account && !r.deleted)
-            .map(|r| r.view())
+            .with(&id, |r| {
+                (r.account == account && !r.deleted).then(|| r.view())
+            })
+            .flatten()
     }
 
     /// Newest-first page of `account`'s tasks of `kind`.
@@ -238,18 +244,20 @@ impl Store {
             None => return Vec::new(),
         };
         ids.into_iter()
-            .filter_map(|id| self.tasks.get(&id).map(|r| r.view()))
+            .filter_map(|id| self.tasks.with(&id, |r| r.view()))
             .collect()
     }
 
     /// Mark a task deleted: gone from lists and lookups. Returns whether it was visible before.
     pub fn delete(&self, account: u32, id: u64) -> bool {
-        let kind = match self.tasks.get_mut(&id) {
-            Some(mut r) if r.account == account && !r.deleted => {
+        let deleted = self.tasks.with_mut(&id, |r| {
+            (r.account == account && !r.deleted).then(|| {
                 r.deleted = true;
                 r.kind
-            }
-            _ => return false,
+            })
+        });
+        let Some(Some(kind)) = deleted else {
+            return false;
         };
         if let Some(mut ids) = self.lists.get_mut(&(account, kind))
             && let Ok(pos) = ids.binary_search(&id)
@@ -264,9 +272,15 @@ impl Store {
         self.tasks.len()
     }
 
-    /// Slots allocated in the task table.
+    /// Tasks the task table can hold before it next grows or rehashes (diagnostics).
     pub fn capacity(&self) -> usize {
         self.tasks.capacity()
+    }
+
+    /// Bytes the task table's slots take.
+    #[cfg(test)]
+    fn table_bytes(&self) -> usize {
+        self.tasks.allocation_size()
     }
 
     /// Ids of the tasks `key` names: the task with that id, or every task (of `account`, or of
@@ -275,8 +289,10 @@ impl Store {
         if let Ok(id) = key.parse::<u64>()
             && self
                 .tasks
-                .get(&id)
-                .is_some_and(|r| account.is_none_or(|a| a == r.account) && !r.deleted)
+                .with(&id, |r| {
+                    account.is_none_or(|a| a == r.account) && !r.deleted
+                })
+                .unwrap_or(false)
         {
             return vec![id];
         }
@@ -284,21 +300,20 @@ impl Store {
             .iter()
             .filter(|e| &*e.key().1 == key && account.is_none_or(|a| a == e.key().0))
             .map(|e| *e.value())
-            .filter(|id| self.tasks.get(id).is_some_and(|r| !r.deleted))
+            .filter(|id| self.tasks.with(id, |r| !r.deleted).unwrap_or(false))
             .collect()
     }
 
     /// Forget every task of `account` (or all tasks); returns the ids removed.
     pub fn clear(&self, account: Option<u32>) -> Vec<u64> {
-        let gone: Vec<u64> = self
-            .tasks
-            .iter()
-            .filter(|r| account.is_none_or(|a| a == r.account))
-            .map(|r| *r.key())
-            .collect();
-        for id in &gone {
-            self.tasks.remove(id);
-        }
+        let mut gone = Vec::new();
+        self.tasks.retain(|id, r| {
+            let forget = account.is_none_or(|a| a == r.account);
+            if forget {
+                gone.push(*id);
+            }
+            !forget
+        });
         {
             let mut order = self.order.lock().unwrap_or_else(|e| e.into_inner());
             order.retain(|id| self.tasks.contains_key(id));
@@ -311,7 +326,9 @@ impl Store {
 
     /// Every stored task (deleted ones included), for persistence.
     pub fn all(&self) -> Vec<TaskRecord> {
-        self.tasks.iter().map(|r| (**r).clone()).collect()
+        let mut all = Vec::with_capacity(self.tasks.len());
+        self.tasks.for_each(|_, r| all.push((**r).clone()));
+        all
     }
 
     /// Put back a saved task with its indexes (external id, list membership).
@@ -351,9 +368,11 @@ impl Store {
     /// Counts of live tasks by (account, kind, status).
     pub fn census(&self) -> std::collections::BTreeMap<(u32, KindId, Status), usize> {
         let mut m = std::collections::BTreeMap::new();
-        for r in self.tasks.iter().filter(|r| !r.deleted) {
-            *m.entry((r.account, r.kind, r.status)).or_insert(0) += 1;
-        }
+        self.tasks.for_each(|_, r| {
+            if !r.deleted {
+                *m.entry((r.account, r.kind, r.status)).or_insert(0) += 1;
+            }
+        });
         m
     }
 }
@@ -374,7 +393,54 @@ fn insert_sorted(ids: &mut VecDeque<u64>, id: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::insert_sorted;
+    use super::*;
+
+    fn finished(id: u64) -> TaskRecord {
+        TaskRecord {
+            id,
+            account: 1,
+            kind: KindId::TextToAudio,
+            external_id: None,
+            status: Status::Succeed,
+            created_at: 0,
+            updated_at: 0,
+            result: TaskResult::Audios(Vec::new()),
+            failure: None,
+            callback_url: None,
+            deleted: false,
+            due: None,
+            polls: 0,
+            processing_ms: 0,
+        }
+    }
+
+    /// At its cap, every insert evicts the oldest task; the task table's size is then set once
+    /// the churn starts and never grows again (the soak's late step, RELIABILITY.md §2).
+    #[test]
+    fn a_full_store_under_churn_keeps_its_table_size() {
+        let store = Store::default();
+        let cap = 60_000;
+        store.set_max(cap);
+        let mut id = 0;
+        for _ in 0..cap + 10_000 {
+            id += 1;
+            store.insert(finished(id));
+        }
+        assert_eq!(store.len(), cap);
+        let settled = store.table_bytes();
+        for _ in 0..30 {
+            for _ in 0..20_000 {
+                id += 1;
+                store.insert(finished(id));
+            }
+            assert_eq!(store.len(), cap);
+            assert_eq!(store.table_bytes(), settled, "grew after {id} inserts");
+        }
+        assert_eq!(store.evicted(), id - cap as u64);
+        // The newest are kept, listed newest first.
+        let page = store.page(1, KindId::TextToAudio, 0, 2);
+        assert_eq!(page.iter().map(|v| v.id).collect::<Vec<_>>(), [id, id - 1]);
+    }
 
     #[test]
     fn ids_stay_sorted_and_unique_whatever_the_arrival_order() {

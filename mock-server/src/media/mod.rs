@@ -7,11 +7,9 @@
 //! later avatar/lip-sync `audio_id`) can check ownership, origin and duration.
 
 pub mod audio;
-mod churn;
 
+use crate::churn::ChurnMap;
 use audio::Sound;
-use churn::ChurnMap;
-use dashmap::DashMap;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -162,15 +160,6 @@ pub struct MediaItem {
     pub duration_ms: u64,
     /// When it was generated, Unix ms.
     pub created_at: i64,
-}
-
-/// A map for hundreds of thousands of entries: 128 shards instead of DashMap's default (4 × the
-/// cores), so when the shards grow (they all reach their next size at about the same count) each
-/// one rehashes an eighth as much while holding its lock: a create waits at most for one small
-/// resize, not for one of eight 10 ms ones (kling-bench create-t2a at 50% load went from a 50 ms
-/// p99 across the 458k-task boundary to under 2 ms).
-pub(crate) fn big_map<K: Eq + std::hash::Hash, V>() -> DashMap<K, V> {
-    DashMap::with_shard_amount(128)
 }
 
 /// Every file and media id the mock has generated.

@@ -9,9 +9,13 @@
 //! Here each shard makes that room itself, once, at its first eviction (when the churn starts,
 //! the table holds its steady count): from then on it is under half full and rehashes in place.
 //! Same memory in the end, reached when the table fills instead of at an unpredictable later time.
+//!
+//! Used for the media files and ids (`media`) and the task table (`engine::store`): each fills to
+//! its cap or retention and then churns with every create.
 
 use hashbrown::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Shards: a shard's resize rehashes 1/128 of the table while holding its lock.
@@ -24,14 +28,18 @@ struct Shard<K, V> {
     churning: bool,
 }
 
-/// A sharded map of `Copy` keys and values; see the module docs.
+/// A sharded map of `Copy` keys; see the module docs. Values are reached through closures run
+/// under the shard's lock (or copied out with [`ChurnMap::get`]).
 #[derive(Debug)]
 pub(crate) struct ChurnMap<K, V> {
     shards: Box<[RwLock<Shard<K, V>>]>,
     pick: RandomState,
+    /// Entries in all shards (changed under the shard's lock: exact whenever no change is under
+    /// way), so a length check costs no locks.
+    len: AtomicUsize,
 }
 
-impl<K: Eq + Hash + Copy, V: Copy> Default for ChurnMap<K, V> {
+impl<K: Eq + Hash + Copy, V> Default for ChurnMap<K, V> {
     fn default() -> Self {
         ChurnMap {
             shards: (0..SHARDS)
@@ -43,11 +51,12 @@ impl<K: Eq + Hash + Copy, V: Copy> Default for ChurnMap<K, V> {
                 })
                 .collect(),
             pick: RandomState::new(),
+            len: AtomicUsize::new(0),
         }
     }
 }
 
-impl<K: Eq + Hash + Copy, V: Copy> ChurnMap<K, V> {
+impl<K: Eq + Hash + Copy, V> ChurnMap<K, V> {
     fn shard(&self, k: &K) -> &RwLock<Shard<K, V>> {
         &self.shards[(self.pick.hash_one(k) % SHARDS as u64) as usize]
     }
@@ -61,11 +70,29 @@ impl<K: Eq + Hash + Copy, V: Copy> ChurnMap<K, V> {
     }
 
     pub fn insert(&self, k: K, v: V) {
-        Self::write(self.shard(&k)).map.insert(k, v);
+        let mut s = Self::write(self.shard(&k));
+        // Counted under the lock: a removal of `k` (which needs the lock) is counted after.
+        if s.map.insert(k, v).is_none() {
+            self.len.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
-    pub fn get(&self, k: &K) -> Option<V> {
-        Self::read(self.shard(k)).map.get(k).copied()
+    /// A copy of the value at `k`.
+    pub fn get(&self, k: &K) -> Option<V>
+    where
+        V: Clone,
+    {
+        self.with(k, V::clone)
+    }
+
+    /// `f` applied to the value at `k`, under the shard's read lock.
+    pub fn with<R>(&self, k: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
+        Self::read(self.shard(k)).map.get(k).map(f)
+    }
+
+    /// `f` applied to the value at `k`, under the shard's write lock.
+    pub fn with_mut<R>(&self, k: &K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+        Self::write(self.shard(k)).map.get_mut(k).map(f)
     }
 
     pub fn contains_key(&self, k: &K) -> bool {
@@ -76,9 +103,19 @@ impl<K: Eq + Hash + Copy, V: Copy> ChurnMap<K, V> {
     /// eviction in a shard gives it room to churn in (see the module docs). Returns whether `k`
     /// was there.
     pub fn evict(&self, k: &K) -> bool {
+        self.evict_if(k, |_| true).is_some()
+    }
+
+    /// [`ChurnMap::evict`] if `k` is there and `pred` accepts its value; returns the value
+    /// removed.
+    pub fn evict_if(&self, k: &K, pred: impl FnOnce(&V) -> bool) -> Option<V> {
         let mut s = Self::write(self.shard(k));
-        let found = s.map.remove(k).is_some();
-        if found && !s.churning {
+        if !s.map.get(k).is_some_and(pred) {
+            return None;
+        }
+        let found = s.map.remove(k);
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        if !s.churning {
             s.churning = true;
             // More than the spare room: hashbrown then resizes to at least twice the entries,
             // under half full from here on.
@@ -89,7 +126,7 @@ impl<K: Eq + Hash + Copy, V: Copy> ChurnMap<K, V> {
     }
 
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| Self::read(s).map.len()).sum()
+        self.len.load(Ordering::Relaxed)
     }
 
     /// Entries the shards can hold before they next grow or rehash (diagnostics).
@@ -109,19 +146,32 @@ impl<K: Eq + Hash + Copy, V: Copy> ChurnMap<K, V> {
             .sum()
     }
 
-    /// Every entry (no order).
-    pub fn snapshot(&self) -> Vec<(K, V)> {
-        let mut out = Vec::with_capacity(self.len());
+    /// `f` on every entry (no order), one shard's read lock at a time.
+    pub fn for_each(&self, mut f: impl FnMut(&K, &V)) {
         for s in self.shards.iter() {
-            out.extend(Self::read(s).map.iter().map(|(k, v)| (*k, *v)));
+            for (k, v) in Self::read(s).map.iter() {
+                f(k, v);
+            }
         }
+    }
+
+    /// Every entry (no order).
+    pub fn snapshot(&self) -> Vec<(K, V)>
+    where
+        V: Clone,
+    {
+        let mut out = Vec::with_capacity(self.len());
+        self.for_each(|k, v| out.push((*k, v.clone())));
         out
     }
 
-    /// Keep only the entries `keep` accepts.
-    pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
+    /// Keep only the entries `keep` accepts (removals here are not churn: no room is made).
+    pub fn retain(&self, mut keep: impl FnMut(&K, &mut V) -> bool) {
         for s in self.shards.iter() {
-            Self::write(s).map.retain(|k, v| keep(k, v));
+            let mut s = Self::write(s);
+            let before = s.map.len();
+            s.map.retain(|k, v| keep(k, v));
+            self.len.fetch_sub(before - s.map.len(), Ordering::Relaxed);
         }
     }
 }
@@ -150,6 +200,45 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all.len(), 499);
         assert_eq!(all[..2], [(0, 0), (2, 4)]);
+        assert_eq!(m.with_mut(&2, |v| std::mem::replace(v, 40)), Some(4));
+        assert_eq!(m.with(&2, |v| v + 1), Some(41));
+        assert_eq!(m.with_mut(&3, |v| *v), None);
+        assert_eq!(
+            m.evict_if(&2, |v| *v == 4),
+            None,
+            "refused: the value is 40"
+        );
+        assert_eq!(m.evict_if(&2, |v| *v == 40), Some(40));
+        assert_eq!(m.len(), 498);
+        let mut sum = 0;
+        m.for_each(|k, _| sum += k);
+        assert_eq!(sum, (0..1000).step_by(2).sum::<u64>() - 8 - 2);
+    }
+
+    /// The counted length stays exact while threads insert and evict at once (it is what the task
+    /// store's cap reads on every create).
+    #[test]
+    fn the_length_is_exact_under_concurrent_churn() {
+        let m = ChurnMap::<u64, u64>::default();
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let m = &m;
+                s.spawn(move || {
+                    for i in 0..20_000 {
+                        let k = t * 1_000_000 + i;
+                        m.insert(k, k);
+                        if i >= 100 {
+                            assert!(m.evict(&(k - 100)));
+                        }
+                        // Each thread holds 100 entries, 101 between its insert and evict.
+                        let len = m.len();
+                        assert!(len <= 404, "len {len} beyond the live entries");
+                    }
+                });
+            }
+        });
+        assert_eq!(m.len(), 400);
+        assert_eq!(m.snapshot().len(), 400);
     }
 
     /// A full table under churn (add one, evict the oldest) stops growing once churn has started:
