@@ -77,6 +77,10 @@ struct Args {
     /// `load`: rounds, each an unloaded then a loaded run with its share of the tasks.
     #[arg(long, default_value_t = 10)]
     load_rounds: usize,
+    /// `load`: real ms between clock advances; each advance moves the clock 100 times as far
+    /// (the clock always runs 100× real time; smaller ticks release smaller bursts of changes).
+    #[arg(long, default_value_t = 10)]
+    load_tick_ms: u64,
     /// `soak`: how long, seconds.
     #[arg(long, default_value_t = 600.0)]
     soak_secs: f64,
@@ -204,6 +208,7 @@ struct Sizes {
     load_rate: f64,
     receiver_delay: Duration,
     load_rounds: usize,
+    load_tick: Duration,
     soak: Duration,
     soak_rate: f64,
     soak_max_tasks: usize,
@@ -232,6 +237,7 @@ impl Sizes {
                 load_rate: a.load_rate,
                 receiver_delay: Duration::from_millis(a.receiver_delay_ms),
                 load_rounds: 2,
+                load_tick: Duration::from_millis(a.load_tick_ms.max(1)),
                 soak: Duration::from_secs(2),
                 soak_rate: 200.0,
                 soak_max_tasks: 100,
@@ -256,6 +262,7 @@ impl Sizes {
             load_rate: a.load_rate,
             receiver_delay: Duration::from_millis(a.receiver_delay_ms),
             load_rounds: a.load_rounds.max(1),
+            load_tick: Duration::from_millis(a.load_tick_ms.max(1)),
             soak: Duration::from_secs_f64(a.soak_secs.max(1.0)),
             soak_rate: a.soak_rate,
             soak_max_tasks: a.soak_max_tasks,
@@ -459,6 +466,7 @@ async fn run_scenario(
                 z.receiver_delay,
                 Duration::from_secs(600),
                 z.load_rounds,
+                z.load_tick,
             )
             .await?;
             let (u, l) = (r.unloaded, r.loaded);
@@ -478,8 +486,10 @@ async fn run_scenario(
                     errors: Some(if label == "loaded" { r.errors } else { 0 }),
                     note: if label == "loaded" {
                         format!(
-                            "callbacks to a receiver answering after {} ms, clock 1 s / 10 ms; ×p99 vs unloaded; {} rounds, ×p99 per round: {}",
+                            "callbacks to a receiver answering after {} ms, clock {} s / {} ms; ×p99 vs unloaded; {} rounds, ×p99 per round: {}",
                             r.receiver_delay.as_millis(),
+                            r.tick.as_secs_f64() * 100.0,
+                            r.tick.as_millis(),
                             r.round_ratios.len(),
                             r.round_ratios
                                 .iter()

@@ -335,6 +335,8 @@ pub struct LoadReport {
     pub receiver_delay: Duration,
     /// Creates/s asked for (0: as fast as possible).
     pub rate: f64,
+    /// Real time between clock advances (each moves the clock 100 times as far).
+    pub tick: Duration,
 }
 
 fn quantiles(h: &Histogram<u64>, n: usize, d: Duration) -> (f64, f64, f64, f64) {
@@ -347,8 +349,9 @@ fn quantiles(h: &Histogram<u64>, n: usize, d: Duration) -> (f64, f64, f64, f64) 
 }
 
 /// `load`: `clients` clients create `tasks` text-to-audio tasks (at `rate` creates/s in all,
-/// plus a GET of every fourth task) with callbacks to a receiver answering after `delay`, while a ticker moves the clock 1 s every 10 ms; then every task is
-/// driven to its end and every callback awaited (bounded by `limit`).
+/// plus a GET of every fourth task) with callbacks to a receiver answering after `delay`, while
+/// a ticker moves the clock 100 `tick`s every `tick` (100× real time); then every task is driven
+/// to its end and every callback awaited (bounded by `limit`).
 pub async fn load(
     clients: usize,
     tasks: usize,
@@ -356,6 +359,7 @@ pub async fn load(
     delay: Duration,
     limit: Duration,
     rounds: usize,
+    tick: Duration,
 ) -> Result<LoadReport, String> {
     // The mock and the receiver each run on a runtime of their own, as the separate processes
     // they are in use: the clients' latency then does not include waiting in one cooperative
@@ -377,7 +381,7 @@ pub async fn load(
                 .start(),
         )
         .await?;
-    let ticker = Ticker::start(&mock, Duration::from_millis(10), Duration::from_secs(1));
+    let ticker = Ticker::start(&mock, tick, tick * 100);
     let url = format!("http://{}/hook", recv.addr);
     let t0 = Instant::now();
     let deadline = t0 + limit;
@@ -485,6 +489,7 @@ pub async fn load(
         total,
         receiver_delay: delay,
         rate,
+        tick,
     })
 }
 
