@@ -897,6 +897,21 @@ mod tests {
     }
 
     #[test]
+    fn a_parsed_url_is_reused_only_for_the_same_text() {
+        let mut p = ParsedUrl::default();
+        let a: Arc<str> = Arc::from("http://127.0.0.1:9/a");
+        let b: Arc<str> = Arc::from("http://127.0.0.1:9/b");
+        assert_eq!(p.of(&a).map(|u| u.path().to_string()), Some("/a".into()));
+        assert_eq!(
+            p.of(&Arc::from("http://127.0.0.1:9/a")).unwrap().path(),
+            "/a"
+        );
+        assert_eq!(p.of(&b).unwrap().path(), "/b");
+        assert_eq!(p.of(&Arc::from("not a url")), None);
+        assert_eq!(p.of(&a).unwrap().path(), "/a");
+    }
+
+    #[test]
     fn faults_deserialize_from_partial_json_and_clamp() {
         let f: CallbackFaults = serde_json::from_str(r#"{"drop": 0.5}"#).unwrap();
         assert_eq!(

@@ -251,7 +251,8 @@ impl Engine {
         self.store.len()
     }
 
-    /// Slots allocated in the task table (its hash table's capacity), for memory diagnostics.
+    /// Tasks the task table can hold before it next grows or rehashes (its hash tables' capacity:
+    /// stored tasks plus spare room, which tombstones use up), for memory diagnostics.
     pub fn task_table_capacity(&self) -> usize {
         self.store.capacity()
     }
