@@ -110,10 +110,12 @@ impl<K: Eq + Hash + Copy, V> ChurnMap<K, V> {
     /// removed.
     pub fn evict_if(&self, k: &K, pred: impl FnOnce(&V) -> bool) -> Option<V> {
         let mut s = Self::write(self.shard(k));
+        // Two lookups, not `entry`: hashbrown's `entry` reserves room for an insert first, which
+        // can resize the table (the store's churn test catches it).
         if !s.map.get(k).is_some_and(pred) {
             return None;
         }
-        let found = s.map.remove(k);
+        let found = s.map.remove(k)?;
         self.len.fetch_sub(1, Ordering::Relaxed);
         if !s.churning {
             s.churning = true;
@@ -122,7 +124,7 @@ impl<K: Eq + Hash + Copy, V> ChurnMap<K, V> {
             let n = s.map.len();
             s.map.reserve(n + 1);
         }
-        found
+        Some(found)
     }
 
     pub fn len(&self) -> usize {

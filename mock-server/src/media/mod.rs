@@ -272,7 +272,6 @@ impl MediaLibrary {
     fn sweep<K, V>(&self, order: &mut VecDeque<(i64, K)>, map: &ChurnMap<K, V>, now: i64)
     where
         K: Eq + std::hash::Hash + Copy,
-        V: Copy,
     {
         let cap = self.cap();
         for _ in 0..SWEEP_PER_ADD {
