@@ -6,9 +6,15 @@
 //! doubles it. A table that runs above half full (most do: they fill to 7/8 before growing) thus
 //! doubles once, minutes into the churn, at a time set by how fast its tombstones pile up: the
 //! 15-minute soak (RELIABILITY.md §2) saw RSS step from 88 to 112.5 MiB between 315 and 495 s.
-//! Here each shard makes that room itself, once, at its first eviction (when the churn starts,
-//! the table holds its steady count): from then on it is under half full and rehashes in place.
-//! Same memory in the end, reached when the table fills instead of at an unpredictable later time.
+//!
+//! Here a shard that churns never lets hashbrown decide. At its first eviction it rebuilds itself
+//! with room for its entries plus headroom, and it keeps that room: whenever tombstones have used
+//! up the spare room and the shard is more than half full, it rebuilds into a fresh table of the
+//! same size (a copy of one shard's entries, 1/128 of the map) instead of letting hashbrown
+//! double it. The headroom is an eighth of the entries (so rebuilds are rare) plus four standard
+//! deviations of the shard's count, which wanders as keys land on shards at random; the shard
+//! grows only if its live count rises past that. The size is thus set when churn starts and
+//! never changes under steady churn, at half the memory hashbrown's own doubling would reach.
 //!
 //! Used for the media files and ids (`media`) and the task table (`engine::store`): each fills to
 //! its cap or retention and then churns with every create.
@@ -24,8 +30,23 @@ const SHARDS: usize = 128;
 #[derive(Debug)]
 struct Shard<K, V> {
     map: HashMap<K, V, RandomState>,
-    /// Room for churn made (at the shard's first eviction).
+    /// Evicting: the shard holds its steady count and keeps its size ([`Shard::rebuild`]).
     churning: bool,
+    /// Entries the table holds with no tombstones, as last rebuilt (0: never rebuilt).
+    room: usize,
+}
+
+impl<K: Eq + Hash, V> Shard<K, V> {
+    /// Move the entries into a fresh table (no tombstones) of at least the size it had: room
+    /// for the entries plus headroom (see the module docs).
+    fn rebuild(&mut self) {
+        let n = self.map.len();
+        let want = self.room.max(n + n / 8 + 4 * n.isqrt() + 16);
+        let mut fresh = HashMap::with_capacity_and_hasher(want, self.map.hasher().clone());
+        fresh.extend(self.map.drain());
+        self.map = fresh;
+        self.room = self.map.capacity();
+    }
 }
 
 /// A sharded map of `Copy` keys; see the module docs. Values are reached through closures run
@@ -47,6 +68,7 @@ impl<K: Eq + Hash + Copy, V> Default for ChurnMap<K, V> {
                     RwLock::new(Shard {
                         map: HashMap::with_hasher(RandomState::new()),
                         churning: false,
+                        room: 0,
                     })
                 })
                 .collect(),
@@ -71,6 +93,11 @@ impl<K: Eq + Hash + Copy, V> ChurnMap<K, V> {
 
     pub fn insert(&self, k: K, v: V) {
         let mut s = Self::write(self.shard(&k));
+        // No spare room left (tombstones): hashbrown would rehash in place if the table is at
+        // most half full, and double it otherwise. A churning shard rebuilds at its size instead.
+        if s.churning && s.map.len() == s.map.capacity() && s.map.len() > s.room / 2 {
+            s.rebuild();
+        }
         // Counted under the lock: a removal of `k` (which needs the lock) is counted after.
         if s.map.insert(k, v).is_none() {
             self.len.fetch_add(1, Ordering::Relaxed);
@@ -99,8 +126,8 @@ impl<K: Eq + Hash + Copy, V> ChurnMap<K, V> {
         Self::read(self.shard(k)).map.contains_key(k)
     }
 
-    /// Remove `k` as the oldest entry of a table under churn (expired or past a cap). The first
-    /// eviction in a shard gives it room to churn in (see the module docs). Returns whether `k`
+    /// Remove `k` as the oldest entry of a table under churn (expired or past a cap). At its
+    /// first eviction a shard sizes itself for churn (see the module docs). Returns whether `k`
     /// was there.
     pub fn evict(&self, k: &K) -> bool {
         self.evict_if(k, |_| true).is_some()
@@ -119,10 +146,7 @@ impl<K: Eq + Hash + Copy, V> ChurnMap<K, V> {
         self.len.fetch_sub(1, Ordering::Relaxed);
         if !s.churning {
             s.churning = true;
-            // More than the spare room: hashbrown then resizes to at least twice the entries,
-            // under half full from here on.
-            let n = s.map.len();
-            s.map.reserve(n + 1);
+            s.rebuild();
         }
         Some(found)
     }
@@ -244,7 +268,9 @@ mod tests {
     }
 
     /// A full table under churn (add one, evict the oldest) stops growing once churn has started:
-    /// the capacity after the first evictions is the capacity for good.
+    /// the capacity after the first evictions is the capacity for good. And it costs nothing
+    /// here: 1,172 entries a shard already have a table with headroom enough (2,048 buckets), so
+    /// the size is the one the table had when it filled (hashbrown alone doubles it later).
     #[test]
     fn capacity_is_set_when_churn_starts_and_stays() {
         let m = ChurnMap::<u64, [u64; 4]>::default();
@@ -252,6 +278,7 @@ mod tests {
         for i in 0..live {
             m.insert(i, [i; 4]);
         }
+        let filled = m.allocation_size();
         // Churn for a while so every shard has had its first eviction.
         let mut next = live;
         for _ in 0..20_000 {
@@ -260,6 +287,7 @@ mod tests {
             next += 1;
         }
         let settled = m.allocation_size();
+        assert_eq!(settled, filled, "churn made the tables grow");
         for _ in 0..40 {
             for _ in 0..25_000 {
                 m.insert(next, [next; 4]);
