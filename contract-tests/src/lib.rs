@@ -95,6 +95,8 @@ pub struct Run {
     pub spent: u64,
     /// What a dry run would have created.
     pub dry_run_log: Vec<String>,
+    /// What the run did to a shared kling-mock to leave it as found (or why it could not).
+    pub notes: Vec<String>,
 }
 
 impl Run {
@@ -140,8 +142,16 @@ fn loopback(base: &str) -> bool {
 }
 
 /// Run the suite on a target built by the caller (e.g. behind a proxy).
-pub fn run_on(target: Target, opts: &Options) -> Result<Run, String> {
+pub fn run_on(mut target: Target, opts: &Options) -> Result<Run, String> {
     let contract = model::Contract::load()?;
+    // A kling-mock someone else also uses: work in accounts of the run's own, give it back as
+    // found at the end.
+    let mut notes = Vec::new();
+    let borrowed = target.borrow_mock();
+    if !borrowed.is_empty() {
+        report::progress(&format!("kling-contract: {borrowed}"));
+        notes.push(borrowed);
+    }
     let budget = match opts.budget {
         Some(n) => Some(n),
         None if target.is_mock => None,
@@ -202,11 +212,13 @@ pub fn run_on(target: Target, opts: &Options) -> Result<Run, String> {
         .lock()
         .map(|l| l.clone())
         .unwrap_or_default();
+    notes.extend(ctx.target.give_back());
     Ok(Run {
         reports,
         seed,
         target: base,
         spent: ctx.budget.spent.load(std::sync::atomic::Ordering::Relaxed),
         dry_run_log,
+        notes,
     })
 }

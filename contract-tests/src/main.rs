@@ -29,6 +29,8 @@ struct Cli {
     secret_key_2: Option<String>,
     /// The --base-url server is a kling-mock: no spending limit by default, checks that try to
     /// delete presets are allowed, and time is moved through its control plane instead of waited.
+    /// The run leaves the mock as it found it: it works in two accounts of its own (added, then
+    /// removed with all they hold) and sets the clock back at the end; the keys are optional.
     #[arg(long)]
     mock_target: bool,
     /// The control token of that kling-mock (its --control-token), if it has one.
@@ -69,7 +71,17 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let remote = match (&cli.base_url, &cli.access_key, &cli.secret_key) {
+    // A kling-mock target needs no keys: the run adds accounts of its own (and falls back on
+    // the development account of a mock started with none configured).
+    let dev = (
+        kling_mock::config::DEV_ACCESS_KEY.to_string(),
+        kling_mock::config::DEV_SECRET_KEY.to_string(),
+    );
+    let (access_key, secret_key) = match (cli.access_key.clone(), cli.secret_key.clone()) {
+        (None, None) if cli.mock_target => (Some(dev.0), Some(dev.1)),
+        keys => keys,
+    };
+    let remote = match (&cli.base_url, &access_key, &secret_key) {
         (None, _, _) => None,
         (Some(base), Some(ak), Some(sk)) => Some(RemoteSpec {
             base_url: base.clone(),
@@ -88,7 +100,7 @@ fn main() -> ExitCode {
         }),
         (Some(_), _, _) => {
             eprintln!(
-                "kling-contract: --base-url needs --access-key and --secret-key (or KLING_ACCESS_KEY / KLING_SECRET_KEY)"
+                "kling-contract: --base-url needs --access-key and --secret-key (or KLING_ACCESS_KEY / KLING_SECRET_KEY), unless it is a kling-mock (--mock-target)"
             );
             return ExitCode::from(2);
         }
@@ -114,6 +126,9 @@ fn main() -> ExitCode {
     };
     for line in &run.dry_run_log {
         println!("DRY RUN would send: {line}");
+    }
+    for note in &run.notes {
+        println!("mock: {note}");
     }
     println!("billable creates sent: {}; seed: {}", run.spent, run.seed);
     // The summary ends with the "N passed, N failed, N skipped" line, last, for CI log readers.

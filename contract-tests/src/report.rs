@@ -221,13 +221,14 @@ pub fn summary(reports: &[PropertyReport]) -> String {
         "property", "cases", "result", "time"
     ));
     for r in reports {
-        let (cases, result) = match &r.outcome {
-            Outcome::Passed { cases } => (cases.to_string(), "passed"),
-            Outcome::Failed { cases, .. } => (cases.to_string(), "FAILED"),
-            Outcome::Skipped { .. } => ("-".to_string(), "skipped"),
+        let (cases, result, why) = match &r.outcome {
+            Outcome::Passed { cases } => (cases.to_string(), "passed", String::new()),
+            Outcome::Failed { cases, .. } => (cases.to_string(), "FAILED", String::new()),
+            // Said in the table itself, so a skip is never mistaken for a pass.
+            Outcome::Skipped { reason } => ("-".to_string(), "skipped", format!("  ({reason})")),
         };
         out.push_str(&format!(
-            "{:<12} {:>6} {:<8} {:>7.2}s\n",
+            "{:<12} {:>6} {:<8} {:>7.2}s{why}\n",
             r.name, cases, result, r.seconds
         ));
     }
@@ -331,6 +332,8 @@ mod tests {
         let s = summary(&sample());
         assert!(s.contains("1 passed, 1 failed, 1 skipped"), "{s}");
         assert!(s.contains("paging") && s.contains("FAILED"));
+        let row = s.lines().find(|l| l.starts_with("isolation")).unwrap();
+        assert!(row.contains("skipped") && row.ends_with("(no second account)"), "{row}");
     }
 
     #[test]

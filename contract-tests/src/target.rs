@@ -170,6 +170,18 @@ pub struct Target {
     pacing: Pacing,
     /// 429 answers waited out.
     pub throttled: std::sync::atomic::AtomicU64,
+    /// A shared kling-mock borrowed by [`Target::borrow_mock`], to give back.
+    borrowed: Option<Borrowed>,
+}
+
+/// What the run changed on a borrowed mock.
+struct Borrowed {
+    /// Accounts the run added.
+    accounts: Vec<String>,
+    /// `GET /__mock/clock` when the run began.
+    clock: Value,
+    /// How control-plane requests are signed.
+    control: Auth,
 }
 
 /// Timings of the in-process mock: short, and only virtual anyway.
@@ -292,6 +304,7 @@ impl Target {
                 next: Mutex::new(Instant::now()),
             },
             throttled: Default::default(),
+            borrowed: None,
         }
     }
 
@@ -307,6 +320,129 @@ impl Target {
             Time::MockControl { works, .. } => works.load(std::sync::atomic::Ordering::Relaxed),
             Time::Real => false,
         }
+    }
+
+    /// Borrow a shared kling-mock (`--mock-target`) so that the run leaves it as it found it:
+    /// two accounts of the run's own (`POST /__mock/accounts`, random keys) instead of the
+    /// given ones, and the clock as found read for [`Target::give_back`]. Returns what it did
+    /// or why it could not (a mock without a reachable control plane, or an older one): then
+    /// the run uses the given accounts, and says that what it creates stays there.
+    pub fn borrow_mock(&mut self) -> String {
+        let Time::MockControl { token, .. } = &self.time else {
+            return String::new();
+        };
+        let ctl = |method: reqwest::Method, path: &str, body: Option<Value>| Request {
+            method,
+            path: path.into(),
+            auth: token
+                .as_deref()
+                .map_or(Auth::None, |t| Auth::Header(format!("Bearer {t}"))),
+            body: body.map(Body::Json),
+        };
+        let clock = self.send_once(&ctl(reqwest::Method::GET, "/__mock/clock", None));
+        if !clock.is_success() {
+            self.time = Time::Real;
+            return format!(
+                "the mock's control plane answered GET /__mock/clock with HTTP {} ({}): time is \
+                 waited for, and what the run creates stays on the given accounts \
+                 (--mock-control-token?)",
+                clock.status,
+                clock.code().map_or("no code".into(), |c| c.to_string())
+            );
+        }
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let mut made = Vec::new();
+        for n in 1..=2 {
+            let account = Account {
+                access_key: format!("kling-contract-{}-{n}", &run[..12]),
+                secret_key: uuid::Uuid::new_v4().simple().to_string(),
+            };
+            let body = serde_json::json!({
+                "access_key": account.access_key, "secret_key": account.secret_key});
+            let r = self.send_once(&ctl(reqwest::Method::POST, "/__mock/accounts", Some(body)));
+            if !r.is_success() {
+                self.borrowed = Some(Borrowed {
+                    accounts: made.iter().map(|a: &Account| a.access_key.clone()).collect(),
+                    clock: clock.data().clone(),
+                    control: ctl(reqwest::Method::GET, "/", None).auth,
+                });
+                return format!(
+                    "the mock cannot add accounts (POST /__mock/accounts: HTTP {}): the run uses \
+                     the given accounts, and what it creates stays there",
+                    r.status
+                );
+            }
+            made.push(account);
+        }
+        let names: Vec<String> = made.iter().map(|a| a.access_key.clone()).collect();
+        self.accounts = made;
+        self.borrowed = Some(Borrowed {
+            accounts: names.clone(),
+            clock: clock.data().clone(),
+            control: ctl(reqwest::Method::GET, "/", None).auth,
+        });
+        format!("the run works in accounts of its own: {}", names.join(", "))
+    }
+
+    /// Give a borrowed mock back as found: remove the run's accounts (and all they hold) and
+    /// set the clock back to where it was (frozen at the same time, or running with the same
+    /// offset from wall time). Returns what it did, for the report.
+    pub fn give_back(&mut self) -> Vec<String> {
+        let Some(b) = self.borrowed.take() else {
+            return Vec::new();
+        };
+        let req = |method: reqwest::Method, path: String, body: Option<Value>| Request {
+            method,
+            path,
+            auth: b.control.clone(),
+            body: body.map(Body::Json),
+        };
+        let mut notes = Vec::new();
+        for ak in &b.accounts {
+            let r = self.send_once(&req(
+                reqwest::Method::DELETE,
+                format!("/__mock/accounts/{ak}"),
+                None,
+            ));
+            notes.push(if r.is_success() {
+                format!("removed the run's account {ak} and everything it held")
+            } else {
+                format!("could not remove the run's account {ak}: HTTP {} {}", r.status, r.text)
+            });
+        }
+        let now = self.send_once(&req(reqwest::Method::GET, "/__mock/clock".into(), None));
+        let (Some(then_ms), Some(now_ms), Some(wall_ms)) = (
+            b.clock["now_ms"].as_i64(),
+            now.data()["now_ms"].as_i64(),
+            now.data()["wall_ms"].as_i64(),
+        ) else {
+            notes.push(format!("could not read the clock to set it back: {}", now.text));
+            return notes;
+        };
+        let body = if b.clock["mode"] == "frozen" {
+            serde_json::json!({"mode": "frozen", "set_ms": then_ms})
+        } else {
+            let offset = b.clock["offset_ms"]
+                .as_i64()
+                .unwrap_or(then_ms - b.clock["wall_ms"].as_i64().unwrap_or(then_ms));
+            serde_json::json!({"mode": "real", "set_ms": wall_ms + offset})
+        };
+        let moved_s = (now_ms - body["set_ms"].as_i64().unwrap_or(now_ms)) as f64 / 1000.0;
+        let r = self.send_once(&req(reqwest::Method::POST, "/__mock/clock".into(), Some(body)));
+        notes.push(if r.is_success() {
+            format!(
+                "set the clock back by {moved_s:.1} s, to where it was ({}); tasks of other \
+                 accounts that were in flight meanwhile moved on with it",
+                if b.clock["mode"] == "frozen" {
+                    "frozen"
+                } else {
+                    "running"
+                }
+            )
+        } else {
+            format!("could not set the clock back: HTTP {} {}", r.status, r.text)
+        });
+        notes
     }
 
     /// Whether a second account is available.

@@ -55,6 +55,9 @@ struct Entry {
     account: Account,
     /// `None` in `--auth any` mode for accounts created from a token.
     secret: Option<Arc<str>>,
+    /// Added through the control plane while running (`POST /__mock/accounts`), so it may be
+    /// removed again; configured accounts may not.
+    runtime: bool,
 }
 
 /// The account registry and token checker.
@@ -76,12 +79,12 @@ impl Accounts {
             leeway_secs: leeway_secs.min(i64::MAX as u64) as i64,
         };
         for s in specs {
-            a.insert(&s.access_key, Some(Arc::from(s.secret_key.as_str())));
+            a.insert(&s.access_key, Some(Arc::from(s.secret_key.as_str())), false);
         }
         a
     }
 
-    fn insert(&self, access_key: &str, secret: Option<Arc<str>>) -> Account {
+    fn insert(&self, access_key: &str, secret: Option<Arc<str>>, runtime: bool) -> Account {
         let key: Arc<str> = Arc::from(access_key);
         self.by_key
             .entry(key.clone())
@@ -92,16 +95,63 @@ impl Accounts {
                     access_key: key,
                 },
                 secret,
+                runtime,
             })
             .account
             .clone()
+    }
+
+    /// Add an account while running (`POST /__mock/accounts`): a sandbox of its own for a test
+    /// run on a shared mock. Refused if the access key is taken.
+    pub fn add(&self, access_key: &str, secret_key: &str) -> Result<Account, KlingError> {
+        if access_key.trim().is_empty() || secret_key.is_empty() {
+            return Err(KlingError::param(
+                "access_key and secret_key must not be empty",
+            ));
+        }
+        match self.by_key.entry(Arc::from(access_key)) {
+            dashmap::Entry::Occupied(_) => Err(KlingError::param(format!(
+                "access_key '{access_key}' is taken: an account with it exists"
+            ))),
+            dashmap::Entry::Vacant(v) => {
+                let account = Account {
+                    idx: self.next_idx.fetch_add(1, Ordering::Relaxed),
+                    owner_id: owner_id(access_key),
+                    access_key: v.key().clone(),
+                };
+                v.insert(Entry {
+                    account: account.clone(),
+                    secret: Some(Arc::from(secret_key)),
+                    runtime: true,
+                });
+                Ok(account)
+            }
+        }
+    }
+
+    /// Remove an account added with [`Accounts::add`]: its tokens no longer authenticate (1002).
+    /// The caller forgets its data. Configured accounts (and unknown keys) are refused.
+    pub fn remove(&self, access_key: &str) -> Result<Account, KlingError> {
+        match self.by_key.get(access_key).map(|e| e.runtime) {
+            None => Err(KlingError::param(format!("unknown account '{access_key}'"))),
+            Some(false) => Err(KlingError::param(format!(
+                "account '{access_key}' is configured (--account, KLING_MOCK_ACCOUNTS or the \
+                 config file) and cannot be removed; POST /__mock/reset {{\"account\": \
+                 \"{access_key}\"}} forgets its data"
+            ))),
+            Some(true) => self
+                .by_key
+                .remove(access_key)
+                .map(|(_, e)| e.account)
+                .ok_or_else(|| KlingError::param(format!("unknown account '{access_key}'"))),
+        }
     }
 
     /// The account with this access key, created (with no secret key, so no token verifies for
     /// it in strict mode) if unknown: data restored from a saved state stays addressable.
     pub fn ensure(&self, access_key: &str) -> Account {
         self.get(access_key)
-            .unwrap_or_else(|| self.insert(access_key, None))
+            .unwrap_or_else(|| self.insert(access_key, None, false))
     }
 
     /// Every account, in the order they were added.
@@ -187,7 +237,7 @@ impl Accounts {
                     )));
                 }
                 self.check_times(exp, nbf, now)?;
-                Ok(self.get(iss).unwrap_or_else(|| self.insert(iss, None)))
+                Ok(self.get(iss).unwrap_or_else(|| self.insert(iss, None, false)))
             }
             AuthMode::Strict => {
                 let entry = self.by_key.get(iss).map(|e| e.clone());
@@ -213,18 +263,50 @@ impl Accounts {
     /// `exp` is exactly `now - leeway` still passes). Compared as f64, so a fractional date
     /// (RFC 7519 §2 allows them) or a far-future one (`1e300`, `u64::MAX`) needs no special case.
     fn check_times(&self, exp: Option<f64>, nbf: Option<f64>, now: i64) -> Result<(), KlingError> {
-        let (now, leeway) = (now as f64, self.leeway_secs as f64);
+        let (now_s, leeway) = (now as f64, self.leeway_secs as f64);
         if let Some(exp) = exp
-            && exp + leeway < now
+            && exp + leeway < now_s
         {
-            return Err(KlingError::plain(Code::AuthExpired));
+            return Err(self.time_error(Code::AuthExpired, "exp", exp, now));
         }
         if let Some(nbf) = nbf
-            && nbf - leeway > now
+            && nbf - leeway > now_s
         {
-            return Err(KlingError::plain(Code::AuthNotYetValid));
+            return Err(self.time_error(Code::AuthNotYetValid, "nbf", nbf, now));
         }
         Ok(())
+    }
+
+    /// The table's message, then what a developer needs to see why: the claim, the server's
+    /// time and the leeway (a clock skew between client and server is the usual cause), e.g.
+    /// `Authorization has expired (exp 1790000000 = 2026-09-21T12:26:40Z; server time
+    /// 1790000100 = 2026-09-21T12:28:20Z; leeway 5 s)`.
+    fn time_error(&self, code: Code, claim: &str, value: f64, now: i64) -> KlingError {
+        let date = |secs: f64| {
+            (0.0..=253_402_300_799.0) // up to 9999-12-31, what RFC 3339 can write
+                .contains(&secs)
+                .then(|| {
+                    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
+                    format!(" = {}", humantime::format_rfc3339_seconds(t))
+                })
+                .unwrap_or_default()
+        };
+        // A whole number of seconds as one; a fractional or huge date as Rust writes it (`1e300`).
+        let shown = if value.fract() == 0.0 && value.abs() < 1e15 {
+            format!("{}", value as i64)
+        } else {
+            format!("{value:?}")
+        };
+        KlingError::new(
+            code,
+            format!(
+                "{} ({claim} {shown}{}; server time {now}{}; leeway {} s)",
+                code.explanation(),
+                date(value),
+                date(now as f64),
+                self.leeway_secs
+            ),
+        )
     }
 }
 

@@ -19,8 +19,9 @@ use std::time::Duration;
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// Access key of the development account used when no account is configured.
 pub const DEV_ACCESS_KEY: &str = "kling-mock-dev-ak";
-/// Secret key of the development account used when no account is configured.
-pub const DEV_SECRET_KEY: &str = "kling-mock-dev-sk";
+/// Secret key of the development account used when no account is configured (32 bytes or more,
+/// as HS256 libraries such as PyJWT ask of a key).
+pub const DEV_SECRET_KEY: &str = "kling-mock-dev-sk-not-a-real-kling-secret";
 /// Default tolerance on `exp`/`nbf`, seconds.
 pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 5;
 /// Default number of callback delivery attempts in flight at once.
@@ -68,8 +69,13 @@ pub enum LogFormat {
 /// A bearer token as Kling's documents build one (HS256, `iss` = access key, `exp` = now + 30
 /// minutes, `nbf` = now − 5 s), for tests and examples.
 pub fn sign_token(access_key: &str, secret_key: &str, now_secs: i64) -> String {
+    sign_token_for(access_key, secret_key, now_secs, 1800)
+}
+
+/// [`sign_token`] valid for `ttl_secs` from `now_secs` instead of 30 minutes.
+pub fn sign_token_for(access_key: &str, secret_key: &str, now_secs: i64, ttl_secs: i64) -> String {
     let claims =
-        serde_json::json!({"iss": access_key, "exp": now_secs + 1800, "nbf": now_secs - 5});
+        serde_json::json!({"iss": access_key, "exp": now_secs + ttl_secs, "nbf": now_secs - 5});
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
@@ -440,6 +446,10 @@ pub struct Cli {
     #[arg(long)]
     pub healthcheck: bool,
 
+    /// Instead of serving: `token` prints a bearer token.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on; port 0 picks a free port (the ready line prints the real one).
     #[arg(long, env = "KLING_MOCK_BIND", default_value = DEFAULT_BIND)]
     pub bind: SocketAddr,
@@ -690,6 +700,63 @@ fn parse_outcomes(s: &str) -> Result<Outcomes, String> {
     let o: Outcomes = parse_json(s)?;
     o.validate().map_err(|e| e.message.to_string())?;
     Ok(o)
+}
+
+/// What the binary does instead of serving.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print a bearer token for an account of this configuration and exit, e.g.
+    /// `export TOKEN=$(kling-mock token)`. Kling's recipe: an HS256 JWT whose `iss` is the access
+    /// key, `nbf` 5 s ago, `exp` after --ttl. The accounts are those the server would have
+    /// (--account, KLING_MOCK_ACCOUNTS, --config; else the development account).
+    Token(TokenArgs),
+}
+
+/// `kling-mock token`'s options.
+#[derive(Clone, Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The account's access key. Default: the first configured account (or the development one).
+    #[arg(long, value_name = "AK")]
+    pub access_key: Option<String>,
+
+    /// Sign with this secret key instead of the configured account's (for an account this
+    /// configuration does not have, e.g. a mock running elsewhere, or `--auth any`).
+    #[arg(long, value_name = "SK", requires = "access_key")]
+    pub secret_key: Option<String>,
+
+    /// How long the token is valid (Kling's examples use 30 minutes).
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+}
+
+impl TokenArgs {
+    /// The token for `config`'s accounts at `now_secs`, or why there is none.
+    pub fn token(&self, config: &Config, now_secs: i64) -> Result<String, String> {
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        if ttl == 0 {
+            return Err("--ttl must be at least one second".into());
+        }
+        let accounts = config.effective_accounts();
+        let (ak, sk) = match (&self.access_key, &self.secret_key) {
+            (Some(ak), Some(sk)) => (ak.clone(), sk.clone()),
+            (Some(ak), None) => match accounts.iter().find(|a| &a.access_key == ak) {
+                Some(a) => (a.access_key.clone(), a.secret_key.clone()),
+                None => {
+                    let known: Vec<&str> = accounts.iter().map(|a| a.access_key.as_str()).collect();
+                    return Err(format!(
+                        "no account with access key '{ak}' in this configuration (it has: {}); \
+                         give its --secret-key too to sign for another mock",
+                        known.join(", ")
+                    ));
+                }
+            },
+            (None, _) => {
+                let a = &accounts[0];
+                (a.access_key.clone(), a.secret_key.clone())
+            }
+        };
+        Ok(sign_token_for(&ak, &sk, now_secs, ttl))
+    }
 }
 
 impl From<Cli> for Config {

@@ -43,6 +43,8 @@ pub struct Loaded {
     pub print: bool,
     /// `--healthcheck`: probe the running server and exit.
     pub healthcheck: bool,
+    /// A subcommand to run instead of serving.
+    pub command: Option<crate::config::Command>,
 }
 
 /// A value checked while the file is read (the error then carries the key's line).
@@ -293,6 +295,7 @@ where
     let cli = Cli::from_arg_matches(&matches).map_err(LoadError::Cli)?;
     let print = cli.print_config;
     let healthcheck = cli.healthcheck;
+    let command = cli.command.clone();
     let path: Option<PathBuf> = cli.config.clone();
     let mut config: Config = cli.into();
     if let Some(path) = path {
@@ -315,6 +318,7 @@ where
         config,
         print,
         healthcheck,
+        command,
     })
 }
 

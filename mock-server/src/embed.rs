@@ -39,17 +39,19 @@
 //! ```
 //! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 //! # async fn main() {
-//! use kling_mock::MockServer;
-//! use kling_mock::control::rules::FaultSpec;
+//! use kling_mock::{FaultSpec, MockServer};
 //!
 //! let mock = MockServer::builder().seed(7).account("my-ak", "my-sk").start().await;
 //! assert_eq!(mock.credentials(), ("my-ak", "my-sk"));
-//! mock.add_fault(FaultSpec { code: 1303, first: Some(1), ..Default::default() }).unwrap();
-//! let answer = reqwest::Client::new()
-//!     .get(format!("{}/v1/audio/text-to-audio", mock.base_url()))
-//!     .bearer_auth(mock.token())
-//!     .send().await.unwrap();
-//! assert_eq!(answer.status(), 429); // the first request meets the fault; the next is normal
+//! mock.add_fault(FaultSpec::error(1303).path("/v1/audio/*").first(1)).unwrap();
+//! let http = reqwest::Client::new();
+//! let list = format!("{}/v1/audio/text-to-audio", mock.base_url());
+//! let first = http.get(&list).bearer_auth(mock.token()).send().await.unwrap();
+//! assert_eq!(first.status(), 429); // the first request meets the fault ...
+//! let second = http.get(&list).bearer_auth(mock.token()).send().await.unwrap();
+//! assert_eq!(second.status(), 200); // ... and the next is normal
+//! // A rule is checked when added: an undocumented code is refused, with the reason.
+//! assert!(mock.add_fault(FaultSpec::error(4242)).is_err());
 //!
 //! // Tasks can be finished or failed by hand (by task id or external id):
 //! assert!(mock.complete("no-such-task").is_err());

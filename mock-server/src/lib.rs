@@ -63,5 +63,6 @@ pub mod wire;
 pub use app::Server;
 pub use clock::Clock;
 pub use config::{Cli, Config};
+pub use control::rules::{FaultSpec, Transport};
 pub use embed::MockServer;
 pub use error::{Code, KlingError};

@@ -1,7 +1,7 @@
 //! `kling-mock`: parse the configuration, bind, print the ready line, serve until SIGTERM/ctrl-c.
 
 use kling_mock::Server;
-use kling_mock::config::{Config, DEV_ACCESS_KEY, DEV_SECRET_KEY};
+use kling_mock::config::{Command, Config, DEV_ACCESS_KEY, DEV_SECRET_KEY};
 use std::io::{IsTerminal, Write};
 
 #[tokio::main]
@@ -12,6 +12,25 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::SUCCESS;
         }
         Ok(l) if l.healthcheck => return healthcheck(&l.config).await,
+        Ok(kling_mock::config_file::Loaded {
+            command: Some(Command::Token(t)),
+            config,
+            ..
+        }) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            return match t.token(&config, now) {
+                Ok(token) => {
+                    println!("{token}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(msg) => {
+                    eprintln!("kling-mock token: {msg}");
+                    std::process::ExitCode::from(2)
+                }
+            };
+        }
         Ok(l) => l.config,
         Err(kling_mock::config_file::LoadError::Cli(e)) => e.exit(),
         Err(kling_mock::config_file::LoadError::File(msg)) => {

@@ -780,6 +780,37 @@ fn control_operations() -> Vec<Op> {
             bad("missing or unknown field, unknown account or source"),
         ),
         c(
+            "POST",
+            "/__mock/accounts",
+            "mockAccountAdd",
+            "Add an account while running (a sandbox of its own on a shared mock)",
+            vec![],
+            Some((
+                true,
+                json!({"type": "object", "additionalProperties": false,
+                       "required": ["access_key", "secret_key"], "properties": {
+                    "access_key": {"type": "string", "minLength": 1},
+                    "secret_key": {"type": "string", "minLength": 1},
+                }}),
+            )),
+            ok(
+                "The account.",
+                json!({"type": "object", "properties": {
+                    "access_key": {"type": "string"}, "owner_id": {"type": "string"}}}),
+            ),
+            bad("missing or unknown field, empty key, access key taken"),
+        ),
+        c(
+            "DELETE",
+            "/__mock/accounts/{ak}",
+            "mockAccountRemove",
+            "Remove an account added at run time, and forget its data",
+            vec![path_param("ak", "Access key.")],
+            None,
+            any_data("What was removed."),
+            param("unknown account, or a configured one (which cannot be removed)"),
+        ),
+        c(
             "GET",
             "/__mock/accounts/{ak}",
             "mockAccountGet",
@@ -1361,6 +1392,8 @@ fn schemas() -> Value {
                 "mode": {"enum": ["real", "frozen"]},
                 "now_ms": ms,
                 "wall_ms": ms,
+                "offset_ms": {"type": "integer", "description": "Real mode: how far the mock runs ahead of (negative: behind) the wall clock."},
+                "note": {"type": "string", "description": "Real mode with an offset: that time advanced or set is kept, and how to rejoin wall time."},
             },
         }),
     );

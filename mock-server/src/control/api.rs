@@ -71,8 +71,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/__mock/journal"),
     ("DELETE", "/__mock/journal"),
     ("POST", "/__mock/videos"),
+    ("POST", "/__mock/accounts"),
     ("GET", "/__mock/accounts/{ak}"),
     ("PUT", "/__mock/accounts/{ak}"),
+    ("DELETE", "/__mock/accounts/{ak}"),
     ("GET", "/__mock/callbacks"),
     ("DELETE", "/__mock/callbacks"),
     ("GET", "/__mock/callbacks/faults"),
@@ -108,7 +110,11 @@ pub fn routes() -> Router<AppState> {
             get(journal_get).put(journal_set).delete(journal_clear),
         )
         .route("/__mock/videos", post(video_register))
-        .route("/__mock/accounts/{ak}", get(account_get).put(account_set))
+        .route("/__mock/accounts", post(account_add))
+        .route(
+            "/__mock/accounts/{ak}",
+            get(account_get).put(account_set).delete(account_remove),
+        )
         .route(
             "/__mock/callbacks",
             get(callbacks_get).delete(callbacks_clear),
@@ -143,13 +149,31 @@ fn account_idx(s: &AppState, ak: &str) -> Result<u32, KlingError> {
         .ok_or_else(|| KlingError::param(format!("unknown account '{ak}'")))
 }
 
+/// The clock as `GET/POST /__mock/clock` show it. In real mode, `offset_ms` is how far the mock
+/// runs ahead of (or behind) the wall clock: time advanced or set stays when the clock resumes,
+/// and from a second on, a `note` says so and how to rejoin wall time.
 fn clock_json(s: &AppState) -> Value {
-    let mode = if s.clock.is_frozen() {
-        "frozen"
-    } else {
-        "real"
-    };
-    json!({"mode": mode, "now_ms": s.clock.now_ms(), "wall_ms": crate::clock::Clock::wall_ms()})
+    let wall = crate::clock::Clock::wall_ms();
+    match s.clock.mode() {
+        crate::clock::Mode::Frozen { at_ms } => {
+            json!({"mode": "frozen", "now_ms": at_ms, "wall_ms": wall})
+        }
+        crate::clock::Mode::Real { offset_ms } => {
+            let mut v = json!({"mode": "real", "now_ms": wall.saturating_add(offset_ms), "wall_ms": wall,
+                               "offset_ms": offset_ms});
+            // A few ms come from freezing and resuming (or setting) over HTTP: only a real
+            // offset is worth a note.
+            if offset_ms.abs() >= 1000 {
+                v["note"] = json!(format!(
+                    "the clock runs with wall time but {} ms {} it (time advanced or set before \
+                     it resumed is kept); POST {{\"set_ms\": {wall}}} (the wall time) to rejoin it",
+                    offset_ms.unsigned_abs(),
+                    if offset_ms > 0 { "ahead of" } else { "behind" }
+                ));
+            }
+            v
+        }
+    }
 }
 
 /// `GET /__mock/state`: a summary of everything the mock holds.
@@ -513,6 +537,34 @@ async fn video_register(State(s): State<AppState>, JsonObject(body): JsonObject)
         },
     );
     Ok(data_response(&json!({"video_id": id.to_string()})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountAdd {
+    access_key: String,
+    secret_key: String,
+}
+
+/// `POST /__mock/accounts {"access_key", "secret_key"}`: an account added while running, with
+/// the default packs; a test run on a shared mock works in accounts of its own and removes them
+/// when done, leaving the mock as it found it. Not kept across restarts (its data is, under its
+/// access key, as for any account no longer configured).
+async fn account_add(State(s): State<AppState>, JsonObject(body): JsonObject) -> Answer {
+    let b: AccountAdd = decode(body)?;
+    let a = s.accounts.add(&b.access_key, &b.secret_key)?;
+    Ok(data_response(&json!({
+        "access_key": &*a.access_key,
+        "owner_id": a.owner_id.to_string(),
+    })))
+}
+
+/// `DELETE /__mock/accounts/{ak}`: remove an account added at run time and forget its tasks,
+/// voices, media ids, journal entries and packs. Configured accounts are refused.
+async fn account_remove(State(s): State<AppState>, IdPath(ak): IdPath) -> Answer {
+    let a = s.accounts.remove(&ak)?;
+    s.reset(Some(a.idx), Some(&a.access_key), false);
+    Ok(data_response(&json!({"removed": &*a.access_key})))
 }
 
 /// `GET /__mock/accounts/{ak}`: state, concurrency limits, packs and tasks in flight.

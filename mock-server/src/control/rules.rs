@@ -149,6 +149,95 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+/// A typed builder, for tests that embed the mock:
+/// `FaultSpec::error(1303).path("/v1/audio/*").first(2)` answers the first two matching requests
+/// with 429 / 1303; `FaultSpec::transport(Transport::Reset).every(3)` resets every third
+/// connection. [`MockServer::add_fault`](crate::MockServer::add_fault) checks the rule.
+impl FaultSpec {
+    /// Answer matching requests with the Kling error `code` (its HTTP status from the table).
+    pub fn error(code: u32) -> FaultSpec {
+        FaultSpec {
+            code,
+            ..FaultSpec::default()
+        }
+    }
+
+    /// A transport fault instead of the answer (or shaping it: truncate, dribble).
+    pub fn transport(transport: Transport) -> FaultSpec {
+        FaultSpec {
+            transport: Some(transport),
+            ..FaultSpec::default()
+        }
+    }
+
+    /// Name the rule (default `fault-N`), to remove it by name later.
+    pub fn id(mut self, id: impl Into<String>) -> FaultSpec {
+        self.id = id.into();
+        self
+    }
+
+    /// Match this HTTP method only.
+    pub fn method(mut self, method: impl Into<String>) -> FaultSpec {
+        self.method = Some(method.into());
+        self
+    }
+
+    /// Match paths by this glob, e.g. `/v1/audio/*`.
+    pub fn path(mut self, glob: impl Into<String>) -> FaultSpec {
+        self.path = Some(glob.into());
+        self
+    }
+
+    /// Match this account's requests only.
+    pub fn account(mut self, access_key: impl Into<String>) -> FaultSpec {
+        self.account = Some(access_key.into());
+        self
+    }
+
+    /// The error's message instead of the table's explanation.
+    pub fn message(mut self, message: impl Into<String>) -> FaultSpec {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// A `Retry-After` header, seconds.
+    pub fn retry_after(mut self, secs: u64) -> FaultSpec {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// Fire with this probability (the seeded dice).
+    pub fn probability(mut self, p: f64) -> FaultSpec {
+        self.probability = Some(p);
+        self
+    }
+
+    /// Fire on the first `n` matching requests only.
+    pub fn first(mut self, n: u64) -> FaultSpec {
+        self.first = Some(n);
+        self
+    }
+
+    /// Fire on every `n`th matching request.
+    pub fn every(mut self, n: u64) -> FaultSpec {
+        self.every = Some(n);
+        self
+    }
+
+    /// Fire at most `n` times in all.
+    pub fn limit(mut self, n: u64) -> FaultSpec {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Fire only in `[from_ms, until_ms)` on the mock's clock (Unix ms).
+    pub fn between(mut self, from_ms: i64, until_ms: i64) -> FaultSpec {
+        self.from_ms = Some(from_ms);
+        self.until_ms = Some(until_ms);
+        self
+    }
+}
+
 impl FaultSpec {
     /// Check the rule: a documented error code or a transport fault, sane triggers. Returns the
     /// error code, if any.
@@ -413,6 +502,32 @@ impl Latency {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn the_builder_writes_the_rules_the_json_form_writes() {
+        let json: FaultSpec = serde_json::from_str(
+            r#"{"id":"busy","method":"POST","path":"/v1/audio/*","account":"team-b","code":1303,
+                "message":"busy","every":3,"retry_after":2,"limit":5,"probability":0.5,
+                "first":9,"from_ms":10,"until_ms":20}"#,
+        )
+        .unwrap();
+        let built = FaultSpec::error(1303)
+            .id("busy")
+            .method("POST")
+            .path("/v1/audio/*")
+            .account("team-b")
+            .message("busy")
+            .every(3)
+            .retry_after(2)
+            .limit(5)
+            .probability(0.5)
+            .first(9)
+            .between(10, 20);
+        assert_eq!(built, json);
+        let reset: FaultSpec = serde_json::from_str(r#"{"transport":{"kind":"reset"}}"#).unwrap();
+        assert_eq!(FaultSpec::transport(Transport::Reset), reset);
+        assert!(FaultSpec::error(4242).validate().is_err());
+    }
 
     #[test]
     fn globs_match_any_run_of_characters() {

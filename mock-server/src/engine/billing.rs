@@ -261,7 +261,7 @@ impl Billing {
                     .filter(|p| p.usable(pool, cost, now))
                     .min_by_key(|p| p.invalid_ms.unwrap_or(i64::MAX));
                 if let Some(p) = pick {
-                    p.remaining = Some((p.remaining.unwrap_or(0.0) - cost).max(0.0));
+                    p.remaining = Some(units((p.remaining.unwrap_or(0.0) - cost).max(0.0)));
                 }
             }
         });
@@ -358,6 +358,13 @@ impl Billing {
     }
 }
 
+/// A balance in units as Kling shows one (`99999.65`, never `99999.64999999998`): costs have at
+/// most a few decimals, so a balance is kept rounded to a millionth, where binary floating point
+/// would otherwise carry the error of every deduction into the JSON.
+fn units(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,6 +407,25 @@ mod tests {
         );
         let (s, _) = b.settings(1, 1000);
         assert_eq!(s.packs[0].status(1000), "runOut");
+    }
+
+    #[test]
+    fn balances_read_as_decimals_after_many_deductions() {
+        let b = Billing::default();
+        let s: AccountSettings = serde_json::from_value(
+            serde_json::json!({"packs": [{"name": "big", "total": 100000}]}),
+        )
+        .unwrap();
+        b.set(1, s, 0).unwrap();
+        for _ in 0..7 {
+            b.admit(1, KindId::Tts, 0.05, false, 0).unwrap();
+            b.finish(1, KindId::Tts, false, Some(0.05), 0);
+        }
+        let (s, _) = b.settings(1, 0);
+        assert_eq!(
+            serde_json::json!(s.packs[0].remaining).to_string(),
+            "99999.65"
+        );
     }
 
     #[test]

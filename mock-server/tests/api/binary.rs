@@ -33,7 +33,7 @@ async fn the_binary_prints_its_real_address_and_serves_it() {
     );
     assert_eq!(status_for(&url, "bin-ak", "bin-sk").await, 200);
     assert_eq!(
-        status_for(&url, "kling-mock-dev-ak", "kling-mock-dev-sk").await,
+        status_for(&url, "kling-mock-dev-ak", "kling-mock-dev-sk-not-a-real-kling-secret").await,
         401
     );
 }
@@ -48,7 +48,7 @@ async fn accounts_and_bind_come_from_the_environment() {
     assert_eq!(status_for(&url, "env-ak1", "env-sk1").await, 200);
     assert_eq!(status_for(&url, "env-ak2", "env-sk2").await, 200);
     assert_eq!(
-        status_for(&url, "kling-mock-dev-ak", "kling-mock-dev-sk").await,
+        status_for(&url, "kling-mock-dev-ak", "kling-mock-dev-sk-not-a-real-kling-secret").await,
         401
     );
 }
@@ -57,9 +57,90 @@ async fn accounts_and_bind_come_from_the_environment() {
 async fn without_accounts_the_binary_serves_the_development_account() {
     let (_child, url) = start(&["--bind", "127.0.0.1:0"], &[]).await;
     assert_eq!(
-        status_for(&url, "kling-mock-dev-ak", "kling-mock-dev-sk").await,
+        status_for(&url, "kling-mock-dev-ak", "kling-mock-dev-sk-not-a-real-kling-secret").await,
         200
     );
+}
+
+/// `kling-mock ARGS` with `env` (no other KLING_MOCK_* variable): (exit code, stdout, stderr).
+fn run_binary(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = crate::helpers::binary_command(args, env).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The claims of a JWT, unverified.
+fn claims(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(1).expect("three parts");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&raw).unwrap()
+}
+
+async fn status_with(url: &str, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{url}/v1/audio/text-to-audio"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn the_token_subcommand_prints_a_token_the_server_accepts() {
+    // No account configured: the development account, as the server started the same way has.
+    let (code, out, err) = run_binary(&["token"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let token = out.trim();
+    assert_eq!(out.lines().count(), 1, "the token alone on stdout: {out:?}");
+    let c = claims(token);
+    assert_eq!(c["iss"], "kling-mock-dev-ak");
+    let (exp, nbf) = (c["exp"].as_i64().unwrap(), c["nbf"].as_i64().unwrap());
+    assert_eq!(exp - nbf, 1800 + 5, "30 minutes, nbf 5 s back: {c}");
+    let (_child, url) = start(&["--bind", "127.0.0.1:0"], &[]).await;
+    assert_eq!(status_with(&url, token).await, 200);
+
+    // The accounts of the environment: the first by default, another by its access key alone.
+    let env = [("KLING_MOCK_ACCOUNTS", "tok-ak1:tok-sk1,tok-ak2:tok-sk2")];
+    let (_child, url) = start(&["--bind", "127.0.0.1:0"], &env).await;
+    let (code, first, err) = run_binary(&["token"], &env);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(claims(first.trim())["iss"], "tok-ak1");
+    assert_eq!(status_with(&url, first.trim()).await, 200);
+    let (code, second, err) = run_binary(&["token", "--access-key", "tok-ak2", "--ttl", "2h"], &env);
+    assert_eq!(code, 0, "{err}");
+    let c = claims(second.trim());
+    assert_eq!(c["iss"], "tok-ak2");
+    assert_eq!(c["exp"].as_i64().unwrap() - c["nbf"].as_i64().unwrap(), 7200 + 5);
+    assert_eq!(status_with(&url, second.trim()).await, 200);
+    // Keys given in full sign for a mock configured elsewhere; a wrong secret is refused there.
+    let (_, other, _) = run_binary(
+        &["token", "--access-key", "tok-ak2", "--secret-key", "wrong"],
+        &[],
+    );
+    assert_eq!(status_with(&url, other.trim()).await, 401);
+}
+
+#[test]
+fn the_token_subcommand_names_an_unknown_access_key_and_the_known_ones() {
+    let env = [("KLING_MOCK_ACCOUNTS", "tok-ak1:tok-sk1")];
+    let (code, out, err) = run_binary(&["token", "--access-key", "nobody"], &env);
+    assert_eq!(code, 2);
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("'nobody'") && err.contains("tok-ak1") && err.contains("--secret-key"),
+        "{err}"
+    );
+    let (code, _, err) = run_binary(&["token", "--secret-key", "sk"], &[]);
+    assert_eq!(code, 2, "a secret key alone names no account: {err}");
+    assert!(err.contains("--access-key"), "{err}");
 }
 
 #[test]

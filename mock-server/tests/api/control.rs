@@ -18,6 +18,104 @@ async fn status(app: &TestApp, id: &str) -> String {
 }
 
 #[tokio::test]
+async fn accounts_added_at_run_time_work_and_leave_nothing_behind_when_removed() {
+    let app = spawn_app().await;
+    let added = app
+        .ctl_post(
+            "/__mock/accounts",
+            json!({"access_key": "sandbox-ak", "secret_key": "sandbox-sk"}),
+        )
+        .await;
+    assert_eq!(added.ok()["access_key"], "sandbox-ak");
+    // A working account: creates, lists, and is isolated from the configured ones.
+    let created = app
+        .post_as(
+            "sandbox-ak",
+            "sandbox-sk",
+            T2A,
+            json!({"prompt": "p", "duration": 3, "external_task_id": "mine"}),
+        )
+        .await;
+    created.ok();
+    assert_eq!(
+        app.get_as("sandbox-ak", "sandbox-sk", T2A).await.ok().as_array().unwrap().len(),
+        1
+    );
+    app.get(&format!("{T2A}/mine")).await.err(400, 1201);
+    // A taken key, an empty one, a wrong secret.
+    let taken = app
+        .ctl_post(
+            "/__mock/accounts",
+            json!({"access_key": "sandbox-ak", "secret_key": "other"}),
+        )
+        .await
+        .err(400, 1201)
+        .to_string();
+    assert!(taken.contains("'sandbox-ak' is taken"), "{taken}");
+    app.ctl_post("/__mock/accounts", json!({"access_key": " ", "secret_key": "x"}))
+        .await
+        .err(400, 1201);
+    app.get_as("sandbox-ak", "wrong", T2A).await.err(401, 1002);
+
+    // Removed: its tokens no longer work, its data is gone, the state no longer lists it.
+    let removed = app.ctl_delete("/__mock/accounts/sandbox-ak").await;
+    assert_eq!(removed.ok()["removed"], "sandbox-ak");
+    app.get_as("sandbox-ak", "sandbox-sk", T2A).await.err(401, 1002);
+    let state = app.ctl_get("/__mock/state").await;
+    assert!(!state.ok()["accounts"].to_string().contains("sandbox-ak"));
+    // Added again, it starts empty.
+    app.ctl_post(
+        "/__mock/accounts",
+        json!({"access_key": "sandbox-ak", "secret_key": "sandbox-sk"}),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.get_as("sandbox-ak", "sandbox-sk", T2A).await.ok().as_array().unwrap().len(),
+        0
+    );
+    // A configured account cannot be removed, and says what to do instead.
+    let refused = app
+        .ctl_delete(&format!("/__mock/accounts/{AK}"))
+        .await
+        .err(400, 1201)
+        .to_string();
+    assert!(refused.contains("is configured") && refused.contains("/__mock/reset"), "{refused}");
+    app.get(T2A).await.ok();
+}
+
+#[tokio::test]
+async fn a_resumed_clock_says_how_far_it_runs_from_wall_time_and_how_to_rejoin() {
+    let app = spawn_app().await;
+    app.ctl_post("/__mock/clock", json!({"advance": "1h"}))
+        .await
+        .ok();
+    let c = app
+        .ctl_post("/__mock/clock", json!({"mode": "real"}))
+        .await;
+    let c = c.ok();
+    let offset = c["offset_ms"].as_i64().unwrap();
+    assert!((3_590_000..=3_600_000).contains(&offset), "{c}");
+    let note = c["note"].as_str().unwrap_or_else(|| panic!("{c}"));
+    assert!(
+        note.contains(&format!("{offset} ms ahead of")) && note.contains("set_ms"),
+        "{note}"
+    );
+    // Rejoining wall time: the offset is gone (but for the request's own few milliseconds).
+    let wall = c["wall_ms"].as_i64().unwrap();
+    let c = app
+        .ctl_post("/__mock/clock", json!({"set_ms": wall}))
+        .await;
+    let offset = c.ok()["offset_ms"].as_i64().unwrap();
+    assert!((-5_000..=0).contains(&offset), "{offset}");
+    // A frozen clock has no offset to speak of.
+    let c = app
+        .ctl_post("/__mock/clock", json!({"mode": "frozen"}))
+        .await;
+    assert!(c.ok().get("offset_ms").is_none());
+}
+
+#[tokio::test]
 async fn the_clock_is_read_frozen_set_and_advanced_over_http() {
     let app = spawn_app().await;
     let c = app.ctl_get("/__mock/clock").await;

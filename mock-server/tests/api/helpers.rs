@@ -293,7 +293,7 @@ pub struct Binary {
 
 /// The `kling-mock` binary with `args` and `env`, every other `KLING_MOCK_*` variable and
 /// `RUST_LOG` removed.
-fn binary_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
+pub fn binary_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kling-mock"));
     cmd.args(args).env_remove("RUST_LOG");
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("KLING_MOCK_")) {
