@@ -41,9 +41,13 @@ class Failure(Exception):
     pass
 
 
+PASSED = []
+
+
 def check(cond, what):
     if not cond:
         raise Failure(what)
+    PASSED.append(what)
     log(f"ok   {what}")
 
 
@@ -339,7 +343,10 @@ def main():
         run(args.image, build=not args.no_build)
     except Failure as e:
         log(f"FAILED: {e}")
+        print(f"docker-smoke: {len(PASSED)} passed, 1 failed", flush=True)
         sys.exit(1)
+    # The plain closing line CI log readers count.
+    print(f"docker-smoke: {len(PASSED)} passed, 0 failed", flush=True)
 
 
 if __name__ == "__main__":

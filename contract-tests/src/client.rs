@@ -1,4 +1,4 @@
-//! Bearer tokens as the Kling documents build them (kling-api.md §1.2): header
+//! Bearer tokens as the Kling documents build them (SOURCES.md: General Info): header
 //! `{"alg":"HS256","typ":"JWT"}`, claims `iss` = access key, `exp` = now + lifetime,
 //! `nbf` = now − 5 s, signed with the secret key.
 

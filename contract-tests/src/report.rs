@@ -333,7 +333,10 @@ mod tests {
         assert!(s.contains("1 passed, 1 failed, 1 skipped"), "{s}");
         assert!(s.contains("paging") && s.contains("FAILED"));
         let row = s.lines().find(|l| l.starts_with("isolation")).unwrap();
-        assert!(row.contains("skipped") && row.ends_with("(no second account)"), "{row}");
+        assert!(
+            row.contains("skipped") && row.ends_with("(no second account)"),
+            "{row}"
+        );
     }
 
     #[test]

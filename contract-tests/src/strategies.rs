@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Map, Value, json};
 
-/// The vendor's own sample voice file (seed 000), so custom voices also work on the real API.
+/// The vendor's own sample voice file (SOURCES.md: Custom Voices), so custom voices also work on the real API.
 pub const SAMPLE_VOICE_URL: &str =
     "https://p2-kling.klingai.com/kcdn/cdn-kcdn112452/kling-qa-test/out.mp3";
 

@@ -362,7 +362,10 @@ impl Target {
             let r = self.send_once(&ctl(reqwest::Method::POST, "/__mock/accounts", Some(body)));
             if !r.is_success() {
                 self.borrowed = Some(Borrowed {
-                    accounts: made.iter().map(|a: &Account| a.access_key.clone()).collect(),
+                    accounts: made
+                        .iter()
+                        .map(|a: &Account| a.access_key.clone())
+                        .collect(),
                     clock: clock.data().clone(),
                     control: ctl(reqwest::Method::GET, "/", None).auth,
                 });
@@ -407,7 +410,10 @@ impl Target {
             notes.push(if r.is_success() {
                 format!("removed the run's account {ak} and everything it held")
             } else {
-                format!("could not remove the run's account {ak}: HTTP {} {}", r.status, r.text)
+                format!(
+                    "could not remove the run's account {ak}: HTTP {} {}",
+                    r.status, r.text
+                )
             });
         }
         let now = self.send_once(&req(reqwest::Method::GET, "/__mock/clock".into(), None));
@@ -416,7 +422,10 @@ impl Target {
             now.data()["now_ms"].as_i64(),
             now.data()["wall_ms"].as_i64(),
         ) else {
-            notes.push(format!("could not read the clock to set it back: {}", now.text));
+            notes.push(format!(
+                "could not read the clock to set it back: {}",
+                now.text
+            ));
             return notes;
         };
         let body = if b.clock["mode"] == "frozen" {
@@ -424,11 +433,16 @@ impl Target {
         } else {
             let offset = b.clock["offset_ms"]
                 .as_i64()
-                .unwrap_or(then_ms - b.clock["wall_ms"].as_i64().unwrap_or(then_ms));
-            serde_json::json!({"mode": "real", "set_ms": wall_ms + offset})
+                .unwrap_or(then_ms.saturating_sub(b.clock["wall_ms"].as_i64().unwrap_or(then_ms)));
+            serde_json::json!({"mode": "real", "set_ms": wall_ms.saturating_add(offset)})
         };
-        let moved_s = (now_ms - body["set_ms"].as_i64().unwrap_or(now_ms)) as f64 / 1000.0;
-        let r = self.send_once(&req(reqwest::Method::POST, "/__mock/clock".into(), Some(body)));
+        let moved_s =
+            now_ms.saturating_sub(body["set_ms"].as_i64().unwrap_or(now_ms)) as f64 / 1000.0;
+        let r = self.send_once(&req(
+            reqwest::Method::POST,
+            "/__mock/clock".into(),
+            Some(body),
+        ));
         notes.push(if r.is_success() {
             format!(
                 "set the clock back by {moved_s:.1} s, to where it was ({}); tasks of other \
@@ -497,7 +511,7 @@ impl Target {
             self.throttled
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // The server's own Retry-After wins; otherwise exponential backoff from 1 s
-            // (kling-api.md §4: "exponential backoff, initial delay ≥1 s").
+            // (SOURCES.md: Rate Limits: "exponential backoff, initial delay ≥1 s").
             let wait = reply
                 .retry_after
                 .unwrap_or(backoff)

@@ -378,3 +378,75 @@ fn a_mock_target_without_a_control_plane_falls_back_to_waiting() {
         r.reports
     );
 }
+
+#[test]
+fn a_mock_target_is_left_as_the_run_found_it() {
+    use kling_contract::target::{Auth, Request, Target};
+    let mock = mock_process();
+    let t = Target::remote(spec(&mock.url, false), true, None);
+    // Someone's own task on the shared mock, before the run.
+    let mine = t.call(&Request::post(
+        "/v1/audio/text-to-audio",
+        serde_json::json!({"prompt": "mine", "duration": 3, "external_task_id": "mine"}),
+    ));
+    assert!(mine.is_success(), "{mine}");
+    let state = |t: &Target| {
+        let r = t.call(&Request::get("/__mock/state").auth(Auth::None));
+        assert!(r.is_success(), "{r}");
+        let accounts: Vec<(String, usize)> = r.data()["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let tasks = a["tasks"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .flat_map(|by_status| by_status.as_object().unwrap().values())
+                    .map(|n| n.as_u64().unwrap() as usize)
+                    .sum();
+                (a["access_key"].as_str().unwrap().to_string(), tasks)
+            })
+            .collect();
+        let clock = t.call(&Request::get("/__mock/clock").auth(Auth::None));
+        (accounts, clock.data()["offset_ms"].as_i64().unwrap())
+    };
+    let (before, offset_before) = state(&t);
+    assert_eq!(before, [("p-ak".to_string(), 1), ("p-ak2".to_string(), 0)]);
+
+    // Given one account only, the run still checks isolation: in accounts of its own.
+    let r = run(Options {
+        remote: Some(spec(&mock.url, false)),
+        mock_target: true,
+        cases: 3,
+        seed: Some(21),
+        properties: vec!["lifecycle".into(), "isolation".into(), "callbacks".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(
+        r.reports
+            .iter()
+            .all(|r| matches!(r.outcome, Outcome::Passed { .. })),
+        "{:#?}",
+        r.reports
+    );
+    let notes = r.notes.join("\n");
+    assert!(
+        notes.contains("accounts of its own")
+            && notes.matches("removed the run's account").count() == 2
+            && notes.contains("set the clock back"),
+        "{notes}"
+    );
+
+    // As found: the same accounts with the same tasks, the clock on wall time again (the run
+    // moved it ahead to finish its tasks without waiting).
+    let (after, offset_after) = state(&t);
+    assert_eq!(after, before);
+    assert!(
+        (offset_after - offset_before).abs() < 1000,
+        "clock offset {offset_before} ms before the run, {offset_after} ms after"
+    );
+    let still_mine = t.call(&Request::get("/v1/audio/text-to-audio/mine"));
+    assert!(still_mine.is_success(), "{still_mine}");
+}

@@ -1,9 +1,9 @@
 //! Accounts, and `Authorization` header → [`Account`], or the Kling auth error (1000–1004).
 //!
-//! Kling's legacy auth (kling-api.md §1.2): `Authorization: Bearer <JWT>`, header
+//! Kling's legacy auth (SOURCES.md: General Info): `Authorization: Bearer <JWT>`, header
 //! `{"alg":"HS256","typ":"JWT"}`, claims `iss` = access key, `exp`, `nbf`, signed with the secret
 //! key. The checks run in the order of the auth0 java-jwt verifier the live API's messages come
-//! from (kling-audio-samples.md §8: "The token was expected to have 3 parts, but got 0"):
+//! from (SOURCES.md: observed error bodies: "The token was expected to have 3 parts, but got 0"):
 //! scheme → structure → algorithm → issuer → claim types → signature → `exp` → `nbf`.
 //!
 //! | situation | code |
@@ -237,7 +237,9 @@ impl Accounts {
                     )));
                 }
                 self.check_times(exp, nbf, now)?;
-                Ok(self.get(iss).unwrap_or_else(|| self.insert(iss, None, false)))
+                Ok(self
+                    .get(iss)
+                    .unwrap_or_else(|| self.insert(iss, None, false)))
             }
             AuthMode::Strict => {
                 let entry = self.by_key.get(iss).map(|e| e.clone());
@@ -283,13 +285,13 @@ impl Accounts {
     /// 1790000100 = 2026-09-21T12:28:20Z; leeway 5 s)`.
     fn time_error(&self, code: Code, claim: &str, value: f64, now: i64) -> KlingError {
         let date = |secs: f64| {
-            (0.0..=253_402_300_799.0) // up to 9999-12-31, what RFC 3339 can write
-                .contains(&secs)
-                .then(|| {
-                    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
-                    format!(" = {}", humantime::format_rfc3339_seconds(t))
-                })
-                .unwrap_or_default()
+            // Up to 9999-12-31, what RFC 3339 can write.
+            if (0.0..=253_402_300_799.0).contains(&secs) {
+                let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
+                format!(" = {}", humantime::format_rfc3339_seconds(t))
+            } else {
+                String::new()
+            }
         };
         // A whole number of seconds as one; a fractional or huge date as Rust writes it (`1e300`).
         let shown = if value.fract() == 0.0 && value.abs() < 1e15 {
@@ -371,7 +373,7 @@ fn bearer_token(header: Option<&[u8]>) -> Result<&str, KlingError> {
 }
 
 /// The three dot-separated parts, or java-jwt's message: it counts 0 parts when there is no
-/// dot, 2 for one dot and "> 3" beyond (the live message, kling-audio-samples.md §8).
+/// dot, 2 for one dot and "> 3" beyond (the live message, SOURCES.md: observed error bodies).
 fn split_token(token: &str) -> Result<[&str; 3], KlingError> {
     let mut parts = token.splitn(4, '.');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {

@@ -34,7 +34,7 @@ pub const DEFAULT_JOURNAL_SIZE: usize = 1000;
 /// tasks are forgotten.
 pub const DEFAULT_MAX_TASKS: usize = 1_000_000;
 /// Default life of generated media on the mock's clock: 30 days, as the real API
-/// (kling-api.md: generated images/videos are cleared after 30 days).
+/// (SOURCES.md: General Info: generated images/videos are cleared after 30 days).
 pub const DEFAULT_MEDIA_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// Default cap on generated media files, and on generated media ids.
 pub const DEFAULT_MAX_MEDIA: usize = 2_000_000;

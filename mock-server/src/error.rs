@@ -1,16 +1,16 @@
 //! `KlingError`: every failure a client can see, as (HTTP status, service code, message).
 //!
-//! The codes and their HTTP statuses are the error table of kling-api.md §1.4, copied exactly.
+//! The codes and their HTTP statuses are the error table of the official General Info page (SOURCES.md), copied exactly.
 //! Every rejection (bad JSON, a missing field, a wrong method, an unknown path, a body that is too
 //! large, a failed authentication) is one of these, so every error a client sees is a Kling
-//! envelope `{code, message, request_id}` with no `data` (kling-api.md §1.3). The envelope itself
+//! envelope `{code, message, request_id}` with no `data` (SOURCES.md: General Info). The envelope itself
 //! is written by [`crate::wire`], which adds the request id.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
 
-/// A documented Kling service code (kling-api.md §1.4). `0` (success) is not an error and is not here.
+/// A documented Kling service code (SOURCES.md: General Info). `0` (success) is not an error and is not here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Code {
     /// 1000, HTTP 401: authentication failed.
@@ -204,7 +204,7 @@ impl KlingError {
     }
 
     /// HTTP 400, code 1201 `"Task not found by id/external id: <value>"`, as the live API answers
-    /// an unknown task id or external id (kling-audio-samples.md §8).
+    /// an unknown task id or external id (SOURCES.md: observed error bodies).
     pub fn task_not_found(id: &str) -> Self {
         KlingError::param(format!("Task not found by id/external id: {id}"))
     }

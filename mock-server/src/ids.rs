@@ -6,7 +6,7 @@
 //!   by the accounts' secret keys: a tenant who knows the seed cannot derive another tenant's file
 //!   URLs, nor place its own request ids in the stream to count the draws others caused.
 //! * [`IdGen`]: task, audio, voice and video ids are 18-digit decimal strings that grow over time,
-//!   like the live API's (`930801301486305328`, kling-audio-samples.md §3), drawn from one
+//!   like the live API's (`930801301486305328`, SOURCES.md: observed id formats), drawn from one
 //!   increasing counter so they are unique across kinds.
 
 use hmac::{Hmac, Mac};

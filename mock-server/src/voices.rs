@@ -1,6 +1,6 @@
 //! The official voice catalogues, and the registry of custom voices.
 //!
-//! Two catalogues, because live probes show they are separate (kling-audio-samples.md §1): a
+//! Two catalogues, because live probes show they are separate (SOURCES.md: observed preset voices): a
 //! `/v1/general/presets-voices` id used as a TTS `voice_id` answers "Voice id not found".
 //! * **TTS voices** (`fixtures/tts-voices.json`, from the Voice Guide): slug ids such as
 //!   `oversea_male1`, each bound to its language; 16 ids exist in both languages.

@@ -1,7 +1,7 @@
 //! The Kling envelope and the value formats shared by every endpoint.
 //!
-//! Every answer of the public API is `{code, message, request_id, data}` (kling-api.md §1.3):
-//! `code` 0 and `message` "SUCCEED" on success (kling-audio-samples.md §2), a documented error
+//! Every answer of the public API is `{code, message, request_id, data}` (SOURCES.md: General Info):
+//! `code` 0 and `message` "SUCCEED" on success (SOURCES.md: observed envelope values), a documented error
 //! code and a sentence otherwise, and no `data` key on errors. Handlers do not write envelopes
 //! themselves: they return [`data_response`] or a [`KlingError`](crate::error::KlingError), which
 //! leave a `Pending` marker on the response, and the [`finish_envelope`] middleware turns it into
@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::borrow::Cow;
 
-/// The request id of the request being served (a UUID v4 string, kling-audio-samples.md §2).
+/// The request id of the request being served (a UUID v4 string, SOURCES.md: observed envelope values).
 /// Placed in the request extensions by [`finish_envelope`].
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
@@ -115,7 +115,7 @@ pub(crate) fn envelope_bytes(p: &Pending, request_id: &str) -> Vec<u8> {
 }
 
 /// A duration in seconds as Kling writes it: a string, rounded to 3 decimals, trailing zeros
-/// dropped (`5.080` → `"5.08"`, `3.0` → `"3"`; kling-audio-samples.md §5).
+/// dropped (`5.080` → `"5.08"`, `3.0` → `"3"`; SOURCES.md: observed durations).
 pub fn format_secs(secs: f64) -> String {
     let mut s = format!("{:.3}", secs);
     if s.contains('.') {

@@ -108,7 +108,7 @@ pub fn ensure(
     if cond { Ok(()) } else { Err(fail(what, reply)) }
 }
 
-/// The envelope rules every answer must follow (kling-api.md §1.3, §1.4): a JSON object with an
+/// The envelope rules every answer must follow (SOURCES.md: General Info): a JSON object with an
 /// integer `code`, string `message` and `request_id`; HTTP status as the error table pairs with
 /// the code; a success carries `data` matching `shape`, an error carries no `data`.
 pub fn check_envelope(ctx: &Ctx, reply: &Reply, shape: &str) -> Result<(), TestCaseError> {

@@ -1,4 +1,4 @@
-//! `GET /account/costs` (kling-api.md §5.21): the caller's resource packs.
+//! `GET /account/costs` (SOURCES.md: Account Information Inquiry): the caller's resource packs.
 
 use super::extract::Caller;
 use crate::error::KlingError;

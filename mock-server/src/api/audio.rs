@@ -1,4 +1,4 @@
-//! Audio endpoints (seeds 003, 004; kling-api.md §5.12): `POST /v1/audio/tts`,
+//! Audio endpoints (SOURCES.md: TTS, Text to Audio): `POST /v1/audio/tts`,
 //! `POST /v1/audio/text-to-audio`, `GET /v1/audio/text-to-audio/{id}`,
 //! `GET /v1/audio/text-to-audio`.
 

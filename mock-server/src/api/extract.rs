@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 
-/// The authenticated caller (kling-api.md §1.2).
+/// The authenticated caller (SOURCES.md: General Info).
 pub struct Caller(pub Account);
 
 impl FromRequestParts<AppState> for Caller {

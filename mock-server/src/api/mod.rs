@@ -157,7 +157,7 @@ pub(crate) fn task_get(
 }
 
 /// List query of a task kind. `?external_task_id=` on the list path is a single query by
-/// external id (kling-api.md §1.5 leaves the syntax open; README fidelity notes).
+/// external id (SOURCES.md: General Info leaves the syntax open; FIDELITY.md).
 pub(crate) fn task_list(
     s: &Shared,
     account: u32,

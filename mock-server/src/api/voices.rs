@@ -1,4 +1,4 @@
-//! Voice endpoints (seed 000; kling-api.md §5.13):
+//! Voice endpoints (SOURCES.md: Custom Voices):
 //! `POST /v1/general/custom-voices`, `GET /v1/general/custom-voices/{id}`,
 //! `GET /v1/general/custom-voices`, `GET /v1/general/presets-voices`,
 //! `POST /v1/general/delete-voices`.
@@ -63,7 +63,7 @@ struct PresetResult<'a> {
     voices: [PresetVoice<'a>; 1],
 }
 
-/// A presets-voices item: task-like, without `task_info` or deductions (seed 000).
+/// A presets-voices item: task-like, without `task_info` or deductions (SOURCES.md: Custom Voices).
 #[derive(Serialize)]
 struct PresetItem<'a> {
     task_id: &'a str,

@@ -163,7 +163,7 @@ fn clock_json(s: &AppState) -> Value {
                                "offset_ms": offset_ms});
             // A few ms come from freezing and resuming (or setting) over HTTP: only a real
             // offset is worth a note.
-            if offset_ms.abs() >= 1000 {
+            if offset_ms.unsigned_abs() >= 1000 {
                 v["note"] = json!(format!(
                     "the clock runs with wall time but {} ms {} it (time advanced or set before \
                      it resumed is kept); POST {{\"set_ms\": {wall}}} (the wall time) to rejoin it",

@@ -1,9 +1,9 @@
-//! Accounts' resource packs, concurrency limits and states (kling-api.md §4, §5.21, §1.4).
+//! Accounts' resource packs, concurrency limits and states (SOURCES.md: Rate Limits, Account Information Inquiry, General Info).
 //!
 //! * **Concurrency**: per account and resource pool, at most `limit` tasks in flight (from
 //!   `submitted` until finished or failed); one more create → 429 / 1303 "parallel task over
 //!   resource pack limit". Query endpoints never count. TTS, custom voices and audio draw on the
-//!   video pool (kling-audio-samples.md §6). No limit unless one is set.
+//!   video pool (SOURCES.md: observed deductions). No limit unless one is set.
 //! * **Packs**: a succeeded task deducts its `final_unit_deduction` from the account's online packs
 //!   of its pool (the one expiring first); a create is refused with 429 / 1102 "Account balance not
 //!   enough" when no online pack of the pool holds the cost. Every account starts with one large
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// A resource pool (pack type), each with its own concurrency (kling-api.md §4).
+/// A resource pool (pack type), each with its own concurrency (SOURCES.md: Rate Limits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pool {
@@ -54,7 +54,7 @@ pub enum AccountState {
     Forbidden,
 }
 
-/// A resource pack (`GET /account/costs`, kling-api.md §5.21).
+/// A resource pack (`GET /account/costs`, SOURCES.md: Account Information Inquiry).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pack {

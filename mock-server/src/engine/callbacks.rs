@@ -1,6 +1,6 @@
 //! Callback delivery: POST the task object to `callback_url` on every status change.
 //!
-//! The body is the single-query `data` object as it was at that change (kling-api.md §2: the task
+//! The body is the single-query `data` object as it was at that change (SOURCES.md: Callback Protocol: the task
 //! object itself, no envelope). Deliveries of one task go out strictly in order, one at a time,
 //! each retried with exponential backoff before the next is sent; different tasks are delivered
 //! in parallel. Everything runs on spawned tasks: a slow or dead receiver never delays an API

@@ -9,7 +9,7 @@
 //!   end at offset `(n-1)·size`: its cost is the page's size, whatever the page number or the
 //!   number of stored tasks. Removing an id (a deleted voice) shifts the tail, a rare operation.
 //! * `external`: per account, `external_task_id` → task id. Unique per account across kinds
-//!   (kling-api.md §1.5: "unique within a single user account").
+//!   (SOURCES.md: General Info: "unique within a single user account").
 //! * `order`: every stored id in insertion order, for the cap (`--max-tasks`): past the cap, the
 //!   oldest *finished* (or deleted) tasks are forgotten first, one or two per insert; a task
 //!   still in flight is moved to the back instead, so a task stuck in `processing` (manual
@@ -113,7 +113,7 @@ impl Store {
     ) -> Result<(), KlingError> {
         match self.external.entry((account, Box::from(external_id))) {
             Entry::Occupied(_) => {
-                // Live message, kling-audio-samples.md §8.
+                // Live message, SOURCES.md: observed error bodies.
                 Err(KlingError::param(format!(
                     "External_task_id {external_id} already exists"
                 )))

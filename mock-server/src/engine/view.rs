@@ -1,11 +1,11 @@
 //! What a task looks like on the wire: the single-query `data` object, the create `data`
-//! object, and the callback body (the single-query object itself, no envelope; kling-api.md §2).
+//! object, and the callback body (the single-query object itself, no envelope; SOURCES.md: Callback Protocol).
 
 use crate::kinds::{KindId, TaskResult};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-/// Task status (kling-api.md §3). Note the documented spelling `succeed`.
+/// Task status (SOURCES.md: General Info). Note the documented spelling `succeed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -65,7 +65,7 @@ pub struct TaskView {
 
 impl TaskView {
     /// `final_unit_deduction`: the kind's cost once succeeded, "0" otherwise (failed tasks are not
-    /// billed, kling-api.md §3).
+    /// billed, SOURCES.md: observed deductions).
     pub fn deduction(&self) -> &'static str {
         if self.status == Status::Succeed {
             self.kind.unit_deduction()
@@ -89,7 +89,7 @@ struct TaskInfo<'a>(&'a Option<Box<str>>);
 
 impl Serialize for TaskInfo<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // `{}` without an external id, as the live API answers (kling-api.md §1.3).
+        // `{}` without an external id, as the live API answers (SOURCES.md: General Info).
         let mut m = s.serialize_map(Some(self.0.is_some() as usize))?;
         if let Some(e) = self.0 {
             m.serialize_entry("external_task_id", e)?;
@@ -114,7 +114,7 @@ impl Serialize for QueryView<'_> {
         m.serialize_entry("task_info", &TaskInfo(&t.external_id))?;
         match &t.result {
             Some(r) => m.serialize_entry("task_result", &r.to_wire(self.base))?,
-            // A task without a result shows `task_result: {}` (kling-api.md §1.3, failed task).
+            // A task without a result shows `task_result: {}` (SOURCES.md: General Info; S4's failed task).
             None => m.serialize_entry("task_result", &serde_json::Map::new())?,
         }
         m.serialize_entry("final_unit_deduction", t.deduction())?;

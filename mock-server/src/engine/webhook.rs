@@ -1,7 +1,7 @@
 //! What protects a callback, for its receiver and for the network it crosses: the signature
 //! Kling puts on it, and the allow-list of places it may go.
 //!
-//! **Signing**, as Kling signs when a Webhook Secret is set (kling-audio-samples.md §9): the
+//! **Signing**, as Kling signs when a Webhook Secret is set (SOURCES.md: webhook signing): the
 //! [Standard Webhooks](https://www.standardwebhooks.com/) scheme. Each delivery carries three
 //! headers:
 //! * `webhook-id`: one id per status change, the same on every retry (and on a duplicate);

@@ -1,7 +1,7 @@
-//! Custom voice: `POST /v1/general/custom-voices` (seed 000, kling-api.md §5.13).
+//! Custom voice: `POST /v1/general/custom-voices` (SOURCES.md: Custom Voices).
 //!
 //! Request: `voice_name` (required, ≤ 20 characters), exactly one of `voice_url` (`.mp3 .wav
-//! .mp4 .mov`) or `video_id` (seed 001: "Provide exactly one ... submitting both, or neither,
+//! .mp4 .mov`) or `video_id` (SOURCES.md: Reseller guide: "Provide exactly one ... submitting both, or neither,
 //! will be rejected"), `callback_url`, `external_task_id`.
 //! Result: `task_result.voices[{voice_id, voice_name, trial_url, owned_by}]`, `owned_by` the
 //! creator's numeric id.
@@ -10,7 +10,7 @@
 //! task (the sample is only fetched after creation):
 //! * a `voice_url` that points at a file this mock serves must last 5–30 s;
 //! * a `video_id` must name a video of the caller's that qualifies (V2.6 with sound, Avatar or
-//!   Lip-Sync; kling-api.md §5.13) and lasts 5–30 s.
+//!   Lip-Sync; SOURCES.md: Custom Voices) and lasts 5–30 s.
 //!
 //! Other URLs cannot be fetched here (and need not be): they are taken as valid samples.
 

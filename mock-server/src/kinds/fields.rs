@@ -127,7 +127,7 @@ pub fn http_url(name: &str, value: &str) -> Result<url::Url, KlingError> {
     Ok(u)
 }
 
-/// The fields every asynchronous create accepts (kling-api.md §1.5).
+/// The fields every asynchronous create accepts (SOURCES.md: General Info).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Common {
     /// `external_task_id`: the caller's own id, unique per account.
@@ -151,7 +151,7 @@ impl Common {
     }
 }
 
-/// `pageNum` / `pageSize` of a list query (kling-api.md §1.5).
+/// `pageNum` / `pageSize` of a list query (SOURCES.md: General Info).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Paging {
     /// 1-based page number, 1..=1000.

@@ -18,11 +18,11 @@ use serde::Serialize;
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum KindId {
-    /// `POST /v1/general/custom-voices` (kling-api.md §5.13).
+    /// `POST /v1/general/custom-voices` (SOURCES.md: Custom Voices).
     CustomVoice,
-    /// `POST /v1/audio/text-to-audio` (kling-api.md §5.12).
+    /// `POST /v1/audio/text-to-audio` (SOURCES.md: Text to Audio).
     TextToAudio,
-    /// `POST /v1/audio/tts`: synchronous, never stored as a queryable task (kling-api.md §5.12).
+    /// `POST /v1/audio/tts`: synchronous, never stored as a queryable task (SOURCES.md: TTS).
     Tts,
 }
 
@@ -47,7 +47,7 @@ impl KindId {
     }
 
     /// Default time in `submitted` and in `processing`: short enough for local development
-    /// (the live custom-voice task takes about 9 s, kling-audio-samples.md §7).
+    /// (the live custom-voice task takes about 9 s, SOURCES.md: observed voice objects).
     pub const fn default_lifecycle(self) -> Lifecycle {
         let (sub, proc) = match self {
             KindId::CustomVoice | KindId::TextToAudio => (1000, 3000),
@@ -60,7 +60,7 @@ impl KindId {
         }
     }
 
-    /// Largest `pageSize` of this kind's list query (kling-api.md §5.12, §5.13).
+    /// Largest `pageSize` of this kind's list query (SOURCES.md: Text to Audio, Custom Voices).
     pub const fn max_page_size(self) -> u32 {
         match self {
             KindId::CustomVoice => 1000,
@@ -73,7 +73,7 @@ impl KindId {
         self.unit_deduction().parse().unwrap_or(0.0)
     }
 
-    /// `final_unit_deduction` of a succeeded task (kling-audio-samples.md §6: TTS and custom voice
+    /// `final_unit_deduction` of a succeeded task (SOURCES.md: observed deductions: TTS and custom voice
     /// 0.05 observed live; text-to-audio not observed, see the README's fidelity notes).
     pub const fn unit_deduction(self) -> &'static str {
         match self {

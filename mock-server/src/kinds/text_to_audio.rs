@@ -1,11 +1,11 @@
-//! Text to audio: `POST /v1/audio/text-to-audio` (seed 004, kling-api.md §5.12).
+//! Text to audio: `POST /v1/audio/text-to-audio` (SOURCES.md: Text to Audio).
 //!
 //! Request: `prompt` (required, ≤ 200 characters), `duration` (required, 3.0–10.0 s, at most one
 //! decimal place), `external_task_id`, `callback_url`.
 //! Result: `task_result.audios[{id, url_mp3, url_wav, duration_mp3, duration_wav}]`. The WAV
 //! lasts exactly the requested duration; the MP3 holds the same audio and lasts what its frames
 //! hold, a few tens of milliseconds more (as the live API's mp3/wav durations differ,
-//! kling-audio-samples.md §5).
+//! SOURCES.md: observed durations).
 
 use super::fields::{Common, Fields, max_chars, tenths};
 use crate::auth::Account;

@@ -1,4 +1,4 @@
-//! Text to speech: `POST /v1/audio/tts` (seed 003, kling-api.md §5.12). Synchronous: the create
+//! Text to speech: `POST /v1/audio/tts` (SOURCES.md: TTS). Synchronous: the create
 //! answer already holds the finished audio; there is no query endpoint, task_info or callback.
 //!
 //! Request: `text` (required, ≤ 1000 characters, not blank), `voice_id` (required: an official
@@ -6,7 +6,7 @@
 //! (default 1.0, [0.8, 2.0], one decimal: "values outside this range will be automatically
 //! rounded", so the mock rounds to one decimal and clamps instead of refusing).
 //! An unknown voice, a custom or preset voice, or a voice with the wrong language →
-//! 400 / 1201 "Voice id not found" (live, kling-audio-samples.md §1, §8).
+//! 400 / 1201 "Voice id not found" (live, SOURCES.md: observed preset voices, observed error bodies).
 //!
 //! Duration ([`speech_secs`]): 0.22 s per CJK character, 0.4 s per other word, 0.2 s per
 //! clause-ending punctuation mark, divided by `voice_speed`, plus 0.2 s of lead-in.

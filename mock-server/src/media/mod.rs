@@ -64,7 +64,7 @@ pub struct MediaRef {
     pub samples: u32,
 }
 
-/// The query string the live CDN puts on media URLs (kling-audio-samples.md §4).
+/// The query string the live CDN puts on media URLs (SOURCES.md: observed media URLs).
 const CDN_QUERY: &str = "x-kcdn-pid=112452";
 
 impl MediaRef {
@@ -126,7 +126,7 @@ pub enum Origin {
 }
 
 /// How a video was generated: decides whether it may serve as a custom-voice source
-/// (kling-api.md §5.13: V2.6 with sound on, the Avatar API, the Lip-Sync API).
+/// (SOURCES.md: Custom Voices: V2.6 with sound on, the Avatar API, the Lip-Sync API).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum VideoSource {
     /// kling-v2-6 with `sound: on`.
@@ -164,7 +164,7 @@ pub struct MediaItem {
 
 /// Every file and media id the mock has generated.
 ///
-/// Retention (kling-api.md: generated media are cleared after 30 days): a generated file or
+/// Retention (SOURCES.md: General Info: generated media are cleared after 30 days): a generated file or
 /// media id is gone once `retention` has passed on the mock's clock since it was generated (a
 /// lookup then finds nothing: the URL answers 404, a custom voice from it is refused), and
 /// past `cap` generated entries the oldest are forgotten first. Expired entries leave memory a

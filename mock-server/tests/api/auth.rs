@@ -1,4 +1,4 @@
-//! `Authorization: Bearer <JWT>` over HTTP (kling-api.md §1.2, error table §1.4): each way a
+//! `Authorization: Bearer <JWT>` over HTTP (SOURCES.md: General Info, authentication and error codes): each way a
 //! token can be wrong gets its 401 code (1001 empty, 1002 invalid, 1003 not yet valid, 1004
 //! expired), a refused create makes nothing, and the leeway boundary holds on the wall clock.
 
@@ -394,7 +394,8 @@ async fn huge_negative_and_fractional_dates_are_compared_as_numbers() {
                 created += 1;
             }
             1003 => assert!(
-                a.err(401, 1003).starts_with("Authorization is not yet valid ("),
+                a.err(401, 1003)
+                    .starts_with("Authorization is not yet valid ("),
                 "{extra}"
             ),
             _ => assert!(
@@ -683,7 +684,9 @@ async fn a_token_not_yet_valid_is_1003_and_an_expired_one_is_1004() {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp as u64),
     );
     assert!(
-        msg.starts_with(&format!("Authorization has expired (exp {exp} = {exp_date}; ")),
+        msg.starts_with(&format!(
+            "Authorization has expired (exp {exp} = {exp_date}; "
+        )),
         "{msg}"
     );
 }

@@ -33,7 +33,12 @@ async fn the_binary_prints_its_real_address_and_serves_it() {
     );
     assert_eq!(status_for(&url, "bin-ak", "bin-sk").await, 200);
     assert_eq!(
-        status_for(&url, "kling-mock-dev-ak", "kling-mock-dev-sk-not-a-real-kling-secret").await,
+        status_for(
+            &url,
+            "kling-mock-dev-ak",
+            "kling-mock-dev-sk-not-a-real-kling-secret"
+        )
+        .await,
         401
     );
 }
@@ -48,7 +53,12 @@ async fn accounts_and_bind_come_from_the_environment() {
     assert_eq!(status_for(&url, "env-ak1", "env-sk1").await, 200);
     assert_eq!(status_for(&url, "env-ak2", "env-sk2").await, 200);
     assert_eq!(
-        status_for(&url, "kling-mock-dev-ak", "kling-mock-dev-sk-not-a-real-kling-secret").await,
+        status_for(
+            &url,
+            "kling-mock-dev-ak",
+            "kling-mock-dev-sk-not-a-real-kling-secret"
+        )
+        .await,
         401
     );
 }
@@ -57,7 +67,12 @@ async fn accounts_and_bind_come_from_the_environment() {
 async fn without_accounts_the_binary_serves_the_development_account() {
     let (_child, url) = start(&["--bind", "127.0.0.1:0"], &[]).await;
     assert_eq!(
-        status_for(&url, "kling-mock-dev-ak", "kling-mock-dev-sk-not-a-real-kling-secret").await,
+        status_for(
+            &url,
+            "kling-mock-dev-ak",
+            "kling-mock-dev-sk-not-a-real-kling-secret"
+        )
+        .await,
         200
     );
 }
@@ -114,11 +129,15 @@ async fn the_token_subcommand_prints_a_token_the_server_accepts() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(claims(first.trim())["iss"], "tok-ak1");
     assert_eq!(status_with(&url, first.trim()).await, 200);
-    let (code, second, err) = run_binary(&["token", "--access-key", "tok-ak2", "--ttl", "2h"], &env);
+    let (code, second, err) =
+        run_binary(&["token", "--access-key", "tok-ak2", "--ttl", "2h"], &env);
     assert_eq!(code, 0, "{err}");
     let c = claims(second.trim());
     assert_eq!(c["iss"], "tok-ak2");
-    assert_eq!(c["exp"].as_i64().unwrap() - c["nbf"].as_i64().unwrap(), 7200 + 5);
+    assert_eq!(
+        c["exp"].as_i64().unwrap() - c["nbf"].as_i64().unwrap(),
+        7200 + 5
+    );
     assert_eq!(status_with(&url, second.trim()).await, 200);
     // Keys given in full sign for a mock configured elsewhere; a wrong secret is refused there.
     let (_, other, _) = run_binary(

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// The vendor's test secret (kling-audio-samples.md §9).
+/// The vendor's test secret (SOURCES.md: webhook signing).
 const SECRET: &str = "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXR0ZXN0c2VjcmV0MTI=";
 
 /// One request the receiver got.

@@ -38,7 +38,12 @@ async fn accounts_added_at_run_time_work_and_leave_nothing_behind_when_removed()
         .await;
     created.ok();
     assert_eq!(
-        app.get_as("sandbox-ak", "sandbox-sk", T2A).await.ok().as_array().unwrap().len(),
+        app.get_as("sandbox-ak", "sandbox-sk", T2A)
+            .await
+            .ok()
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
     app.get(&format!("{T2A}/mine")).await.err(400, 1201);
@@ -52,15 +57,20 @@ async fn accounts_added_at_run_time_work_and_leave_nothing_behind_when_removed()
         .err(400, 1201)
         .to_string();
     assert!(taken.contains("'sandbox-ak' is taken"), "{taken}");
-    app.ctl_post("/__mock/accounts", json!({"access_key": " ", "secret_key": "x"}))
-        .await
-        .err(400, 1201);
+    app.ctl_post(
+        "/__mock/accounts",
+        json!({"access_key": " ", "secret_key": "x"}),
+    )
+    .await
+    .err(400, 1201);
     app.get_as("sandbox-ak", "wrong", T2A).await.err(401, 1002);
 
     // Removed: its tokens no longer work, its data is gone, the state no longer lists it.
     let removed = app.ctl_delete("/__mock/accounts/sandbox-ak").await;
     assert_eq!(removed.ok()["removed"], "sandbox-ak");
-    app.get_as("sandbox-ak", "sandbox-sk", T2A).await.err(401, 1002);
+    app.get_as("sandbox-ak", "sandbox-sk", T2A)
+        .await
+        .err(401, 1002);
     let state = app.ctl_get("/__mock/state").await;
     assert!(!state.ok()["accounts"].to_string().contains("sandbox-ak"));
     // Added again, it starts empty.
@@ -71,7 +81,12 @@ async fn accounts_added_at_run_time_work_and_leave_nothing_behind_when_removed()
     .await
     .ok();
     assert_eq!(
-        app.get_as("sandbox-ak", "sandbox-sk", T2A).await.ok().as_array().unwrap().len(),
+        app.get_as("sandbox-ak", "sandbox-sk", T2A)
+            .await
+            .ok()
+            .as_array()
+            .unwrap()
+            .len(),
         0
     );
     // A configured account cannot be removed, and says what to do instead.
@@ -80,7 +95,10 @@ async fn accounts_added_at_run_time_work_and_leave_nothing_behind_when_removed()
         .await
         .err(400, 1201)
         .to_string();
-    assert!(refused.contains("is configured") && refused.contains("/__mock/reset"), "{refused}");
+    assert!(
+        refused.contains("is configured") && refused.contains("/__mock/reset"),
+        "{refused}"
+    );
     app.get(T2A).await.ok();
 }
 
@@ -90,9 +108,7 @@ async fn a_resumed_clock_says_how_far_it_runs_from_wall_time_and_how_to_rejoin()
     app.ctl_post("/__mock/clock", json!({"advance": "1h"}))
         .await
         .ok();
-    let c = app
-        .ctl_post("/__mock/clock", json!({"mode": "real"}))
-        .await;
+    let c = app.ctl_post("/__mock/clock", json!({"mode": "real"})).await;
     let c = c.ok();
     let offset = c["offset_ms"].as_i64().unwrap();
     assert!((3_590_000..=3_600_000).contains(&offset), "{c}");
@@ -103,9 +119,7 @@ async fn a_resumed_clock_says_how_far_it_runs_from_wall_time_and_how_to_rejoin()
     );
     // Rejoining wall time: the offset is gone (but for the request's own few milliseconds).
     let wall = c["wall_ms"].as_i64().unwrap();
-    let c = app
-        .ctl_post("/__mock/clock", json!({"set_ms": wall}))
-        .await;
+    let c = app.ctl_post("/__mock/clock", json!({"set_ms": wall})).await;
     let offset = c.ok()["offset_ms"].as_i64().unwrap();
     assert!((-5_000..=0).contains(&offset), "{offset}");
     // A frozen clock has no offset to speak of.

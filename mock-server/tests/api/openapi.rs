@@ -601,3 +601,34 @@ fn an_openapi_3_1_parser_reads_the_document() {
     }
     assert_eq!(seen, listed());
 }
+
+/// ENDPOINTS.md at the repository root is the OpenAPI document rendered by
+/// `kling_mock::openapi::reference::markdown`: a field, rule or error changed in the code
+/// changes the reference, and this fails until the file is regenerated
+/// (`KLING_MOCK_BLESS=1 cargo test -p kling-mock --test api openapi`).
+#[test]
+fn the_endpoint_reference_is_generated_from_the_document() {
+    let doc = kling_mock::openapi::document();
+    let fresh = kling_mock::openapi::reference::markdown(&doc);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ENDPOINTS.md");
+    if std::env::var_os("KLING_MOCK_BLESS").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "ENDPOINTS.md is not what the OpenAPI document renders to; regenerate it with \
+         KLING_MOCK_BLESS=1 cargo test -p kling-mock --test api openapi"
+    );
+    // What a reader looks for is there: each public path, its fields with their rules.
+    for needle in [
+        "### `POST /v1/audio/text-to-audio`",
+        "| `duration` | number | yes | 3–10; a multiple of 0.1 |",
+        "| `voice_name` | string | yes | 1–20 characters;",
+        "### `GET /v1/general/custom-voices/{id}`",
+        "| `pageSize` | query | integer | no | 1–500; default `30` |",
+        "`task_result.audios[].url_wav`",
+    ] {
+        assert!(fresh.contains(needle), "the reference lacks {needle:?}");
+    }
+}

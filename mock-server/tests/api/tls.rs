@@ -488,7 +488,13 @@ async fn the_binary_serves_given_certificate_files_and_writes_the_generated_one_
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     assert_eq!(logged_cert(&logs), cert_path);
     let client = trusting(&ca);
-    let v = authenticated_get(&client, &url, "kling-mock-dev-ak", "kling-mock-dev-sk-not-a-real-kling-secret").await;
+    let v = authenticated_get(
+        &client,
+        &url,
+        "kling-mock-dev-ak",
+        "kling-mock-dev-sk-not-a-real-kling-secret",
+    )
+    .await;
     assert_eq!(v["code"], 0);
 
     // --tls-cert-out alone: a generated certificate, written there.

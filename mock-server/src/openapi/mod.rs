@@ -18,6 +18,8 @@
 //! (`crate::api::ROUTES`, `crate::control::api::ROUTES`, and the `.route(..)` calls in the
 //! source) is documented.
 
+pub mod reference;
+
 use crate::error::Code;
 use crate::kinds::KindId;
 use crate::kinds::custom_voice::{MAX_VOICE_NAME, VOICE_URL_EXTENSIONS};
@@ -267,7 +269,7 @@ fn operations() -> Vec<Op> {
             id: "createCustomVoice",
             tag: "custom-voices",
             summary: "Create a custom voice task",
-            description: "Seeds 000–002, kling-api.md §5.13. The sample is checked after \
+            description: "SOURCES.md: Custom Voices, Reseller guide. The sample is checked after \
                           creation: a sample served by this mock must last 5–30 s, a video_id \
                           must name a qualifying video of the caller's; otherwise the task fails \
                           with the reason in task_status_msg.",
@@ -338,7 +340,7 @@ fn operations() -> Vec<Op> {
             id: "createTts",
             tag: "audio",
             summary: "Text to speech: answers with the finished audio",
-            description: "Seed 003, kling-api.md §5.12. Synchronous: there is no query endpoint, \
+            description: "SOURCES.md: TTS. Synchronous: there is no query endpoint, \
                           task_info or callback.",
             plane: Plane::KlingCreate,
             params: vec![],
@@ -358,7 +360,7 @@ fn operations() -> Vec<Op> {
             id: "createTextToAudio",
             tag: "audio",
             summary: "Create a sound-effect task",
-            description: "Seed 004, kling-api.md §5.12.",
+            description: "SOURCES.md: Text to Audio.",
             plane: Plane::KlingCreate,
             params: vec![],
             body: Some((true, schema_ref("TextToAudioRequest"))),
@@ -386,7 +388,7 @@ fn operations() -> Vec<Op> {
             id: "getAccountCosts",
             tag: "account",
             summary: "The caller's resource packs valid at some point of [start_time, end_time]",
-            description: "kling-api.md §5.21. Remaining quantities are current (the real service \
+            description: "SOURCES.md: Account Information Inquiry. Remaining quantities are current (the real service \
                           reports them with a 12 h statistics delay).",
             plane: Plane::Kling,
             params: vec![
@@ -1085,7 +1087,7 @@ fn url_pattern(exts: &[&str]) -> String {
 /// (`fixtures/tts-voices.json`, read by [`crate::voices`]).
 fn tts_voices(lang: &str) -> Vec<String> {
     let rows: Vec<Value> =
-        serde_json::from_str(include_str!("../../fixtures/tts-voices.json")).unwrap_or_default();
+        serde_json::from_str(include_str!("../../../fixtures/tts-voices.json")).unwrap_or_default();
     rows.iter()
         .filter(|r| r["voice_language"] == lang)
         .filter_map(|r| r["voice_id"].as_str().map(str::to_owned))
@@ -1137,7 +1139,7 @@ fn schemas() -> Value {
             "request_id": {"type": "string", "format": "uuid"},
         },
         "not": {"required": ["data"]},
-        "description": "Errors carry no `data`. The HTTP status is the error table's for the code (kling-api.md §1.4).",
+        "description": "Errors carry no `data`. The HTTP status is the error table's for the code (SOURCES.md: General Info).",
     });
     let mut map = Map::new();
     map.insert(
@@ -1513,7 +1515,7 @@ pub fn document() -> Value {
          control-plane fault rule fires, and a create any code an outcome rule `reject` names: \
          every such operation lists a response for every status of the error table. Transport \
          faults (reset, close, hang, truncate, dribble) have no HTTP status and are not listed.\n\n\
-         Error table (kling-api.md §1.4):\n\n{}",
+         Error table (SOURCES.md: General Info):\n\n{}",
         error_table_text()
     );
     json!({
@@ -1526,9 +1528,9 @@ pub fn document() -> Value {
         },
         "servers": [{"url": "/", "description": "The mock itself (default http://127.0.0.1:8080)."}],
         "tags": [
-            {"name": "custom-voices", "description": "Custom and preset voices (kling-api.md §5.13)."},
-            {"name": "audio", "description": "Text to speech and text to audio (kling-api.md §5.12)."},
-            {"name": "account", "description": "Resource packs (kling-api.md §5.21)."},
+            {"name": "custom-voices", "description": "Custom and preset voices (SOURCES.md: Custom Voices)."},
+            {"name": "audio", "description": "Text to speech and text to audio (SOURCES.md: TTS, Text to Audio)."},
+            {"name": "account", "description": "Resource packs (SOURCES.md: Account Information Inquiry)."},
             {"name": "files", "description": "Media behind result URLs (mock only)."},
             {"name": "control-plane", "description": "The mock's control plane (mock only; never faulted, delayed or journaled)."},
         ],
