@@ -10,14 +10,7 @@ async fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
 }
 
 async fn status_for(url: &str, ak: &str, sk: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{url}/v1/audio/text-to-audio"))
-        .bearer_auth(crate::helpers::token(ak, sk))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    status_with(url, &crate::helpers::token(ak, sk)).await
 }
 
 #[tokio::test]
