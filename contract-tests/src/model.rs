@@ -110,9 +110,43 @@ pub struct Endpoint {
     pub result_key: Option<String>,
 }
 
+/// A task family: the create, single-query and list endpoints of one kind of task, and a valid
+/// create body from the documents. One new family is one new entry under `families` in
+/// `endpoints.json`: every property that creates, queries or lists runs on every family.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Family {
+    /// The family's name (its key in `endpoints.json`).
+    #[serde(skip)]
+    pub name: String,
+    /// Create endpoint.
+    pub create: String,
+    /// Single-query endpoint.
+    pub get: String,
+    /// List endpoint.
+    pub list: String,
+    /// Key of `task_result` holding the results (`voices`, `audios`).
+    pub results: String,
+    /// A minimal valid create body (without `external_task_id`).
+    pub example: Value,
+    /// How an owner deletes what a succeeded task made, if the family has a delete.
+    pub delete: Option<FamilyDelete>,
+}
+
+/// A family's delete call: `POST endpoint {field: <results[0].result_field>}`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct FamilyDelete {
+    /// Delete endpoint.
+    pub endpoint: String,
+    /// The body field naming what to delete.
+    pub field: String,
+    /// The field of the first result that holds its id.
+    pub result_field: String,
+}
+
 #[derive(Deserialize)]
 struct EndpointsFile {
     endpoints: BTreeMap<String, Endpoint>,
+    families: BTreeMap<String, Family>,
     shapes: Map<String, Value>,
 }
 
@@ -157,6 +191,8 @@ impl Verdict {
 pub struct Contract {
     /// Endpoints by name.
     pub endpoints: BTreeMap<String, Endpoint>,
+    /// Task families, by name.
+    pub families: Vec<Family>,
     /// Response shapes by name.
     pub shapes: Map<String, Value>,
     http_of: HashMap<i64, u16>,
@@ -178,8 +214,27 @@ impl Contract {
             serde_json::from_str(ERRORS).map_err(|e| format!("errors.json: {e}"))?;
         let voices: Vec<VoiceRow> =
             serde_json::from_str(TTS_VOICES).map_err(|e| format!("tts-voices.json: {e}"))?;
+        let families: Vec<Family> = e
+            .families
+            .into_iter()
+            .map(|(name, f)| Family { name, ..f })
+            .collect();
+        for f in &families {
+            for ep in [&f.create, &f.get, &f.list]
+                .into_iter()
+                .chain(f.delete.as_ref().map(|d| &d.endpoint))
+            {
+                if !e.endpoints.contains_key(ep) {
+                    return Err(format!(
+                        "endpoints.json: family {} names no endpoint '{ep}'",
+                        f.name
+                    ));
+                }
+            }
+        }
         Ok(Contract {
             endpoints: e.endpoints,
+            families,
             shapes: e.shapes,
             http_of: errors.errors.iter().map(|r| (r.code, r.http)).collect(),
             auth_codes: errors
@@ -201,6 +256,29 @@ impl Contract {
         self.endpoints
             .get(name)
             .unwrap_or_else(|| panic!("no endpoint '{name}' in fixtures/contract/endpoints.json"))
+    }
+
+    /// The list endpoints (those with paging ranges), by name.
+    pub fn lists(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .filter(|(_, e)| e.paging.is_some())
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// The endpoints whose bodies are judged: every billable `POST` with documented fields.
+    pub fn creates(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .filter(|(_, e)| e.method == "POST" && e.billable && !e.fields.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// The single-query endpoints of the families.
+    pub fn gets(&self) -> Vec<String> {
+        self.families.iter().map(|f| f.get.clone()).collect()
     }
 
     /// The HTTP status the error table pairs with `code` (200 for 0); `None` for an undocumented code.
@@ -382,6 +460,43 @@ mod tests {
         assert_eq!(c.http_for(42), None);
         assert_eq!(c.tts_voices.len(), 62);
         assert_eq!(c.auth_code("expired"), 1004);
+    }
+
+    #[test]
+    fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
+        let c = Contract::load().unwrap();
+        let names: Vec<&str> = c.families.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["custom_voice", "text_to_audio"]);
+        for f in &c.families {
+            assert_eq!(
+                c.judge(&f.create, &f.example),
+                Verdict::Accept,
+                "{}",
+                f.name
+            );
+            assert_eq!(
+                c.endpoint(&f.create).creates.as_deref(),
+                Some(f.name.as_str())
+            );
+            assert_eq!(
+                c.endpoint(&f.get).result_key.as_deref(),
+                Some(f.results.as_str())
+            );
+            assert_eq!(
+                c.endpoint(&f.list).result_key.as_deref(),
+                Some(f.results.as_str())
+            );
+        }
+        // What the properties derive from the file, not from tables of their own.
+        assert_eq!(
+            c.lists(),
+            ["custom_voice_list", "presets_list", "text_to_audio_list"]
+        );
+        assert_eq!(
+            c.creates(),
+            ["custom_voice_create", "text_to_audio_create", "tts"]
+        );
+        assert_eq!(c.gets(), ["custom_voice_get", "text_to_audio_get"]);
     }
 
     #[test]

@@ -293,11 +293,12 @@ pub fn apply(c: &Contract, endpoint: &str, mut body: Value, m: &Mutation) -> Val
 }
 
 /// Bodies for the create endpoints, valid and broken.
-pub fn body_case(c: &Contract, endpoints: &[&str]) -> BoxedStrategy<BodyCase> {
+pub fn body_case<S: AsRef<str>>(c: &Contract, endpoints: &[S]) -> BoxedStrategy<BodyCase> {
     let c2 = c.clone();
     let per: Vec<BoxedStrategy<BodyCase>> = endpoints
         .iter()
-        .map(|&e| {
+        .map(|e| {
+            let e = e.as_ref();
             let c3 = c2.clone();
             let name = e.to_string();
             (valid_body(c, e), mutations(c, e))

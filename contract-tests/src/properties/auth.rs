@@ -7,14 +7,8 @@ use crate::ctx::Ctx;
 use crate::report::{PropResult, check};
 use crate::strategies::{AuthCase, auth_case, valid_body};
 use crate::target::{Auth, Request, now_secs};
+use proptest::prelude::*;
 use proptest::sample::select;
-
-const ENDPOINTS: [&str; 4] = [
-    "text_to_audio_list",
-    "custom_voice_list",
-    "presets_list",
-    "text_to_audio_create",
-];
 
 fn header(ctx: &Ctx, case: &AuthCase) -> Auth {
     let a = &ctx.target.accounts[0];
@@ -48,14 +42,11 @@ fn header(ctx: &Ctx, case: &AuthCase) -> Auth {
     }
 }
 
-/// The newest task id of the primary account's text-to-audio list (to see that nothing was created).
-fn newest(ctx: &Ctx) -> Option<String> {
+/// The newest task id of the primary account's list `list` (to see that nothing was created).
+fn newest(ctx: &Ctx, list: &str) -> Option<String> {
     let r = ctx.get(
         0,
-        &format!(
-            "{}?pageSize=1",
-            ctx.contract.endpoint("text_to_audio_list").path
-        ),
+        &format!("{}?pageSize=1", ctx.contract.endpoint(list).path),
     );
     r.data()
         .get(0)
@@ -65,39 +56,55 @@ fn newest(ctx: &Ctx) -> Option<String> {
 
 /// Run the property.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
-    let strategy = (
-        auth_case(),
-        select(ENDPOINTS.to_vec()),
-        valid_body(&ctx.contract, "text_to_audio_create"),
+    // Every list, and every family's create with a body valid for it (whose list then shows
+    // whether a refused token created something).
+    let c = &ctx.contract;
+    let mut targets: Vec<(String, Option<String>)> =
+        c.lists().into_iter().map(|l| (l, None)).collect();
+    targets.extend(
+        c.families
+            .iter()
+            .map(|f| (f.create.clone(), Some(f.list.clone()))),
     );
-    check(ctx, seed, ctx.cases, strategy, |(case, endpoint, body)| {
-        let ep = ctx.contract.endpoint(endpoint);
-        let creates = ep.method == "POST";
-        let before = if creates { newest(ctx) } else { None };
-        let req = if creates {
-            Request::post(ep.path.clone(), body)
-        } else {
-            Request::get(ep.path.clone())
-        };
-        let reply = ctx.target.call(&req.auth(header(ctx, &case)));
-        check_envelope(ctx, &reply, &ep.response)?;
-        let want = ctx.contract.auth_code(case.situation());
-        ensure(
-            reply.status == 401 && reply.code() == Some(want),
-            format!(
-                "token case '{}' must be HTTP 401 with code {want}",
-                case.situation()
-            ),
-            &reply,
-        )?;
-        if creates {
-            let after = newest(ctx);
+    let c2 = c.clone();
+    let target = select(targets).prop_flat_map(move |(endpoint, list)| {
+        valid_body(&c2, &endpoint).prop_map(move |body| (endpoint.clone(), list.clone(), body))
+    });
+    let strategy = (auth_case(), target);
+    check(
+        ctx,
+        seed,
+        ctx.cases,
+        strategy,
+        |(case, (endpoint, list, body))| {
+            let ep = ctx.contract.endpoint(&endpoint);
+            let creates = list.is_some();
+            let before = list.as_deref().and_then(|l| newest(ctx, l));
+            let req = if creates {
+                Request::post(ep.path.clone(), body)
+            } else {
+                Request::get(ep.path.clone())
+            };
+            let reply = ctx.target.call(&req.auth(header(ctx, &case)));
+            check_envelope(ctx, &reply, &ep.response)?;
+            let want = ctx.contract.auth_code(case.situation());
             ensure(
-                before == after,
-                format!("a refused token created a task ({before:?} → {after:?})"),
+                reply.status == 401 && reply.code() == Some(want),
+                format!(
+                    "token case '{}' must be HTTP 401 with code {want}",
+                    case.situation()
+                ),
                 &reply,
             )?;
-        }
-        Ok(())
-    })
+            if let Some(l) = &list {
+                let after = newest(ctx, l);
+                ensure(
+                    before == after,
+                    format!("a refused token created a task ({before:?} → {after:?})"),
+                    &reply,
+                )?;
+            }
+            Ok(())
+        },
+    )
 }

@@ -30,11 +30,8 @@ pub enum Probe {
 
 /// Run the property.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
-    let gets = vec![
-        "text_to_audio_get".to_string(),
-        "custom_voice_get".to_string(),
-    ];
-    let lists: Vec<String> = validation::LISTS.iter().map(|s| s.to_string()).collect();
+    let gets = ctx.contract.gets();
+    let lists = ctx.contract.lists();
     let strategy = prop_oneof![
         3 => validation::cases(ctx).prop_map(Probe::Validation),
         1 => (select(gets), "[0-9]{18}|[a-z]{1,12}").prop_map(|(endpoint, id)| Probe::UnknownTask { endpoint, id }),

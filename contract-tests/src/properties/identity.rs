@@ -2,28 +2,26 @@
 //! `external_task_id` is refused (400 / 1201) and creates nothing; task ids are unique.
 
 use super::{
-    Family, billable_cases, check_envelope, create_body, create_ok, ensure, family, need_budget,
+    Family, any_family, billable_cases, check_envelope, create_body, create_ok, ensure, need_budget,
 };
 use crate::ctx::Ctx;
 use crate::report::{PropResult, check};
-use proptest::prelude::*;
 use std::collections::HashSet;
 
 /// Run the property.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
     need_budget(ctx, 1)?;
-    let strategy = (any::<bool>(), "[a-zA-Z0-9_-]{1,24}");
+    let strategy = (any_family(ctx), "[a-zA-Z0-9_-]{1,24}");
     check(
         ctx,
         seed,
         billable_cases(ctx),
         strategy,
-        |(voice, ext_tail)| {
+        |(family, ext_tail)| {
             let ext = format!("{}-{ext_tail}", ctx.unique("id"));
-            let Family {
-                create, get, list, ..
-            } = family(voice);
-            let body = create_body(voice, Some(&ext));
+            let f: &Family = &ctx.contract.families[family];
+            let (create, get, list) = (f.create.as_str(), f.get.as_str(), f.list.as_str());
+            let body = create_body(f, Some(&ext));
             let (created, id) = create_ok(ctx, create, 0, body.clone())?;
             ensure(
                 created.data()["task_info"]["external_task_id"] == ext.as_str()

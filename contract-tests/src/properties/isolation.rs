@@ -2,11 +2,10 @@
 //! id, not by external id, not in its lists.
 
 use super::{
-    Family, billable_cases, check_envelope, create_body, create_ok, ensure, family, need_budget,
+    Family, any_family, billable_cases, check_envelope, create_body, create_ok, ensure, need_budget,
 };
 use crate::ctx::Ctx;
 use crate::report::{PropError, PropResult, check};
-use proptest::prelude::*;
 
 /// Run the property.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
@@ -16,12 +15,11 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
         ));
     }
     need_budget(ctx, 1)?;
-    check(ctx, seed, billable_cases(ctx), any::<bool>(), |voice| {
+    check(ctx, seed, billable_cases(ctx), any_family(ctx), |family| {
         let ext = ctx.unique("iso");
-        let Family {
-            create, get, list, ..
-        } = family(voice);
-        let (_, id) = create_ok(ctx, create, 0, create_body(voice, Some(&ext)))?;
+        let f: &Family = &ctx.contract.families[family];
+        let (create, get, list) = (f.create.as_str(), f.get.as_str(), f.list.as_str());
+        let (_, id) = create_ok(ctx, create, 0, create_body(f, Some(&ext)))?;
         let get_path = &ctx.contract.endpoint(get).path;
         ctx.settle(0, get_path, &id);
         for key in [&id, &ext] {

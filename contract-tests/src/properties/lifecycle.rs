@@ -3,10 +3,11 @@
 //! never change, `created_at` is stable, `updated_at` never decreases, a result exists exactly
 //! when the task succeeded, and a failed task says why in `task_status_msg`.
 
-use super::{billable_cases, check_envelope, ensure, fail, need_budget, rank};
+use super::{
+    any_family, billable_cases, check_envelope, ensure, fail, need_budget, rank, varied_body,
+};
 use crate::ctx::Ctx;
 use crate::report::{PropResult, check};
-use crate::strategies::SAMPLE_VOICE_URL;
 use crate::target::Reply;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -17,62 +18,53 @@ use std::time::Duration;
 /// One call of a sequence.
 #[derive(Clone, Debug)]
 pub enum Op {
-    /// Create a text-to-audio task (`voice = false`) or a custom voice.
+    /// Create a task of a family (an index into the oracle's families).
     Create {
-        /// Custom voice instead of text-to-audio.
-        voice: bool,
-        /// Text-to-audio duration in tenths.
+        /// The family.
+        family: usize,
+        /// The value, in tenths, of the family's first ranged number field (clamped into its
+        /// range), e.g. a text-to-audio duration.
         tenths: u32,
     },
     /// Query the n-th created task (modulo the count).
     Query(usize),
     /// List the first page of one family.
-    List(bool),
+    List(usize),
     /// Let this many milliseconds pass.
     Wait(u32),
-    /// Delete the voice of the n-th created task, if it is a finished custom voice.
+    /// Delete what the n-th created task made, if it finished and its family has a delete.
     Delete(usize),
 }
 
-fn op() -> impl Strategy<Value = Op> {
+fn op(families: std::ops::Range<usize>) -> impl Strategy<Value = Op> {
     prop_oneof![
-        2 => (any::<bool>(), 30u32..=100).prop_map(|(voice, tenths)| Op::Create { voice, tenths }),
+        2 => (families.clone(), 30u32..=100).prop_map(|(family, tenths)| Op::Create { family, tenths }),
         3 => any::<usize>().prop_map(Op::Query),
-        1 => any::<bool>().prop_map(Op::List),
+        1 => families.prop_map(Op::List),
         2 => (0u32..4000).prop_map(Op::Wait),
         1 => any::<usize>().prop_map(Op::Delete),
     ]
 }
 
 struct Tracked {
-    voice: bool,
+    family: usize,
     id: String,
     last: Option<Value>,
     deleted: bool,
-}
-
-fn get_path(ctx: &Ctx, voice: bool) -> String {
-    ctx.contract.endpoint(super::family(voice).get).path.clone()
-}
-
-fn list_path(ctx: &Ctx, voice: bool) -> String {
-    ctx.contract
-        .endpoint(super::family(voice).list)
-        .path
-        .clone()
 }
 
 /// Check one observation of a task against the previous one.
 pub fn observe(
     prev: Option<&Value>,
     now: &Value,
-    voice: bool,
+    results_key: &str,
     reply: &Reply,
 ) -> Result<(), TestCaseError> {
     let status = now["task_status"].as_str().unwrap_or("");
     let r = rank(status).ok_or_else(|| fail(format!("unknown status '{status}'"), reply))?;
-    let key = if voice { "voices" } else { "audios" };
-    let results = now["task_result"][key].as_array().map_or(0, Vec::len);
+    let results = now["task_result"][results_key]
+        .as_array()
+        .map_or(0, Vec::len);
     ensure(
         (status == "succeed") == (results > 0),
         format!("status {status} with {results} results"),
@@ -123,27 +115,20 @@ pub fn observe(
 /// Run the property.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
     need_budget(ctx, 1)?;
-    let strategy = proptest::collection::vec(op(), 1..10);
+    let families = &ctx.contract.families;
+    let strategy = proptest::collection::vec(op(any_family(ctx)), 1..10);
     check(ctx, seed, billable_cases(ctx), strategy, |ops| {
         let mut tasks: Vec<Tracked> = Vec::new();
         let apply = |tasks: &mut Vec<Tracked>, op: &Op| -> Result<(), TestCaseError> {
             match *op {
-                Op::Create { voice, tenths } => {
-                    let (endpoint, body) = if voice {
-                        (
-                            "custom_voice_create",
-                            json!({"voice_name": "contract", "voice_url": SAMPLE_VOICE_URL, "external_task_id": ctx.unique("lc")}),
-                        )
-                    } else {
-                        (
-                            "text_to_audio_create",
-                            json!({"prompt": "contract lifecycle", "duration": tenths as f64 / 10.0, "external_task_id": ctx.unique("lc")}),
-                        )
-                    };
-                    let Ok(reply) = ctx.create(endpoint, 0, body) else {
+                Op::Create { family, tenths } => {
+                    let f = &families[family];
+                    let mut body = varied_body(ctx, f, tenths);
+                    body["external_task_id"] = json!(ctx.unique("lc"));
+                    let Ok(reply) = ctx.create(&f.create, 0, body) else {
                         return Ok(());
                     };
-                    check_envelope(ctx, &reply, "created")?;
+                    check_envelope(ctx, &reply, &ctx.contract.endpoint(&f.create).response)?;
                     ensure(
                         reply.data()["task_status"] == "submitted",
                         "a new task is not submitted",
@@ -154,7 +139,7 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
                         .unwrap_or_default()
                         .to_string();
                     tasks.push(Tracked {
-                        voice,
+                        family,
                         id,
                         last: None,
                         deleted: false,
@@ -166,19 +151,23 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
                     if t.deleted {
                         return Ok(());
                     }
-                    let reply = ctx.get(0, &get_path(ctx, t.voice).replace("{id}", &t.id));
-                    check_envelope(ctx, &reply, "task")?;
+                    let f = &families[t.family];
+                    let get = ctx.contract.endpoint(&f.get);
+                    let reply = ctx.get(0, &get.path.replace("{id}", &t.id));
+                    check_envelope(ctx, &reply, &get.response)?;
                     ensure(
                         reply.is_success(),
                         "a created task cannot be queried",
                         &reply,
                     )?;
-                    observe(t.last.as_ref(), reply.data(), t.voice, &reply)?;
+                    observe(t.last.as_ref(), reply.data(), &f.results, &reply)?;
                     t.last = Some(reply.data().clone());
                 }
-                Op::List(voice) => {
-                    let reply = ctx.get(0, &format!("{}?pageSize=50", list_path(ctx, voice)));
-                    check_envelope(ctx, &reply, "task_list")?;
+                Op::List(family) => {
+                    let f = &families[family];
+                    let list = ctx.contract.endpoint(&f.list);
+                    let reply = ctx.get(0, &format!("{}?pageSize=50", list.path));
+                    check_envelope(ctx, &reply, &list.response)?;
                     let items: HashMap<String, Value> = reply
                         .data()
                         .as_array()
@@ -186,9 +175,12 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
                         .flatten()
                         .filter_map(|t| Some((t["task_id"].as_str()?.to_string(), t.clone())))
                         .collect();
-                    for t in tasks.iter_mut().filter(|t| t.voice == voice && !t.deleted) {
+                    for t in tasks
+                        .iter_mut()
+                        .filter(|t| t.family == family && !t.deleted)
+                    {
                         if let Some(now) = items.get(&t.id) {
-                            observe(t.last.as_ref(), now, voice, &reply)?;
+                            observe(t.last.as_ref(), now, &f.results, &reply)?;
                             t.last = Some(now.clone());
                         }
                     }
@@ -197,22 +189,30 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
                 Op::Delete(i) if !tasks.is_empty() => {
                     let n = i % tasks.len();
                     let t = &mut tasks[n];
-                    let voice_id = t.last.as_ref().and_then(|l| {
-                        l["task_result"]["voices"][0]["voice_id"]
+                    let f = &families[t.family];
+                    let Some(d) = &f.delete else {
+                        return Ok(());
+                    };
+                    let made = t.last.as_ref().and_then(|l| {
+                        l["task_result"][&f.results][0][&d.result_field]
                             .as_str()
                             .map(str::to_string)
                     });
-                    if let (true, false, Some(v)) = (t.voice, t.deleted, voice_id)
+                    if let (false, Some(v)) = (t.deleted, made)
                         && ctx.created_by_us(0, &t.id)
                     {
-                        let path = ctx.contract.endpoint("delete_voice").path.clone();
-                        let reply = ctx
-                            .target
-                            .call(&crate::target::Request::post(path, json!({"voice_id": v})));
-                        check_envelope(ctx, &reply, "deleted")?;
+                        let delete = ctx.contract.endpoint(&d.endpoint);
+                        let reply = ctx.target.call(&crate::target::Request::post(
+                            delete.path.clone(),
+                            json!({ d.field.as_str(): v }),
+                        ));
+                        check_envelope(ctx, &reply, &delete.response)?;
                         ensure(
                             reply.is_success(),
-                            "the owner could not delete a finished custom voice",
+                            format!(
+                                "the owner could not delete what a finished {} task made",
+                                f.name
+                            ),
                             &reply,
                         )?;
                         t.deleted = true;
@@ -227,14 +227,16 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
         }
         // Finish every task and check the whole history once more.
         for t in tasks.iter_mut().filter(|t| !t.deleted) {
-            let path = get_path(ctx, t.voice);
+            let f = &families[t.family];
+            let get = ctx.contract.endpoint(&f.get);
+            let path = get.path.clone();
             let mut replies = ctx.settle(0, &path, &t.id);
             // One more look a while after the end: a terminal state must stay.
             ctx.target.pass(Duration::from_millis(1500));
             replies.push(ctx.get(0, &path.replace("{id}", &t.id)));
             for reply in replies {
-                check_envelope(ctx, &reply, "task")?;
-                observe(t.last.as_ref(), reply.data(), t.voice, &reply)?;
+                check_envelope(ctx, &reply, &get.response)?;
+                observe(t.last.as_ref(), reply.data(), &f.results, &reply)?;
                 t.last = Some(reply.data().clone());
             }
             let last = t.last.clone().unwrap_or_default();

@@ -193,50 +193,36 @@ pub fn billable_cases(ctx: &Ctx) -> u32 {
     }
 }
 
-/// The two task families the harness creates, by endpoint name.
-#[derive(Clone, Copy, Debug)]
-pub struct Family {
-    /// Create endpoint.
-    pub create: &'static str,
-    /// Single-query endpoint.
-    pub get: &'static str,
-    /// List endpoint.
-    pub list: &'static str,
-    /// Key of `task_result` holding the results.
-    pub results: &'static str,
+pub use crate::model::Family;
+
+/// The families of the oracle, as indexes into `ctx.contract.families` (for proptest).
+pub fn any_family(ctx: &Ctx) -> std::ops::Range<usize> {
+    0..ctx.contract.families.len()
 }
 
-/// Custom voices (`voice = true`) or text-to-audio.
-pub fn family(voice: bool) -> Family {
-    if voice {
-        Family {
-            create: "custom_voice_create",
-            get: "custom_voice_get",
-            list: "custom_voice_list",
-            results: "voices",
-        }
-    } else {
-        Family {
-            create: "text_to_audio_create",
-            get: "text_to_audio_get",
-            list: "text_to_audio_list",
-            results: "audios",
-        }
-    }
-}
-
-/// A minimal valid create body of the family, with an `external_task_id` if given. Custom voices
-/// use the vendor's own sample file, so they also work on the real API.
-pub fn create_body(voice: bool, external_task_id: Option<&str>) -> Value {
-    let mut b = if voice {
-        serde_json::json!({"voice_name": "contract", "voice_url": crate::strategies::SAMPLE_VOICE_URL})
-    } else {
-        serde_json::json!({"prompt": "contract check", "duration": 3})
-    };
+/// A minimal valid create body of the family (its documented example), with an
+/// `external_task_id` if given.
+pub fn create_body(f: &Family, external_task_id: Option<&str>) -> Value {
+    let mut b = f.example.clone();
     if let (Some(ext), Some(o)) = (external_task_id, b.as_object_mut()) {
         o.insert("external_task_id".into(), Value::from(ext));
     }
     b
+}
+
+/// The family's example with its first required number field that has a documented range set
+/// from `tenths`, clamped into that range (e.g. a text-to-audio duration), so generated tasks
+/// differ along what the documents let vary.
+pub fn varied_body(ctx: &Ctx, f: &Family, tenths: u32) -> Value {
+    let mut body = create_body(f, None);
+    let ranged = ctx.contract.endpoint(&f.create).fields.iter().find(|x| {
+        x.ty == crate::model::Ty::Number && x.required && x.min.is_some() && x.max.is_some()
+    });
+    if let (Some(x), Some(o)) = (ranged, body.as_object_mut()) {
+        let v = (tenths as f64 / 10.0).clamp(x.min.unwrap_or(0.0), x.max.unwrap_or(f64::MAX));
+        o.insert(x.name.clone(), Value::from(v));
+    }
+    body
 }
 
 /// Send a create the documents accept: the case is skipped without budget, fails unless the

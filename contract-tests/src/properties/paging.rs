@@ -5,7 +5,6 @@
 use super::{check_envelope, ensure, fail};
 use crate::ctx::Ctx;
 use crate::report::{PropResult, check};
-use proptest::prelude::*;
 use std::collections::HashSet;
 
 /// Most items walked per case (the rest of a very large account is not read).
@@ -13,18 +12,19 @@ const MAX_ITEMS: usize = 600;
 
 /// Run the property.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
-    let strategy = (any::<bool>(), 1u32..=7, 0usize..3);
+    let strategy = (super::any_family(ctx), 1u32..=7, 0usize..3);
     check(
         ctx,
         seed,
         ctx.cases,
         strategy,
-        |(voice, page_size, creates)| {
-            let super::Family { create, list, .. } = super::family(voice);
+        |(family, page_size, creates)| {
+            let f = &ctx.contract.families[family];
+            let (create, list) = (f.create.as_str(), f.list.as_str());
             let mut ours = Vec::new();
             for _ in 0..creates {
                 ctx.target.pass(std::time::Duration::from_millis(1)); // distinct created_at
-                let body = super::create_body(voice, None);
+                let body = super::create_body(f, None);
                 if let Ok(r) = ctx.create(create, 0, body)
                     && let Some(id) = r.data()["task_id"].as_str()
                 {

@@ -26,11 +26,6 @@ pub enum Case {
     },
 }
 
-/// Lists whose paging is checked.
-pub const LISTS: [&str; 3] = ["text_to_audio_list", "custom_voice_list", "presets_list"];
-/// Creates whose bodies are checked.
-pub const CREATES: [&str; 3] = ["custom_voice_create", "tts", "text_to_audio_create"];
-
 /// The query string for raw paging values.
 pub fn query(page_num: &Option<String>, page_size: &Option<String>) -> String {
     let mut q = Vec::new();
@@ -128,17 +123,18 @@ fn check_expectation(
 /// The strategy of validation cases.
 pub fn cases(ctx: &Ctx) -> BoxedStrategy<Case> {
     let c = &ctx.contract;
-    let lists: Vec<BoxedStrategy<Case>> = LISTS
-        .iter()
-        .map(|&e| {
+    let lists: Vec<BoxedStrategy<Case>> = c
+        .lists()
+        .into_iter()
+        .map(|e| {
             let max = c
-                .endpoint(e)
+                .endpoint(&e)
                 .paging
                 .as_ref()
                 .map_or(500, |p| p.page_size[1]);
             paging_case(max)
                 .prop_map(move |(page_num, page_size)| Case::Paging {
-                    endpoint: e.to_string(),
+                    endpoint: e.clone(),
                     page_num,
                     page_size,
                 })
@@ -146,7 +142,7 @@ pub fn cases(ctx: &Ctx) -> BoxedStrategy<Case> {
         })
         .collect();
     prop_oneof![
-        3 => body_case(c, &CREATES).prop_map(Case::Body),
+        3 => body_case(c, &c.creates()).prop_map(Case::Body),
         1 => proptest::strategy::Union::new(lists),
     ]
     .boxed()
