@@ -14,22 +14,54 @@ use scenarios::{addr_of, drive, start_mock};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Every scenario, in the order they run (`rss` first, while the heap is fresh). `soak` runs
-/// only when named (or in `--smoke`, for 2 s).
-const ALL: [&str; 12] = [
-    "rss",
-    "baseline",
-    "get-task",
-    "create-t2a",
-    "tts",
-    "list-1k",
-    "list-100k",
-    "list-1m",
-    "advance",
-    "startup",
-    "load",
-    "soak",
+/// A benchmark scenario.
+struct Scenario {
+    /// Its name (`--scenario NAME`).
+    name: &'static str,
+    /// Measured against the baseline server (which then runs too, as its reference).
+    http: bool,
+    /// Runs only when named (or in `--smoke`, briefly).
+    only_when_named: bool,
+}
+
+const fn scenario(name: &'static str, http: bool) -> Scenario {
+    Scenario {
+        name,
+        http,
+        only_when_named: false,
+    }
+}
+
+/// Every scenario, in the order they run (`rss` first, while the heap is fresh): the one list
+/// that names them (`--scenario` values, the baseline's dependants, the run order).
+const SCENARIOS: [Scenario; 12] = [
+    scenario("rss", false),
+    scenario("baseline", false),
+    scenario("get-task", true),
+    scenario("create-t2a", true),
+    scenario("tts", true),
+    scenario("list-1k", true),
+    scenario("list-100k", true),
+    scenario("list-1m", true),
+    scenario("advance", false),
+    scenario("startup", false),
+    scenario("load", false),
+    Scenario {
+        name: "soak",
+        http: false,
+        only_when_named: true,
+    },
 ];
+
+/// The scenario named `name`.
+fn find(name: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.name == name)
+}
+
+/// Every scenario's name, for `--scenario`'s check and help.
+fn names() -> Vec<&'static str> {
+    SCENARIOS.iter().map(|s| s.name).collect()
+}
 
 /// Why `startup` and the idle RSS are skipped.
 const NO_BINARY: &str =
@@ -40,9 +72,8 @@ const NO_BINARY: &str =
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Run only these scenarios (repeatable): rss, baseline, get-task, create-t2a, tts, list-1k,
-    /// list-100k, list-1m, advance, startup. Default: all.
-    #[arg(long = "scenario", value_name = "NAME")]
+    /// Run only these scenarios (repeatable). Default: all but `soak`.
+    #[arg(long = "scenario", value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(names()))]
     scenarios: Vec<String>,
     /// Keep-alive connections of the closed-loop client.
     #[arg(long, default_value_t = 32)]
@@ -700,40 +731,22 @@ fn run_child(scenario: &str) -> Result<Vec<Row>, String> {
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let z = Sizes::of(&args);
-    let mut selected: Vec<&str> = if args.scenarios.is_empty() {
-        ALL.iter()
-            .copied()
-            .filter(|s| *s != "soak" || args.smoke)
+    let mut selected: Vec<&'static Scenario> = if args.scenarios.is_empty() {
+        SCENARIOS
+            .iter()
+            .filter(|s| !s.only_when_named || args.smoke)
             .collect()
     } else {
-        let mut v = Vec::new();
-        for s in &args.scenarios {
-            match ALL.iter().find(|a| **a == s.as_str()) {
-                Some(a) => v.push(*a),
-                None => {
-                    eprintln!(
-                        "kling-bench: unknown scenario {s}; known: {}",
-                        ALL.join(", ")
-                    );
-                    return std::process::ExitCode::from(2);
-                }
-            }
-        }
-        v
+        // clap has checked the names against the list.
+        args.scenarios.iter().filter_map(|s| find(s)).collect()
     };
     // The baseline is the reference of every HTTP scenario: measure it whenever one runs.
-    let http = [
-        "get-task",
-        "create-t2a",
-        "tts",
-        "list-1k",
-        "list-100k",
-        "list-1m",
-    ];
-    if selected.iter().any(|s| http.contains(s)) && !selected.contains(&"baseline") {
-        selected.push("baseline");
+    let any_http = selected.iter().any(|s| s.http);
+    if any_http && !selected.iter().any(|s| s.name == "baseline") {
+        selected.extend(find("baseline"));
     }
-    selected.sort_by_key(|s| ALL.iter().position(|a| a == s));
+    selected.sort_by_key(|s| SCENARIOS.iter().position(|a| a.name == s.name));
+    let selected: Vec<&'static str> = selected.iter().map(|s| s.name).collect();
     let answer = match scenarios::task_answer_size().await {
         Ok((_, body)) => body,
         Err(e) => {
@@ -754,7 +767,7 @@ async fn main() -> std::process::ExitCode {
     for name in selected.iter().copied() {
         if isolate {
             // Every HTTP scenario's child measures its own baseline right before it.
-            if name == "baseline" && selected.iter().any(|s| http.contains(s)) {
+            if name == "baseline" && any_http {
                 continue;
             }
             eprintln!("kling-bench: running {name} (own process)");
