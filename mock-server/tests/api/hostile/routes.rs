@@ -65,18 +65,129 @@ pub(super) fn match_route<'a>(routes: &'a [Route], path: &str) -> Option<&'a Rou
     })
 }
 
-/// Field names and valid values (JSON texts) of a route's body, so that generated bodies often
-/// reach validation and are sometimes accepted.
-pub(super) fn body_fields(template: &str) -> &'static [(&'static str, &'static [&'static str])] {
-    const EXT: &[&str] = &[
-        "\"ext-1\"",
-        "\"ext-2\"",
-        "\"~~K4~~\"",
-        "\"~~K6~~\"",
-        "\"\"",
-        "null",
-    ];
-    const CALLBACK: &[&str] = &["\"\"", "\"http://127.0.0.1:9/hook\"", "null"];
+/// The contract oracle (`fixtures/contract/endpoints.json`): the Kling endpoints and their body
+/// fields come from it, so a new family's routes get hostile bodies with no table here.
+const ORACLE: &str = include_str!("../../../../fixtures/contract/endpoints.json");
+/// The official TTS voices, for valid `voice_id`s.
+const TTS_VOICES: &str = include_str!("../../../../fixtures/tts-voices.json");
+
+/// `external_task_id` values: fresh, taken by a seeded task (`~~K4~~`), empty, null.
+const EXT: &[&str] = &[
+    "\"ext-1\"",
+    "\"ext-2\"",
+    "\"~~K4~~\"",
+    "\"~~K6~~\"",
+    "\"\"",
+    "null",
+];
+/// `callback_url` values: empty, a closed local port, null.
+const CALLBACK: &[&str] = &["\"\"", "\"http://127.0.0.1:9/hook\"", "null"];
+
+/// Field names and valid or boundary values (JSON texts) of a route's body, so that generated
+/// bodies often reach validation and are sometimes accepted: for a Kling endpoint, from the
+/// oracle's field rules; for the control plane, from [`control_fields`].
+pub(super) fn body_fields(template: &str) -> Vec<(String, Vec<String>)> {
+    let oracle: Value = serde_json::from_str(ORACLE).expect("endpoints.json");
+    let endpoint = oracle["endpoints"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(_, e)| e)
+        .find(|e| e["method"] == "POST" && e["path"] == template);
+    match endpoint {
+        Some(e) => e["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap_or("").to_string(),
+                    field_values(e, f),
+                )
+            })
+            .collect(),
+        None => control_fields(template)
+            .iter()
+            .map(|(n, vs)| (n.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+            .collect(),
+    }
+}
+
+/// Values of one oracle field: valid ones and the documented boundaries (a rule's last valid and
+/// first invalid value), plus what the harness's seeded state makes interesting.
+fn field_values(endpoint: &Value, f: &Value) -> Vec<String> {
+    let name = f["name"].as_str().unwrap_or("");
+    let q = |s: &str| serde_json::to_string(s).unwrap();
+    match name {
+        "external_task_id" => return EXT.iter().map(|s| s.to_string()).collect(),
+        "callback_url" => return CALLBACK.iter().map(|s| s.to_string()).collect(),
+        _ => {}
+    }
+    if endpoint["destructive"] == true {
+        // What a delete names: the seeded custom voice and a voice of the other account.
+        return vec![q("~~K3~~"), q("~~K7~~"), q("x")];
+    }
+    if endpoint["voice_catalogue"].is_string() && name == "voice_id" {
+        let voices: Vec<Value> = serde_json::from_str(TTS_VOICES).expect("tts-voices.json");
+        let first = |lang: &str| {
+            voices
+                .iter()
+                .find(|v| v["voice_language"] == lang)
+                .and_then(|v| v["voice_id"].as_str())
+                .map(q)
+        };
+        return ["en", "zh"].into_iter().filter_map(first).collect();
+    }
+    let mut out = Vec::new();
+    if let Some(values) = f["enum"].as_array() {
+        out.extend(values.iter().map(|v| v.to_string()));
+        out.push(q("zz"));
+        return out;
+    }
+    if f["type"] == "number" {
+        let (min, max) = (
+            f["min"].as_f64().unwrap_or(0.0),
+            f["max"].as_f64().unwrap_or(100.0),
+        );
+        out.extend([min, max, (min + max) / 2.0].map(|v| v.to_string()));
+        out.push(format!("{max:.1}"));
+        if let Some(d) = f["decimals"].as_u64() {
+            // One decimal place more than allowed.
+            out.push(format!(
+                "{:.*}",
+                d as usize + 1,
+                min + 10f64.powi(-(d as i32 + 1)) * 5.0
+            ));
+        }
+        out.push((max * 10.0).to_string());
+        return out;
+    }
+    if let Some(exts) = f["url_extensions"].as_array() {
+        let ext = |i: usize| {
+            exts.get(i)
+                .or(exts.first())
+                .and_then(Value::as_str)
+                .unwrap_or("mp3")
+        };
+        return vec![
+            q(&format!("https://example.com/sample.{}", ext(0))),
+            q(&format!("http://x.test/a.{}", ext(1))),
+        ];
+    }
+    // A plain string: short, in Chinese, and at and over its length limit.
+    out.extend([q("rain"), q("你好，世界")]);
+    if let Some(max) = f["max_chars"].as_u64() {
+        out.push(q(&"a".repeat(max as usize)));
+        out.push(q(&"语".repeat(max as usize + 1)));
+    }
+    if f["required"] != true {
+        out.extend([q(""), q("930801301486305328")]);
+    }
+    out
+}
+
+/// Field names and values (JSON texts) of the control plane's bodies.
+fn control_fields(template: &str) -> &'static [(&'static str, &'static [&'static str])] {
     const TIMES: &[&str] = &[
         "1790000000000",
         "0",
@@ -102,32 +213,6 @@ pub(super) fn body_fields(template: &str) -> &'static [(&'static str, &'static [
         "{\"kind\":\"lognormal\",\"median_ms\":1e300,\"sigma\":1e300}",
     ];
     match template {
-        "/v1/audio/tts" => &[
-            ("text", &["\"hello world\"", "\"你好，世界\"", "\"a.\""]),
-            ("voice_id", &["\"oversea_male1\"", "\"genshin_vindi2\""]),
-            ("voice_language", &["\"en\"", "\"zh\""]),
-            ("voice_speed", &["1", "0.8", "2.0", "1.55", "100"]),
-        ],
-        "/v1/audio/text-to-audio" => &[
-            ("prompt", &["\"rain\"", "\"a dog barking in the distance\""]),
-            ("duration", &["3", "5.5", "10", "10.0", "3.0"]),
-            ("external_task_id", EXT),
-            ("callback_url", CALLBACK),
-        ],
-        "/v1/general/custom-voices" => &[
-            ("voice_name", &["\"voice\"", "\"语音\""]),
-            (
-                "voice_url",
-                &[
-                    "\"https://example.com/sample.mp3\"",
-                    "\"http://x.test/a.wav\"",
-                ],
-            ),
-            ("video_id", &["\"\"", "\"930801301486305328\""]),
-            ("external_task_id", EXT),
-            ("callback_url", CALLBACK),
-        ],
-        "/v1/general/delete-voices" => &[("voice_id", &["\"~~K3~~\"", "\"~~K7~~\"", "\"x\""])],
         "/__mock/reset" => &[("account", ACCOUNTS), ("rules", &["true", "false"])],
         "/__mock/clock" => &[
             ("mode", &["\"frozen\"", "\"real\"", "\"paused\""]),
