@@ -224,9 +224,8 @@ impl Target {
                     secret_key: a.secret_key.clone(),
                 })
                 .collect(),
-            timings: KindId::ASYNC
-                .iter()
-                .map(|&kind| TimingSpec {
+            timings: KindId::tasks()
+                .map(|kind| TimingSpec {
                     kind,
                     lifecycle: IN_PROCESS_TIMING,
                 })

@@ -129,7 +129,7 @@ fn safe(b: u8) -> bool {
 }
 
 fn request(input: &Input, t: &Target) -> Option<Request<Body>> {
-    let routes = kling_mock::api::ROUTES;
+    let routes = kling_mock::api::routes();
     let (_, template) = routes[input.route as usize % routes.len()];
     let param = encode(&input.param, |b| b.is_ascii_alphanumeric());
     let mut path: String = template

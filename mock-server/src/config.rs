@@ -190,14 +190,7 @@ impl std::str::FromStr for TimingSpec {
             )
         };
         let (kind, times) = s.trim().split_once('=').ok_or_else(err)?;
-        let kind = KindId::from_slug(kind.trim())
-            .filter(|k| KindId::ASYNC.contains(k))
-            .ok_or_else(|| {
-                format!(
-                    "unknown task kind '{kind}'; known: {}",
-                    KindId::ASYNC.map(|k| k.slug()).join(", ")
-                )
-            })?;
+        let kind = KindId::task_from_slug(kind.trim())?;
         let parts: Vec<&str> = times.split('/').collect();
         let (sub, proc, progress) = match parts.as_slice() {
             [sub, proc] => (sub, proc, Progress::Time),
@@ -425,6 +418,25 @@ impl Config {
     }
 }
 
+/// `--timing`'s help, naming the asynchronous kinds of the registry and their defaults.
+fn timing_help() -> String {
+    let kinds: Vec<String> = KindId::tasks()
+        .map(|k| {
+            let l = k.default_lifecycle();
+            let ms = |s: Span| humantime::format_duration(Duration::from_millis(s.min_ms));
+            format!("{} ({}/{})", k.slug(), ms(l.submitted), ms(l.processing))
+        })
+        .collect();
+    format!(
+        "Time a task kind spends in `submitted` and in `processing`, and what moves it on, as \
+         KIND=SUBMITTED/PROCESSING[/PROGRESS] (repeatable; env comma-separated). A time is a \
+         duration or a seeded random range (`1s..3s`); PROGRESS is `time` (default), `polls:N` \
+         or `manual`. E.g. `text-to-audio=500ms/2s`, `custom-voice=1s..3s/5s..12s`, \
+         `text-to-audio=0s/0s/manual`. Kinds (default timings): {}.",
+        kinds.join(", ")
+    )
+}
+
 /// kling-mock: a stateful mock of the Kling AI API (api-singapore.klingai.com).
 ///
 /// Every option can also be set by the environment variable shown with it.
@@ -482,16 +494,14 @@ pub struct Cli {
     #[arg(long, env = "KLING_MOCK_SEED")]
     pub seed: Option<u64>,
 
-    /// Time a task kind spends in `submitted` and in `processing`, and what moves it on, as
-    /// KIND=SUBMITTED/PROCESSING[/PROGRESS] (repeatable; env comma-separated). A time is a
-    /// duration or a seeded random range (`1s..3s`); PROGRESS is `time` (default), `polls:N` or
-    /// `manual`. E.g. `text-to-audio=500ms/2s`, `custom-voice=1s..3s/5s..12s`,
-    /// `text-to-audio=0s/0s/manual`. Kinds: custom-voice, text-to-audio (default 1s/3s each).
+    /// Time a task kind spends in `submitted` and in `processing`, and what moves it on (the
+    /// help text names the kinds of the registry: see `timing_help`).
     #[arg(
         long = "timing",
         env = "KLING_MOCK_TIMINGS",
         value_delimiter = ',',
-        value_name = "KIND=SUB/PROC[/PROGRESS]"
+        value_name = "KIND=SUB/PROC[/PROGRESS]",
+        help = timing_help()
     )]
     pub timings: Vec<TimingSpec>,
 

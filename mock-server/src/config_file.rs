@@ -137,12 +137,9 @@ struct KindName(String);
 impl<'de> Deserialize<'de> for KindName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        match KindId::from_slug(&s).filter(|k| KindId::ASYNC.contains(k)) {
-            Some(_) => Ok(KindName(s)),
-            None => Err(D::Error::custom(format!(
-                "unknown task kind '{s}'; known: custom-voice, text-to-audio"
-            ))),
-        }
+        KindId::task_from_slug(&s)
+            .map(|_| KindName(s))
+            .map_err(D::Error::custom)
     }
 }
 
@@ -567,12 +564,11 @@ pub fn to_toml(c: &Config) -> String {
                 .collect(),
         ),
         lifecycle: Some(
-            KindId::ASYNC
-                .iter()
+            KindId::tasks()
                 .map(|k| {
                     (
                         KindName(k.slug().to_string()),
-                        FileLifecycle::from_lifecycle(&c.lifecycle(*k)),
+                        FileLifecycle::from_lifecycle(&c.lifecycle(k)),
                     )
                 })
                 .collect(),

@@ -79,7 +79,7 @@ impl Shared {
             let _ = self.control.set_latency(self.config.latency.clone());
             let _ = self.control.set_outcomes(self.config.outcomes.clone());
             self.engine.set_callback_faults(self.config.callback_faults);
-            for k in KindId::ASYNC {
+            for k in KindId::tasks() {
                 self.engine.set_lifecycle(k, self.config.lifecycle(k));
             }
         }
@@ -102,10 +102,7 @@ impl AppState {
     pub fn new(config: Config, clock: Clock, base_url: String) -> Self {
         let seed = config.seed.unwrap_or_else(rand::random);
         let ids = Arc::new(IdGen::new(seed));
-        let lifecycles = KindId::ASYNC
-            .into_iter()
-            .map(|k| (k, config.lifecycle(k)))
-            .collect();
+        let lifecycles = KindId::tasks().map(|k| (k, config.lifecycle(k))).collect();
         let engine = Arc::new(Engine::new(
             clock.clone(),
             ids.clone(),

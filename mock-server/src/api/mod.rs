@@ -2,9 +2,9 @@
 //! One file per endpoint family; [`router`] puts them together.
 
 pub mod account;
-pub mod audio;
 pub mod extract;
 pub mod files;
+pub mod tasks;
 pub mod voices;
 
 use crate::error::{Code, KlingError};
@@ -17,41 +17,34 @@ use axum::http::{Method, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 
-/// Every (method, path) [`router`] routes itself, one entry per method, in axum's path syntax
-/// (the same as OpenAPI's). The OpenAPI document ([`crate::openapi`]) must list exactly these
-/// plus [`crate::control::api::ROUTES`]; `tests/api/openapi.rs` checks this list against the
-/// document, the live router and the `.route(..)` calls of this file.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/general/custom-voices"),
-    ("GET", "/v1/general/custom-voices"),
-    ("GET", "/v1/general/custom-voices/{id}"),
+/// The (method, path) [`router`] routes besides the kinds of the registry, in axum's path syntax
+/// (the same as OpenAPI's).
+const OWN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/general/presets-voices"),
     ("POST", "/v1/general/delete-voices"),
-    ("POST", "/v1/audio/tts"),
-    ("POST", "/v1/audio/text-to-audio"),
-    ("GET", "/v1/audio/text-to-audio"),
-    ("GET", "/v1/audio/text-to-audio/{id}"),
     ("GET", "/account/costs"),
     ("GET", "/files/{name}"),
     ("GET", "/__mock/health"),
 ];
 
+/// Every (method, path) [`router`] serves, one entry per method: the kinds' routes from the
+/// registry ([`tasks::registry_routes`]) and the others. The OpenAPI document
+/// ([`crate::openapi`]) must list exactly these plus [`crate::control::api::ROUTES`];
+/// `tests/api/openapi.rs` checks this list against the document, the live router and the
+/// `.route(..)` calls of this file.
+pub fn routes() -> Vec<(&'static str, &'static str)> {
+    tasks::registry_routes()
+        .into_iter()
+        .map(|(m, p, _, _)| (m, p))
+        .chain(OWN_ROUTES.iter().copied())
+        .collect()
+}
+
 /// Every route of the public API, plus `/files`.
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
-        .route(
-            "/v1/general/custom-voices",
-            post(voices::voices_create).get(voices::voices_list),
-        )
-        .route("/v1/general/custom-voices/{id}", get(voices::voices_get))
+    let routes = tasks::routes(Router::new())
         .route("/v1/general/presets-voices", get(voices::presets_list))
         .route("/v1/general/delete-voices", post(voices::voices_delete))
-        .route("/v1/audio/tts", post(audio::tts_create))
-        .route(
-            "/v1/audio/text-to-audio",
-            post(audio::t2a_create).get(audio::t2a_list),
-        )
-        .route("/v1/audio/text-to-audio/{id}", get(audio::t2a_get))
         .route("/account/costs", get(account::costs))
         .route("/files/{name}", get(files::files_get))
         .route("/__mock/health", get(health))

@@ -1,54 +1,16 @@
-//! Voice endpoints (SOURCES.md: Custom Voices):
-//! `POST /v1/general/custom-voices`, `GET /v1/general/custom-voices/{id}`,
-//! `GET /v1/general/custom-voices`, `GET /v1/general/presets-voices`,
-//! `POST /v1/general/delete-voices`.
+//! The voice endpoints of their own (SOURCES.md: Custom Voices): `GET
+//! /v1/general/presets-voices` and `POST /v1/general/delete-voices`. Custom voice tasks are
+//! created, queried and listed by the registry's routes ([`super::tasks`]).
 
-use super::extract::{Caller, IdPath, JsonObject};
+use super::extract::{Caller, JsonObject};
 use crate::error::KlingError;
-use crate::kinds::KindId;
-use crate::kinds::custom_voice::{self, CreateCustomVoice};
+use crate::kinds::custom_voice;
 use crate::kinds::fields::{Fields, Paging};
 use crate::state::AppState;
 use crate::wire::data_response;
-use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde::Serialize;
-
-/// `POST /v1/general/custom-voices`.
-pub async fn voices_create(
-    State(s): State<AppState>,
-    Caller(account): Caller,
-    note: Option<Extension<crate::control::RuleNote>>,
-    JsonObject(body): JsonObject,
-) -> Result<Response, KlingError> {
-    let req = CreateCustomVoice::parse(&body)?;
-    let fail = super::scripted(&s, KindId::CustomVoice, &body, note.as_ref().map(|n| &n.0))?;
-    let view = s
-        .engine
-        .create(account.idx, KindId::CustomVoice, &req.common, |id, now| {
-            super::with_failure(custom_voice::plan(&s, &account, &req, id, now), fail)
-        })?;
-    Ok(data_response(&view.created()))
-}
-
-/// `GET /v1/general/custom-voices/{id}` (task id or external id).
-pub async fn voices_get(
-    State(s): State<AppState>,
-    Caller(account): Caller,
-    IdPath(id): IdPath,
-) -> Result<Response, KlingError> {
-    super::task_get(&s, account.idx, KindId::CustomVoice, &id)
-}
-
-/// `GET /v1/general/custom-voices?pageNum&pageSize` (pageSize [1, 1000]).
-pub async fn voices_list(
-    State(s): State<AppState>,
-    Caller(account): Caller,
-    RawQuery(q): RawQuery,
-) -> Result<Response, KlingError> {
-    super::task_list(&s, account.idx, KindId::CustomVoice, q.as_deref())
-}
 
 #[derive(Serialize)]
 struct PresetVoice<'a> {

@@ -48,7 +48,7 @@ pub async fn require_token(
     next.run(req).await
 }
 
-/// Every (method, path) [`routes`] routes, one entry per method (see [`crate::api::ROUTES`]).
+/// Every (method, path) [`routes`] routes, one entry per method (see [`crate::api::routes`]).
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/__mock/openapi.json"),
     ("GET", "/__mock/state"),
@@ -133,13 +133,7 @@ fn decode<T: DeserializeOwned>(body: Map<String, Value>) -> Result<T, KlingError
 }
 
 fn kind(slug: &str) -> Result<KindId, KlingError> {
-    KindId::from_slug(slug)
-        .filter(|k| KindId::ASYNC.contains(k))
-        .ok_or_else(|| {
-            KlingError::param(format!(
-                "unknown task kind '{slug}'; known: custom-voice, text-to-audio"
-            ))
-        })
+    KindId::task_from_slug(slug).map_err(KlingError::param)
 }
 
 fn account_idx(s: &AppState, ak: &str) -> Result<u32, KlingError> {
@@ -328,9 +322,8 @@ async fn clock_set(State(s): State<AppState>, JsonObject(body): JsonObject) -> A
 }
 
 async fn lifecycle_get(State(s): State<AppState>) -> Answer {
-    let m: BTreeMap<&str, Lifecycle> = KindId::ASYNC
-        .iter()
-        .map(|k| (k.slug(), s.engine.lifecycle(*k)))
+    let m: BTreeMap<&str, Lifecycle> = KindId::tasks()
+        .map(|k| (k.slug(), s.engine.lifecycle(k)))
         .collect();
     Ok(data_response(&m))
 }

@@ -30,15 +30,6 @@ pub enum Pool {
     TryOn,
 }
 
-impl KindId {
-    /// The pool a kind draws on.
-    pub const fn pool(self) -> Pool {
-        match self {
-            KindId::CustomVoice | KindId::TextToAudio | KindId::Tts => Pool::Video,
-        }
-    }
-}
-
 /// An account's standing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -129,6 +129,31 @@ impl VoiceOut {
     }
 }
 
+/// The kind: its paths, limits, timings and cost (see [`super::KindSpec`]).
+pub const SPEC: super::KindSpec = super::KindSpec {
+    id: super::KindId::CustomVoice,
+    slug: "custom-voice",
+    path: "/v1/general/custom-voices",
+    mode: super::Mode::Task {
+        query: "/v1/general/custom-voices/{id}",
+        parse: |body| Ok(Box::new(CreateCustomVoice::parse(body)?)),
+    },
+    max_page_size: 1000,
+    lifecycle: super::DEFAULT_TASK_LIFECYCLE,
+    // TTS, voices and audio draw on the video pack (SOURCES.md: observed deductions).
+    pool: crate::engine::billing::Pool::Video,
+    unit_deduction: "0.05",
+};
+
+impl super::Job for CreateCustomVoice {
+    fn common(&self) -> &super::fields::Common {
+        &self.common
+    }
+    fn plan(&self, s: &Shared, account: &Account, task_id: u64, now: i64) -> Plan {
+        plan(s, account, self, task_id, now)
+    }
+}
+
 /// Plan the task: a new voice id and trial file, and whether the sample will be refused.
 pub fn plan(
     s: &Shared,

@@ -1,19 +1,28 @@
-//! One file per task kind: its request type, validation, result and timings.
+//! One file per task kind: its request type, validation, result, timings and costs.
 //!
-//! The engine (`crate::engine`) is the same for every kind; a kind only says how to read its
-//! create request ([`fields`] helps with the Kling field rules), what its result looks like, and
-//! how long it takes. [`KindId`] is the closed list of kinds; [`TaskResult`] holds any kind's
-//! result.
+//! The engine (`crate::engine`) is the same for every kind; a kind says how to read its create
+//! request ([`fields`] helps with the Kling field rules), what its result looks like, and how long
+//! it takes. Each kind file has one [`KindSpec`] (`SPEC`): its slug, paths, page-size limit,
+//! default timings, pool and cost, and its create; [`ALL`] is the registry. Routes, the kind
+//! names of the command line, config file and control plane, and the lists of asynchronous kinds
+//! are derived from it, so a kind is added in its own file and one entry of [`ALL`] (plus its
+//! [`KindId`] variant, the key stored tasks and saved states use).
 
 pub mod custom_voice;
 pub mod fields;
 pub mod text_to_audio;
 pub mod tts;
 
-use crate::engine::{Lifecycle, Progress, Span};
+use crate::auth::Account;
+use crate::engine::billing::Pool;
+use crate::engine::{Lifecycle, Plan, Progress, Span};
+use crate::error::KlingError;
+use crate::state::Shared;
+use axum::response::Response;
 use serde::Serialize;
+use serde_json::{Map, Value};
 
-/// A task kind.
+/// A task kind: the key of stored tasks, lifecycles and census counts.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -26,46 +35,143 @@ pub enum KindId {
     Tts,
 }
 
+/// The registry: every kind the mock serves, in the order they are listed and routed.
+pub const ALL: [&KindSpec; 3] = [&custom_voice::SPEC, &text_to_audio::SPEC, &tts::SPEC];
+
+/// Everything the rest of the mock needs to know about a kind.
+pub struct KindSpec {
+    /// Its key.
+    pub id: KindId,
+    /// The name used in `--timing`, `[lifecycle.KIND]`, outcome rules and the control plane.
+    pub slug: &'static str,
+    /// The create path (`POST`); for an asynchronous kind also its list path (`GET`).
+    pub path: &'static str,
+    /// Asynchronous (a task to create, query and list) or synchronous (one call, one answer).
+    pub mode: Mode,
+    /// Largest `pageSize` of its list query.
+    pub max_page_size: u32,
+    /// Default time in `submitted` and in `processing`.
+    pub lifecycle: Lifecycle,
+    /// The resource pool it draws on (concurrency and packs).
+    pub pool: Pool,
+    /// `final_unit_deduction` of a succeeded task.
+    pub unit_deduction: &'static str,
+}
+
+/// Validates a create body of an asynchronous kind.
+pub type ParseJob = fn(&Map<String, Value>) -> Result<Box<dyn Job>, KlingError>;
+/// Validates a body of a synchronous kind.
+pub type ParseCall = fn(&Map<String, Value>) -> Result<Box<dyn Call>, KlingError>;
+
+/// How a kind is called.
+pub enum Mode {
+    /// A task: `POST path` creates it, `GET query` (with `{id}`) and `GET path` read it.
+    Task {
+        /// The single-query path, with `{id}` for a task id or external id.
+        query: &'static str,
+        /// Validate a create body.
+        parse: ParseJob,
+    },
+    /// A synchronous call: `POST path` answers with the finished result.
+    Call {
+        /// Validate a body.
+        parse: ParseCall,
+    },
+}
+
+/// A validated create request of an asynchronous kind.
+pub trait Job: Send {
+    /// Its `external_task_id` and `callback_url`.
+    fn common(&self) -> &fields::Common;
+    /// What the task will produce, decided when it is created.
+    fn plan(&self, s: &Shared, account: &Account, task_id: u64, now: i64) -> Plan;
+}
+
+/// A validated request of a synchronous kind.
+pub trait Call: Send {
+    /// Answer it. `fail`: an outcome rule made it fail with this message.
+    fn answer(
+        &self,
+        s: &Shared,
+        account: &Account,
+        fail: Option<String>,
+    ) -> Result<Response, KlingError>;
+}
+
+/// The default lifecycle of every asynchronous kind: short enough for local development (the
+/// live custom-voice task takes about 9 s, SOURCES.md: observed voice objects).
+pub const DEFAULT_TASK_LIFECYCLE: Lifecycle = Lifecycle {
+    submitted: Span::fixed(1000),
+    processing: Span::fixed(3000),
+    progress: Progress::Time,
+};
+
+/// The lifecycle of a synchronous kind (finished when answered).
+pub const CALL_LIFECYCLE: Lifecycle = Lifecycle {
+    submitted: Span::fixed(0),
+    processing: Span::fixed(0),
+    progress: Progress::Time,
+};
+
+impl KindSpec {
+    /// Whether it is an asynchronous kind.
+    pub const fn is_task(&self) -> bool {
+        matches!(self.mode, Mode::Task { .. })
+    }
+}
+
 impl KindId {
-    /// The kinds that run through the asynchronous lifecycle.
-    pub const ASYNC: [KindId; 2] = [KindId::CustomVoice, KindId::TextToAudio];
+    /// This kind's entry of [`ALL`].
+    pub fn spec(self) -> &'static KindSpec {
+        ALL.iter()
+            .copied()
+            .find(|s| s.id == self)
+            .expect("every KindId has its KindSpec in kinds::ALL")
+    }
+
+    /// The kinds that run through the asynchronous lifecycle, in registry order.
+    pub fn tasks() -> impl Iterator<Item = KindId> {
+        ALL.iter().filter(|s| s.is_task()).map(|s| s.id)
+    }
+
+    /// The asynchronous kinds' slugs, for messages ("known: custom-voice, text-to-audio").
+    pub fn task_slugs() -> String {
+        KindId::tasks()
+            .map(|k| k.slug())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The asynchronous kind named `slug`, or a message naming the known ones.
+    pub fn task_from_slug(slug: &str) -> Result<KindId, String> {
+        KindId::from_slug(slug)
+            .filter(|k| k.spec().is_task())
+            .ok_or_else(|| {
+                format!(
+                    "unknown task kind '{slug}'; known: {}",
+                    KindId::task_slugs()
+                )
+            })
+    }
 
     /// The name used in `--timing` and the control plane.
-    pub const fn slug(self) -> &'static str {
-        match self {
-            KindId::CustomVoice => "custom-voice",
-            KindId::TextToAudio => "text-to-audio",
-            KindId::Tts => "tts",
-        }
+    pub fn slug(self) -> &'static str {
+        self.spec().slug
     }
 
     /// The kind named `slug`.
     pub fn from_slug(slug: &str) -> Option<KindId> {
-        [KindId::CustomVoice, KindId::TextToAudio, KindId::Tts]
-            .into_iter()
-            .find(|k| k.slug() == slug)
+        ALL.iter().find(|s| s.slug == slug).map(|s| s.id)
     }
 
-    /// Default time in `submitted` and in `processing`: short enough for local development
-    /// (the live custom-voice task takes about 9 s, SOURCES.md: observed voice objects).
-    pub const fn default_lifecycle(self) -> Lifecycle {
-        let (sub, proc) = match self {
-            KindId::CustomVoice | KindId::TextToAudio => (1000, 3000),
-            KindId::Tts => (0, 0),
-        };
-        Lifecycle {
-            submitted: Span::fixed(sub),
-            processing: Span::fixed(proc),
-            progress: Progress::Time,
-        }
+    /// Default time in `submitted` and in `processing`.
+    pub fn default_lifecycle(self) -> Lifecycle {
+        self.spec().lifecycle
     }
 
-    /// Largest `pageSize` of this kind's list query (SOURCES.md: Text to Audio, Custom Voices).
-    pub const fn max_page_size(self) -> u32 {
-        match self {
-            KindId::CustomVoice => 1000,
-            KindId::TextToAudio | KindId::Tts => 500,
-        }
+    /// Largest `pageSize` of this kind's list query.
+    pub fn max_page_size(self) -> u32 {
+        self.spec().max_page_size
     }
 
     /// The units a succeeded task costs (its `final_unit_deduction` as a number).
@@ -73,12 +179,14 @@ impl KindId {
         self.unit_deduction().parse().unwrap_or(0.0)
     }
 
-    /// `final_unit_deduction` of a succeeded task (SOURCES.md: observed deductions: TTS and custom voice
-    /// 0.05 observed live; text-to-audio not observed, see the README's fidelity notes).
-    pub const fn unit_deduction(self) -> &'static str {
-        match self {
-            KindId::CustomVoice | KindId::TextToAudio | KindId::Tts => "0.05",
-        }
+    /// `final_unit_deduction` of a succeeded task.
+    pub fn unit_deduction(self) -> &'static str {
+        self.spec().unit_deduction
+    }
+
+    /// The pool a kind draws on.
+    pub fn pool(self) -> Pool {
+        self.spec().pool
     }
 }
 

@@ -19,6 +19,31 @@ use crate::wire::format_secs;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+/// The kind: its paths, limits, timings and cost (see [`super::KindSpec`]).
+pub const SPEC: super::KindSpec = super::KindSpec {
+    id: super::KindId::TextToAudio,
+    slug: "text-to-audio",
+    path: "/v1/audio/text-to-audio",
+    mode: super::Mode::Task {
+        query: "/v1/audio/text-to-audio/{id}",
+        parse: |body| Ok(Box::new(CreateTextToAudio::parse(body)?)),
+    },
+    max_page_size: 500,
+    lifecycle: super::DEFAULT_TASK_LIFECYCLE,
+    pool: crate::engine::billing::Pool::Video,
+    // Never observed: the same as TTS and custom voices (FIDELITY.md).
+    unit_deduction: "0.05",
+};
+
+impl super::Job for CreateTextToAudio {
+    fn common(&self) -> &super::fields::Common {
+        &self.common
+    }
+    fn plan(&self, s: &Shared, account: &Account, task_id: u64, now: i64) -> Plan {
+        plan(s, account, self, task_id, now)
+    }
+}
+
 /// Longest `prompt`, characters.
 pub const MAX_PROMPT: usize = 200;
 /// `duration` range in tenths of a second.

@@ -64,6 +64,33 @@ impl CreateTts {
     }
 }
 
+/// The kind: its path, timings and cost (see [`super::KindSpec`]).
+pub const SPEC: super::KindSpec = super::KindSpec {
+    id: super::KindId::Tts,
+    slug: "tts",
+    path: "/v1/audio/tts",
+    mode: super::Mode::Call {
+        parse: |body| Ok(Box::new(CreateTts::parse(body)?)),
+    },
+    max_page_size: 500,
+    lifecycle: super::CALL_LIFECYCLE,
+    pool: crate::engine::billing::Pool::Video,
+    unit_deduction: "0.05",
+};
+
+impl super::Call for CreateTts {
+    fn answer(
+        &self,
+        s: &Shared,
+        account: &Account,
+        fail: Option<String>,
+    ) -> Result<axum::response::Response, KlingError> {
+        Ok(crate::wire::data_response(&synthesize(
+            s, account, self, fail,
+        )?))
+    }
+}
+
 /// Seconds of speech for `text` at `speed_tenths` / 10.
 pub fn speech_secs(text: &str, speed_tenths: i64) -> f64 {
     let (mut cjk, mut words, mut pauses, mut in_word) = (0u32, 0u32, 0u32, false);

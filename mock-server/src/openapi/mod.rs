@@ -15,7 +15,7 @@
 //! `code` to them. The control plane is never faulted: its operations list only their own errors.
 //!
 //! `tests/api/openapi.rs` keeps the document true: every operation is routed, and every route
-//! (`crate::api::ROUTES`, `crate::control::api::ROUTES`, and the `.route(..)` calls in the
+//! (`crate::api::routes()`, `crate::control::api::ROUTES`, and the `.route(..)` calls in the
 //! source) is documented.
 
 pub mod reference;
@@ -582,7 +582,10 @@ fn control_operations() -> Vec<Op> {
             "/__mock/lifecycle/{kind}",
             "mockLifecycleSet",
             "Set a kind's durations and progress (tasks created afterwards)",
-            vec![path_param("kind", "`custom-voice` or `text-to-audio`")],
+            vec![path_param(
+                "kind",
+                &format!("An asynchronous kind: {}.", KindId::task_slugs()),
+            )],
             Some((true, loose("rule format \"Lifecycle\""))),
             any_data("The lifecycle in force."),
             bad("unknown kind, malformed lifecycle, min_ms > max_ms, polls 0"),

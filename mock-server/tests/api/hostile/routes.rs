@@ -27,7 +27,7 @@ pub(super) struct Route {
 
 pub(super) fn routes() -> Vec<Route> {
     let mut by_path: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
-    for (m, p) in kling_mock::api::ROUTES
+    for (m, p) in kling_mock::api::routes()
         .iter()
         .chain(kling_mock::control::api::ROUTES)
     {

@@ -30,9 +30,8 @@ pub(super) fn snapshot(s: &AppState) -> Value {
         .collect();
     let mut voices = s.custom_voices.entries();
     voices.sort_unstable();
-    let lifecycles: Vec<Value> = kling_mock::kinds::KindId::ASYNC
-        .iter()
-        .map(|k| serde_json::to_value(s.engine.lifecycle(*k)).unwrap())
+    let lifecycles: Vec<Value> = kling_mock::kinds::KindId::tasks()
+        .map(|k| serde_json::to_value(s.engine.lifecycle(k)).unwrap())
         .collect();
     json!({
         "clock": [now, s.clock.is_frozen()],
