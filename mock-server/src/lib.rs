@@ -23,9 +23,11 @@
 //!   faults, journal; stops on drop).
 //! * [`config`]: the typed [`Config`] and the command line that fills it; [`config_file`]: the
 //!   TOML file and the precedence command line > environment > file > defaults.
-//! * [`api`]: thin handlers, one file per endpoint family; extractors that reject in Kling's envelope.
+//! * [`api`]: thin handlers: the registry's create / query / list for every kind (`api::tasks`),
+//!   the few endpoints of their own; extractors that reject in Kling's envelope.
 //! * [`auth`]: accounts; `Authorization` header → account or error 1000–1004.
-//! * [`kinds`]: one file per task kind (request, validation, result, timings).
+//! * [`kinds`]: one file per task kind (request, validation, result, timings, cost) and the
+//!   registry of them all (`kinds::ALL`).
 //! * [`engine`]: the generic task engine: store, lifecycle timers, callbacks.
 //! * [`voices`]: official voice catalogues and the custom voice registry.
 //! * [`media`]: synthesised WAV/MP3 files behind result URLs; generated media ids.
