@@ -330,12 +330,13 @@ impl Target {
         let Time::MockControl { token, .. } = &self.time else {
             return String::new();
         };
+        let control = token
+            .as_deref()
+            .map_or(Auth::None, |t| Auth::Header(format!("Bearer {t}")));
         let ctl = |method: reqwest::Method, path: &str, body: Option<Value>| Request {
             method,
             path: path.into(),
-            auth: token
-                .as_deref()
-                .map_or(Auth::None, |t| Auth::Header(format!("Bearer {t}"))),
+            auth: control.clone(),
             body: body.map(Body::Json),
         };
         let clock = self.send_once(&ctl(reqwest::Method::GET, "/__mock/clock", None));
@@ -349,6 +350,12 @@ impl Target {
                 clock.code().map_or("no code".into(), |c| c.to_string())
             );
         }
+        // From here on the clock is set back at the end, whatever else happens.
+        let mut borrowed = Borrowed {
+            accounts: Vec::new(),
+            clock: clock.data().clone(),
+            control: control.clone(),
+        };
         let run = uuid::Uuid::new_v4().simple().to_string();
         let mut made = Vec::new();
         for n in 1..=2 {
@@ -360,30 +367,23 @@ impl Target {
                 "access_key": account.access_key, "secret_key": account.secret_key});
             let r = self.send_once(&ctl(reqwest::Method::POST, "/__mock/accounts", Some(body)));
             if !r.is_success() {
-                self.borrowed = Some(Borrowed {
-                    accounts: made
-                        .iter()
-                        .map(|a: &Account| a.access_key.clone())
-                        .collect(),
-                    clock: clock.data().clone(),
-                    control: ctl(reqwest::Method::GET, "/", None).auth,
-                });
+                self.borrowed = Some(borrowed);
                 return format!(
                     "the mock cannot add accounts (POST /__mock/accounts: HTTP {}): the run uses \
                      the given accounts, and what it creates stays there",
                     r.status
                 );
             }
+            borrowed.accounts.push(account.access_key.clone());
             made.push(account);
         }
-        let names: Vec<String> = made.iter().map(|a| a.access_key.clone()).collect();
+        let note = format!(
+            "the run works in accounts of its own: {}",
+            borrowed.accounts.join(", ")
+        );
         self.accounts = made;
-        self.borrowed = Some(Borrowed {
-            accounts: names.clone(),
-            clock: clock.data().clone(),
-            control: ctl(reqwest::Method::GET, "/", None).auth,
-        });
-        format!("the run works in accounts of its own: {}", names.join(", "))
+        self.borrowed = Some(borrowed);
+        note
     }
 
     /// Give a borrowed mock back as found: remove the run's accounts (and all they hold) and
