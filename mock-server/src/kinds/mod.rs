@@ -9,6 +9,7 @@
 //! [`KindId`] variant, the key stored tasks and saved states use).
 
 pub mod custom_voice;
+pub mod doc;
 pub mod fields;
 pub mod text_to_audio;
 pub mod tts;
@@ -56,6 +57,8 @@ pub struct KindSpec {
     pub pool: Pool,
     /// `final_unit_deduction` of a succeeded task.
     pub unit_deduction: &'static str,
+    /// Its part of the OpenAPI document (operations' names, its schemas).
+    pub doc: fn() -> doc::KindDoc,
 }
 
 /// Validates a create body of an asynchronous kind.

@@ -33,7 +33,67 @@ pub const SPEC: super::KindSpec = super::KindSpec {
     pool: crate::engine::billing::Pool::Video,
     // Never observed: the same as TTS and custom voices (FIDELITY.md).
     unit_deduction: "0.05",
+    doc,
 };
+
+/// Its part of the OpenAPI document.
+fn doc() -> super::doc::KindDoc {
+    use super::doc::*;
+    use serde_json::json;
+    let id = id_schema();
+    KindDoc {
+        tag: "audio",
+        ids: ["createTextToAudio", "getTextToAudio", "listTextToAudio"],
+        summaries: [
+            "Create a sound-effect task",
+            "One text-to-audio task, by task_id or external_task_id",
+            "The caller's text-to-audio tasks, newest first",
+        ],
+        description: "SOURCES.md: Text to Audio.",
+        request: "TextToAudioRequest",
+        answer: "TextToAudioTask",
+        answer_description: "",
+        field_rules: TASK_FIELD_RULES,
+        schemas: vec![
+            ("TextToAudioTask", task_of("GeneratedAudio", "audios")),
+            (
+                "GeneratedAudio",
+                json!({
+                    "type": "object",
+                    "required": ["id", "url_mp3", "url_wav", "duration_mp3", "duration_wav"],
+                    "properties": {
+                        "id": id,
+                        "url_mp3": {"type": "string", "format": "uri"},
+                        "url_wav": {"type": "string", "format": "uri"},
+                        "duration_mp3": {"type": "string", "description": "Seconds, at most 3 decimals."},
+                        "duration_wav": {"type": "string", "description": "Seconds, at most 3 decimals: the requested duration."},
+                    },
+                }),
+            ),
+            (
+                "TextToAudioRequest",
+                json!({
+                    "type": "object",
+                    "required": ["prompt", "duration"],
+                    "description": "Unknown fields are ignored.",
+                    "properties": {
+                        "prompt": nonblank(Some(MAX_PROMPT), "What to hear (characters, not bytes); not blank."),
+                        "duration": {
+                            "type": "number",
+                            "minimum": DURATION_TENTHS.0 as f64 / 10.0,
+                            "maximum": DURATION_TENTHS.1 as f64 / 10.0,
+                            "multipleOf": 0.1,
+                            "description": "Seconds, at most one decimal place. A string is refused, not coerced.",
+                        },
+                        "callback_url": schema_ref("CallbackUrl"),
+                        "external_task_id": schema_ref("ExternalTaskId"),
+                    },
+                    "examples": [{"prompt": "Rain on a tin roof", "duration": 5}],
+                }),
+            ),
+        ],
+    }
+}
 
 impl super::Job for CreateTextToAudio {
     fn common(&self) -> &super::fields::Common {

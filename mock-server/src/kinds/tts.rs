@@ -76,7 +76,107 @@ pub const SPEC: super::KindSpec = super::KindSpec {
     lifecycle: super::CALL_LIFECYCLE,
     pool: crate::engine::billing::Pool::Video,
     unit_deduction: "0.05",
+    doc,
 };
+
+/// Its part of the OpenAPI document.
+fn doc() -> super::doc::KindDoc {
+    use super::doc::*;
+    use serde_json::json;
+    let absent_or_empty = ABSENT_OR_EMPTY;
+    let (id, ms) = (id_schema(), ms_schema());
+    KindDoc {
+        tag: "audio",
+        ids: ["createTts", "", ""],
+        summaries: ["Text to speech: answers with the finished audio", "", ""],
+        description: "SOURCES.md: TTS. Synchronous: there is no query endpoint, task_info or \
+                      callback.",
+        request: "TtsRequest",
+        answer: "TtsResult",
+        answer_description: "The synthesis (a `failed` one without audio when an outcome rule \
+                             says so).",
+        field_rules: "a field breaks a rule of the request schema, or voice_id is not an \
+                      official TTS voice of voice_language (`Voice id not found`)",
+        schemas: vec![
+            (
+                "TtsResult",
+                json!({
+                    "type": "object",
+                    "required": ["task_id", "task_status", "task_status_msg", "task_result",
+                                 "final_unit_deduction", "created_at", "updated_at"],
+                    "properties": {
+                        "task_id": id,
+                        "task_status": {"enum": ["succeed", "failed"]},
+                        "task_status_msg": {"type": "string"},
+                        "task_result": {
+                            "type": "object",
+                            "description": "`{}` for a failed synthesis.",
+                            "properties": {"audios": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
+                                "type": "object",
+                                "required": ["id", "url", "duration"],
+                                "properties": {
+                                    "id": id,
+                                    "url": {"type": "string", "format": "uri"},
+                                    "duration": {"type": "string", "description": "Seconds, at most 3 decimals."},
+                                },
+                            }}},
+                        },
+                        "final_unit_deduction": {"type": "string"},
+                        "created_at": ms,
+                        "updated_at": ms,
+                    },
+                }),
+            ),
+            (
+                "TtsRequest",
+                json!({
+                    "type": "object",
+                    "required": ["text", "voice_id"],
+                    "description": "Unknown fields are ignored.",
+                    "properties": {
+                        "text": nonblank(Some(MAX_TEXT), "The text (characters, not bytes); not blank."),
+                        "voice_id": nonblank(None, "An official TTS voice of the Voice Guide in voice_language (the ids of each language are listed in `oneOf`); any other id, custom and preset voices included, is 400 / 1201 `Voice id not found`."),
+                        "voice_language": {
+                            "enum": ["zh", "en", "", null],
+                            "default": "zh",
+                            "description": format!("zh or en. {absent_or_empty}"),
+                        },
+                        "voice_speed": {
+                            "type": ["number", "null"],
+                            "minimum": SPEED_TENTHS.0 as f64 / 10.0,
+                            "maximum": SPEED_TENTHS.1 as f64 / 10.0,
+                            "default": 1.0,
+                            "description": "Speech rate, one decimal. As documented (\"values outside this range will be automatically rounded\"), a value outside the range or with more decimals is rounded to one decimal and clamped into the range, not refused; only a non-number is 400 / 1201. `null` counts as absent.",
+                            "x-kling-out-of-range": "clamped",
+                        },
+                    },
+                    "oneOf": [
+                        {"required": ["voice_language"], "properties": {
+                            "voice_language": {"const": "en"},
+                            "voice_id": {"enum": tts_voices("en")},
+                        }},
+                        {"properties": {
+                            "voice_language": {"enum": ["zh", "", null]},
+                            "voice_id": {"enum": tts_voices("zh")},
+                        }},
+                    ],
+                    "examples": [{"text": "Hello from the mock", "voice_id": "oversea_male1", "voice_language": "en"}],
+                }),
+            ),
+        ],
+    }
+}
+
+/// The official TTS voice ids of `lang`, from the catalogue the mock loads
+/// (`fixtures/tts-voices.json`, read by [`crate::voices`]).
+pub(crate) fn tts_voices(lang: &str) -> Vec<String> {
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(include_str!("../../../fixtures/tts-voices.json")).unwrap_or_default();
+    rows.iter()
+        .filter(|r| r["voice_language"] == lang)
+        .filter_map(|r| r["voice_id"].as_str().map(str::to_owned))
+        .collect()
+}
 
 impl super::Call for CreateTts {
     fn answer(

@@ -1,7 +1,9 @@
 //! The OpenAPI 3.1 document of every endpoint the mock serves and every error each can answer,
 //! served raw (no envelope) at `GET /__mock/openapi.json` for tools such as Prism and Schemathesis.
 //!
-//! The document is built in code from one table of operations ([`document`]), so the field rules
+//! The document is built in code ([`document`]): each kind's operations from the registry
+//! (`crate::kinds::ALL`, with each kind's `doc`: its names and schemas, written next to its
+//! validator in the kind's file), the other operations from the table here. The field rules
 //! quote the constants the validators use (`MAX_VOICE_NAME`, `DURATION_TENTHS`, ...) and the
 //! error responses are generated from the error table ([`Code::ALL`], [`Code::status`]): a code
 //! added to or moved in the table changes every operation's responses.
@@ -22,10 +24,9 @@ pub mod reference;
 
 use crate::error::Code;
 use crate::kinds::KindId;
-use crate::kinds::custom_voice::{MAX_VOICE_NAME, VOICE_URL_EXTENSIONS};
+use crate::kinds::doc::{nonblank, schema_ref, url_pattern};
 use crate::kinds::fields::{DEFAULT_PAGE_SIZE, MAX_PAGE_NUM};
-use crate::kinds::text_to_audio::{DURATION_TENTHS, MAX_PROMPT};
-use crate::kinds::tts::{MAX_TEXT, SPEED_TENTHS};
+use crate::kinds::{ALL, Mode};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -75,10 +76,6 @@ struct Op {
     ok: Value,
     /// The errors the handler itself can answer, with their causes.
     causes: Vec<(Code, &'static str)>,
-}
-
-fn schema_ref(name: &str) -> Value {
-    json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
 /// A success answer whose `data` follows `data`.
@@ -259,41 +256,7 @@ fn operations() -> Vec<Op> {
         v.extend(ADMIT);
         v
     };
-    let async_create_rules = "a field breaks a rule of the request schema (the message names the \
-                              field and the rule), or the external_task_id is already used by the \
-                              account (`External_task_id … already exists`)";
     let mut ops = vec![
-        Op {
-            method: "POST",
-            path: "/v1/general/custom-voices",
-            id: "createCustomVoice",
-            tag: "custom-voices",
-            summary: "Create a custom voice task",
-            description: "SOURCES.md: Custom Voices, Reseller guide. The sample is checked after \
-                          creation: a sample served by this mock must last 5–30 s, a video_id \
-                          must name a qualifying video of the caller's; otherwise the task fails \
-                          with the reason in task_status_msg.",
-            plane: Plane::KlingCreate,
-            params: vec![],
-            body: Some((true, schema_ref("CreateCustomVoiceRequest"))),
-            ok: ok("The task was created.", schema_ref("CreatedTask")),
-            causes: create_errors(async_create_rules),
-        },
-        task_list_op(
-            KindId::CustomVoice,
-            "/v1/general/custom-voices",
-            "listCustomVoices",
-            "custom-voices",
-            "The caller's custom voice tasks, newest first",
-            "CustomVoiceTask",
-        ),
-        task_get_op(
-            "/v1/general/custom-voices/{id}",
-            "getCustomVoice",
-            "custom-voices",
-            "One custom voice task, by task_id or external_task_id",
-            "CustomVoiceTask",
-        ),
         Op {
             method: "GET",
             path: "/v1/general/presets-voices",
@@ -334,54 +297,6 @@ fn operations() -> Vec<Op> {
                 ],
             ),
         },
-        Op {
-            method: "POST",
-            path: "/v1/audio/tts",
-            id: "createTts",
-            tag: "audio",
-            summary: "Text to speech: answers with the finished audio",
-            description: "SOURCES.md: TTS. Synchronous: there is no query endpoint, \
-                          task_info or callback.",
-            plane: Plane::KlingCreate,
-            params: vec![],
-            body: Some((true, schema_ref("TtsRequest"))),
-            ok: ok(
-                "The synthesis (a `failed` one without audio when an outcome rule says so).",
-                schema_ref("TtsResult"),
-            ),
-            causes: create_errors(
-                "a field breaks a rule of the request schema, or voice_id is not an official TTS \
-                 voice of voice_language (`Voice id not found`)",
-            ),
-        },
-        Op {
-            method: "POST",
-            path: "/v1/audio/text-to-audio",
-            id: "createTextToAudio",
-            tag: "audio",
-            summary: "Create a sound-effect task",
-            description: "SOURCES.md: Text to Audio.",
-            plane: Plane::KlingCreate,
-            params: vec![],
-            body: Some((true, schema_ref("TextToAudioRequest"))),
-            ok: ok("The task was created.", schema_ref("CreatedTask")),
-            causes: create_errors(async_create_rules),
-        },
-        task_list_op(
-            KindId::TextToAudio,
-            "/v1/audio/text-to-audio",
-            "listTextToAudio",
-            "audio",
-            "The caller's text-to-audio tasks, newest first",
-            "TextToAudioTask",
-        ),
-        task_get_op(
-            "/v1/audio/text-to-audio/{id}",
-            "getTextToAudio",
-            "audio",
-            "One text-to-audio task, by task_id or external_task_id",
-            "TextToAudioTask",
-        ),
         Op {
             method: "GET",
             path: "/account/costs",
@@ -453,6 +368,44 @@ fn operations() -> Vec<Op> {
             ],
         },
     ];
+    // Every kind of the registry: its create (or call), and a task kind's list and single query.
+    for spec in ALL {
+        let d = (spec.doc)();
+        let ok_answer = match spec.mode {
+            Mode::Task { .. } => ok("The task was created.", schema_ref("CreatedTask")),
+            Mode::Call { .. } => ok(d.answer_description, schema_ref(d.answer)),
+        };
+        ops.push(Op {
+            method: "POST",
+            path: spec.path,
+            id: d.ids[0],
+            tag: d.tag,
+            summary: d.summaries[0],
+            description: d.description,
+            plane: Plane::KlingCreate,
+            params: vec![],
+            body: Some((true, schema_ref(d.request))),
+            ok: ok_answer,
+            causes: create_errors(d.field_rules),
+        });
+        if let Mode::Task { query, .. } = spec.mode {
+            ops.push(task_list_op(
+                spec.id,
+                spec.path,
+                d.ids[2],
+                d.tag,
+                d.summaries[2],
+                d.answer,
+            ));
+            ops.push(task_get_op(
+                query,
+                d.ids[1],
+                d.tag,
+                d.summaries[1],
+                d.answer,
+            ));
+        }
+    }
     ops.extend(control_operations());
     ops
 }
@@ -1057,55 +1010,7 @@ impl Op {
     }
 }
 
-/// `^$|` + an absolute http(s) URL whose path ends with one of `exts` (case-insensitive; ECMA
-/// regexes have no inline flags, hence the character classes). The host is a plain domain name
-/// whose last label starts with a letter, and an optional port: narrower than what the mock's URL
-/// parser accepts (IP literals, user info, internationalised names), so that every string the
-/// pattern admits is accepted.
-fn url_pattern(exts: &[&str]) -> String {
-    let ci = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphabetic() {
-                    format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    };
-    let port =
-        "(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?";
-    let host = "(?:[A-Za-z0-9-]+\\.)*[A-Za-z][A-Za-z0-9-]*";
-    let scheme = format!("{}[sS]?://{host}{port}", ci("http"));
-    if exts.is_empty() {
-        format!("^$|^{scheme}([/?#]\\S*)?$")
-    } else {
-        let alts: Vec<String> = exts.iter().map(|e| ci(e)).collect();
-        format!("^$|^{scheme}/[^?#\\s]*\\.({})([?#]\\S*)?$", alts.join("|"))
-    }
-}
-
-/// The official TTS voice ids of `lang`, from the catalogue the mock loads
-/// (`fixtures/tts-voices.json`, read by [`crate::voices`]).
-fn tts_voices(lang: &str) -> Vec<String> {
-    let rows: Vec<Value> =
-        serde_json::from_str(include_str!("../../../fixtures/tts-voices.json")).unwrap_or_default();
-    rows.iter()
-        .filter(|r| r["voice_language"] == lang)
-        .filter_map(|r| r["voice_id"].as_str().map(str::to_owned))
-        .collect()
-}
-
 fn schemas() -> Value {
-    let nonblank = |max: Option<usize>, description: &str| {
-        let mut s = json!({"type": "string", "minLength": 1, "pattern": "\\S",
-                           "description": description});
-        if let Some(m) = max {
-            s["maxLength"] = json!(m);
-        }
-        s
-    };
     let absent_or_empty = "`null` and `\"\"` count as absent.";
     let id = json!({"type": "string", "pattern": "^[0-9]+$"});
     let ms = json!({"type": "integer", "format": "int64", "description": "Unix ms."});
@@ -1123,16 +1028,6 @@ fn schemas() -> Value {
             "updated_at": ms,
         },
     });
-    let task_of = |item: &str, list: &str| {
-        json!({
-            "allOf": [schema_ref("Task")],
-            "properties": {"task_result": {
-                "type": "object",
-                "description": "`{}` until the task succeeds.",
-                "properties": {list: {"type": "array", "items": schema_ref(item)}},
-            }},
-        })
-    };
     let error_envelope = json!({
         "type": "object",
         "required": ["code", "message", "request_id"],
@@ -1186,11 +1081,11 @@ fn schemas() -> Value {
         }),
     );
     map.insert("Task".into(), json!(task_base));
-    map.insert("CustomVoiceTask".into(), json!(task_of("Voice", "voices")));
-    map.insert(
-        "TextToAudioTask".into(),
-        json!(task_of("GeneratedAudio", "audios")),
-    );
+    for spec in crate::kinds::ALL {
+        for (name, schema) in (spec.doc)().schemas {
+            map.insert(name.into(), schema);
+        }
+    }
     map.insert("Voice".into(), json!({
             "type": "object",
             "required": ["voice_id", "voice_name", "trial_url", "owned_by"],
@@ -1199,43 +1094,6 @@ fn schemas() -> Value {
                 "voice_name": {"type": "string"},
                 "trial_url": {"type": "string", "format": "uri", "description": "A 6 s MP3 served under /files."},
                 "owned_by": {"type": "string", "description": "The creator's numeric id, or `kling` for presets."},
-            },
-        }));
-    map.insert("GeneratedAudio".into(), json!({
-            "type": "object",
-            "required": ["id", "url_mp3", "url_wav", "duration_mp3", "duration_wav"],
-            "properties": {
-                "id": id,
-                "url_mp3": {"type": "string", "format": "uri"},
-                "url_wav": {"type": "string", "format": "uri"},
-                "duration_mp3": {"type": "string", "description": "Seconds, at most 3 decimals."},
-                "duration_wav": {"type": "string", "description": "Seconds, at most 3 decimals: the requested duration."},
-            },
-        }));
-    map.insert("TtsResult".into(), json!({
-            "type": "object",
-            "required": ["task_id", "task_status", "task_status_msg", "task_result",
-                         "final_unit_deduction", "created_at", "updated_at"],
-            "properties": {
-                "task_id": id,
-                "task_status": {"enum": ["succeed", "failed"]},
-                "task_status_msg": {"type": "string"},
-                "task_result": {
-                    "type": "object",
-                    "description": "`{}` for a failed synthesis.",
-                    "properties": {"audios": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
-                        "type": "object",
-                        "required": ["id", "url", "duration"],
-                        "properties": {
-                            "id": id,
-                            "url": {"type": "string", "format": "uri"},
-                            "duration": {"type": "string", "description": "Seconds, at most 3 decimals."},
-                        },
-                    }}},
-                },
-                "final_unit_deduction": {"type": "string"},
-                "created_at": ms,
-                "updated_at": ms,
             },
         }));
     map.insert("PresetVoiceItem".into(), json!({
@@ -1296,87 +1154,6 @@ fn schemas() -> Value {
             "type": ["string", "null"],
             "pattern": url_pattern(&[]),
             "description": format!("Every status change is POSTed here. An absolute http(s) URL. {absent_or_empty}"),
-        }));
-    map.insert("CreateCustomVoiceRequest".into(), json!({
-            "type": "object",
-            "required": ["voice_name"],
-            "description": "Exactly one of voice_url and video_id (a non-empty string); the other absent, null or \"\". Unknown fields are ignored.",
-            "properties": {
-                "voice_name": nonblank(Some(MAX_VOICE_NAME), "Name of the voice (characters, not bytes); not blank."),
-                "voice_url": {
-                    "type": ["string", "null"],
-                    "pattern": url_pattern(&VOICE_URL_EXTENSIONS),
-                    "description": format!("An http(s) URL of a .{} sample (5–30 s). {absent_or_empty}", VOICE_URL_EXTENSIONS.join(", .")),
-                },
-                "video_id": {
-                    "type": ["string", "null"],
-                    "description": format!("A video generated by kling-v2-6 with sound, the Avatar API or the Lip-Sync API, 5–30 s. {absent_or_empty}"),
-                },
-                "callback_url": schema_ref("CallbackUrl"),
-                "external_task_id": schema_ref("ExternalTaskId"),
-            },
-            "oneOf": [
-                {"required": ["voice_url"], "properties": {
-                    "voice_url": {"type": "string", "minLength": 1},
-                    "video_id": {"enum": [null, ""]},
-                }},
-                {"required": ["video_id"], "properties": {
-                    "video_id": {"type": "string", "minLength": 1},
-                    "voice_url": {"enum": [null, ""]},
-                }},
-            ],
-            "examples": [{"voice_name": "My voice", "voice_url": "https://example.com/sample.mp3"}],
-        }));
-    map.insert("TtsRequest".into(), json!({
-            "type": "object",
-            "required": ["text", "voice_id"],
-            "description": "Unknown fields are ignored.",
-            "properties": {
-                "text": nonblank(Some(MAX_TEXT), "The text (characters, not bytes); not blank."),
-                "voice_id": nonblank(None, "An official TTS voice of the Voice Guide in voice_language (the ids of each language are listed in `oneOf`); any other id, custom and preset voices included, is 400 / 1201 `Voice id not found`."),
-                "voice_language": {
-                    "enum": ["zh", "en", "", null],
-                    "default": "zh",
-                    "description": format!("zh or en. {absent_or_empty}"),
-                },
-                "voice_speed": {
-                    "type": ["number", "null"],
-                    "minimum": SPEED_TENTHS.0 as f64 / 10.0,
-                    "maximum": SPEED_TENTHS.1 as f64 / 10.0,
-                    "default": 1.0,
-                    "description": "Speech rate, one decimal. As documented (\"values outside this range will be automatically rounded\"), a value outside the range or with more decimals is rounded to one decimal and clamped into the range, not refused; only a non-number is 400 / 1201. `null` counts as absent.",
-                    "x-kling-out-of-range": "clamped",
-                },
-            },
-            "oneOf": [
-                {"required": ["voice_language"], "properties": {
-                    "voice_language": {"const": "en"},
-                    "voice_id": {"enum": tts_voices("en")},
-                }},
-                {"properties": {
-                    "voice_language": {"enum": ["zh", "", null]},
-                    "voice_id": {"enum": tts_voices("zh")},
-                }},
-            ],
-            "examples": [{"text": "Hello from the mock", "voice_id": "oversea_male1", "voice_language": "en"}],
-        }));
-    map.insert("TextToAudioRequest".into(), json!({
-            "type": "object",
-            "required": ["prompt", "duration"],
-            "description": "Unknown fields are ignored.",
-            "properties": {
-                "prompt": nonblank(Some(MAX_PROMPT), "What to hear (characters, not bytes); not blank."),
-                "duration": {
-                    "type": "number",
-                    "minimum": DURATION_TENTHS.0 as f64 / 10.0,
-                    "maximum": DURATION_TENTHS.1 as f64 / 10.0,
-                    "multipleOf": 0.1,
-                    "description": "Seconds, at most one decimal place. A string is refused, not coerced.",
-                },
-                "callback_url": schema_ref("CallbackUrl"),
-                "external_task_id": schema_ref("ExternalTaskId"),
-            },
-            "examples": [{"prompt": "Rain on a tin roof", "duration": 5}],
         }));
     map.insert(
         "DeleteVoiceRequest".into(),
@@ -1609,6 +1386,7 @@ mod tests {
     #[test]
     fn the_tts_voice_enums_are_exactly_what_tts_accepts() {
         let catalog = crate::voices::VoiceCatalog::load(&crate::media::MediaLibrary::default());
+        let tts_voices = crate::kinds::tts::tts_voices;
         let (en, zh) = (tts_voices("en"), tts_voices("zh"));
         assert!(!en.is_empty() && !zh.is_empty());
         assert_eq!(en.len() + zh.len(), catalog.tts_len());
@@ -1622,7 +1400,8 @@ mod tests {
 
     #[test]
     fn voice_url_pattern_follows_the_extension_rule() {
-        let re = regex::Regex::new(&url_pattern(&VOICE_URL_EXTENSIONS)).unwrap();
+        let exts = crate::kinds::custom_voice::VOICE_URL_EXTENSIONS;
+        let re = regex::Regex::new(&url_pattern(&exts)).unwrap();
         for ok in [
             "",
             "https://x/a.mp3",
