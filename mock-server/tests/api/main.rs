@@ -17,6 +17,7 @@ mod hostile;
 mod isolation;
 mod isolation_prop;
 mod latency;
+mod layers;
 mod lifecycle;
 mod media;
 mod openapi;
