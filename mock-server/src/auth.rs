@@ -25,11 +25,11 @@
 //! their real clocks), with `--jwt-leeway` seconds (default 5) of tolerance either way, bounds
 //! included. A token without `exp` or `nbf` is accepted, as java-jwt does.
 
-use crate::config::{AccountSpec, AuthMode};
+use crate::error::json_kind;
 use crate::error::{Code, KlingError};
-use crate::kinds::fields::json_kind;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::ValueEnum;
 use dashmap::DashMap;
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
@@ -37,6 +37,43 @@ use sha2::Sha256;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+/// How bearer tokens are checked.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// The token must be an HS256 JWT whose `iss` is a configured access key, signed with its
+    /// secret key.
+    #[default]
+    Strict,
+    /// Any well-formed HS256 JWT is accepted without checking its signature; its `iss` names the
+    /// account (created on first use). For clients whose keys cannot be changed.
+    Any,
+}
+
+/// An account: the access key (the JWT `iss`) and the secret key that signs its tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSpec {
+    /// Access key.
+    pub access_key: String,
+    /// Secret key.
+    pub secret_key: String,
+}
+
+impl std::str::FromStr for AccountSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().split_once(':') {
+            Some((ak, sk)) if !ak.is_empty() && !sk.is_empty() => Ok(AccountSpec {
+                access_key: ak.to_string(),
+                secret_key: sk.to_string(),
+            }),
+            _ => Err(format!("expected ACCESS_KEY:SECRET_KEY, got '{s}'")),
+        }
+    }
+}
 
 /// An authenticated account.
 #[derive(Clone, Debug, PartialEq, Eq)]

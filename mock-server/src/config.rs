@@ -15,6 +15,15 @@ use clap::{Parser, ValueEnum};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+// The types of the settings live with their owners; the configuration composes them.
+pub use crate::auth::{AccountSpec, AuthMode};
+pub use crate::engine::{
+    CALLBACK_RESPONSE_LIMIT, CallbackConfig, DEFAULT_CALLBACK_BACKOFF,
+    DEFAULT_CALLBACK_CONCURRENCY, DEFAULT_CALLBACK_CONNECT_TIMEOUT, DEFAULT_CALLBACK_LOG,
+    DEFAULT_CALLBACK_QUEUE, DEFAULT_CALLBACK_RETRIES, DEFAULT_CALLBACK_TIMEOUT,
+};
+pub use crate::tls::TlsConfig;
+
 /// Default listen address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// Access key of the development account used when no account is configured.
@@ -24,8 +33,6 @@ pub const DEV_ACCESS_KEY: &str = "kling-mock-dev-ak";
 pub const DEV_SECRET_KEY: &str = "kling-mock-dev-sk-not-a-real-kling-secret";
 /// Default tolerance on `exp`/`nbf`, seconds.
 pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 5;
-/// Default number of callback delivery attempts in flight at once.
-pub const DEFAULT_CALLBACK_CONCURRENCY: usize = 64;
 /// Default interval between state-file saves.
 pub const DEFAULT_STATE_INTERVAL: Duration = Duration::from_secs(2);
 /// Default number of requests kept in the journal.
@@ -40,21 +47,6 @@ pub const DEFAULT_MEDIA_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 pub const DEFAULT_MAX_MEDIA: usize = 2_000_000;
 /// Default largest request body, bytes.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
-/// Default timeout of one callback delivery attempt.
-pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default timeout of connecting to a callback receiver (within the attempt's timeout).
-pub const DEFAULT_CALLBACK_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Most bytes of a callback receiver's answer body that are read (and thrown away: only the
-/// status counts). A longer or endless body is cut off by closing the connection.
-pub const CALLBACK_RESPONSE_LIMIT: usize = 64 * 1024;
-/// Default number of retries after a failed callback delivery.
-pub const DEFAULT_CALLBACK_RETRIES: u32 = 3;
-/// Default delay before the first callback retry (doubled for each further retry).
-pub const DEFAULT_CALLBACK_BACKOFF: Duration = Duration::from_secs(1);
-/// Default cap on pending callback deliveries (queued or in flight, all tasks together).
-pub const DEFAULT_CALLBACK_QUEUE: usize = 10_000;
-/// Default number of delivery attempts the callback log keeps.
-pub const DEFAULT_CALLBACK_LOG: usize = 10_000;
 
 /// Log line format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -95,43 +87,6 @@ pub enum ClockStart {
     Real,
     /// Stands still until set or advanced.
     Frozen,
-}
-
-/// How bearer tokens are checked.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMode {
-    /// The token must be an HS256 JWT whose `iss` is a configured access key, signed with its
-    /// secret key.
-    #[default]
-    Strict,
-    /// Any well-formed HS256 JWT is accepted without checking its signature; its `iss` names the
-    /// account (created on first use). For clients whose keys cannot be changed.
-    Any,
-}
-
-/// An account: the access key (the JWT `iss`) and the secret key that signs its tokens.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccountSpec {
-    /// Access key.
-    pub access_key: String,
-    /// Secret key.
-    pub secret_key: String,
-}
-
-impl std::str::FromStr for AccountSpec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().split_once(':') {
-            Some((ak, sk)) if !ak.is_empty() && !sk.is_empty() => Ok(AccountSpec {
-                access_key: ak.to_string(),
-                secret_key: sk.to_string(),
-            }),
-            _ => Err(format!("expected ACCESS_KEY:SECRET_KEY, got '{s}'")),
-        }
-    }
 }
 
 /// `--timing KIND=SUBMITTED/PROCESSING[/PROGRESS]`: how long a kind stays in each status and
@@ -205,88 +160,6 @@ impl std::str::FromStr for TimingSpec {
                 progress,
             },
         })
-    }
-}
-
-/// Callback delivery settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallbackConfig {
-    /// Timeout of one whole delivery attempt: connecting, sending, and the receiver's answer
-    /// (its status, then at most [`CALLBACK_RESPONSE_LIMIT`] bytes of its body).
-    pub timeout: Duration,
-    /// Timeout of connecting to the receiver (DNS, TCP and TLS), within [`Self::timeout`].
-    pub connect_timeout: Duration,
-    /// Where callbacks may go: host names, `*.domain` wildcards and IP networks. Empty: anywhere.
-    /// A callback to any other host is not sent (logged as blocked, never retried).
-    pub allow: CallbackAllow,
-    /// Retries after a failed attempt (so at most `1 + retries` attempts per status change).
-    pub retries: u32,
-    /// Delay before the first retry; doubled for each further retry (real time, not the mock
-    /// clock).
-    pub backoff: Duration,
-    /// Most status changes pending delivery (queued, held or in flight) across all tasks; a
-    /// change arriving when the cap is reached is dropped and counted
-    /// ([`CallbackStats::dropped`](crate::engine::CallbackStats::dropped)).
-    pub queue_limit: usize,
-    /// Delivery attempts kept by the callback log (the oldest go first); 0 keeps none.
-    pub log_capacity: usize,
-    /// Standard Webhooks secret (`whsec_<base64>`): when set, every delivery is signed with the
-    /// `webhook-id`, `webhook-timestamp` and `webhook-signature` headers, as Kling does.
-    pub webhook_secret: Option<WebhookSecret>,
-    /// Delivery attempts in flight at once, across all tasks (more wait their turn): a burst of
-    /// status changes does not open thousands of connections to one receiver.
-    pub concurrency: usize,
-}
-
-impl Default for CallbackConfig {
-    fn default() -> Self {
-        CallbackConfig {
-            timeout: DEFAULT_CALLBACK_TIMEOUT,
-            connect_timeout: DEFAULT_CALLBACK_CONNECT_TIMEOUT,
-            allow: CallbackAllow::default(),
-            retries: DEFAULT_CALLBACK_RETRIES,
-            backoff: DEFAULT_CALLBACK_BACKOFF,
-            queue_limit: DEFAULT_CALLBACK_QUEUE,
-            log_capacity: DEFAULT_CALLBACK_LOG,
-            webhook_secret: None,
-            concurrency: DEFAULT_CALLBACK_CONCURRENCY,
-        }
-    }
-}
-
-/// Where the HTTPS certificate comes from (`--tls`, `--tls-cert`/`--tls-key`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TlsConfig {
-    /// A self-signed certificate generated at start, for `localhost`, `127.0.0.1`, `::1`, the
-    /// bound address and the host of the public URL; its PEM is written to `cert_out`
-    /// (`None`: `kling-mock-PORT.pem` in the system temp directory) so clients can trust it.
-    SelfSigned {
-        /// Where the certificate (not the key) is written.
-        cert_out: Option<std::path::PathBuf>,
-    },
-    /// A certificate chain and its private key from PEM files.
-    Files {
-        /// The certificate chain, leaf first.
-        cert: std::path::PathBuf,
-        /// The private key (PKCS#8, PKCS#1 or SEC1).
-        key: std::path::PathBuf,
-    },
-}
-
-impl TlsConfig {
-    /// The TLS options as the command line and the file give them: a certificate and key
-    /// (both, or neither) win; `tls` or `cert_out` alone ask for a generated certificate.
-    pub(crate) fn from_options(
-        tls: bool,
-        cert: Option<std::path::PathBuf>,
-        key: Option<std::path::PathBuf>,
-        cert_out: Option<std::path::PathBuf>,
-    ) -> Option<TlsConfig> {
-        match (cert, key) {
-            (Some(cert), Some(key)) => Some(TlsConfig::Files { cert, key }),
-            _ if tls || cert_out.is_some() => Some(TlsConfig::SelfSigned { cert_out }),
-            _ => None,
-        }
     }
 }
 

@@ -215,3 +215,16 @@ impl IntoResponse for KlingError {
         crate::wire::error_response(self.code, self.message)
     }
 }
+
+/// "a string", "an object", ... for messages naming what a value was.
+pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

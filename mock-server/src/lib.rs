@@ -30,9 +30,10 @@
 //! 9. `config`, `config_file`, `app`, `embed` (only these compose the configuration).
 //!
 //! `tests/api/layers.rs` reads the imports from the sources and fails on an import pointing up;
-//! the ones that still do (configuration types used below `config`, the engine keyed on kinds'
-//! types, kinds and the control plane reaching for the shared state, the envelope reading the
-//! state) are listed there, to be removed.
+//! the ones that still do (the engine keyed on kinds' types, kinds and the control plane reaching
+//! for the shared state, the envelope reading the state) are listed there, to be removed. The
+//! settings' types live with their owners (`auth::AuthMode`, `auth::AccountSpec`,
+//! `tls::TlsConfig`, `engine::CallbackConfig`); `config` re-exports them.
 //!
 //! * [`app`]: [`Server`]: bind, router, serve until shutdown.
 //! * [`embed`]: [`MockServer`]: the mock inside your own Rust tests (start, token, clock,

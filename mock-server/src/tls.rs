@@ -10,7 +10,6 @@
 //! rustls runs on aws-lc-rs, the provider reqwest already builds; TLS 1.2 and 1.3, ALPN
 //! `http/1.1` (the mock speaks HTTP/1.1 only).
 
-use crate::config::TlsConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;
@@ -19,6 +18,42 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
+
+/// Where the HTTPS certificate comes from (`--tls`, `--tls-cert`/`--tls-key`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsConfig {
+    /// A self-signed certificate generated at start, for `localhost`, `127.0.0.1`, `::1`, the
+    /// bound address and the host of the public URL; its PEM is written to `cert_out`
+    /// (`None`: `kling-mock-PORT.pem` in the system temp directory) so clients can trust it.
+    SelfSigned {
+        /// Where the certificate (not the key) is written.
+        cert_out: Option<std::path::PathBuf>,
+    },
+    /// A certificate chain and its private key from PEM files.
+    Files {
+        /// The certificate chain, leaf first.
+        cert: std::path::PathBuf,
+        /// The private key (PKCS#8, PKCS#1 or SEC1).
+        key: std::path::PathBuf,
+    },
+}
+
+impl TlsConfig {
+    /// The TLS options as the command line and the file give them: a certificate and key
+    /// (both, or neither) win; `tls` or `cert_out` alone ask for a generated certificate.
+    pub(crate) fn from_options(
+        tls: bool,
+        cert: Option<std::path::PathBuf>,
+        key: Option<std::path::PathBuf>,
+        cert_out: Option<std::path::PathBuf>,
+    ) -> Option<TlsConfig> {
+        match (cert, key) {
+            (Some(cert), Some(key)) => Some(TlsConfig::Files { cert, key }),
+            _ if tls || cert_out.is_some() => Some(TlsConfig::SelfSigned { cert_out }),
+            _ => None,
+        }
+    }
+}
 
 /// The certificate being served and the acceptor that serves it.
 #[derive(Clone)]

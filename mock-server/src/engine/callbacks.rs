@@ -31,9 +31,8 @@
 //! clock must not stall deliveries).
 
 use super::view::Status;
-use super::webhook::{AllowResolver, NotAllowed};
+use super::webhook::{AllowResolver, CallbackAllow, NotAllowed, WebhookSecret};
 use crate::clock::Clock;
-use crate::config::{CALLBACK_RESPONSE_LIMIT, CallbackConfig};
 use bytes::Bytes;
 use dashmap::DashMap;
 use rand::rngs::StdRng;
@@ -44,6 +43,70 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
+
+/// Default number of callback delivery attempts in flight at once.
+pub const DEFAULT_CALLBACK_CONCURRENCY: usize = 64;
+/// Default timeout of one callback delivery attempt.
+pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default timeout of connecting to a callback receiver (within the attempt's timeout).
+pub const DEFAULT_CALLBACK_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most bytes of a callback receiver's answer body that are read (and thrown away: only the
+/// status counts). A longer or endless body is cut off by closing the connection.
+pub const CALLBACK_RESPONSE_LIMIT: usize = 64 * 1024;
+/// Default number of retries after a failed callback delivery.
+pub const DEFAULT_CALLBACK_RETRIES: u32 = 3;
+/// Default delay before the first callback retry (doubled for each further retry).
+pub const DEFAULT_CALLBACK_BACKOFF: Duration = Duration::from_secs(1);
+/// Default cap on pending callback deliveries (queued or in flight, all tasks together).
+pub const DEFAULT_CALLBACK_QUEUE: usize = 10_000;
+/// Default number of delivery attempts the callback log keeps.
+pub const DEFAULT_CALLBACK_LOG: usize = 10_000;
+
+/// Callback delivery settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallbackConfig {
+    /// Timeout of one whole delivery attempt: connecting, sending, and the receiver's answer
+    /// (its status, then at most [`CALLBACK_RESPONSE_LIMIT`] bytes of its body).
+    pub timeout: Duration,
+    /// Timeout of connecting to the receiver (DNS, TCP and TLS), within [`Self::timeout`].
+    pub connect_timeout: Duration,
+    /// Where callbacks may go: host names, `*.domain` wildcards and IP networks. Empty: anywhere.
+    /// A callback to any other host is not sent (logged as blocked, never retried).
+    pub allow: CallbackAllow,
+    /// Retries after a failed attempt (so at most `1 + retries` attempts per status change).
+    pub retries: u32,
+    /// Delay before the first retry; doubled for each further retry (real time, not the mock
+    /// clock).
+    pub backoff: Duration,
+    /// Most status changes pending delivery (queued, held or in flight) across all tasks; a
+    /// change arriving when the cap is reached is dropped and counted
+    /// ([`CallbackStats::dropped`](crate::engine::CallbackStats::dropped)).
+    pub queue_limit: usize,
+    /// Delivery attempts kept by the callback log (the oldest go first); 0 keeps none.
+    pub log_capacity: usize,
+    /// Standard Webhooks secret (`whsec_<base64>`): when set, every delivery is signed with the
+    /// `webhook-id`, `webhook-timestamp` and `webhook-signature` headers, as Kling does.
+    pub webhook_secret: Option<WebhookSecret>,
+    /// Delivery attempts in flight at once, across all tasks (more wait their turn): a burst of
+    /// status changes does not open thousands of connections to one receiver.
+    pub concurrency: usize,
+}
+
+impl Default for CallbackConfig {
+    fn default() -> Self {
+        CallbackConfig {
+            timeout: DEFAULT_CALLBACK_TIMEOUT,
+            connect_timeout: DEFAULT_CALLBACK_CONNECT_TIMEOUT,
+            allow: CallbackAllow::default(),
+            retries: DEFAULT_CALLBACK_RETRIES,
+            backoff: DEFAULT_CALLBACK_BACKOFF,
+            queue_limit: DEFAULT_CALLBACK_QUEUE,
+            log_capacity: DEFAULT_CALLBACK_LOG,
+            webhook_secret: None,
+            concurrency: DEFAULT_CALLBACK_CONCURRENCY,
+        }
+    }
+}
 
 /// Longest (real) time a delivery held back by the reorder fault waits for its task's next
 /// change. The held delivery normally goes right after that next change, or as soon as the task's

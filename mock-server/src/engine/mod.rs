@@ -23,12 +23,16 @@ pub use view::{Status, TaskView};
 pub use webhook::{WebhookSecret, WebhookSecretError, sign_webhook};
 
 use crate::clock::Clock;
-use crate::config::CallbackConfig;
 use crate::error::KlingError;
 use crate::ids::IdGen;
 use crate::kinds::fields::{Common, Paging};
 use crate::kinds::{KindId, TaskResult};
 use bytes::Bytes;
+pub use callbacks::{
+    CALLBACK_RESPONSE_LIMIT, CallbackConfig, DEFAULT_CALLBACK_BACKOFF,
+    DEFAULT_CALLBACK_CONCURRENCY, DEFAULT_CALLBACK_CONNECT_TIMEOUT, DEFAULT_CALLBACK_LOG,
+    DEFAULT_CALLBACK_QUEUE, DEFAULT_CALLBACK_RETRIES, DEFAULT_CALLBACK_TIMEOUT,
+};
 use callbacks::{Callbacks, Delivery};
 use lifecycle::Timers;
 use rand::rngs::StdRng;

@@ -79,17 +79,7 @@ fn wrong_type(name: &str, expected: &str, got: &Value) -> KlingError {
     KlingError::param(format!("{name} must be {expected}, got {}", json_kind(got)))
 }
 
-/// "a string", "an object", ... for messages naming what a value was.
-pub(crate) fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use crate::error::json_kind;
 
 /// Refuse `value` if it is longer than `max` characters.
 pub fn max_chars(name: &str, value: &str, max: usize) -> Result<(), KlingError> {

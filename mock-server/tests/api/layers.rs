@@ -3,9 +3,9 @@
 //! comments and `#[cfg(test)]` modules), so a new upward import fails here.
 //!
 //! The imports that still point up are listed in [`KNOWN_UPWARD`]: the loops issue 15 is
-//! removing (configuration types used below `config`, the engine keyed on kinds' types, kinds
-//! and the control plane reaching for the whole shared state, the envelope reading the request
-//! id from the state). The test also fails when one of them is gone, so that the list only
+//! removing (the engine keyed on kinds' types, kinds and the control plane reaching for the whole
+//! shared state, the control plane's handlers and document outside `api` and `openapi`, the
+//! state holding the whole configuration, the envelope reading the request id from the state). The test also fails when one of them is gone, so that the list only
 //! shrinks and always says what is left.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,17 +27,13 @@ const LAYERS: &[&[&str]] = &[
 
 /// (module, the higher module it still uses): to be removed, not added to.
 const KNOWN_UPWARD: &[(&str, &str)] = &[
-    ("auth", "config"),
-    ("auth", "kinds"),
     ("control", "api"),
     ("control", "openapi"),
     ("control", "state"),
-    ("engine", "config"),
     ("engine", "kinds"),
     ("error", "wire"),
     ("kinds", "state"),
     ("state", "config"),
-    ("tls", "config"),
     ("wire", "state"),
 ];
 
