@@ -7,7 +7,6 @@
 //! is written by [`crate::wire`], which adds the request id.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
 
 /// A documented Kling service code (SOURCES.md: General Info). `0` (success) is not an error and is not here.
@@ -207,12 +206,6 @@ impl KlingError {
     /// an unknown task id or external id (SOURCES.md: observed error bodies).
     pub fn task_not_found(id: &str) -> Self {
         KlingError::param(format!("Task not found by id/external id: {id}"))
-    }
-}
-
-impl IntoResponse for KlingError {
-    fn into_response(self) -> Response {
-        crate::wire::error_response(self.code, self.message)
     }
 }
 

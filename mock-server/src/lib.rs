@@ -31,7 +31,8 @@
 //!
 //! `tests/api/layers.rs` reads the imports from the sources and fails on an import pointing up;
 //! the ones that still do (the engine keyed on kinds' types, kinds and the control plane reaching
-//! for the shared state, the envelope reading the state) are listed there, to be removed. The
+//! for the shared state, the state holding the whole configuration) are listed there, to be
+//! removed. The
 //! settings' types live with their owners (`auth::AuthMode`, `auth::AccountSpec`,
 //! `tls::TlsConfig`, `engine::CallbackConfig`); `config` re-exports them.
 //!

@@ -86,6 +86,12 @@ impl Shared {
     }
 }
 
+impl crate::wire::RequestIds for AppState {
+    fn request_id(&self) -> String {
+        self.entropy.uuid().to_string()
+    }
+}
+
 /// Cheap-to-clone handle on [`Shared`].
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<Shared>);

@@ -3,13 +3,12 @@
 //! Every answer of the public API is `{code, message, request_id, data}` (SOURCES.md: General Info):
 //! `code` 0 and `message` "SUCCEED" on success (SOURCES.md: observed envelope values), a documented error
 //! code and a sentence otherwise, and no `data` key on errors. Handlers do not write envelopes
-//! themselves: they return [`data_response`] or a [`KlingError`](crate::error::KlingError), which
+//! themselves: they return [`data_response`] or a [`KlingError`], which
 //! leave a `Pending` marker on the response, and the [`finish_envelope`] middleware turns it into
 //! the body, adding the request id. So one place knows the envelope, and the request id of every
 //! answer (success, validation error, auth error, unknown path) comes from the same seeded source.
 
-use crate::error::Code;
-use crate::state::AppState;
+use crate::error::{Code, KlingError};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -51,6 +50,12 @@ pub fn error_response(code: Code, message: Cow<'static, str>) -> Response {
     pending(code.status(), Pending::Error { code, message })
 }
 
+impl IntoResponse for KlingError {
+    fn into_response(self) -> Response {
+        error_response(self.code, self.message)
+    }
+}
+
 fn pending(status: StatusCode, p: Pending) -> Response {
     let mut resp = status.into_response();
     resp.extensions_mut().insert(p);
@@ -64,14 +69,20 @@ struct ErrorEnvelope<'a> {
     request_id: &'a str,
 }
 
+/// Where request ids come from (the server's seeded source: `crate::state::AppState`).
+pub trait RequestIds {
+    /// A new request id.
+    fn request_id(&self) -> String;
+}
+
 /// Middleware: gives the request its id, runs it, and writes the envelope of the answer.
 /// Responses without a `Pending` marker (media files, the control plane) pass through untouched.
-pub async fn finish_envelope(
-    State(state): State<AppState>,
+pub async fn finish_envelope<S: RequestIds>(
+    State(state): State<S>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let request_id = state.entropy.uuid().to_string();
+    let request_id = state.request_id();
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let mut resp = next.run(req).await;
     let Some(p) = resp.extensions_mut().remove::<Pending>() else {

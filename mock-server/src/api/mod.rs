@@ -87,7 +87,7 @@ fn with_edge_layers(routes: Router<AppState>, state: AppState) -> Router {
         // Every answer, fallbacks and panics included, gets its envelope here.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            finish_envelope,
+            finish_envelope::<AppState>,
         ))
         // Outermost: truncated or dribbled bodies (transport faults) take the final bytes.
         .layer(axum::middleware::from_fn(crate::control::transport::shape))
