@@ -130,7 +130,7 @@ impl VoiceOut {
 }
 
 /// The kind: its paths, limits, timings and cost (see [`super::KindSpec`]).
-pub const SPEC: super::KindSpec = super::KindSpec {
+pub static SPEC: super::KindSpec = super::KindSpec {
     id: super::KindId::CustomVoice,
     slug: "custom-voice",
     path: "/v1/general/custom-voices",

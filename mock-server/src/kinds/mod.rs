@@ -37,7 +37,7 @@ pub enum KindId {
 }
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub const ALL: [&KindSpec; 3] = [&custom_voice::SPEC, &text_to_audio::SPEC, &tts::SPEC];
+pub static ALL: [&KindSpec; 3] = [&custom_voice::SPEC, &text_to_audio::SPEC, &tts::SPEC];
 
 /// Everything the rest of the mock needs to know about a kind.
 pub struct KindSpec {
@@ -229,5 +229,46 @@ impl Serialize for WireResult<'_> {
             }
         }
         m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// A kind added to the registry must not collide with another: its id, slug and paths are
+    /// its own, and its id finds its own entry (a `KindId` left out of `ALL` panics in `spec`).
+    #[test]
+    fn every_kind_of_the_registry_is_distinct_and_found_by_its_id() {
+        let (mut ids, mut slugs, mut paths) = (HashSet::new(), HashSet::new(), HashSet::new());
+        for spec in ALL {
+            assert!(ids.insert(spec.id), "{:?} registered twice", spec.id);
+            assert!(slugs.insert(spec.slug), "slug {} taken twice", spec.slug);
+            assert!(std::ptr::eq(spec.id.spec(), spec), "{:?}", spec.id);
+            assert_eq!(KindId::from_slug(spec.slug), Some(spec.id));
+            let mut own = vec![spec.path];
+            if let Mode::Task { query, .. } = spec.mode {
+                own.push(query);
+                assert!(
+                    query.starts_with(spec.path) && query.ends_with("/{id}"),
+                    "{query}"
+                );
+            }
+            for p in own {
+                assert!(paths.insert(p), "path {p} served by two kinds");
+            }
+            let doc = (spec.doc)();
+            assert!(
+                doc.schemas.iter().any(|(n, _)| *n == doc.request),
+                "{}",
+                spec.slug
+            );
+        }
+        assert_eq!(
+            KindId::task_slugs(),
+            "custom-voice, text-to-audio",
+            "the asynchronous kinds, in registry order"
+        );
     }
 }

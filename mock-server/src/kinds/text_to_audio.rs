@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// The kind: its paths, limits, timings and cost (see [`super::KindSpec`]).
-pub const SPEC: super::KindSpec = super::KindSpec {
+pub static SPEC: super::KindSpec = super::KindSpec {
     id: super::KindId::TextToAudio,
     slug: "text-to-audio",
     path: "/v1/audio/text-to-audio",

@@ -65,7 +65,7 @@ impl CreateTts {
 }
 
 /// The kind: its path, timings and cost (see [`super::KindSpec`]).
-pub const SPEC: super::KindSpec = super::KindSpec {
+pub static SPEC: super::KindSpec = super::KindSpec {
     id: super::KindId::Tts,
     slug: "tts",
     path: "/v1/audio/tts",
