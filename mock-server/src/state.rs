@@ -38,6 +38,19 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The narrow context a kind plans or answers with.
+    pub fn kind_ctx(&self) -> crate::kinds::Ctx<'_> {
+        crate::kinds::Ctx {
+            clock: &self.clock,
+            ids: &self.ids,
+            entropy: &self.entropy,
+            media: &self.media,
+            voices: &self.voices,
+            custom_voices: &self.custom_voices,
+            engine: &self.engine,
+        }
+    }
+
     /// Apply the startup `--account-settings` (of one account, or all).
     fn apply_account_settings(&self, only: Option<u32>) {
         let now = self.clock.now_ms();

@@ -84,14 +84,14 @@ async fn create(
             let view = s
                 .engine
                 .create(account.idx, spec.id, job.common(), |id, now| {
-                    super::with_failure(job.plan(&s, &account, id, now), fail)
+                    super::with_failure(job.plan(&s.kind_ctx(), &account, id, now), fail)
                 })?;
             Ok(data_response(&view.created()))
         }
         Mode::Call { parse } => {
             let call = parse(&body)?;
             let fail = super::scripted(&s, spec.id, &body, note)?;
-            call.answer(&s, &account, fail)
+            call.answer(&s.kind_ctx(), &account, fail)
         }
     }
 }

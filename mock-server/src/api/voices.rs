@@ -89,7 +89,7 @@ pub async fn voices_delete(
     }
     // A voice exists once its task has succeeded; until then, after a failure, after a deletion,
     // or for another account, there is none.
-    let task_id = custom_voice::usable_voice(&s, account.idx, voice_id)
+    let task_id = custom_voice::usable_voice(&s.kind_ctx(), account.idx, voice_id)
         .filter(|&t| s.engine.delete(account.idx, t))
         .ok_or_else(|| KlingError::param("Voice id not found"))?;
     Ok(data_response(&Deleted {

@@ -21,7 +21,7 @@ use crate::error::KlingError;
 use crate::kinds::TaskResult;
 use crate::media::audio::{Sound, Style, samples_for_secs};
 use crate::media::{Format, MediaFile, MediaRef, Origin, parse_file_name};
-use crate::state::Shared;
+use crate::kinds::Ctx;
 use crate::voices::TRIAL_SECS;
 use crate::wire::format_secs;
 use serde::Serialize;
@@ -210,14 +210,14 @@ impl super::Job for CreateCustomVoice {
     fn common(&self) -> &super::fields::Common {
         &self.common
     }
-    fn plan(&self, s: &Shared, account: &Account, task_id: u64, now: i64) -> Plan {
+    fn plan(&self, s: &Ctx<'_>, account: &Account, task_id: u64, now: i64) -> Plan {
         plan(s, account, self, task_id, now)
     }
 }
 
 /// Plan the task: a new voice id and trial file, and whether the sample will be refused.
 pub fn plan(
-    s: &Shared,
+    s: &Ctx<'_>,
     account: &Account,
     req: &CreateCustomVoice,
     task_id: u64,
@@ -255,7 +255,7 @@ pub fn plan(
 /// The creating task of `voice_id` if it is a custom voice of `account` that can be used now: its
 /// task succeeded and it has not been deleted. Endpoints that accept a voice id (video
 /// `voice_list`, lip-sync) go through this.
-pub fn usable_voice(s: &Shared, account: u32, voice_id: &str) -> Option<u64> {
+pub fn usable_voice(s: &Ctx<'_>, account: u32, voice_id: &str) -> Option<u64> {
     let task_id = s.custom_voices.task_of(account, voice_id.parse().ok()?)?;
     let task = s.engine.get_owned(account, task_id)?;
     (task.status == crate::engine::Status::Succeed).then_some(task_id)
@@ -271,7 +271,7 @@ fn duration_rule(secs: f64) -> Option<String> {
     })
 }
 
-fn check_url_sample(s: &Shared, url: &str) -> Option<String> {
+fn check_url_sample(s: &Ctx<'_>, url: &str) -> Option<String> {
     let (token, _) = parse_file_name(url)?;
     match s.media.file(&token, s.clock.now_ms()) {
         Some(f) => duration_rule(
@@ -290,7 +290,7 @@ fn check_url_sample(s: &Shared, url: &str) -> Option<String> {
     }
 }
 
-fn check_video_sample(s: &Shared, account: &Account, video_id: &str) -> Option<String> {
+fn check_video_sample(s: &Ctx<'_>, account: &Account, video_id: &str) -> Option<String> {
     let item = video_id
         .parse::<u64>()
         .ok()

@@ -18,7 +18,6 @@ use crate::auth::Account;
 use crate::engine::billing::Pool;
 use crate::engine::{Lifecycle, Plan, Progress, Span};
 use crate::error::KlingError;
-use crate::state::Shared;
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -82,12 +81,32 @@ pub enum Mode {
     },
 }
 
+/// What a kind may use while it plans a task or answers a call: the parts of the server below
+/// the kinds (ids, clock, media, voices, the engine), never the whole shared state.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The mock's clock.
+    pub clock: &'a crate::clock::Clock,
+    /// The id generator.
+    pub ids: &'a crate::ids::IdGen,
+    /// The seeded random source (media tokens).
+    pub entropy: &'a crate::ids::Entropy,
+    /// Served files and generated media ids.
+    pub media: &'a crate::media::MediaLibrary,
+    /// Official voice catalogues.
+    pub voices: &'a crate::voices::VoiceCatalog,
+    /// Custom voice id → task.
+    pub custom_voices: &'a crate::voices::CustomVoices,
+    /// The task engine (result URLs' base, billing, other tasks of the caller).
+    pub engine: &'a crate::engine::Engine,
+}
+
 /// A validated create request of an asynchronous kind.
 pub trait Job: Send {
     /// Its `external_task_id` and `callback_url`.
     fn common(&self) -> &fields::Common;
     /// What the task will produce, decided when it is created.
-    fn plan(&self, s: &Shared, account: &Account, task_id: u64, now: i64) -> Plan;
+    fn plan(&self, s: &Ctx<'_>, account: &Account, task_id: u64, now: i64) -> Plan;
 }
 
 /// A validated request of a synchronous kind.
@@ -95,7 +114,7 @@ pub trait Call: Send {
     /// Answer it. `fail`: an outcome rule made it fail with this message.
     fn answer(
         &self,
-        s: &Shared,
+        s: &Ctx<'_>,
         account: &Account,
         fail: Option<String>,
     ) -> Result<Response, KlingError>;

@@ -14,7 +14,7 @@ use crate::error::KlingError;
 use crate::kinds::TaskResult;
 use crate::media::audio::{Sound, Style, samples_for_secs};
 use crate::media::{Format, MediaFile, MediaItem, MediaRef, Origin};
-use crate::state::Shared;
+use crate::kinds::Ctx;
 use crate::wire::format_secs;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -99,7 +99,7 @@ impl super::Job for CreateTextToAudio {
     fn common(&self) -> &super::fields::Common {
         &self.common
     }
-    fn plan(&self, s: &Shared, account: &Account, task_id: u64, now: i64) -> Plan {
+    fn plan(&self, s: &Ctx<'_>, account: &Account, task_id: u64, now: i64) -> Plan {
         plan(s, account, self, task_id, now)
     }
 }
@@ -175,7 +175,7 @@ impl GeneratedAudio {
 
 /// Plan the task: one audio of the requested length, in MP3 and WAV.
 pub fn plan(
-    s: &Shared,
+    s: &Ctx<'_>,
     account: &Account,
     req: &CreateTextToAudio,
     _task_id: u64,

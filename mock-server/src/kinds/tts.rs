@@ -16,7 +16,7 @@ use crate::auth::Account;
 use crate::error::KlingError;
 use crate::media::audio::{Sound, Style, samples_for_secs};
 use crate::media::{Format, MediaFile, MediaItem, MediaRef, Origin};
-use crate::state::Shared;
+use super::Ctx;
 use crate::voices::Lang;
 use crate::wire::format_secs;
 use serde::Serialize;
@@ -181,7 +181,7 @@ pub(crate) fn tts_voices(lang: &str) -> Vec<String> {
 impl super::Call for CreateTts {
     fn answer(
         &self,
-        s: &Shared,
+        s: &Ctx<'_>,
         account: &Account,
         fail: Option<String>,
     ) -> Result<axum::response::Response, KlingError> {
@@ -248,7 +248,7 @@ pub struct TtsData {
 /// Check the voice, make the audio, and build the answer. `fail`: an outcome rule made this
 /// synthesis fail with that message (answered as a `failed` task without audio, not billed).
 pub fn synthesize(
-    s: &Shared,
+    s: &Ctx<'_>,
     account: &Account,
     req: &CreateTts,
     fail: Option<String>,

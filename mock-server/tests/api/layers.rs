@@ -31,7 +31,6 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
     ("control", "openapi"),
     ("control", "state"),
     ("engine", "kinds"),
-    ("kinds", "state"),
     ("state", "config"),
 ];
 

@@ -206,7 +206,7 @@ async fn deleting_an_own_custom_voice_removes_it() {
     let (task, voice) = finished_voice_id(&app, AK, SK).await;
     let usable = |ak| {
         let idx = app.state.accounts.get(ak).unwrap().idx;
-        custom_voice::usable_voice(&app.state, idx, &voice)
+        custom_voice::usable_voice(&app.state.kind_ctx(), idx, &voice)
     };
     assert_eq!(usable(AK), Some(task.parse().unwrap()));
     assert_eq!(usable(AK2), None, "another account cannot use it");
