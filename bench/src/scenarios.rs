@@ -6,7 +6,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
 use kling_mock::config::{Config, DEV_ACCESS_KEY, sign_token};
-use kling_mock::kinds::KindId;
 use kling_mock::kinds::text_to_audio::{self, CreateTextToAudio};
 use kling_mock::{Clock, MockServer};
 use std::io::BufRead;
@@ -54,9 +53,12 @@ pub fn seed(mock: &MockServer, n: usize, callback_url: Option<&str>) -> Result<u
         for _ in 0..n {
             let view = s
                 .engine
-                .create(account.idx, KindId::TextToAudio, &req.common, |id, now| {
-                    text_to_audio::plan(s, &account, &req, id, now)
-                })
+                .create(
+                    account.idx,
+                    text_to_audio::SPEC.id,
+                    &req.common,
+                    |id, now| text_to_audio::plan(&s.kind_ctx(), &account, &req, id, now),
+                )
                 .map_err(|e| format!("seeding: {e:?}"))?;
             last = view.id;
         }

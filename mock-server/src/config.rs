@@ -717,13 +717,13 @@ mod tests {
         .into();
         assert_eq!(cfg.accounts.len(), 2);
         assert_eq!(cfg.accounts[1].secret_key, "sk:with:colons");
-        let t = cfg.lifecycle(KindId::TextToAudio);
+        let t = cfg.lifecycle(crate::kinds::text_to_audio::SPEC.id);
         assert_eq!(t.submitted, Span::fixed(500));
         assert_eq!(t.processing, Span::fixed(2000));
         assert_eq!(t.progress, Progress::Time);
         assert_eq!(
-            cfg.lifecycle(KindId::CustomVoice),
-            KindId::CustomVoice.default_lifecycle()
+            cfg.lifecycle(crate::kinds::custom_voice::SPEC.id),
+            crate::kinds::custom_voice::SPEC.id.default_lifecycle()
         );
         let r: TimingSpec = "custom-voice=1s..3s/0s/polls:2".parse().unwrap();
         assert_eq!(

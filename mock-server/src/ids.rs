@@ -8,6 +8,8 @@
 //! * [`IdGen`]: task, audio, voice and video ids are 18-digit decimal strings that grow over time,
 //!   like the live API's (`930801301486305328`, SOURCES.md: observed id formats), drawn from one
 //!   increasing counter so they are unique across kinds.
+//! * [`KindId`]: a task kind's name (`text-to-audio`), the key of stored tasks, lifecycles and
+//!   rules. The kinds themselves (`crate::kinds::ALL`) give it its meaning.
 
 use hmac::{Hmac, Mac};
 use rand::rngs::StdRng;
@@ -15,6 +17,63 @@ use rand::{RngExt, SeedableRng};
 use sha2::{Digest, Sha256};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A task kind, named by its slug (`custom-voice`, `text-to-audio`): the key of stored tasks,
+/// lifecycles, outcome rules and census counts, written as the slug in saved states. Each kind
+/// file defines its own (`KindId::new("...")`); `crate::kinds` adds what the registry knows of it
+/// (`spec`, `pool`, `unit_cost`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KindId(&'static str);
+
+impl KindId {
+    /// The smallest id (the start of a range over ids).
+    pub const MIN: KindId = KindId("");
+
+    /// The kind named `slug`.
+    pub const fn new(slug: &'static str) -> KindId {
+        KindId(slug)
+    }
+
+    /// Its name, as in `--timing`, `[lifecycle.KIND]`, outcome rules and the control plane.
+    pub const fn slug(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for KindId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl serde::Serialize for KindId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KindId {
+    /// Any name: whether a kind of that name is served is for the reader to check (a saved
+    /// state names kinds this build may not know). Names are interned, so each distinct name
+    /// costs its bytes once per process.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<KindId, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(KindId(intern(&name)))
+    }
+}
+
+/// `name` as a `&'static str`, the same pointer for the same name.
+fn intern(name: &str) -> &'static str {
+    static NAMES: Mutex<std::collections::BTreeSet<&'static str>> =
+        Mutex::new(std::collections::BTreeSet::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = names.get(name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
 
 /// The seeded random source. A std Mutex: each draw holds it for a few nanoseconds.
 #[derive(Debug)]
@@ -177,6 +236,23 @@ fn splitmix64(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kind_id_is_saved_as_its_slug_and_read_back_as_the_same_name() {
+        let k = KindId::new("text-to-audio");
+        let text = serde_json::to_string(&k).unwrap();
+        assert_eq!(text, r#""text-to-audio""#);
+        let back: KindId = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, k);
+        let again: KindId = serde_json::from_str(&text).unwrap();
+        assert!(
+            std::ptr::eq(back.slug(), again.slug()),
+            "a name read twice is stored once"
+        );
+        let other: KindId = serde_json::from_str(r#""hologram""#).unwrap();
+        assert_eq!(other.slug(), "hologram");
+        assert!(KindId::MIN < k && KindId::MIN <= other);
+    }
 
     #[test]
     fn ids_have_18_digits_and_strictly_increase_even_within_one_millisecond() {

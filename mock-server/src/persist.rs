@@ -21,8 +21,16 @@ use std::path::{Path, PathBuf};
 
 /// The `format` field of every state file.
 pub const FORMAT: &str = "kling-mock-state";
-/// The layout version this build reads and writes.
-pub const VERSION: u32 = 1;
+/// The layout version this build writes. It also reads version 1, whose tasks named their kind
+/// by its Rust name ([`V1_KIND_NAMES`]) instead of its slug.
+pub const VERSION: u32 = 2;
+
+/// Version 1's kind names, and the slugs they stand for (a frozen table: kinds added since have
+/// only ever been saved by slug).
+const V1_KIND_NAMES: [(&str, &str); 2] = [
+    ("CustomVoice", "custom-voice"),
+    ("TextToAudio", "text-to-audio"),
+];
 
 /// The saved state. Account fields hold positions in `accounts`, not live indexes.
 #[derive(Serialize, Deserialize)]
@@ -148,9 +156,9 @@ pub fn load(s: &Shared, path: &Path) -> Result<bool, String> {
         return Err(bad("it is not a kling-mock state file".into()));
     }
     let version = head.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
-    if version != VERSION as u64 {
+    if version != VERSION as u64 && version != 1 {
         return Err(bad(format!(
-            "it was written in layout version {version}; this build reads version {VERSION}"
+            "it was written in layout version {version}; this build reads versions 1 to {VERSION}"
         )));
     }
     let snap: Snapshot =
@@ -168,6 +176,18 @@ pub fn load(s: &Shared, path: &Path) -> Result<bool, String> {
     let mut tasks = Vec::with_capacity(snap.tasks.len());
     for mut r in snap.tasks {
         r.account = idx(r.account)?;
+        if version == 1
+            && let Some((_, slug)) = V1_KIND_NAMES.iter().find(|(n, _)| *n == r.kind.slug())
+        {
+            r.kind = crate::kinds::KindId::new(slug);
+        }
+        if !r.kind.known().is_some_and(|k| k.is_task()) {
+            return Err(bad(format!(
+                "it holds tasks of kind '{}', which this build does not serve (known: {})",
+                r.kind,
+                crate::kinds::KindId::task_slugs()
+            )));
+        }
         tasks.push(r);
     }
     for (pos, settings) in snap.billing {

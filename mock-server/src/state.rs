@@ -121,11 +121,11 @@ impl AppState {
     pub fn new(config: Config, clock: Clock, base_url: String) -> Self {
         let seed = config.seed.unwrap_or_else(rand::random);
         let ids = Arc::new(IdGen::new(seed));
-        let lifecycles = KindId::tasks().map(|k| (k, config.lifecycle(k))).collect();
+        let kinds = KindId::tasks().map(|k| (k, k.spec().terms(config.lifecycle(k))));
         let engine = Arc::new(Engine::new(
             clock.clone(),
             ids.clone(),
-            lifecycles,
+            kinds,
             config.callbacks.clone(),
             seed,
         ));

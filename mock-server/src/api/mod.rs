@@ -162,7 +162,9 @@ pub(crate) fn task_list(
     }
     let paging = Paging::parse(q, kind.max_page_size())?;
     let base = s.engine.base_url();
-    let page = s.engine.list(account, kind, paging);
+    let page = s
+        .engine
+        .list(account, kind, paging.offset(), paging.page_size as usize);
     let items: Vec<_> = page.iter().map(|t| t.query(base)).collect();
     Ok(data_response(&items))
 }

@@ -181,12 +181,12 @@ async fn state(State(s): State<AppState>) -> Answer {
         .map(|a| {
             let mut tasks: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
             let mut voices = 0;
-            for ((acc, k, st), n) in census.range((a.idx, KindId::CustomVoice, crate::engine::Status::Submitted)..) {
+            for ((acc, k, st), n) in census.range((a.idx, KindId::MIN, crate::engine::Status::Submitted)..) {
                 if *acc != a.idx {
                     break;
                 }
                 *tasks.entry(k.slug()).or_default().entry(st.as_str()).or_default() += n;
-                if *k == KindId::CustomVoice && *st == crate::engine::Status::Succeed {
+                if *k == crate::kinds::custom_voice::SPEC.id && *st == crate::engine::Status::Succeed {
                     voices += n;
                 }
             }

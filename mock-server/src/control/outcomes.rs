@@ -201,7 +201,7 @@ mod tests {
         let body = |v: Value| v.as_object().cloned().unwrap();
         assert_eq!(
             o.decide(
-                KindId::TextToAudio,
+                crate::kinds::text_to_audio::SPEC.id,
                 &body(json!({"prompt": "an explosion"})),
                 &mut rng
             ),
@@ -209,14 +209,14 @@ mod tests {
         );
         assert_eq!(
             o.decide(
-                KindId::Tts,
+                crate::kinds::tts::SPEC.id,
                 &body(json!({"prompt": "an explosion"})),
                 &mut rng
             ),
             Decision::Normal
         );
         let Decision::Reject(e) = o.decide(
-            KindId::Tts,
+            crate::kinds::tts::SPEC.id,
             &body(json!({"prompt": "forbidden words"})),
             &mut rng,
         ) else {
@@ -224,7 +224,7 @@ mod tests {
         };
         assert_eq!(e.code, Code::ContentSecurity);
         let Decision::Reject(e) = o.decide(
-            KindId::TextToAudio,
+            crate::kinds::text_to_audio::SPEC.id,
             &body(json!({"prompt": "x", "duration": 7})),
             &mut rng,
         ) else {
@@ -235,7 +235,11 @@ mod tests {
             (Code::ConcurrencyLimited, "busy")
         );
         assert_eq!(
-            o.decide(KindId::CustomVoice, &body(json!({})), &mut rng),
+            o.decide(
+                crate::kinds::custom_voice::SPEC.id,
+                &body(json!({})),
+                &mut rng
+            ),
             Decision::Fail("Task failed".into())
         );
     }

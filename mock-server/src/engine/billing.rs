@@ -12,7 +12,6 @@
 //!   on every create.
 
 use crate::error::{Code, KlingError};
-use crate::kinds::KindId;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -195,12 +194,12 @@ impl Billing {
         f(&mut book)
     }
 
-    /// Admit a create of `kind` (cost `cost` units): check the account's state, concurrency and
+    /// Admit a create drawing on `pool` (cost `cost` units): check the account's state, concurrency and
     /// balance; `occupy` takes a concurrency slot (async kinds) until [`Billing::finish`].
     pub fn admit(
         &self,
         account: u32,
-        kind: KindId,
+        pool: Pool,
         cost: f64,
         occupy: bool,
         now: i64,
@@ -212,7 +211,6 @@ impl Billing {
                 AccountState::Arrears => return Err(KlingError::plain(Code::AccountArrears)),
                 AccountState::Forbidden => return Err(KlingError::plain(Code::Forbidden)),
             }
-            let pool = kind.pool();
             let used = b.in_flight.get(&pool).copied().unwrap_or(0);
             if let Some(limit) = b.settings.concurrency.get(&pool)
                 && used >= *limit
@@ -231,16 +229,8 @@ impl Billing {
 
     /// A task left flight (finished, failed, or its create was refused after admission);
     /// `charge` units are deducted when it succeeded.
-    pub fn finish(
-        &self,
-        account: u32,
-        kind: KindId,
-        occupied: bool,
-        charge: Option<f64>,
-        now: i64,
-    ) {
+    pub fn finish(&self, account: u32, pool: Pool, occupied: bool, charge: Option<f64>, now: i64) {
         self.with(account, now, |b| {
-            let pool = kind.pool();
             if occupied && let Some(n) = b.in_flight.get_mut(&pool) {
                 *n = n.saturating_sub(1);
             }
@@ -259,10 +249,8 @@ impl Billing {
     }
 
     /// Take a concurrency slot without checks (a task restored from a saved state).
-    pub fn occupy(&self, account: u32, kind: KindId, now: i64) {
-        self.with(account, now, |b| {
-            *b.in_flight.entry(kind.pool()).or_insert(0) += 1
-        });
+    pub fn occupy(&self, account: u32, pool: Pool, now: i64) {
+        self.with(account, now, |b| *b.in_flight.entry(pool).or_insert(0) += 1);
     }
 
     /// Every account's settings (for persistence).
@@ -367,17 +355,15 @@ mod tests {
         s.concurrency.insert(Pool::Video, 2);
         s.packs = default_packs(0);
         b.set(1, s, 0).unwrap();
-        b.admit(1, KindId::TextToAudio, 0.05, true, 0).unwrap();
-        b.admit(1, KindId::CustomVoice, 0.05, true, 0).unwrap();
+        b.admit(1, Pool::Video, 0.05, true, 0).unwrap();
+        b.admit(1, Pool::Video, 0.05, true, 0).unwrap();
         assert_eq!(
-            b.admit(1, KindId::TextToAudio, 0.05, true, 0)
-                .unwrap_err()
-                .code,
+            b.admit(1, Pool::Video, 0.05, true, 0).unwrap_err().code,
             Code::ConcurrencyLimited
         );
-        b.admit(2, KindId::TextToAudio, 0.05, true, 0).unwrap();
-        b.finish(1, KindId::TextToAudio, true, Some(0.05), 0);
-        b.admit(1, KindId::TextToAudio, 0.05, true, 0).unwrap();
+        b.admit(2, Pool::Video, 0.05, true, 0).unwrap();
+        b.finish(1, Pool::Video, true, Some(0.05), 0);
+        b.admit(1, Pool::Video, 0.05, true, 0).unwrap();
     }
 
     #[test]
@@ -388,10 +374,10 @@ mod tests {
                 .unwrap();
         b.set(1, s, 1000).unwrap();
         for _ in 0..2 {
-            b.admit(1, KindId::Tts, 0.05, false, 1000).unwrap();
-            b.finish(1, KindId::Tts, false, Some(0.05), 1000);
+            b.admit(1, Pool::Video, 0.05, false, 1000).unwrap();
+            b.finish(1, Pool::Video, false, Some(0.05), 1000);
         }
-        let e = b.admit(1, KindId::Tts, 0.05, false, 1000).unwrap_err();
+        let e = b.admit(1, Pool::Video, 0.05, false, 1000).unwrap_err();
         assert_eq!(
             (e.code, e.message.as_ref()),
             (Code::ResourcePackDepleted, "Account balance not enough")
@@ -409,8 +395,8 @@ mod tests {
         .unwrap();
         b.set(1, s, 0).unwrap();
         for _ in 0..7 {
-            b.admit(1, KindId::Tts, 0.05, false, 0).unwrap();
-            b.finish(1, KindId::Tts, false, Some(0.05), 0);
+            b.admit(1, Pool::Video, 0.05, false, 0).unwrap();
+            b.finish(1, Pool::Video, false, Some(0.05), 0);
         }
         let (s, _) = b.settings(1, 0);
         assert_eq!(
@@ -428,11 +414,11 @@ mod tests {
         .unwrap();
         b.set(1, s, 0).unwrap();
         assert_eq!(
-            b.admit(1, KindId::Tts, 0.05, false, 4999).unwrap_err().code,
+            b.admit(1, Pool::Video, 0.05, false, 4999).unwrap_err().code,
             Code::ResourcePackDepleted
         );
-        b.admit(1, KindId::Tts, 0.05, false, 5000).unwrap();
-        assert!(b.admit(1, KindId::Tts, 0.05, false, 9000).is_err());
+        b.admit(1, Pool::Video, 0.05, false, 5000).unwrap();
+        assert!(b.admit(1, Pool::Video, 0.05, false, 9000).is_err());
     }
 
     #[test]
@@ -454,7 +440,7 @@ mod tests {
             )
             .unwrap();
             assert_eq!(
-                b.admit(1, KindId::Tts, 0.05, false, 0).unwrap_err().code,
+                b.admit(1, Pool::Video, 0.05, false, 0).unwrap_err().code,
                 code
             );
         }

@@ -25,8 +25,7 @@ pub use webhook::{WebhookSecret, WebhookSecretError, sign_webhook};
 use crate::clock::Clock;
 use crate::error::KlingError;
 use crate::ids::IdGen;
-use crate::kinds::fields::{Common, Paging};
-use crate::kinds::{KindId, TaskResult};
+pub use crate::ids::KindId;
 use bytes::Bytes;
 pub use callbacks::{
     CALLBACK_RESPONSE_LIMIT, CallbackConfig, DEFAULT_CALLBACK_BACKOFF,
@@ -40,6 +39,66 @@ use rand::{RngExt, SeedableRng};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use store::{Store, TaskRecord};
+
+/// What a kind's task produced, as the kind's own type (one per kind file). The engine keeps it
+/// and shows it; saved states write it under its `typetag` name (the kind's result name, e.g.
+/// `Audios`), so a new kind's result persists with no code outside its file.
+#[typetag::serde]
+pub trait KindResult: std::fmt::Debug + Send + Sync {
+    /// The `task_result` object, with URLs rooted at `base`.
+    fn wire<'a>(&'a self, base: &'a str) -> Box<dyn erased_serde::Serialize + 'a>;
+}
+
+/// A task's result: shared, cheap to clone into views.
+#[derive(Clone, Debug)]
+pub struct TaskResult(Arc<dyn KindResult>);
+
+impl TaskResult {
+    /// Wrap a kind's result.
+    pub fn new(r: impl KindResult + 'static) -> TaskResult {
+        TaskResult(Arc::new(r))
+    }
+
+    /// The `task_result` object with URLs rooted at `base`.
+    pub fn to_wire<'a>(&'a self, base: &'a str) -> impl serde::Serialize + 'a {
+        self.0.wire(base)
+    }
+}
+
+impl serde::Serialize for TaskResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (*self.0).serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TaskResult {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TaskResult, D::Error> {
+        let b: Box<dyn KindResult> = serde::Deserialize::deserialize(d)?;
+        Ok(TaskResult(Arc::from(b)))
+    }
+}
+
+/// The fields every asynchronous create accepts (SOURCES.md: General Info); `crate::kinds::fields`
+/// reads them from a body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Common {
+    /// `external_task_id`: the caller's own id, unique per account.
+    pub external_task_id: Option<String>,
+    /// `callback_url`: where status changes are POSTed.
+    pub callback_url: Option<String>,
+}
+
+/// What the engine needs to know of a kind; the registry (`crate::kinds::ALL`) gives one per
+/// asynchronous kind when the engine is built.
+#[derive(Clone, Copy, Debug)]
+pub struct KindTerms {
+    /// Time in `submitted` and in `processing` (as configured at start).
+    pub lifecycle: Lifecycle,
+    /// The resource pool it draws on.
+    pub pool: billing::Pool,
+    /// Units a succeeded task costs.
+    pub cost: f64,
+}
 
 /// What a planner decides at creation: the result, and the failure reason if the task will fail.
 #[derive(Clone, Debug)]
@@ -55,6 +114,8 @@ pub struct Plan {
 pub struct Engine {
     pub(crate) clock: Clock,
     ids: Arc<IdGen>,
+    /// What the engine knows of each asynchronous kind.
+    kinds: HashMap<KindId, KindTerms>,
     /// Per-kind lifecycle, changeable at runtime (applies to tasks created afterwards).
     lifecycles: RwLock<HashMap<KindId, Lifecycle>>,
     /// Draws of random spans. Seeded: the same seed and requests give the same timings.
@@ -73,14 +134,17 @@ impl Engine {
     pub fn new(
         clock: Clock,
         ids: Arc<IdGen>,
-        lifecycles: HashMap<KindId, Lifecycle>,
+        kinds: impl IntoIterator<Item = (KindId, KindTerms)>,
         callbacks: CallbackConfig,
         seed: u64,
     ) -> Self {
         let callbacks = Callbacks::new(callbacks, clock.clone(), seed);
+        let kinds: HashMap<KindId, KindTerms> = kinds.into_iter().collect();
+        let lifecycles = kinds.iter().map(|(k, t)| (*k, t.lifecycle)).collect();
         Engine {
             clock,
             ids,
+            kinds,
             lifecycles: RwLock::new(lifecycles),
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x6c69_6665_6379_636c)),
             store: Store::default(),
@@ -104,12 +168,26 @@ impl Engine {
             .unwrap_or("http://127.0.0.1")
     }
 
+    /// The terms of `kind` (a kind the engine was not given costs nothing, draws on the video
+    /// pool and finishes at once; the registry gives every asynchronous kind).
+    fn terms(&self, kind: KindId) -> KindTerms {
+        self.kinds.get(&kind).copied().unwrap_or(KindTerms {
+            lifecycle: Lifecycle {
+                submitted: Span::fixed(0),
+                processing: Span::fixed(0),
+                progress: Progress::Time,
+            },
+            pool: billing::Pool::Video,
+            cost: 0.0,
+        })
+    }
+
     /// The lifecycle in force for `kind`.
     pub fn lifecycle(&self, kind: KindId) -> Lifecycle {
         let m = self.lifecycles.read().unwrap_or_else(|e| e.into_inner());
         m.get(&kind)
             .copied()
-            .unwrap_or_else(|| kind.default_lifecycle())
+            .unwrap_or_else(|| self.terms(kind).lifecycle)
     }
 
     /// Change the lifecycle of `kind` (tasks created from now on; pending timers keep theirs).
@@ -164,13 +242,14 @@ impl Engine {
     ) -> Result<TaskView, KlingError> {
         self.catch_up();
         let now = self.clock.now_ms();
+        let terms = self.terms(kind);
         self.billing
-            .admit(account, kind, kind.unit_cost(), true, now)?;
+            .admit(account, terms.pool, terms.cost, true, now)?;
         let id = self.ids.next(now);
         if let Some(ext) = &common.external_task_id
             && let Err(e) = self.store.reserve_external(account, ext, id)
         {
-            self.billing.finish(account, kind, true, None, now);
+            self.billing.finish(account, terms.pool, true, None, now);
             return Err(e);
         }
         let Plan { result, failure } = plan(id, now);
@@ -239,10 +318,9 @@ impl Engine {
     }
 
     /// A newest-first page of `account`'s tasks of `kind`.
-    pub fn list(&self, account: u32, kind: KindId, paging: Paging) -> Vec<TaskView> {
+    pub fn list(&self, account: u32, kind: KindId, offset: usize, size: usize) -> Vec<TaskView> {
         self.catch_up();
-        self.store
-            .page(account, kind, paging.offset(), paging.page_size as usize)
+        self.store.page(account, kind, offset, size)
     }
 
     /// Remove a task of `account` from lookups and lists. Returns whether it existed.
@@ -369,8 +447,9 @@ impl Engine {
         });
         let (view, old_due, next, kind, account) = moved.flatten()?;
         if view.status.is_terminal() {
-            let charge = (view.status == Status::Succeed).then(|| kind.unit_cost());
-            self.billing.finish(account, kind, true, charge, at);
+            let terms = self.terms(kind);
+            let charge = (view.status == Status::Succeed).then_some(terms.cost);
+            self.billing.finish(account, terms.pool, true, charge, at);
         }
         if let Some(d) = old_due.filter(|&d| d != at) {
             self.timers.cancel(d, id);
@@ -420,8 +499,8 @@ impl Engine {
         for rec in records {
             self.ids.observe(rec.id);
             if !rec.status.is_terminal() {
-                self.billing
-                    .occupy(rec.account, rec.kind, self.clock.now_ms());
+                let pool = self.terms(rec.kind).pool;
+                self.billing.occupy(rec.account, pool, self.clock.now_ms());
             }
             if let Some(due) = rec.due {
                 self.timers.schedule(due, rec.id);

@@ -19,9 +19,9 @@
 //! are simply not found.
 
 use super::view::{Status, TaskView};
+use super::{KindId, TaskResult};
 use crate::churn::ChurnMap;
 use crate::error::KlingError;
-use crate::kinds::{KindId, TaskResult};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use std::collections::VecDeque;
@@ -395,16 +395,27 @@ fn insert_sorted(ids: &mut VecDeque<u64>, id: u64) {
 mod tests {
     use super::*;
 
+    /// A result of no kind, for the store's own tests.
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    struct NoResult;
+
+    #[typetag::serde]
+    impl crate::engine::KindResult for NoResult {
+        fn wire<'a>(&'a self, _: &'a str) -> Box<dyn erased_serde::Serialize + 'a> {
+            Box::new(serde_json::Map::new())
+        }
+    }
+
     fn finished(id: u64) -> TaskRecord {
         TaskRecord {
             id,
             account: 1,
-            kind: KindId::TextToAudio,
+            kind: KindId::new("text-to-audio"),
             external_id: None,
             status: Status::Succeed,
             created_at: 0,
             updated_at: 0,
-            result: TaskResult::Audios(Vec::new()),
+            result: TaskResult::new(NoResult),
             failure: None,
             callback_url: None,
             deleted: false,
@@ -438,7 +449,7 @@ mod tests {
         }
         assert_eq!(store.evicted(), id - cap as u64);
         // The newest are kept, listed newest first.
-        let page = store.page(1, KindId::TextToAudio, 0, 2);
+        let page = store.page(1, KindId::new("text-to-audio"), 0, 2);
         assert_eq!(page.iter().map(|v| v.id).collect::<Vec<_>>(), [id, id - 1]);
     }
 

@@ -1,7 +1,7 @@
 //! What a task looks like on the wire: the single-query `data` object, the create `data`
 //! object, and the callback body (the single-query object itself, no envelope; SOURCES.md: Callback Protocol).
 
-use crate::kinds::{KindId, TaskResult};
+use super::{KindId, TaskResult};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 

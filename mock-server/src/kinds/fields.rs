@@ -117,14 +117,7 @@ pub fn http_url(name: &str, value: &str) -> Result<url::Url, KlingError> {
     Ok(u)
 }
 
-/// The fields every asynchronous create accepts (SOURCES.md: General Info).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Common {
-    /// `external_task_id`: the caller's own id, unique per account.
-    pub external_task_id: Option<String>,
-    /// `callback_url`: where status changes are POSTed.
-    pub callback_url: Option<String>,
-}
+pub use crate::engine::Common;
 
 impl Common {
     /// Read `external_task_id` and `callback_url`.

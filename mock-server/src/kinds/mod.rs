@@ -5,8 +5,9 @@
 //! it takes. Each kind file has one [`KindSpec`] (`SPEC`): its slug, paths, page-size limit,
 //! default timings, pool and cost, and its create; [`ALL`] is the registry. Routes, the kind
 //! names of the command line, config file and control plane, and the lists of asynchronous kinds
-//! are derived from it, so a kind is added in its own file and one entry of [`ALL`] (plus its
-//! [`KindId`] variant, the key stored tasks and saved states use).
+//! are derived from it, so a kind is added in its own file and one entry of [`ALL`]. Its
+//! [`KindId`] (its slug) is the key of stored tasks and saved states; its result is a type of its
+//! own implementing [`crate::engine::KindResult`], saved under its `typetag` name.
 
 pub mod custom_voice;
 pub mod doc;
@@ -19,31 +20,19 @@ use crate::engine::billing::Pool;
 use crate::engine::{Lifecycle, Plan, Progress, Span};
 use crate::error::KlingError;
 use axum::response::Response;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// A task kind: the key of stored tasks, lifecycles and census counts.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub enum KindId {
-    /// `POST /v1/general/custom-voices` (SOURCES.md: Custom Voices).
-    CustomVoice,
-    /// `POST /v1/audio/text-to-audio` (SOURCES.md: Text to Audio).
-    TextToAudio,
-    /// `POST /v1/audio/tts`: synchronous, never stored as a queryable task (SOURCES.md: TTS).
-    Tts,
-}
+pub use crate::engine::{KindResult, TaskResult};
+pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
 pub static ALL: [&KindSpec; 3] = [&custom_voice::SPEC, &text_to_audio::SPEC, &tts::SPEC];
 
 /// Everything the rest of the mock needs to know about a kind.
 pub struct KindSpec {
-    /// Its key.
+    /// Its key and name (the slug used in `--timing`, `[lifecycle.KIND]`, outcome rules, the
+    /// control plane and saved states).
     pub id: KindId,
-    /// The name used in `--timing`, `[lifecycle.KIND]`, outcome rules and the control plane.
-    pub slug: &'static str,
     /// The create path (`POST`); for an asynchronous kind also its list path (`GET`).
     pub path: &'static str,
     /// Asynchronous (a task to create, query and list) or synchronous (one call, one answer).
@@ -140,15 +129,34 @@ impl KindSpec {
     pub const fn is_task(&self) -> bool {
         matches!(self.mode, Mode::Task { .. })
     }
+
+    /// Its name.
+    pub const fn slug(&self) -> &'static str {
+        self.id.slug()
+    }
+
+    /// What the engine needs to know of it, with the lifecycle `lifecycle`.
+    pub fn terms(&self, lifecycle: Lifecycle) -> crate::engine::KindTerms {
+        crate::engine::KindTerms {
+            lifecycle,
+            pool: self.pool,
+            cost: self.id.unit_cost(),
+        }
+    }
 }
 
 impl KindId {
-    /// This kind's entry of [`ALL`].
+    /// This kind's entry of [`ALL`] (`None`: a name this build does not serve, read from a saved
+    /// state).
+    pub fn known(self) -> Option<&'static KindSpec> {
+        ALL.iter().copied().find(|s| s.id == self)
+    }
+
+    /// This kind's entry of [`ALL`]. Every `KindId` the mock makes comes from the registry; one
+    /// read from a saved state is checked with [`KindId::known`] first.
     pub fn spec(self) -> &'static KindSpec {
-        ALL.iter()
-            .copied()
-            .find(|s| s.id == self)
-            .expect("every KindId has its KindSpec in kinds::ALL")
+        self.known()
+            .expect("every KindId in use has its KindSpec in kinds::ALL")
     }
 
     /// The kinds that run through the asynchronous lifecycle, in registry order.
@@ -176,14 +184,9 @@ impl KindId {
             })
     }
 
-    /// The name used in `--timing` and the control plane.
-    pub fn slug(self) -> &'static str {
-        self.spec().slug
-    }
-
     /// The kind named `slug`.
     pub fn from_slug(slug: &str) -> Option<KindId> {
-        ALL.iter().find(|s| s.slug == slug).map(|s| s.id)
+        ALL.iter().find(|s| s.slug() == slug).map(|s| s.id)
     }
 
     /// Default time in `submitted` and in `processing`.
@@ -212,45 +215,6 @@ impl KindId {
     }
 }
 
-/// What a task produced, per kind. Serialized as the `task_result` object once the task succeeded.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub enum TaskResult {
-    /// `{voices: [...]}` (custom voice).
-    Voices(Vec<custom_voice::VoiceOut>),
-    /// `{audios: [...]}` (text to audio).
-    Audios(Vec<text_to_audio::GeneratedAudio>),
-}
-
-impl TaskResult {
-    /// The `task_result` object with URLs rooted at `base`.
-    pub fn to_wire<'a>(&'a self, base: &'a str) -> impl Serialize + 'a {
-        WireResult { result: self, base }
-    }
-}
-
-struct WireResult<'a> {
-    result: &'a TaskResult,
-    base: &'a str,
-}
-
-impl Serialize for WireResult<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(1))?;
-        match self.result {
-            TaskResult::Voices(v) => {
-                let items: Vec<_> = v.iter().map(|x| x.to_wire(self.base)).collect();
-                m.serialize_entry("voices", &items)?;
-            }
-            TaskResult::Audios(a) => {
-                let items: Vec<_> = a.iter().map(|x| x.to_wire(self.base)).collect();
-                m.serialize_entry("audios", &items)?;
-            }
-        }
-        m.end()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,9 +227,13 @@ mod tests {
         let (mut ids, mut slugs, mut paths) = (HashSet::new(), HashSet::new(), HashSet::new());
         for spec in ALL {
             assert!(ids.insert(spec.id), "{:?} registered twice", spec.id);
-            assert!(slugs.insert(spec.slug), "slug {} taken twice", spec.slug);
+            assert!(
+                slugs.insert(spec.slug()),
+                "slug {} taken twice",
+                spec.slug()
+            );
             assert!(std::ptr::eq(spec.id.spec(), spec), "{:?}", spec.id);
-            assert_eq!(KindId::from_slug(spec.slug), Some(spec.id));
+            assert_eq!(KindId::from_slug(spec.slug()), Some(spec.id));
             let mut own = vec![spec.path];
             if let Mode::Task { query, .. } = spec.mode {
                 own.push(query);
@@ -281,7 +249,7 @@ mod tests {
             assert!(
                 doc.schemas.iter().any(|(n, _)| *n == doc.request),
                 "{}",
-                spec.slug
+                spec.slug()
             );
         }
         assert_eq!(

@@ -11,18 +11,17 @@ use super::fields::{Common, Fields, max_chars, tenths};
 use crate::auth::Account;
 use crate::engine::Plan;
 use crate::error::KlingError;
+use crate::kinds::Ctx;
 use crate::kinds::TaskResult;
 use crate::media::audio::{Sound, Style, samples_for_secs};
 use crate::media::{Format, MediaFile, MediaItem, MediaRef, Origin};
-use crate::kinds::Ctx;
 use crate::wire::format_secs;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// The kind: its paths, limits, timings and cost (see [`super::KindSpec`]).
 pub static SPEC: super::KindSpec = super::KindSpec {
-    id: super::KindId::TextToAudio,
-    slug: "text-to-audio",
+    id: super::KindId::new("text-to-audio"),
     path: "/v1/audio/text-to-audio",
     mode: super::Mode::Task {
         query: "/v1/audio/text-to-audio/{id}",
@@ -161,8 +160,26 @@ struct WireAudio {
     duration_wav: String,
 }
 
+/// The result of a text-to-audio task: `task_result.audios` (saved as `Audios`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Audios(pub Vec<GeneratedAudio>);
+
+#[derive(Serialize)]
+struct WireAudios {
+    audios: Vec<WireAudio>,
+}
+
+#[typetag::serde(name = "Audios")]
+impl super::KindResult for Audios {
+    fn wire<'a>(&'a self, base: &'a str) -> Box<dyn erased_serde::Serialize + 'a> {
+        Box::new(WireAudios {
+            audios: self.0.iter().map(|a| a.to_wire(base)).collect(),
+        })
+    }
+}
+
 impl GeneratedAudio {
-    pub(crate) fn to_wire(&self, base: &str) -> impl Serialize + use<> {
+    fn to_wire(&self, base: &str) -> WireAudio {
         WireAudio {
             id: self.id.to_string(),
             url_mp3: self.mp3.url(base),
@@ -209,13 +226,13 @@ pub fn plan(
         id,
         MediaItem {
             account: account.idx,
-            origin: Origin::TextToAudio,
+            origin: Origin::Audio,
             duration_ms: (wav.duration_secs() * 1000.0).round() as u64,
             created_at: now,
         },
     );
     Plan {
-        result: TaskResult::Audios(vec![GeneratedAudio { id, mp3, wav }]),
+        result: TaskResult::new(Audios(vec![GeneratedAudio { id, mp3, wav }])),
         failure: None,
     }
 }

@@ -11,12 +11,12 @@
 //! Duration ([`speech_secs`]): 0.22 s per CJK character, 0.4 s per other word, 0.2 s per
 //! clause-ending punctuation mark, divided by `voice_speed`, plus 0.2 s of lead-in.
 
+use super::Ctx;
 use super::fields::{Fields, max_chars};
 use crate::auth::Account;
 use crate::error::KlingError;
 use crate::media::audio::{Sound, Style, samples_for_secs};
 use crate::media::{Format, MediaFile, MediaItem, MediaRef, Origin};
-use super::Ctx;
 use crate::voices::Lang;
 use crate::wire::format_secs;
 use serde::Serialize;
@@ -66,8 +66,7 @@ impl CreateTts {
 
 /// The kind: its path, timings and cost (see [`super::KindSpec`]).
 pub static SPEC: super::KindSpec = super::KindSpec {
-    id: super::KindId::Tts,
-    slug: "tts",
+    id: super::KindId::new("tts"),
     path: "/v1/audio/tts",
     mode: super::Mode::Call {
         parse: |body| Ok(Box::new(CreateTts::parse(body)?)),
@@ -257,10 +256,10 @@ pub fn synthesize(
         return Err(KlingError::param("Voice id not found"));
     }
     let now = s.clock.now_ms();
-    let cost = crate::kinds::KindId::Tts.unit_cost();
+    let cost = SPEC.id.unit_cost();
     s.engine
         .billing
-        .admit(account.idx, crate::kinds::KindId::Tts, cost, false, now)?;
+        .admit(account.idx, SPEC.pool, cost, false, now)?;
     if let Some(msg) = fail {
         return Ok(TtsData {
             task_id: s.ids.next(now).to_string(),
@@ -272,13 +271,9 @@ pub fn synthesize(
             updated_at: now,
         });
     }
-    s.engine.billing.finish(
-        account.idx,
-        crate::kinds::KindId::Tts,
-        false,
-        Some(cost),
-        now,
-    );
+    s.engine
+        .billing
+        .finish(account.idx, SPEC.pool, false, Some(cost), now);
     let task_id = s.ids.next(now);
     let audio_id = s.ids.next(now);
     let samples = samples_for_secs(speech_secs(&req.text, req.speed_tenths));
@@ -302,7 +297,7 @@ pub fn synthesize(
         audio_id,
         MediaItem {
             account: account.idx,
-            origin: Origin::Tts,
+            origin: Origin::Audio,
             duration_ms: (secs * 1000.0).round() as u64,
             created_at: now,
         },
@@ -318,7 +313,7 @@ pub fn synthesize(
                 duration: format_secs(secs),
             }]),
         },
-        final_unit_deduction: crate::kinds::KindId::Tts.unit_deduction(),
+        final_unit_deduction: SPEC.unit_deduction,
         created_at: now,
         updated_at: now,
     })

@@ -117,10 +117,10 @@ pub struct MediaFile {
 /// Where a generated media id came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Origin {
-    /// An audio of `POST /v1/audio/tts`.
-    Tts,
-    /// An audio of a text-to-audio task.
-    TextToAudio,
+    /// A generated audio (TTS, text to audio, ...). States saved in layout version 1 name it by
+    /// the kind that made it.
+    #[serde(alias = "Tts", alias = "TextToAudio")]
+    Audio,
     /// A generated video.
     Video(VideoSource),
 }

@@ -29,7 +29,7 @@ fn the_example_file_sets_every_section() {
     assert!(c.faults[1].transport.is_some());
     assert!(c.latency.global.is_some());
     assert_eq!(c.outcomes.rules.len(), 2);
-    let t2a = c.lifecycle(kling_mock::kinds::KindId::TextToAudio);
+    let t2a = c.lifecycle(kling_mock::kinds::text_to_audio::SPEC.id);
     assert_eq!((t2a.processing.min_ms, t2a.processing.max_ms), (1000, 3000));
     assert!(!l.print);
 }

@@ -4,7 +4,6 @@ use crate::helpers::*;
 use kling_mock::control::outcomes::Outcomes;
 use kling_mock::control::rules::{Delay, FaultSpec, Latency};
 use kling_mock::engine::{Goal, Lifecycle, Progress, Span};
-use kling_mock::kinds::KindId;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -245,7 +244,7 @@ async fn a_task_can_go_straight_to_succeed_through_the_rust_api() {
 async fn polls_drive_progress_when_configured() {
     let app = spawn_app().await;
     app.state.engine.set_lifecycle(
-        KindId::TextToAudio,
+        kling_mock::kinds::text_to_audio::SPEC.id,
         Lifecycle {
             submitted: Span::fixed(0),
             processing: Span::fixed(0),

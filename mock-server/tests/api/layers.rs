@@ -30,7 +30,6 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
     ("control", "api"),
     ("control", "openapi"),
     ("control", "state"),
-    ("engine", "kinds"),
     ("state", "config"),
 ];
 

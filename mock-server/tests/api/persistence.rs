@@ -288,3 +288,86 @@ async fn a_crash_loses_at_most_the_last_interval() {
     let (_child, url) = start_binary(&path, "100ms").await;
     assert_eq!(status(&url, &id).await, 200);
 }
+
+/// A state saved by a build of layout version 1 (kinds named by their Rust names, audios' media
+/// ids by the kind that made them) is read, and answers as it did.
+#[tokio::test]
+async fn a_version_1_state_file_is_read_and_answers_the_same() {
+    let path = state_path("v1.json");
+    let t0 = 1_790_000_000_000;
+    let (app, stop, run) = serve(&path, t0).await;
+    let done = app
+        .create_t2a(json!({"prompt": "p", "duration": 4, "external_task_id": "old-1"}))
+        .await;
+    let voice_task = app.create_voice(AK, SK, "old voice").await;
+    app.advance(FINISH);
+    let before_t2a = app.get("/v1/audio/text-to-audio").await.ok().clone();
+    let before_voice = app
+        .get(&format!("/v1/general/custom-voices/{voice_task}"))
+        .await
+        .ok()
+        .clone();
+    stop.send(()).unwrap();
+    run.await.unwrap().unwrap();
+
+    // Write it back as version 1 wrote it.
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(v["version"], 2, "this build writes version 2");
+    v["version"] = json!(1);
+    for t in v["tasks"].as_array_mut().unwrap() {
+        let old = match t["kind"].as_str().unwrap() {
+            "text-to-audio" => "TextToAudio",
+            "custom-voice" => "CustomVoice",
+            k => panic!("unexpected kind {k}"),
+        };
+        t["kind"] = json!(old);
+    }
+    for item in v["media_items"].as_array_mut().unwrap() {
+        assert_eq!(item[1]["origin"], "Audio");
+        item[1]["origin"] = json!("TextToAudio");
+    }
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+
+    let (app, _stop, _run) = serve(&path, t0 + FINISH.as_millis() as i64).await;
+    assert_eq!(app.get("/v1/audio/text-to-audio").await.ok(), &before_t2a);
+    assert_eq!(
+        app.get("/v1/audio/text-to-audio/old-1").await.ok()["task_id"],
+        done.as_str()
+    );
+    assert_eq!(
+        app.get(&format!("/v1/general/custom-voices/{voice_task}"))
+            .await
+            .ok(),
+        &before_voice
+    );
+}
+
+/// A saved task of a kind this build does not serve stops the server with a message naming it
+/// (never dropped silently), and the file is left as it was.
+#[tokio::test]
+async fn a_state_file_with_a_kind_this_build_does_not_serve_is_refused() {
+    let path = state_path("unknown-kind.json");
+    let (app, stop, run) = serve(&path, 0).await;
+    app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+    stop.send(()).unwrap();
+    run.await.unwrap().unwrap();
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["tasks"][0]["kind"] = json!("hologram");
+    let text = serde_json::to_string(&v).unwrap();
+    std::fs::write(&path, &text).unwrap();
+    let cfg = kling_mock::Config {
+        state_file: Some(path.clone()),
+        ..config()
+    };
+    let err = Server::bind_with_clock(cfg, Clock::frozen(0))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("kind 'hologram'")
+            && err.contains("custom-voice, text-to-audio")
+            && err.contains("Move it away"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
