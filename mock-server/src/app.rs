@@ -47,7 +47,7 @@ impl Server {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => format!("{scheme}://{}", display_addr(addr)),
         };
-        let state = AppState::new(config, clock, base);
+        let state = AppState::new(config.settings(), clock, base);
         if let Some(path) = &state.config.state_file
             && crate::persist::load(&state, path).map_err(std::io::Error::other)?
         {

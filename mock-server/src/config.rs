@@ -268,6 +268,32 @@ impl Config {
             .unwrap_or(kind.default_lifecycle())
     }
 
+    /// What the server's state is built from and keeps (`crate::state::Settings`).
+    pub fn settings(&self) -> crate::state::Settings {
+        crate::state::Settings {
+            seed: self.seed,
+            accounts: self.effective_accounts(),
+            auth: self.auth,
+            jwt_leeway_secs: self.jwt_leeway_secs,
+            lifecycles: KindId::tasks().map(|k| (k, self.lifecycle(k))).collect(),
+            callbacks: self.callbacks.clone(),
+            max_tasks: self.max_tasks,
+            media_retention: self.media_retention,
+            max_media: self.max_media,
+            journal_size: self.journal_size,
+            faults: self.faults.clone(),
+            latency: self.latency.clone(),
+            outcomes: self.outcomes.clone(),
+            callback_faults: self.callback_faults,
+            account_settings: self.account_settings.clone(),
+            control: self.control,
+            control_token: self.control_token.clone(),
+            body_limit: self.body_limit,
+            state_file: self.state_file.clone(),
+            state_interval: self.state_interval,
+        }
+    }
+
     /// The clock the configuration asks for.
     pub fn make_clock(&self) -> crate::clock::Clock {
         let at = self.start_ms.unwrap_or_else(crate::clock::Clock::wall_ms);

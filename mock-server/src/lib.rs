@@ -29,12 +29,14 @@
 //! 8. `api`, `openapi`, `tls`;
 //! 9. `config`, `config_file`, `app`, `embed` (only these compose the configuration).
 //!
-//! `tests/api/layers.rs` reads the imports from the sources and fails on an import pointing up;
-//! the ones that still do (the engine keyed on kinds' types, kinds and the control plane reaching
-//! for the shared state, the state holding the whole configuration) are listed there, to be
-//! removed. The
-//! settings' types live with their owners (`auth::AuthMode`, `auth::AccountSpec`,
-//! `tls::TlsConfig`, `engine::CallbackConfig`); `config` re-exports them.
+//! `tests/api/layers.rs` reads the imports from the sources and fails on an import pointing up.
+//! The engine knows kinds only by their [`KindId`](ids::KindId) (a slug), the terms the registry
+//! hands it (`engine::KindTerms`) and their results as `engine::KindResult` trait objects; kinds
+//! plan with a narrow `kinds::Ctx`, not the shared state; the state is built from
+//! `state::Settings`, which `Config::settings` composes. The settings' types live with their owners (`auth::AuthMode`, `auth::AccountSpec`,
+//! `tls::TlsConfig`, `engine::CallbackConfig`); `config` re-exports them. The control plane's
+//! HTTP side (its handlers, the gate, its part of the document) lives with the other handlers
+//! in `api::control`.
 //!
 //! * [`app`]: [`Server`]: bind, router, serve until shutdown.
 //! * [`embed`]: [`MockServer`]: the mock inside your own Rust tests (start, token, clock,
@@ -42,7 +44,9 @@
 //! * [`config`]: the typed [`Config`] and the command line that fills it; [`config_file`]: the
 //!   TOML file and the precedence command line > environment > file > defaults.
 //! * [`api`]: thin handlers: the registry's create / query / list for every kind (`api::tasks`),
-//!   the few endpoints of their own; extractors that reject in Kling's envelope.
+//!   the few endpoints of their own; extractors that reject in Kling's envelope; the control
+//!   plane's JSON API under `/__mock/`, the gate every public request passes and the control
+//!   plane's part of the OpenAPI document (`api::control`).
 //! * [`auth`]: accounts; `Authorization` header → account or error 1000–1004.
 //! * [`kinds`]: one file per task kind (request, validation, result, timings, cost) and the
 //!   registry of them all (`kinds::ALL`).
@@ -50,13 +54,13 @@
 //! * [`voices`]: official voice catalogues and the custom voice registry.
 //! * [`media`]: synthesised WAV/MP3 files behind result URLs; generated media ids.
 //! * [`clock`]: the only source of "now" (real, or frozen and advanced by hand).
-//! * [`ids`]: 18-digit ids and the one seeded random source.
+//! * [`ids`]: 18-digit ids, kinds' ids, and the one seeded random source.
 //! * [`error`], [`wire`]: every error as (HTTP status, code, message); the envelope.
-//! * [`control`]: the control plane under `/__mock/`: clock, lifecycle, faults, latency,
-//!   outcome rules, request journal, reset and inspection.
+//! * [`control`]: the control plane's rules: HTTP faults, latency, outcome rules and their
+//!   decisions, the request journal, transport faults (its HTTP API under `api::control`).
 //! * [`openapi`]: the OpenAPI 3.1 document of every endpoint and error (`GET /__mock/openapi.json`).
 //! * [`persist`]: `--state-file`: the state saved atomically and loaded at start.
-//! * [`state`]: the shared handle the handlers get.
+//! * [`state`]: the shared handle the handlers get, built from `state::Settings`.
 //! * [`tls`]: HTTPS: the generated or given certificate and the rustls acceptor.
 
 pub mod api;

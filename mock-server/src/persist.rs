@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// The `format` field of every state file.
 pub const FORMAT: &str = "kling-mock-state";
 /// The layout version this build writes. It also reads version 1, whose tasks named their kind
-/// by its Rust name ([`V1_KIND_NAMES`]) instead of its slug.
+/// by its Rust name (`V1_KIND_NAMES`) instead of its slug.
 pub const VERSION: u32 = 2;
 
 /// Version 1's kind names, and the slugs they stand for (a frozen table: kinds added since have

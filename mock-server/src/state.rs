@@ -1,22 +1,74 @@
 //! `AppState`: the handle every handler gets. One `Arc` around everything the server owns.
 
 use crate::auth::Accounts;
+use crate::auth::{AccountSpec, AuthMode};
 use crate::clock::Clock;
-use crate::config::Config;
-use crate::engine::Engine;
+use crate::control::outcomes::Outcomes;
+use crate::control::rules::{FaultSpec, Latency};
+use crate::engine::billing::AccountPatch;
+use crate::engine::{CallbackConfig, CallbackFaults, Engine, Lifecycle};
 use crate::ids::{Entropy, IdGen};
 use crate::kinds::KindId;
 use crate::media::MediaLibrary;
 use crate::voices::{CustomVoices, VoiceCatalog};
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// What the state is built from, and what the running server keeps of its configuration: the
+/// startup rules a reset restores and the switches handlers consult. `crate::config::Config`
+/// composes it (`Config::settings`); the state never reads the configuration itself.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Seed of every random choice (`None`: drawn from the OS).
+    pub seed: Option<u64>,
+    /// Accounts at start (never empty: the configuration adds the development account).
+    pub accounts: Vec<AccountSpec>,
+    /// How tokens are checked.
+    pub auth: AuthMode,
+    /// Tolerance on `exp` and `nbf`, seconds.
+    pub jwt_leeway_secs: u64,
+    /// The lifecycle each asynchronous kind starts with (a reset with rules restores it).
+    pub lifecycles: Vec<(KindId, Lifecycle)>,
+    /// Callback delivery.
+    pub callbacks: CallbackConfig,
+    /// Most tasks stored (0: no cap).
+    pub max_tasks: usize,
+    /// How long generated media live on the mock's clock (zero: forever).
+    pub media_retention: Duration,
+    /// Most generated media files, and media ids, kept (0: no cap).
+    pub max_media: usize,
+    /// Requests kept in the journal (0: off).
+    pub journal_size: usize,
+    /// HTTP fault rules in force from the start.
+    pub faults: Vec<FaultSpec>,
+    /// Latency rules in force from the start.
+    pub latency: Latency,
+    /// Outcome rules in force from the start.
+    pub outcomes: Outcomes,
+    /// Callback faults in force from the start.
+    pub callback_faults: CallbackFaults,
+    /// Per-account standing, limits and packs from the start (access key, settings).
+    pub account_settings: Vec<(String, AccountPatch)>,
+    /// Whether the control plane is served.
+    pub control: bool,
+    /// When set, the control plane needs `Authorization: Bearer <token>`.
+    pub control_token: Option<String>,
+    /// Largest accepted request body, bytes.
+    pub body_limit: usize,
+    /// Where the state is saved (`None`: in memory only).
+    pub state_file: Option<PathBuf>,
+    /// How often the state is saved when it changed.
+    pub state_interval: Duration,
+}
 
 /// Everything the server owns. Each part guards its own data (dashmaps or short std mutexes), so
 /// there is no global lock.
 #[derive(Debug)]
 pub struct Shared {
-    /// The configuration the server started with.
-    pub config: Config,
+    /// What the server keeps of its configuration.
+    pub config: Settings,
     /// The mock's clock.
     pub clock: Clock,
     /// The seeded random source.
@@ -92,8 +144,8 @@ impl Shared {
             let _ = self.control.set_latency(self.config.latency.clone());
             let _ = self.control.set_outcomes(self.config.outcomes.clone());
             self.engine.set_callback_faults(self.config.callback_faults);
-            for k in KindId::tasks() {
-                self.engine.set_lifecycle(k, self.config.lifecycle(k));
+            for (k, l) in &self.config.lifecycles {
+                self.engine.set_lifecycle(*k, *l);
             }
         }
     }
@@ -117,11 +169,18 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Build the state for `config`, with result URLs rooted at `base_url`.
-    pub fn new(config: Config, clock: Clock, base_url: String) -> Self {
+    /// Build the state from `config`, with result URLs rooted at `base_url`.
+    pub fn new(config: Settings, clock: Clock, base_url: String) -> Self {
         let seed = config.seed.unwrap_or_else(rand::random);
         let ids = Arc::new(IdGen::new(seed));
-        let kinds = KindId::tasks().map(|k| (k, k.spec().terms(config.lifecycle(k))));
+        let kinds = KindId::tasks().map(|k| {
+            let l = config
+                .lifecycles
+                .iter()
+                .find(|(c, _)| *c == k)
+                .map_or(k.spec().lifecycle, |(_, l)| *l);
+            (k, k.spec().terms(l))
+        });
         let engine = Arc::new(Engine::new(
             clock.clone(),
             ids.clone(),
@@ -150,19 +209,9 @@ impl AppState {
         }
         engine.set_callback_faults(config.callback_faults);
         let state = AppState(Arc::new(Shared {
-            accounts: Accounts::new(
-                &config.effective_accounts(),
-                config.auth,
-                config.jwt_leeway_secs,
-            ),
+            accounts: Accounts::new(&config.accounts, config.auth, config.jwt_leeway_secs),
             // Request ids and media tokens keyed by every secret key: the seed is not enough.
-            entropy: Entropy::keyed(
-                seed,
-                config
-                    .effective_accounts()
-                    .iter()
-                    .map(|a| a.secret_key.as_str()),
-            ),
+            entropy: Entropy::keyed(seed, config.accounts.iter().map(|a| a.secret_key.as_str())),
             config,
             clock,
             ids,

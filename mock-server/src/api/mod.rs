@@ -2,6 +2,7 @@
 //! One file per endpoint family; [`router`] puts them together.
 
 pub mod account;
+pub mod control;
 pub mod extract;
 pub mod files;
 pub mod tasks;
@@ -29,7 +30,7 @@ const OWN_ROUTES: &[(&str, &str)] = &[
 
 /// Every (method, path) [`router`] serves, one entry per method: the kinds' routes from the
 /// registry ([`tasks::registry_routes`]) and the others. The OpenAPI document
-/// ([`crate::openapi`]) must list exactly these plus [`crate::control::api::ROUTES`];
+/// ([`crate::openapi`]) must list exactly these plus [`control::ROUTES`];
 /// `tests/api/openapi.rs` checks this list against the document, the live router and the
 /// `.route(..)` calls of this file.
 pub fn routes() -> Vec<(&'static str, &'static str)> {
@@ -53,10 +54,10 @@ pub fn router(state: AppState) -> Router {
     // The control plane: absent with --no-control, behind --control-token when one is set.
     let routes = if state.config.control {
         // Its own wrong-method fallback: the route layer would otherwise answer a bare 405.
-        let control = crate::control::api::routes().method_not_allowed_fallback(wrong_method);
+        let control = control::routes().method_not_allowed_fallback(wrong_method);
         routes.merge(control.route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::control::api::require_token,
+            control::require_token,
         )))
     } else {
         routes
@@ -82,7 +83,7 @@ fn with_edge_layers(routes: Router<AppState>, state: AppState) -> Router {
         // Middle layer: latency, HTTP faults and the journal of the public API.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::control::gate,
+            control::gate,
         ))
         // Every answer, fallbacks and panics included, gets its envelope here.
         .layer(axum::middleware::from_fn_with_state(
@@ -180,7 +181,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_still_answers_5000_in_the_envelope() {
-        let state = AppState::new(Config::default(), Clock::frozen(0), "http://x".into());
+        let state = AppState::new(
+            Config::default().settings(),
+            Clock::frozen(0),
+            "http://x".into(),
+        );
         let routes = Router::new().route(
             "/boom",
             get(|| async {

@@ -1,28 +1,24 @@
 //! The control plane: what a mock can do that the real API cannot.
 //!
-//! * [`Control`] holds the runtime rules: HTTP faults, latency, outcome rules, the request
-//!   journal, and the seeded dice they roll. Reachable from Rust (`state.control`), from the
-//!   command line (`--faults`, `--latency`, `--outcomes`, `--journal-size`) and over HTTP.
-//! * [`gate`] is the middleware every public request passes: it journals the request, applies
-//!   latency, and answers a fault when a rule fires (a Kling error, or a transport fault carried
-//!   out by [`transport`]).
-//! * [`api`] is the JSON API under `/__mock/` (clock, lifecycle, tasks, faults, latency,
-//!   outcomes, journal, callbacks, state, reset).
+//! * [`Control`] holds the runtime rules: HTTP faults ([`rules`]), latency, outcome rules
+//!   ([`outcomes`]), the request journal ([`journal`]), and the seeded dice they roll. Reachable
+//!   from Rust (`state.control`), from the command line (`--faults`, `--latency`, `--outcomes`,
+//!   `--journal-size`) and over HTTP.
+//! * [`RuleNote`] is where a handler notes the outcome rule that applied, for the journal.
+//! * [`transport`] carries out transport faults (reset, close, hang, truncate, dribble).
+//!
+//! The HTTP side lives with the other handlers, in [`crate::api::control`]: the JSON API under
+//! `/__mock/`, the gate every public request passes (it journals the request, applies latency
+//! and answers a fault when a rule fires), and the control plane's part of the OpenAPI
+//! document.
 
-pub mod api;
 pub mod journal;
 pub mod outcomes;
 pub mod rules;
 pub mod transport;
 
 use crate::error::KlingError;
-use crate::state::AppState;
-use crate::wire::{Pending, RequestId};
-use axum::extract::{Request, State};
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use journal::{Entry, Journal};
+use journal::Journal;
 use outcomes::Outcomes;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -139,8 +135,11 @@ impl Control {
         o.decide_labeled(kind, body, &mut self.dice())
     }
 
-    /// The first fault rule that matches and fires for this request.
-    fn fault_for(
+    /// The first fault rule that matches this request (`account`: the access key its token
+    /// names, if any) and fires at `now_ms`. Each matching rule tried counts the request (and
+    /// rolls its dice); the gate ([`crate::api::control::gate()`]) asks this of every public
+    /// request.
+    pub fn fault_for(
         &self,
         method: &str,
         path: &str,
@@ -159,7 +158,10 @@ impl Control {
             .find_map(|f| f.trigger(now_ms, &mut self.dice()))
     }
 
-    fn delay_for(&self, method: &str, path: &str) -> std::time::Duration {
+    /// How long the latency rules hold this request (the first route rule matching its method
+    /// and path, else the global one; zero when none applies), sampled with the dice. The gate
+    /// ([`crate::api::control::gate()`]) waits this long before a public request goes on.
+    pub fn delay_for(&self, method: &str, path: &str) -> std::time::Duration {
         let delay = self
             .latency
             .read()
@@ -169,24 +171,6 @@ impl Control {
             .map(|d| d.sample(&mut self.dice()))
             .unwrap_or_default()
     }
-}
-
-/// The access key a request's token names, read without verifying it (for matching and the
-/// journal only; authentication proper happens in the handlers).
-fn token_issuer(req: &Request) -> Option<String> {
-    use base64::Engine as _;
-    let h = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let token = h.trim().split_once(' ')?.1.trim();
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("iss")?.as_str().map(str::to_string)
 }
 
 /// Where a handler notes the outcome rule that applied to its request, for the journal. The
@@ -200,88 +184,8 @@ impl RuleNote {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(rule);
     }
 
-    fn take(&self) -> Option<String> {
+    /// The rule noted, if any, leaving none (the gate writes it into the journal entry).
+    pub fn take(&self) -> Option<String> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
-}
-
-/// Middleware on every public request: latency, faults, journal. The control plane itself
-/// (`/__mock/...`) passes untouched.
-pub async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    if path.starts_with("/__mock/") || path == "/__mock" {
-        return next.run(req).await;
-    }
-    let method = req.method().to_string();
-    let query = req.uri().query().map(str::to_string);
-    let account = token_issuer(&req);
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-    let at_ms = s.clock.now_ms();
-    let delay = s.control.delay_for(&method, &path);
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    let fired = s
-        .control
-        .fault_for(&method, &path, account.as_deref(), at_ms);
-    let mut entry = Entry {
-        seq: 0,
-        at_ms,
-        method,
-        path,
-        query,
-        account,
-        request_id,
-        status: 0,
-        code: None,
-        fault: fired.as_ref().map(|f| f.rule.clone()),
-        rule: None,
-        delay_ms: delay.as_millis() as u64,
-    };
-    let note = RuleNote::default();
-    req.extensions_mut().insert(note.clone());
-    let resp = match fired {
-        None => next.run(req).await,
-        // No response at all (the handler does not run): journaled with status 0 now, since a
-        // hang may hold the request for long.
-        Some(rules::Fired {
-            transport: Some(t), ..
-        }) if t.answers_nothing() => {
-            let conn = transport::ConnHandle::of(&req);
-            drop(req);
-            if s.control.journal.enabled() {
-                s.control.journal.push(entry);
-            }
-            return transport::no_answer(t, conn).await;
-        }
-        Some(f) => {
-            let mut r = match f.error {
-                Some(e) => {
-                    let mut r = e.into_response();
-                    if let Some(secs) = f.retry_after {
-                        r.headers_mut()
-                            .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
-                    }
-                    r
-                }
-                // Truncate or dribble of the normal answer.
-                None => next.run(req).await,
-            };
-            if let Some(t) = f.transport {
-                r.extensions_mut().insert(transport::Shape(t));
-            }
-            r
-        }
-    };
-    if s.control.journal.enabled() {
-        entry.rule = note.take();
-        entry.status = resp.status().as_u16();
-        entry.code = match resp.extensions().get::<Pending>() {
-            Some(Pending::Data(_)) => Some(0),
-            Some(Pending::Error { code, .. }) => Some(code.number()),
-            None => None,
-        };
-        s.control.journal.push(entry);
-    }
-    resp
 }

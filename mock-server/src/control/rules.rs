@@ -1,6 +1,6 @@
 //! Rule formats of the control plane: HTTP fault rules (Kling errors and transport faults) and
-//! latency. Pure data and matching; the middleware that applies them is in `control::gate` (and
-//! `control::transport` for what happens on the wire).
+//! latency. Pure data and matching; the middleware that applies them is `api::control::gate`
+//! (and `control::transport` for what happens on the wire).
 
 use crate::error::{Code, KlingError};
 use rand::RngExt;

@@ -3,7 +3,8 @@
 //!
 //! The document is built in code ([`document`]): each kind's operations from the registry
 //! (`crate::kinds::ALL`, with each kind's `doc`: its names and schemas, written next to its
-//! validator in the kind's file), the other operations from the table here. The field rules
+//! validator in the kind's file), the control plane's next to its handlers
+//! (`crate::api::control::doc`), the other operations from the table here. The field rules
 //! quote the constants the validators use (`MAX_VOICE_NAME`, `DURATION_TENTHS`, ...) and the
 //! error responses are generated from the error table ([`Code::ALL`], [`Code::status`]): a code
 //! added to or moved in the table changes every operation's responses.
@@ -17,7 +18,7 @@
 //! `code` to them. The control plane is never faulted: its operations list only their own errors.
 //!
 //! `tests/api/openapi.rs` keeps the document true: every operation is routed, and every route
-//! (`crate::api::routes()`, `crate::control::api::ROUTES`, and the `.route(..)` calls in the
+//! (`crate::api::routes()`, `crate::api::control::ROUTES`, and the `.route(..)` calls in the
 //! source) is documented.
 
 pub mod reference;
@@ -46,7 +47,7 @@ pub async fn serve() -> Response {
 
 /// Who may call an operation, and what besides its handler can answer it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Plane {
+pub(crate) enum Plane {
     /// A Kling endpoint: bearer token; fault rules apply.
     Kling,
     /// A Kling create: bearer token; fault rules and outcome rules (`reject`) apply.
@@ -61,25 +62,25 @@ enum Plane {
 }
 
 /// One operation of the document.
-struct Op {
-    method: &'static str,
-    path: &'static str,
-    id: &'static str,
-    tag: &'static str,
-    summary: &'static str,
-    description: &'static str,
-    plane: Plane,
-    params: Vec<Value>,
+pub(crate) struct Op {
+    pub(crate) method: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) id: &'static str,
+    pub(crate) tag: &'static str,
+    pub(crate) summary: &'static str,
+    pub(crate) description: &'static str,
+    pub(crate) plane: Plane,
+    pub(crate) params: Vec<Value>,
     /// (required, schema) of an `application/json` body.
-    body: Option<(bool, Value)>,
+    pub(crate) body: Option<(bool, Value)>,
     /// The 200 response object.
-    ok: Value,
+    pub(crate) ok: Value,
     /// The errors the handler itself can answer, with their causes.
-    causes: Vec<(Code, &'static str)>,
+    pub(crate) causes: Vec<(Code, &'static str)>,
 }
 
 /// A success answer whose `data` follows `data`.
-fn ok(description: &str, data: Value) -> Value {
+pub(crate) fn ok(description: &str, data: Value) -> Value {
     json!({
         "description": description,
         "content": {"application/json": {"schema": {
@@ -89,12 +90,14 @@ fn ok(description: &str, data: Value) -> Value {
     })
 }
 
-fn path_param(name: &str, description: &str) -> Value {
+/// A required path parameter (a non-empty string).
+pub(crate) fn path_param(name: &str, description: &str) -> Value {
     json!({"name": name, "in": "path", "required": true, "description": description,
            "schema": {"type": "string", "minLength": 1}})
 }
 
-fn query_param(name: &str, required: bool, description: &str, schema: Value) -> Value {
+/// A query parameter with its schema.
+pub(crate) fn query_param(name: &str, required: bool, description: &str, schema: Value) -> Value {
     json!({"name": name, "in": "query", "required": required, "description": description,
            "schema": schema})
 }
@@ -149,7 +152,8 @@ const AUTH: [(Code, &str); 4] = [
     ),
 ];
 
-const BODY: (Code, &str) = (
+/// The error a JSON body can cause before its fields are read (`api::extract::JsonObject`).
+pub(crate) const BODY: (Code, &str) = (
     Code::InvalidRequest,
     "body not JSON, not an object or empty; `Content-Type` not `application/json`; body over \
      `--body-limit` (default 1 MiB)",
@@ -406,470 +410,8 @@ fn operations() -> Vec<Op> {
             ));
         }
     }
-    ops.extend(control_operations());
+    ops.extend(crate::api::control::doc::operations());
     ops
-}
-
-/// The control plane under `/__mock/` (README, "Control plane").
-fn control_operations() -> Vec<Op> {
-    let bad = |what: &'static str| vec![BODY, (Code::InvalidParameter, what)];
-    let param = |what: &'static str| vec![(Code::InvalidParameter, what)];
-    let loose = |readme: &str| {
-        json!({"type": "object", "additionalProperties": true,
-               "description": format!("See the README, \"Control plane\", {readme}.")})
-    };
-    let any_data = |what: &str| ok(what, json!({}));
-    let c = |method, path, id, summary, params, body, ok, causes| Op {
-        method,
-        path,
-        id,
-        tag: "control-plane",
-        summary,
-        description: "",
-        plane: Plane::Control,
-        params,
-        body,
-        ok,
-        causes,
-    };
-    vec![
-        Op {
-            plane: Plane::Health,
-            description: "Served also with `--no-control`, and never needs the control token \
-                          (container health checks use it).",
-            ..c(
-                "GET",
-                "/__mock/health",
-                "mockHealth",
-                "Liveness",
-                vec![],
-                None,
-                ok(
-                    "`{\"status\": \"ok\"}`",
-                    json!({"type": "object", "properties": {"status": {"const": "ok"}}}),
-                ),
-                vec![],
-            )
-        },
-        c(
-            "GET",
-            "/__mock/openapi.json",
-            "mockOpenApi",
-            "This document (raw JSON, no envelope)",
-            vec![],
-            None,
-            json!({"description": "The OpenAPI 3.1 document.",
-                   "content": {"application/json": {"schema": {"type": "object"}}}}),
-            vec![],
-        ),
-        c(
-            "GET",
-            "/__mock/state",
-            "mockState",
-            "Clock, seed, per account tasks by kind and status, totals, callback counters",
-            vec![],
-            None,
-            any_data("The summary."),
-            vec![],
-        ),
-        c(
-            "POST",
-            "/__mock/reset",
-            "mockReset",
-            "Forget tasks, voices, media ids, journal entries and pack balances",
-            vec![],
-            Some((
-                false,
-                json!({"type": "object", "additionalProperties": false, "properties": {
-                    "account": {"type": "string", "description": "Only this account (access key)."},
-                    "rules": {"type": "boolean", "description": "Also restore the startup faults, latency, outcome rules, callback faults and lifecycles."},
-                }}),
-            )),
-            any_data("What was reset."),
-            bad("unknown field or account"),
-        ),
-        c(
-            "GET",
-            "/__mock/clock",
-            "mockClockGet",
-            "Read the clock",
-            vec![],
-            None,
-            ok("The clock.", schema_ref("MockClock")),
-            vec![],
-        ),
-        c(
-            "POST",
-            "/__mock/clock",
-            "mockClockSet",
-            "Freeze / resume / set / advance the clock",
-            vec![],
-            Some((
-                true,
-                json!({"type": "object", "additionalProperties": false, "properties": {
-                    "mode": {"enum": ["real", "frozen"]},
-                    "set_ms": {"type": "integer", "description": "Jump to this time, Unix ms."},
-                    "advance": {"type": "string", "description": "Move forward by a duration such as `90s`, `5m`, `250ms`."},
-                    "advance_ms": {"type": "integer", "minimum": 0},
-                    "wait_callbacks": {"type": "boolean", "description": "Answer once every callback due has been delivered or given up."},
-                }}),
-            )),
-            ok(
-                "The clock, after every transition and callback due ran.",
-                schema_ref("MockClock"),
-            ),
-            bad("unknown field, bad mode or duration, negative advance_ms"),
-        ),
-        c(
-            "GET",
-            "/__mock/lifecycle",
-            "mockLifecycleGet",
-            "Durations and progress per kind",
-            vec![],
-            None,
-            any_data("The lifecycle of each asynchronous kind."),
-            vec![],
-        ),
-        c(
-            "PUT",
-            "/__mock/lifecycle/{kind}",
-            "mockLifecycleSet",
-            "Set a kind's durations and progress (tasks created afterwards)",
-            vec![path_param(
-                "kind",
-                &format!("An asynchronous kind: {}.", KindId::task_slugs()),
-            )],
-            Some((true, loose("rule format \"Lifecycle\""))),
-            any_data("The lifecycle in force."),
-            bad("unknown kind, malformed lifecycle, min_ms > max_ms, polls 0"),
-        ),
-        c(
-            "POST",
-            "/__mock/tasks/{key}/advance",
-            "mockTaskAdvance",
-            "Move one task (by task id or external id)",
-            vec![path_param("key", "task_id or external_task_id")],
-            Some((
-                false,
-                json!({"type": "object", "additionalProperties": false, "properties": {
-                    "to": {"enum": ["next", "succeed", "failed"], "default": "next"},
-                    "message": {"type": "string", "description": "task_status_msg of a failure."},
-                    "account": {"type": "string", "description": "The account whose external id `key` is, when several use it."},
-                }}),
-            )),
-            any_data("The task, as the single query shows it."),
-            bad("unknown field, task or account; ambiguous external id; finished task"),
-        ),
-        c(
-            "GET",
-            "/__mock/faults",
-            "mockFaultsList",
-            "HTTP fault rules, with how often each matched and fired",
-            vec![],
-            None,
-            any_data("The rules."),
-            vec![],
-        ),
-        c(
-            "POST",
-            "/__mock/faults",
-            "mockFaultsAdd",
-            "Add an HTTP fault rule",
-            vec![],
-            Some((true, schema_ref("FaultRule"))),
-            ok(
-                "The rule's id.",
-                json!({"type": "object", "properties": {"id": {"type": "string"}}}),
-            ),
-            bad("malformed rule, undocumented code, neither code nor transport"),
-        ),
-        c(
-            "DELETE",
-            "/__mock/faults",
-            "mockFaultsClear",
-            "Remove every fault rule",
-            vec![],
-            None,
-            any_data("How many were removed."),
-            vec![],
-        ),
-        c(
-            "DELETE",
-            "/__mock/faults/{id}",
-            "mockFaultRemove",
-            "Remove one fault rule",
-            vec![path_param("id", "The rule's id.")],
-            None,
-            any_data("How many were removed."),
-            vec![(Code::NotFound, "no fault rule has this id")],
-        ),
-        c(
-            "GET",
-            "/__mock/latency",
-            "mockLatencyGet",
-            "Latency rules",
-            vec![],
-            None,
-            any_data("The rules."),
-            vec![],
-        ),
-        c(
-            "PUT",
-            "/__mock/latency",
-            "mockLatencySet",
-            "Replace the latency rules",
-            vec![],
-            Some((
-                true,
-                loose(
-                    "`{\"global\"?: Delay, \"routes\"?: [{\"path\", \"delay\"}]}`, rule format \"Delay\"",
-                ),
-            )),
-            any_data("The rules in force."),
-            bad("malformed rules"),
-        ),
-        c(
-            "GET",
-            "/__mock/outcomes",
-            "mockOutcomesGet",
-            "Failure rates and content rules per kind",
-            vec![],
-            None,
-            any_data("The rules."),
-            vec![],
-        ),
-        c(
-            "PUT",
-            "/__mock/outcomes",
-            "mockOutcomesSet",
-            "Replace the outcome rules",
-            vec![],
-            Some((
-                true,
-                loose("`{\"failure_rates\"?, \"rules\"?}`, rule format \"Outcome rule\""),
-            )),
-            any_data("The rules in force."),
-            bad("malformed rules, unknown kind, bad regex, undocumented code"),
-        ),
-        c(
-            "DELETE",
-            "/__mock/outcomes",
-            "mockOutcomesClear",
-            "Remove every outcome rule",
-            vec![],
-            None,
-            any_data("The (empty) rules."),
-            vec![],
-        ),
-        c(
-            "GET",
-            "/__mock/journal",
-            "mockJournalGet",
-            "The request journal",
-            vec![
-                query_param("path", false, "Path glob.", json!({"type": "string"})),
-                query_param("account", false, "Access key.", json!({"type": "string"})),
-                query_param(
-                    "since_ms",
-                    false,
-                    "Arrived at or after (mock clock, Unix ms).",
-                    json!({"type": "integer"}),
-                ),
-                query_param(
-                    "until_ms",
-                    false,
-                    "Arrived before (mock clock, Unix ms).",
-                    json!({"type": "integer"}),
-                ),
-                query_param(
-                    "limit",
-                    false,
-                    "At most this many, the newest.",
-                    json!({"type": "integer"}),
-                ),
-            ],
-            None,
-            any_data("The entries."),
-            param("since_ms, until_ms or limit not an integer"),
-        ),
-        c(
-            "PUT",
-            "/__mock/journal",
-            "mockJournalResize",
-            "Resize the journal (0 = off)",
-            vec![],
-            Some((
-                true,
-                json!({"type": "object", "additionalProperties": false, "required": ["size"],
-                       "properties": {"size": {"type": "integer", "minimum": 0}}}),
-            )),
-            any_data("The new capacity."),
-            bad("size missing or not a non-negative integer, unknown field"),
-        ),
-        c(
-            "DELETE",
-            "/__mock/journal",
-            "mockJournalClear",
-            "Clear the journal",
-            vec![],
-            None,
-            any_data("Cleared."),
-            vec![],
-        ),
-        c(
-            "POST",
-            "/__mock/videos",
-            "mockVideoRegister",
-            "Register a generated video (a custom voice's video_id)",
-            vec![],
-            Some((
-                true,
-                json!({"type": "object", "additionalProperties": false,
-                       "required": ["account", "source", "duration_ms"], "properties": {
-                    "account": {"type": "string", "description": "Owner (access key)."},
-                    "source": {"enum": ["v26_with_sound", "avatar", "lip_sync", "other"]},
-                    "duration_ms": {"type": "integer", "minimum": 0},
-                }}),
-            )),
-            ok(
-                "The video id.",
-                json!({"type": "object", "properties": {"video_id": {"type": "string"}}}),
-            ),
-            bad("missing or unknown field, unknown account or source"),
-        ),
-        c(
-            "POST",
-            "/__mock/accounts",
-            "mockAccountAdd",
-            "Add an account while running (a sandbox of its own on a shared mock)",
-            vec![],
-            Some((
-                true,
-                json!({"type": "object", "additionalProperties": false,
-                       "required": ["access_key", "secret_key"], "properties": {
-                    "access_key": {"type": "string", "minLength": 1},
-                    "secret_key": {"type": "string", "minLength": 1},
-                }}),
-            )),
-            ok(
-                "The account.",
-                json!({"type": "object", "properties": {
-                    "access_key": {"type": "string"}, "owner_id": {"type": "string"}}}),
-            ),
-            bad("missing or unknown field, empty key, access key taken"),
-        ),
-        c(
-            "DELETE",
-            "/__mock/accounts/{ak}",
-            "mockAccountRemove",
-            "Remove an account added at run time, and forget its data",
-            vec![path_param("ak", "Access key.")],
-            None,
-            any_data("What was removed."),
-            param("unknown account, or a configured one (which cannot be removed)"),
-        ),
-        c(
-            "GET",
-            "/__mock/accounts/{ak}",
-            "mockAccountGet",
-            "An account's standing, concurrency limits, packs and tasks in flight",
-            vec![path_param("ak", "Access key.")],
-            None,
-            any_data("The settings."),
-            param("unknown account"),
-        ),
-        c(
-            "PUT",
-            "/__mock/accounts/{ak}",
-            "mockAccountSet",
-            "Change an account's standing, concurrency limits and/or packs",
-            vec![path_param("ak", "Access key.")],
-            Some((
-                true,
-                json!({"type": "object", "additionalProperties": false,
-                       "description": "See the README, \"Control plane\", rule format \"Pack\".",
-                       "properties": {
-                    "state": {"enum": ["normal", "exception", "arrears", "forbidden"]},
-                    "concurrency": {"type": "object", "propertyNames": {"enum": ["video", "image", "try_on"]},
-                                    "additionalProperties": {"type": "integer", "minimum": 0}},
-                    "packs": {"type": "array", "items": {"type": "object"}},
-                }}),
-            )),
-            any_data("The settings in force."),
-            bad("unknown account or field, malformed pack"),
-        ),
-        c(
-            "GET",
-            "/__mock/callbacks",
-            "mockCallbacksGet",
-            "Delivery counters, callback faults and the delivery log (oldest first)",
-            vec![
-                query_param(
-                    "task_id",
-                    false,
-                    "Only this task.",
-                    json!({"type": "string"}),
-                ),
-                query_param(
-                    "limit",
-                    false,
-                    "At most this many, the newest.",
-                    json!({"type": "integer", "minimum": 0}),
-                ),
-            ],
-            None,
-            any_data("Counters, faults and log."),
-            param("limit not a non-negative integer"),
-        ),
-        c(
-            "DELETE",
-            "/__mock/callbacks",
-            "mockCallbacksClear",
-            "Clear the delivery log",
-            vec![],
-            None,
-            any_data("Cleared."),
-            vec![],
-        ),
-        c(
-            "GET",
-            "/__mock/callbacks/faults",
-            "mockCallbackFaultsGet",
-            "Callback faults in force",
-            vec![],
-            None,
-            any_data("The faults."),
-            vec![],
-        ),
-        c(
-            "PUT",
-            "/__mock/callbacks/faults",
-            "mockCallbackFaultsSet",
-            "Set the callback faults",
-            vec![],
-            Some((
-                true,
-                json!({"type": "object", "additionalProperties": false, "properties": {
-                    "delay_ms": {"type": "integer", "minimum": 0},
-                    "duplicate": {"type": "number", "minimum": 0, "maximum": 1},
-                    "drop": {"type": "number", "minimum": 0, "maximum": 1},
-                    "reorder": {"type": "number", "minimum": 0, "maximum": 1},
-                }}),
-            )),
-            any_data("The faults in force."),
-            bad("unknown field, probability outside [0, 1]"),
-        ),
-        c(
-            "POST",
-            "/__mock/callbacks/idle",
-            "mockCallbacksIdle",
-            "Answer once no callback delivery is queued or in flight",
-            vec![],
-            None,
-            any_data("`{\"pending\": 0}`"),
-            vec![],
-        ),
-    ]
 }
 
 /// The HTTP statuses of the error table, ascending.

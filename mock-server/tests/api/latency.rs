@@ -16,7 +16,8 @@ async fn a_thousand_delayed_requests_finish_in_about_one_delay() {
         Config {
             seed: Some(1),
             ..Config::default()
-        },
+        }
+        .settings(),
         Clock::frozen(1_790_000_000_000),
         "http://mock.test".into(),
     );

@@ -3,7 +3,7 @@
 //! axum's `Router` cannot list its routes, so the route list is made inspectable and then
 //! checked from three sides, none of which trusts another:
 //!
-//! 1. **Lists**: `kling_mock::api::routes()` and `kling_mock::control::api::ROUTES` name every
+//! 1. **Lists**: `kling_mock::api::routes()` and `kling_mock::api::control::ROUTES` name every
 //!    (method, path) the router serves. The document must hold exactly these operations, and
 //!    these only ([`document_and_route_lists_agree`]).
 //! 2. **Source**: every `.route("PATH", METHOD(..).METHOD(..))` call in `mock-server/src` (outside
@@ -52,7 +52,7 @@ fn documented(doc: &Value) -> BTreeSet<Route> {
 
 fn listed() -> BTreeSet<Route> {
     let own = kling_mock::api::routes();
-    let all: Vec<&(&str, &str)> = own.iter().chain(kling_mock::control::api::ROUTES).collect();
+    let all: Vec<&(&str, &str)> = own.iter().chain(kling_mock::api::control::ROUTES).collect();
     let set: BTreeSet<Route> = all
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
@@ -74,7 +74,7 @@ fn document_and_route_lists_agree() {
     );
     assert!(
         unrouted.is_empty(),
-        "documented operations that are not in api::routes() / control::api::ROUTES: {unrouted:?}"
+        "documented operations that are not in api::routes() / api::control::ROUTES: {unrouted:?}"
     );
 }
 
@@ -301,7 +301,7 @@ fn route_calls_in_the_source_match_the_lists() {
     let phantom: Vec<_> = listed.difference(&in_source).collect();
     assert!(
         unlisted.is_empty(),
-        "routes of the source missing from api::routes() / control::api::ROUTES (and so from the \
+        "routes of the source missing from api::routes() / api::control::ROUTES (and so from the \
          OpenAPI document): {unlisted:?}"
     );
     assert!(

@@ -29,7 +29,7 @@ pub(super) fn routes() -> Vec<Route> {
     let mut by_path: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
     for (m, p) in kling_mock::api::routes()
         .iter()
-        .chain(kling_mock::control::api::ROUTES)
+        .chain(kling_mock::api::control::ROUTES)
     {
         by_path.entry(p).or_default().push(m);
     }

@@ -138,7 +138,7 @@ impl Harness {
             .unwrap();
         // Building a state costs ~20 ms (HTTP client of the callbacks): once, then restored.
         let state = AppState::new(
-            hostile_config(),
+            hostile_config().settings(),
             Clock::frozen(START_MS),
             "http://mock.test".into(),
         );

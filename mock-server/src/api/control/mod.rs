@@ -1,11 +1,20 @@
-//! The JSON API under `/__mock/`. Every answer uses the Kling envelope (`data` on success,
-//! code 1200/1201 and a message naming the problem on bad input). README, "Control plane",
-//! documents each endpoint with examples.
+//! The control plane's HTTP side: the JSON API under `/__mock/` (clock, lifecycle, tasks,
+//! faults, latency, outcomes, journal, callbacks, state, reset), the [`gate()`] every public
+//! request passes, and the control plane's part of the OpenAPI document (`doc`). The rules,
+//! the journal and the outcome decisions they work on are [`crate::control`]'s.
+//!
+//! Every answer uses the Kling envelope (`data` on success, code 1200/1201 and a message naming
+//! the problem on bad input). README, "Control plane", documents each endpoint with examples.
 
-use super::journal::Filter;
-use super::outcomes::Outcomes;
-use super::rules::{FaultSpec, Latency};
+pub(crate) mod doc;
+mod gate;
+
+pub use gate::gate;
+
 use crate::api::extract::{IdPath, JsonObject, MaybeJson};
+use crate::control::journal::Filter;
+use crate::control::outcomes::Outcomes;
+use crate::control::rules::{FaultSpec, Latency};
 use crate::engine::{Goal, Lifecycle};
 use crate::error::{Code, KlingError};
 use crate::kinds::KindId;
