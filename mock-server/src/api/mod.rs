@@ -6,7 +6,6 @@ pub mod control;
 pub mod extract;
 pub mod files;
 pub mod tasks;
-pub mod voices;
 
 use crate::error::{Code, KlingError};
 use crate::kinds::KindId;
@@ -16,13 +15,11 @@ use crate::wire::{data_response, finish_envelope};
 use axum::Router;
 use axum::http::{Method, Uri};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 
 /// The (method, path) [`router`] routes besides the kinds of the registry, in axum's path syntax
 /// (the same as OpenAPI's).
 const OWN_ROUTES: &[(&str, &str)] = &[
-    ("GET", "/v1/general/presets-voices"),
-    ("POST", "/v1/general/delete-voices"),
     ("GET", "/account/costs"),
     ("GET", "/files/{name}"),
     ("GET", "/__mock/health"),
@@ -44,8 +41,6 @@ pub fn routes() -> Vec<(&'static str, &'static str)> {
 /// Every route of the public API, plus `/files`.
 pub fn router(state: AppState) -> Router {
     let routes = tasks::routes(Router::new())
-        .route("/v1/general/presets-voices", get(voices::presets_list))
-        .route("/v1/general/delete-voices", post(voices::voices_delete))
         .route("/account/costs", get(account::costs))
         .route("/files/{name}", get(files::files_get))
         .route("/__mock/health", get(health))

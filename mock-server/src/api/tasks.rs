@@ -1,11 +1,12 @@
 //! The routes and handlers of every kind in the registry ([`crate::kinds::ALL`]): create (or a
-//! synchronous call), single query and list, generic over the kind. A kind adds no handler here;
-//! a handler of its own (presets, delete) lives in its family's file.
+//! synchronous call), single query and list, generic over the kind, and the endpoints of a kind's
+//! own ([`crate::kinds::Extra`]: presets, deletes), whose handlers live in the kind's file. A kind
+//! adds nothing here.
 
 use super::extract::{Caller, IdPath, JsonObject};
 use crate::control::RuleNote;
 use crate::error::KlingError;
-use crate::kinds::{ALL, KindSpec, Mode};
+use crate::kinds::{ALL, Extra, ExtraMethod, Input, KindSpec, Mode};
 use crate::state::AppState;
 use crate::wire::data_response;
 use axum::Extension;
@@ -16,7 +17,7 @@ use axum::routing::MethodRouter;
 use std::collections::BTreeMap;
 
 /// What a registry route does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Action {
     /// `POST`: create a task, or answer a synchronous call.
     Create,
@@ -24,6 +25,8 @@ pub enum Action {
     Get,
     /// `GET`: the caller's tasks, newest first.
     List,
+    /// An endpoint of the kind's own.
+    Extra(&'static Extra),
 }
 
 /// Every (method, path, kind, action) the registry routes, in registry order: the one list both
@@ -36,6 +39,9 @@ pub fn registry_routes() -> Vec<(&'static str, &'static str, &'static KindSpec, 
         if let Mode::Task { query, .. } = spec.mode {
             out.push(("GET", spec.path, spec, Action::List));
             out.push(("GET", query, spec, Action::Get));
+        }
+        for e in spec.extras {
+            out.push((e.method.as_str(), e.path, spec, Action::Extra(e)));
         }
     }
     out
@@ -59,6 +65,16 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
             Action::Get => {
                 m.get(move |s: State<AppState>, c: Caller, id: IdPath| get(spec, s, c, id))
             }
+            Action::Extra(e) => match e.method {
+                ExtraMethod::Get => {
+                    m.get(move |s: State<AppState>, c: Caller, q: RawQuery| extra_get(e, s, c, q))
+                }
+                ExtraMethod::Post => {
+                    m.post(move |s: State<AppState>, c: Caller, body: JsonObject| {
+                        extra_post(e, s, c, body)
+                    })
+                }
+            },
         };
         by_path.insert(path, m);
     }
@@ -114,4 +130,24 @@ async fn list(
     RawQuery(q): RawQuery,
 ) -> Result<Response, KlingError> {
     super::task_list(&s, account.idx, spec.id, q.as_deref())
+}
+
+/// A kind's own `GET` endpoint.
+async fn extra_get(
+    e: &'static Extra,
+    State(s): State<AppState>,
+    Caller(account): Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Response, KlingError> {
+    (e.handler)(&s.kind_ctx(), &account, Input::Query(q.as_deref()))
+}
+
+/// A kind's own `POST` endpoint.
+async fn extra_post(
+    e: &'static Extra,
+    State(s): State<AppState>,
+    Caller(account): Caller,
+    JsonObject(body): JsonObject,
+) -> Result<Response, KlingError> {
+    (e.handler)(&s.kind_ctx(), &account, Input::Body(&body))
 }

@@ -161,7 +161,144 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     pool: crate::engine::billing::Pool::Video,
     unit_deduction: "0.05",
     doc,
+    extras: &[
+        super::Extra {
+            method: super::ExtraMethod::Get,
+            path: "/v1/general/presets-voices",
+            handler: presets_list,
+            doc: presets_doc,
+        },
+        super::Extra {
+            method: super::ExtraMethod::Post,
+            path: "/v1/general/delete-voices",
+            handler: delete_voice,
+            doc: delete_doc,
+        },
+    ],
 };
+
+#[derive(Serialize)]
+struct PresetVoice<'a> {
+    voice_id: &'a str,
+    voice_name: &'a str,
+    trial_url: String,
+    owned_by: &'static str,
+}
+
+#[derive(Serialize)]
+struct PresetResult<'a> {
+    voices: [PresetVoice<'a>; 1],
+}
+
+/// A presets-voices item: task-like, without `task_info` or deductions (SOURCES.md: Custom Voices).
+#[derive(Serialize)]
+struct PresetItem<'a> {
+    task_id: &'a str,
+    task_status: &'static str,
+    task_status_msg: &'static str,
+    created_at: i64,
+    updated_at: i64,
+    task_result: PresetResult<'a>,
+}
+
+/// `GET /v1/general/presets-voices?pageNum&pageSize` (pageSize [1, 1000]): the official voices.
+fn presets_list(
+    s: &Ctx<'_>,
+    _: &Account,
+    input: super::Input<'_>,
+) -> Result<axum::response::Response, KlingError> {
+    let super::Input::Query(q) = input else {
+        return Err(KlingError::param("a query string was expected"));
+    };
+    let paging = super::fields::Paging::parse(q, 1000)?;
+    let base = s.engine.base_url();
+    let items: Vec<PresetItem<'_>> = s
+        .voices
+        .presets()
+        .iter()
+        .skip(paging.offset())
+        .take(paging.page_size as usize)
+        .map(|p| PresetItem {
+            task_id: &p.task_id,
+            task_status: "succeed",
+            task_status_msg: "",
+            created_at: p.created_at,
+            updated_at: p.created_at,
+            task_result: PresetResult {
+                voices: [PresetVoice {
+                    voice_id: &p.voice_id,
+                    voice_name: &p.voice_name,
+                    trial_url: p.trial.url(base),
+                    owned_by: "kling",
+                }],
+            },
+        })
+        .collect();
+    Ok(crate::wire::data_response(&items))
+}
+
+#[derive(Serialize)]
+struct Deleted {
+    task_id: String,
+    task_status: &'static str,
+}
+
+/// `POST /v1/general/delete-voices` `{voice_id}`: only the caller's own custom voices.
+fn delete_voice(
+    s: &Ctx<'_>,
+    account: &Account,
+    input: super::Input<'_>,
+) -> Result<axum::response::Response, KlingError> {
+    let super::Input::Body(body) = input else {
+        return Err(KlingError::param("a JSON body was expected"));
+    };
+    let voice_id = super::fields::Fields::new(body).req_str("voice_id")?;
+    if s.voices.is_official(voice_id) {
+        return Err(KlingError::param(format!(
+            "Voice {voice_id} is an official voice: only custom voices can be deleted"
+        )));
+    }
+    // A voice exists once its task has succeeded; until then, after a failure, after a deletion,
+    // or for another account, there is none.
+    let task_id = usable_voice(s, account.idx, voice_id)
+        .filter(|&t| s.engine.delete(account.idx, t))
+        .ok_or_else(|| KlingError::param("Voice id not found"))?;
+    Ok(crate::wire::data_response(&Deleted {
+        task_id: task_id.to_string(),
+        task_status: "succeed",
+    }))
+}
+
+fn presets_doc() -> super::doc::ExtraDoc {
+    use super::doc::*;
+    ExtraDoc {
+        id: "listPresetVoices",
+        summary: "The official voices (`owned_by: \"kling\"`)",
+        description: "",
+        paging: Some(1000),
+        body: None,
+        ok: (
+            "A page of preset voices.",
+            serde_json::json!({"type": "array", "items": schema_ref("PresetVoiceItem")}),
+        ),
+        field_rules: "",
+    }
+}
+
+fn delete_doc() -> super::doc::ExtraDoc {
+    use super::doc::*;
+    ExtraDoc {
+        id: "deleteVoice",
+        summary: "Delete one of the caller's custom voices",
+        description: "",
+        paging: None,
+        body: Some("DeleteVoiceRequest"),
+        ok: ("The voice was deleted.", schema_ref("DeletedVoice")),
+        field_rules: "voice_id missing, blank or not a string; an official voice (only custom \
+                      voices can be deleted); not a usable custom voice of the caller's \
+                      (`Voice id not found`)",
+    }
+}
 
 /// Its part of the OpenAPI document.
 fn doc() -> super::doc::KindDoc {
@@ -186,6 +323,56 @@ fn doc() -> super::doc::KindDoc {
         field_rules: TASK_FIELD_RULES,
         schemas: vec![
             ("CustomVoiceTask", task_of("Voice", "voices")),
+            (
+                "Voice",
+                json!({
+                    "type": "object",
+                    "required": ["voice_id", "voice_name", "trial_url", "owned_by"],
+                    "properties": {
+                        "voice_id": {"type": "string"},
+                        "voice_name": {"type": "string"},
+                        "trial_url": {"type": "string", "format": "uri", "description": "A 6 s MP3 served under /files."},
+                        "owned_by": {"type": "string", "description": "The creator's numeric id, or `kling` for presets."},
+                    },
+                }),
+            ),
+            (
+                "PresetVoiceItem",
+                json!({
+                    "type": "object",
+                    "required": ["task_id", "task_status", "task_status_msg", "created_at", "updated_at", "task_result"],
+                    "properties": {
+                        "task_id": {"type": "string"},
+                        "task_status": {"const": "succeed"},
+                        "task_status_msg": {"const": ""},
+                        "created_at": ms_schema(),
+                        "updated_at": ms_schema(),
+                        "task_result": {
+                            "type": "object",
+                            "required": ["voices"],
+                            "properties": {"voices": {"type": "array", "items": schema_ref("Voice")}},
+                        },
+                    },
+                }),
+            ),
+            (
+                "DeletedVoice",
+                json!({
+                    "type": "object",
+                    "required": ["task_id", "task_status"],
+                    "properties": {"task_id": id_schema(), "task_status": {"const": "succeed"}},
+                }),
+            ),
+            (
+                "DeleteVoiceRequest",
+                json!({
+                    "type": "object",
+                    "required": ["voice_id"],
+                    "properties": {
+                        "voice_id": nonblank(None, "A custom voice of the caller's whose task succeeded."),
+                    },
+                }),
+            ),
             (
                 "CreateCustomVoiceRequest",
                 json!({

@@ -27,6 +27,24 @@ pub struct KindDoc {
     pub schemas: Vec<(&'static str, Value)>,
 }
 
+/// What the document says of a kind's own endpoint ([`super::Extra`]); the kind's tag groups it.
+pub struct ExtraDoc {
+    /// operationId.
+    pub id: &'static str,
+    /// Summary.
+    pub summary: &'static str,
+    /// Description (may be empty).
+    pub description: &'static str,
+    /// A paged list: its largest `pageSize` (the paging parameters and their error are added).
+    pub paging: Option<u32>,
+    /// A `POST`'s body schema, by name.
+    pub body: Option<&'static str>,
+    /// The success answer: its description and its `data` schema.
+    pub ok: (&'static str, Value),
+    /// A `POST`: when it is 400 / 1201 (besides a body that is not a JSON object).
+    pub field_rules: &'static str,
+}
+
 /// The 1201 cause of every asynchronous create.
 pub const TASK_FIELD_RULES: &str = "a field breaks a rule of the request schema (the message \
                                     names the field and the rule), or the external_task_id is \

@@ -47,7 +47,52 @@ pub struct KindSpec {
     pub unit_deduction: &'static str,
     /// Its part of the OpenAPI document (operations' names, its schemas).
     pub doc: fn() -> doc::KindDoc,
+    /// Endpoints of its own beside create / query / list (a preset list, a delete, ...).
+    pub extras: &'static [Extra],
 }
+
+/// An endpoint of a kind's own (a preset catalogue, a delete, a synchronous helper): routed,
+/// listed and documented from the registry like the kind's create, query and list.
+pub struct Extra {
+    /// `GET` (the handler reads the query string) or `POST` (a JSON object body).
+    pub method: ExtraMethod,
+    /// Its path.
+    pub path: &'static str,
+    /// What it answers.
+    pub handler: ExtraFn,
+    /// Its part of the OpenAPI document.
+    pub doc: fn() -> doc::ExtraDoc,
+}
+
+/// The method of an [`Extra`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtraMethod {
+    /// Reads the query string.
+    Get,
+    /// Reads a JSON object body.
+    Post,
+}
+
+impl ExtraMethod {
+    /// `GET` or `POST`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ExtraMethod::Get => "GET",
+            ExtraMethod::Post => "POST",
+        }
+    }
+}
+
+/// What an [`Extra`] is given besides the caller.
+pub enum Input<'a> {
+    /// A `GET`'s raw query string.
+    Query(Option<&'a str>),
+    /// A `POST`'s body.
+    Body(&'a Map<String, Value>),
+}
+
+/// An [`Extra`]'s handler: the data of the answer (the envelope is added around it), or an error.
+pub type ExtraFn = fn(&Ctx<'_>, &Account, Input<'_>) -> Result<Response, KlingError>;
 
 /// Validates a create body of an asynchronous kind.
 pub type ParseJob = fn(&Map<String, Value>) -> Result<Box<dyn Job>, KlingError>;
@@ -242,8 +287,9 @@ mod tests {
                     "{query}"
                 );
             }
+            own.extend(spec.extras.iter().map(|e| e.path));
             for p in own {
-                assert!(paths.insert(p), "path {p} served by two kinds");
+                assert!(paths.insert(p), "path {p} served twice");
             }
             let doc = (spec.doc)();
             assert!(

@@ -33,6 +33,7 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     // Never observed: the same as TTS and custom voices (FIDELITY.md).
     unit_deduction: "0.05",
     doc,
+    extras: &[],
 };
 
 /// Its part of the OpenAPI document.

@@ -76,6 +76,7 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     pool: crate::engine::billing::Pool::Video,
     unit_deduction: "0.05",
     doc,
+    extras: &[],
 };
 
 /// Its part of the OpenAPI document.

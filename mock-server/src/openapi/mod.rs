@@ -25,9 +25,9 @@ pub mod reference;
 
 use crate::error::Code;
 use crate::kinds::KindId;
-use crate::kinds::doc::{nonblank, schema_ref, url_pattern};
+use crate::kinds::doc::{schema_ref, url_pattern};
 use crate::kinds::fields::{DEFAULT_PAGE_SIZE, MAX_PAGE_NUM};
-use crate::kinds::{ALL, Mode};
+use crate::kinds::{ALL, ExtraMethod, KindSpec, Mode};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -253,6 +253,43 @@ fn task_get_op(
     }
 }
 
+/// A kind's own endpoint ([`crate::kinds::Extra`]), under the kind's tag.
+fn extra_op(spec: &KindSpec, e: &crate::kinds::Extra) -> Op {
+    let d = (e.doc)();
+    let (params, body, causes) = match e.method {
+        ExtraMethod::Get => {
+            let paged = d.paging.is_some();
+            (
+                d.paging.map(paging).unwrap_or_default(),
+                None,
+                if paged {
+                    with(&AUTH, &[PAGING_ERROR])
+                } else {
+                    AUTH.to_vec()
+                },
+            )
+        }
+        ExtraMethod::Post => (
+            Vec::new(),
+            d.body.map(|b| (true, schema_ref(b))),
+            with(&AUTH, &[BODY, (Code::InvalidParameter, d.field_rules)]),
+        ),
+    };
+    Op {
+        method: e.method.as_str(),
+        path: e.path,
+        id: d.id,
+        tag: (spec.doc)().tag,
+        summary: d.summary,
+        description: d.description,
+        plane: Plane::Kling,
+        params,
+        body,
+        ok: ok(d.ok.0, d.ok.1),
+        causes,
+    }
+}
+
 /// Every operation, in document order.
 fn operations() -> Vec<Op> {
     let create_errors = |field_rules: &'static str| {
@@ -260,47 +297,12 @@ fn operations() -> Vec<Op> {
         v.extend(ADMIT);
         v
     };
-    let mut ops = vec![
-        Op {
-            method: "GET",
-            path: "/v1/general/presets-voices",
-            id: "listPresetVoices",
-            tag: "custom-voices",
-            summary: "The official voices (`owned_by: \"kling\"`)",
-            description: "",
-            plane: Plane::Kling,
-            params: paging(1000),
-            body: None,
-            ok: ok(
-                "A page of preset voices.",
-                json!({"type": "array", "items": schema_ref("PresetVoiceItem")}),
-            ),
-            causes: with(&AUTH, &[PAGING_ERROR]),
-        },
-        Op {
-            method: "POST",
-            path: "/v1/general/delete-voices",
-            id: "deleteVoice",
-            tag: "custom-voices",
-            summary: "Delete one of the caller's custom voices",
-            description: "",
-            plane: Plane::Kling,
-            params: vec![],
-            body: Some((true, schema_ref("DeleteVoiceRequest"))),
-            ok: ok("The voice was deleted.", schema_ref("DeletedVoice")),
-            causes: with(
-                &AUTH,
-                &[
-                    BODY,
-                    (
-                        Code::InvalidParameter,
-                        "voice_id missing, blank or not a string; an official voice (only custom \
-                         voices can be deleted); not a usable custom voice of the caller's \
-                         (`Voice id not found`)",
-                    ),
-                ],
-            ),
-        },
+    // The kinds' own endpoints first (presets, deletes), then the rest of the table.
+    let mut ops: Vec<Op> = ALL
+        .iter()
+        .flat_map(|spec| spec.extras.iter().map(move |e| extra_op(spec, e)))
+        .collect();
+    ops.extend(vec![
         Op {
             method: "GET",
             path: "/account/costs",
@@ -371,7 +373,7 @@ fn operations() -> Vec<Op> {
                 (Code::Internal, "the MP3 encoder failed"),
             ],
         },
-    ];
+    ]);
     // Every kind of the registry: its create (or call), and a task kind's list and single query.
     for spec in ALL {
         let d = (spec.doc)();
@@ -628,40 +630,6 @@ fn schemas() -> Value {
             map.insert(name.into(), schema);
         }
     }
-    map.insert("Voice".into(), json!({
-            "type": "object",
-            "required": ["voice_id", "voice_name", "trial_url", "owned_by"],
-            "properties": {
-                "voice_id": {"type": "string"},
-                "voice_name": {"type": "string"},
-                "trial_url": {"type": "string", "format": "uri", "description": "A 6 s MP3 served under /files."},
-                "owned_by": {"type": "string", "description": "The creator's numeric id, or `kling` for presets."},
-            },
-        }));
-    map.insert("PresetVoiceItem".into(), json!({
-            "type": "object",
-            "required": ["task_id", "task_status", "task_status_msg", "created_at", "updated_at", "task_result"],
-            "properties": {
-                "task_id": {"type": "string"},
-                "task_status": {"const": "succeed"},
-                "task_status_msg": {"const": ""},
-                "created_at": ms,
-                "updated_at": ms,
-                "task_result": {
-                    "type": "object",
-                    "required": ["voices"],
-                    "properties": {"voices": {"type": "array", "items": schema_ref("Voice")}},
-                },
-            },
-        }));
-    map.insert(
-        "DeletedVoice".into(),
-        json!({
-            "type": "object",
-            "required": ["task_id", "task_status"],
-            "properties": {"task_id": id, "task_status": {"const": "succeed"}},
-        }),
-    );
     map.insert("Costs".into(), json!({
             "type": "object",
             "required": ["code", "msg", "resource_pack_subscribe_infos"],
@@ -697,16 +665,6 @@ fn schemas() -> Value {
             "pattern": url_pattern(&[]),
             "description": format!("Every status change is POSTed here. An absolute http(s) URL. {absent_or_empty}"),
         }));
-    map.insert(
-        "DeleteVoiceRequest".into(),
-        json!({
-            "type": "object",
-            "required": ["voice_id"],
-            "properties": {
-                "voice_id": nonblank(None, "A custom voice of the caller's whose task succeeded."),
-            },
-        }),
-    );
     map.insert(
         "MockClock".into(),
         json!({
