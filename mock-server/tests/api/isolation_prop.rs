@@ -1,10 +1,17 @@
 //! Tenant isolation as a property (issue 7.3): no sequence of calls by one account reveals
 //! anything of another account, or changes anything the other account sees.
 //!
-//! A case is a fixed prelude (each account creates an audio and a voice, then a settle: clock
-//! +10 s and each account lists its tasks, so it knows its finished voices, audios and files),
-//! then two random interleaved sequences of calls by accounts A and B ([`Op`]), each followed by
-//! a settle, and at the end each account reads every one of its tasks by id. The case runs in
+//! The task families come from the contract oracle (`fixtures/contract/endpoints.json`, which
+//! the hostile-input suite reads too), in its order: each family's create, single and list
+//! queries and its example create body ([`FAMILIES`]), so a new family is probed with no table
+//! here. The custom-voice family (the one whose voices are deleted by `voice_id`) also has its
+//! own create ([`Op::CreateVoice`]) for the other kinds of sample.
+//!
+//! A case is a fixed prelude (each account creates one task of every family from its example
+//! body, then a settle: clock +10 s and each account lists every family, so it knows its
+//! finished voices, audios and files), then two random interleaved sequences of calls by
+//! accounts A and B ([`Op`]), each followed by a settle, and at the end each account reads every
+//! one of its tasks by id. The case runs in
 //! lockstep on three servers with the same seed, configuration and frozen clock: `both` runs
 //! every call, `alone[A]` only A's, `alone[B]` only B's; clock moves run on all three. The
 //! oracles:
@@ -38,6 +45,7 @@ use proptest::test_runner::TestCaseError;
 use regex::Regex;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -98,19 +106,149 @@ enum Whose {
     Other,
 }
 
-/// A task family with single and list queries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Family {
-    Audio,
-    Voice,
+/// The contract oracle: the task families the property covers come from it.
+const ORACLE: &str = include_str!("../../../fixtures/contract/endpoints.json");
+
+/// A task family of the oracle: a create, single and list queries.
+struct Fam {
+    /// Its name in the oracle.
+    name: String,
+    /// `POST` creates a task.
+    create: String,
+    /// `GET` lists the caller's tasks (and finds one by `?external_task_id=`).
+    list: String,
+    /// `GET` reads one task: the single-query path, with `{id}`.
+    query: String,
+    /// A valid create body.
+    example: Value,
+    /// Its kind's slug in the registry (for `/__mock/lifecycle/{slug}`).
+    lifecycle: &'static str,
+    /// The path that deletes what its tasks make, and the body field naming it.
+    delete: Option<(String, String)>,
 }
 
-impl Family {
-    fn path(self) -> &'static str {
-        match self {
-            Family::Audio => "/v1/audio/text-to-audio",
-            Family::Voice => "/v1/general/custom-voices",
+/// The oracle's families, in its order.
+static FAMILIES: LazyLock<Vec<Fam>> = LazyLock::new(|| {
+    let oracle: Value = serde_json::from_str(ORACLE).expect("endpoints.json");
+    let endpoint = |family: &str, name: &Value, method: &str| {
+        let name = name
+            .as_str()
+            .unwrap_or_else(|| panic!("family {family}: an endpoint name, not {name}"));
+        let e = &oracle["endpoints"][name];
+        assert_eq!(e["method"], method, "endpoint {name} of family {family}");
+        e["path"]
+            .as_str()
+            .unwrap_or_else(|| panic!("endpoint {name}: no path"))
+            .to_string()
+    };
+    let families: Vec<Fam> = family_names()
+        .into_iter()
+        .map(|name| {
+            let f = &oracle["families"][&name];
+            let create = endpoint(&name, &f["create"], "POST");
+            let query = endpoint(&name, &f["get"], "GET");
+            assert!(
+                query.contains("{id}"),
+                "family {name}: single query {query}"
+            );
+            let lifecycle = kling_mock::kinds::ALL
+                .iter()
+                .find(|k| k.is_task() && k.path == create)
+                .unwrap_or_else(|| panic!("family {name}: no task kind creates at {create}"))
+                .slug();
+            let delete = f.get("delete").map(|d| {
+                (
+                    endpoint(&name, &d["endpoint"], "POST"),
+                    d["field"].as_str().expect("delete field").to_string(),
+                )
+            });
+            Fam {
+                list: endpoint(&name, &f["list"], "GET"),
+                example: f["example"].clone(),
+                name,
+                create,
+                query,
+                lifecycle,
+                delete,
+            }
+        })
+        .collect();
+    assert!(!families.is_empty(), "the oracle names no family");
+    families
+});
+
+/// The oracle's family names in the file's order (`serde_json`'s own map sorts its keys).
+fn family_names() -> Vec<String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    /// The keys of a JSON object, in order.
+    struct Keys(Vec<String>);
+
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Keys, D::Error> {
+            struct InOrder;
+            impl<'de> Visitor<'de> for InOrder {
+                type Value = Keys;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                    let mut keys = Vec::new();
+                    while let Some((key, IgnoredAny)) = map.next_entry::<String, IgnoredAny>()? {
+                        keys.push(key);
+                    }
+                    Ok(Keys(keys))
+                }
+            }
+            d.deserialize_map(InOrder)
         }
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Oracle {
+        families: Keys,
+    }
+    let oracle: Oracle = serde_json::from_str(ORACLE).expect("endpoints.json");
+    oracle.families.0
+}
+
+/// The custom-voice family: the one whose voices are deleted by `voice_id`.
+static VOICE: LazyLock<Family> = LazyLock::new(|| {
+    let i = FAMILIES
+        .iter()
+        .position(|f| {
+            f.delete
+                .as_ref()
+                .is_some_and(|(_, field)| field == "voice_id")
+        })
+        .expect("a family whose voices are deleted by voice_id");
+    Family(i)
+});
+
+/// A task family: an index into [`FAMILIES`] (shown by its name).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Family(usize);
+
+impl Family {
+    fn all() -> impl Iterator<Item = Family> {
+        (0..FAMILIES.len()).map(Family)
+    }
+    fn voice() -> Family {
+        *VOICE
+    }
+    fn fam(self) -> &'static Fam {
+        &FAMILIES[self.0]
+    }
+    /// The path that deletes a custom voice.
+    fn delete_voice() -> &'static str {
+        let (path, _) = Family::voice().fam().delete.as_ref().expect("voice delete");
+        path
+    }
+}
+
+impl fmt::Debug for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.fam().name)
     }
 }
 
@@ -166,11 +304,13 @@ enum FileKey {
 /// One step of a case.
 #[derive(Clone, Debug)]
 enum Op {
-    CreateAudio {
+    /// `POST` the family's example body, with `external_task_id: job-N` when `ext` is set.
+    Create {
         who: Who,
+        family: Family,
         ext: Option<u8>,
-        secs: u8,
     },
+    /// A custom voice from any kind of sample (the oracle's example is one sample URL).
     CreateVoice {
         who: Who,
         ext: Option<u8>,
@@ -223,7 +363,7 @@ enum Op {
 impl Op {
     fn who(&self) -> Option<Who> {
         match *self {
-            Op::CreateAudio { who, .. }
+            Op::Create { who, .. }
             | Op::CreateVoice { who, .. }
             | Op::Tts { who, .. }
             | Op::Get { who, .. }
@@ -248,7 +388,7 @@ fn whose() -> impl Strategy<Value = Whose> {
 }
 
 fn family() -> impl Strategy<Value = Family> {
-    prop_oneof![Just(Family::Audio), Just(Family::Voice)]
+    (0..FAMILIES.len()).prop_map(Family)
 }
 
 fn ext() -> impl Strategy<Value = Option<u8>> {
@@ -292,7 +432,7 @@ fn file_key() -> impl Strategy<Value = FileKey> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (who(), ext(), 3u8..=5).prop_map(|(who, ext, secs)| Op::CreateAudio { who, ext, secs }),
+        4 => (who(), family(), ext()).prop_map(|(who, family, ext)| Op::Create { who, family, ext }),
         4 => (who(), ext(), sample())
             .prop_map(|(who, ext, sample)| Op::CreateVoice { who, ext, sample }),
         1 => (who(), voice_key()).prop_map(|(who, voice)| Op::Tts { who, voice }),
@@ -313,10 +453,9 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// What an account has been given on one server, in order of first appearance.
-#[derive(Default)]
 struct Known {
-    /// Task ids of its successful creates, per family (`Family as usize`).
-    tasks: [Vec<String>; 2],
+    /// Task ids of its successful creates, per family (indexed as [`FAMILIES`]).
+    tasks: Vec<Vec<String>>,
     /// Custom voice ids seen in its answers.
     voices: Vec<String>,
     /// Voice ids it deleted.
@@ -328,7 +467,21 @@ struct Known {
     /// Media URLs in its answers.
     urls: Vec<String>,
     /// Tasks its lists should hold, per family: successful creates minus deletions.
-    live: [usize; 2],
+    live: Vec<usize>,
+}
+
+impl Default for Known {
+    fn default() -> Known {
+        Known {
+            tasks: vec![Vec::new(); FAMILIES.len()],
+            voices: Vec::new(),
+            deleted: HashSet::new(),
+            audios: Vec::new(),
+            videos: Vec::new(),
+            urls: Vec::new(),
+            live: vec![0; FAMILIES.len()],
+        }
+    }
 }
 
 fn push_new(list: &mut Vec<String>, s: &str) {
@@ -439,9 +592,9 @@ impl Server {
                 .ok();
         }
         if polls {
-            for kind in ["text-to-audio", "custom-voice"] {
+            for fam in FAMILIES.iter() {
                 let spans = json!({"submitted": {"min_ms": 0, "max_ms": 0}, "processing": {"min_ms": 0, "max_ms": 0}, "progress": {"mode": "polls", "polls": 2}});
-                app.ctl_put(&format!("/__mock/lifecycle/{kind}"), spans)
+                app.ctl_put(&format!("/__mock/lifecycle/{}", fam.lifecycle), spans)
                     .await
                     .ok();
             }
@@ -604,12 +757,12 @@ impl Case {
             foreign_voice: None,
         };
         Ok(Some(match op {
-            Op::CreateAudio { ext, secs, .. } => {
-                let mut body = json!({"prompt": "rain on a tin roof", "duration": secs});
+            Op::Create { family, ext, .. } => {
+                let mut body = family.fam().example.clone();
                 if let Some(e) = ext {
                     body["external_task_id"] = json!(format!("job-{e}"));
                 }
-                simple(Call::Post(Family::Audio.path(), body))
+                simple(Call::Post(&family.fam().create, body))
             }
             Op::CreateVoice { ext, sample, .. } => {
                 let base = |e: &Option<u8>| {
@@ -648,9 +801,10 @@ impl Case {
                         b1["video_id"] = json!(id);
                     }
                 }
+                let create = &Family::voice().fam().create;
                 Pair {
-                    both: Call::Post(Family::Voice.path(), b1),
-                    alone: Call::Post(Family::Voice.path(), b2),
+                    both: Call::Post(create, b1),
+                    alone: Call::Post(create, b2),
                     mask: None,
                     foreign_voice: None,
                 }
@@ -678,7 +832,7 @@ impl Case {
                         "/v1/audio/tts",
                         json!({"text": "good evening", "voice_id": v, "voice_language": "en"}),
                     ),
-                    _ => ("/v1/general/delete-voices", json!({"voice_id": v})),
+                    _ => (Family::delete_voice(), json!({"voice_id": v})),
                 };
                 let ((p1, b1), (p2, b2)) = (body(&id), body(&alone_id));
                 Pair {
@@ -694,9 +848,9 @@ impl Case {
                 by_query,
                 ..
             } => {
-                let f = *family;
+                let fam = family.fam();
                 let task = |whose: Whose, n: usize| {
-                    nth(self.pick(who, whose, |k| &k.tasks[f as usize]), n).cloned()
+                    nth(self.pick(who, whose, |k| &k.tasks[family.0]), n).cloned()
                 };
                 let (k1, k2) = match key {
                     TaskKey::Ext(e) => (format!("job-{e}"), format!("job-{e}")),
@@ -717,9 +871,9 @@ impl Case {
                 };
                 let path = |k: &str| {
                     if *by_query {
-                        format!("{}?external_task_id={k}", f.path())
+                        format!("{}?external_task_id={k}", fam.list)
                     } else {
-                        format!("{}/{k}", f.path())
+                        fam.query.replace("{id}", k)
                     }
                 };
                 Pair {
@@ -734,7 +888,7 @@ impl Case {
                 family, page, size, ..
             } => simple(Call::Get(format!(
                 "{}?pageNum={page}&pageSize={size}",
-                family.path()
+                family.fam().list
             ))),
             Op::Fetch { file, .. } => match file {
                 FileKey::Own(n) => {
@@ -843,7 +997,11 @@ impl Case {
                 let list = self
                     .both
                     .app
-                    .get_as(ak, sk, "/v1/general/custom-voices?pageSize=1000")
+                    .get_as(
+                        ak,
+                        sk,
+                        &format!("{}?pageSize=1000", Family::voice().fam().list),
+                    )
                     .await;
                 if !list.body.to_string().contains(&format!("\"{voice}\"")) {
                     return Err(format!(
@@ -916,15 +1074,14 @@ fn check_model(
         return Ok(());
     };
     match op {
-        Op::CreateAudio { .. } | Op::CreateVoice { .. } if ok => {
-            let f = if matches!(op, Op::CreateAudio { .. }) {
-                Family::Audio
-            } else {
-                Family::Voice
+        Op::Create { .. } | Op::CreateVoice { .. } if ok => {
+            let f = match *op {
+                Op::Create { family, .. } => family,
+                _ => Family::voice(),
             };
             let id = v["data"]["task_id"].as_str().expect("task_id");
-            known.tasks[f as usize].push(id.to_string());
-            known.live[f as usize] += 1;
+            known.tasks[f.0].push(id.to_string());
+            known.live[f.0] += 1;
         }
         Op::DeleteVoice { .. } if ok => {
             let voice = match call {
@@ -936,7 +1093,7 @@ fn check_model(
                     "{op:?}: {who:?} deleted {voice}, not one of its own voices: {v}"
                 ));
             }
-            known.live[Family::Voice as usize] -= 1;
+            known.live[Family::voice().0] -= 1;
             known.deleted.insert(voice.to_string());
         }
         Op::Video { .. } if ok => {
@@ -951,11 +1108,7 @@ fn check_model(
             family, page, size, ..
         } => {
             let items = v["data"].as_array().ok_or(format!("{op:?}: {v}"))?;
-            let (live, page, size) = (
-                known.live[*family as usize],
-                usize::from(*page),
-                usize::from(*size),
-            );
+            let (live, page, size) = (known.live[family.0], usize::from(*page), usize::from(*size));
             let expected = live.saturating_sub((page - 1) * size).min(size);
             if items.len() != expected {
                 return Err(format!(
@@ -963,7 +1116,7 @@ fn check_model(
                     items.len()
                 ));
             }
-            let mine = &known.tasks[*family as usize];
+            let mine = &known.tasks[family.0];
             if let Some(t) = items
                 .iter()
                 .find(|t| !mine.iter().any(|m| t["task_id"] == m.as_str()))
@@ -979,13 +1132,13 @@ fn check_model(
     Ok(())
 }
 
-/// Every task finished, then each account lists both families: recorded calls like the others,
+/// Every task finished, then each account lists every family: recorded calls like the others,
 /// after which each account knows its finished voices, audios and files (and the other's probes
 /// of them become likely).
 fn settle() -> Vec<Op> {
     let mut ops = vec![Op::Advance { ms: 10_000 }];
     for who in [Who::A, Who::B] {
-        for family in [Family::Audio, Family::Voice] {
+        for family in Family::all() {
             ops.push(Op::List {
                 who,
                 family,
@@ -997,21 +1150,16 @@ fn settle() -> Vec<Op> {
     ops
 }
 
-/// Each account's first finished audio and voice, so every case has data to probe from its
-/// first call.
+/// Each account's first finished task of every family (its example body), so every case has
+/// data to probe from its first call.
 fn prelude() -> Vec<Op> {
     let mut ops = Vec::new();
     for who in [Who::A, Who::B] {
-        ops.push(Op::CreateAudio {
+        ops.extend(Family::all().map(|family| Op::Create {
             who,
+            family,
             ext: None,
-            secs: 3,
-        });
-        ops.push(Op::CreateVoice {
-            who,
-            ext: None,
-            sample: Sample::Url,
-        });
+        }));
     }
     ops.extend(settle());
     ops
@@ -1047,8 +1195,8 @@ async fn run_case(polls: bool, first: &[Op], then: &[Op]) -> Result<(), String> 
     }
     let mut reads = Vec::new();
     for who in [Who::A, Who::B] {
-        for family in [Family::Audio, Family::Voice] {
-            let count = case.both.known[who.i()].tasks[family as usize].len();
+        for family in Family::all() {
+            let count = case.both.known[who.i()].tasks[family.0].len();
             reads.extend((0..count).map(|n| Op::Get {
                 who,
                 family,
@@ -1089,4 +1237,21 @@ proptest! {
             .unwrap();
         rt.block_on(run_case(polls, &first, &then)).map_err(TestCaseError::fail)?;
     }
+}
+
+/// Every asynchronous kind the mock serves has its family in the oracle, so this property (and
+/// every other that reads the oracle's families) covers it: a kind added without its oracle
+/// entry fails here instead of going unchecked.
+#[test]
+fn every_task_kind_of_the_registry_has_a_family_in_the_oracle() {
+    let covered: HashSet<&str> = FAMILIES.iter().map(|f| f.create.as_str()).collect();
+    let missing: Vec<&str> = kling_mock::kinds::ALL
+        .iter()
+        .filter(|k| k.is_task() && !covered.contains(k.path))
+        .map(|k| k.slug())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "task kinds without a `families` entry in fixtures/contract/endpoints.json: {missing:?}"
+    );
 }
