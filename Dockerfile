@@ -58,7 +58,7 @@ ENV KLING_MOCK_LOG_FORMAT=json
 #   KLING_MOCK_ACCOUNTS=ak1:sk1,ak2:sk2   accounts (default: the development account)
 #   KLING_MOCK_CONTROL_TOKEN=...          protect /__mock/ (recommended on a shared network)
 #   KLING_MOCK_CONFIG=/config/mock.toml   a config file mounted with -v
-#   KLING_MOCK_STATE_FILE=/var/lib/kling-mock/state.json   keep state (mount a volume there)
+#   KLING_MOCK_STATE_FILE=/var/lib/kling-mock/state.db   keep state (mount a volume there)
 #   KLING_MOCK_SEED=42                    reproducible ids and dice
 #   KLING_MOCK_TIMINGS=text-to-audio=0s/2s
 

@@ -89,7 +89,7 @@ class Container:
             "-e", f"KLING_MOCK_BIND=127.0.0.1:{self.port}",
             "-e", f"KLING_MOCK_PUBLIC_URL={self.base}",
             "-e", f"KLING_MOCK_CONTROL_TOKEN={CONTROL_TOKEN}",
-            "-e", "KLING_MOCK_STATE_FILE=/var/lib/kling-mock/state.json",
+            "-e", "KLING_MOCK_STATE_FILE=/var/lib/kling-mock/state.db",
             # No periodic save within this check: what the second container finds was written
             # by the first one's SIGTERM.
             "-e", "KLING_MOCK_STATE_INTERVAL=1h",

@@ -18,6 +18,8 @@ pub struct Server {
     listener: TcpListener,
     state: AppState,
     tls: Option<Tls>,
+    /// The open state store (`--state-file`).
+    store: Option<crate::persist::Store>,
 }
 
 impl Server {
@@ -48,9 +50,19 @@ impl Server {
             None => format!("{scheme}://{}", display_addr(addr)),
         };
         let state = AppState::new(config.settings(), clock, base);
-        if let Some(path) = &state.config.state_file
-            && crate::persist::load(&state, path).map_err(std::io::Error::other)?
-        {
+        let mut store = None;
+        if let Some(path) = &state.config.state_file {
+            let (opened, restored) =
+                crate::persist::Store::open(&state, path).map_err(std::io::Error::other)?;
+            store = Some(opened);
+            if !restored {
+                return Ok(Server {
+                    listener,
+                    state,
+                    tls,
+                    store,
+                });
+            }
             // A restored state draws from a stream of its own (still deterministic for one seed,
             // state and start time): the seeded one would reissue the restored files' tokens.
             let salt = [
@@ -63,6 +75,7 @@ impl Server {
             listener,
             state,
             tls,
+            store,
         })
     }
 
@@ -98,7 +111,10 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let driver = tokio::spawn(lifecycle::drive(Arc::downgrade(&self.state.engine)));
-        let saver = crate::persist::Saver::start(&self.state);
+        let window = self.state.config.state_interval;
+        let saver = self
+            .store
+            .map(|store| crate::persist::Saver::start(&self.state, store, window));
         let app = crate::api::router(self.state.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let listener = match self.tls {

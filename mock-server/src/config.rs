@@ -33,8 +33,8 @@ pub const DEV_ACCESS_KEY: &str = "kling-mock-dev-ak";
 pub const DEV_SECRET_KEY: &str = "kling-mock-dev-sk-not-a-real-kling-secret";
 /// Default tolerance on `exp`/`nbf`, seconds.
 pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 5;
-/// Default interval between state-file saves.
-pub const DEFAULT_STATE_INTERVAL: Duration = Duration::from_secs(2);
+/// Default window of the state store's writes (a crash loses at most this).
+pub const DEFAULT_STATE_INTERVAL: Duration = Duration::from_secs(1);
 /// Default number of requests kept in the journal.
 pub const DEFAULT_JOURNAL_SIZE: usize = 1000;
 /// Default cap on stored tasks (about 0.7 GB of memory at 1M): past it, the oldest finished
@@ -451,14 +451,15 @@ pub struct Cli {
     #[arg(long, env = "KLING_MOCK_TLS_CERT_OUT", value_name = "PATH")]
     pub tls_cert_out: Option<std::path::PathBuf>,
 
-    /// Save tasks, voices, accounts, packs and media here and load them at start (written
-    /// atomically; a corrupt or incompatible file stops the server).
+    /// Keep tasks, voices, accounts, packs, media and the clock in this SQLite file, written as
+    /// they change and read at start (a corrupt, foreign or newer file stops the server; a JSON
+    /// state file of an earlier build is migrated once, the JSON kept as a backup).
     #[arg(long, env = "KLING_MOCK_STATE_FILE", value_name = "PATH")]
     pub state_file: Option<std::path::PathBuf>,
 
-    /// How often the state file is rewritten when something changed; a crash (kill -9) loses at
-    /// most this much. SIGTERM and ctrl-c always save.
-    #[arg(long, env = "KLING_MOCK_STATE_INTERVAL", value_parser = humantime::parse_duration, default_value = "2s")]
+    /// The state file's write window: what changed is written every window, in one transaction;
+    /// a crash (kill -9) loses at most the last window. SIGTERM and ctrl-c always write.
+    #[arg(long, env = "KLING_MOCK_STATE_INTERVAL", value_parser = humantime::parse_duration, default_value = "1s")]
     pub state_interval: Duration,
 
     /// Requests kept in the request journal (`GET /__mock/journal`); 0 switches it off.

@@ -19,7 +19,7 @@
 //! Data flows one way: request → auth → kind validation → engine → wire → response. The modules
 //! are layered, bottom first, and a module uses only its own layer and those below:
 //!
-//! 1. `error`, `clock`, `ids`, `churn`;
+//! 1. `error`, `clock`, `ids`, `churn`, `dirty`;
 //! 2. `wire` (the envelope);
 //! 3. `auth`, `media`, `voices`;
 //! 4. `engine` (generic over kinds);
@@ -59,7 +59,7 @@
 //! * [`control`]: the control plane's rules: HTTP faults, latency, outcome rules and their
 //!   decisions, the request journal, transport faults (its HTTP API under `api::control`).
 //! * [`openapi`]: the OpenAPI 3.1 document of every endpoint and error (`GET /__mock/openapi.json`).
-//! * [`persist`]: `--state-file`: the state saved atomically and loaded at start.
+//! * [`persist`]: `--state-file`: the state in SQLite, written as it changes, read at start.
 //! * [`state`]: the shared handle the handlers get, built from `state::Settings`.
 //! * [`tls`]: HTTPS: the generated or given certificate and the rustls acceptor.
 
@@ -71,6 +71,7 @@ pub mod clock;
 pub mod config;
 pub mod config_file;
 pub mod control;
+pub mod dirty;
 pub mod embed;
 pub mod engine;
 pub mod error;

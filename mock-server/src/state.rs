@@ -90,6 +90,13 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Note every change of what a saved state holds from now on (a store is attached).
+    pub fn track_changes(&self) {
+        self.engine.track_changes();
+        self.custom_voices.dirty.enable();
+        self.media.added.enable();
+    }
+
     /// The narrow context a kind plans or answers with.
     pub fn kind_ctx(&self) -> crate::kinds::Ctx<'_> {
         crate::kinds::Ctx {

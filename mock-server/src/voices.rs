@@ -167,6 +167,8 @@ fn parse_fixture<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Vec<
 #[derive(Debug, Default)]
 pub struct CustomVoices {
     by_voice: DashMap<u64, (u32, u64)>,
+    /// Voice ids registered or forgotten, for the state store.
+    pub dirty: crate::dirty::Dirty<u64>,
 }
 
 impl CustomVoices {
@@ -180,13 +182,24 @@ impl CustomVoices {
 
     /// Forget the voices of `account` (or all).
     pub fn clear(&self, account: Option<u32>) {
-        self.by_voice
-            .retain(|_, e| account.is_some_and(|a| a != e.0));
+        self.by_voice.retain(|v, e| {
+            let keep = account.is_some_and(|a| a != e.0);
+            if !keep {
+                self.dirty.mark(*v);
+            }
+            keep
+        });
+    }
+
+    /// The (account, task id) of a voice, whoever owns it (for the state store).
+    pub fn entry(&self, voice_id: u64) -> Option<(u32, u64)> {
+        self.by_voice.get(&voice_id).map(|e| *e.value())
     }
 
     /// Remember that task `task_id` of `account` creates voice `voice_id`.
     pub fn register(&self, voice_id: u64, account: u32, task_id: u64) {
         self.by_voice.insert(voice_id, (account, task_id));
+        self.dirty.mark(voice_id);
     }
 
     /// The creating task of `voice_id`, if the voice belongs to `account`.

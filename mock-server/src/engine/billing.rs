@@ -144,6 +144,8 @@ struct AccountBook {
 #[derive(Debug, Default)]
 pub struct Billing {
     books: DashMap<u32, Mutex<AccountBook>>,
+    /// Accounts whose settings or balances changed, for the state store.
+    pub dirty: crate::dirty::Dirty<u32>,
 }
 
 /// 2100-01-01T00:00:00Z: the default pack is valid until then, so no clock setting expires it.
@@ -235,6 +237,7 @@ impl Billing {
                 *n = n.saturating_sub(1);
             }
             if let Some(cost) = charge {
+                self.dirty.mark(account);
                 let pick = b
                     .settings
                     .packs
@@ -251,6 +254,13 @@ impl Billing {
     /// Take a concurrency slot without checks (a task restored from a saved state).
     pub fn occupy(&self, account: u32, pool: Pool, now: i64) {
         self.with(account, now, |b| *b.in_flight.entry(pool).or_insert(0) += 1);
+    }
+
+    /// An account's settings if it has a book (for the state store: none means the defaults).
+    pub fn saved(&self, account: u32) -> Option<AccountSettings> {
+        self.books
+            .get(&account)
+            .map(|b| b.lock().unwrap_or_else(|e| e.into_inner()).settings.clone())
     }
 
     /// Every account's settings (for persistence).
@@ -323,6 +333,7 @@ impl Billing {
             .map(|(i, p)| p.normalise(now, i))
             .collect();
         self.with(account, now, |b| b.settings = s.clone());
+        self.dirty.mark(account);
         Ok(s)
     }
 
@@ -331,8 +342,12 @@ impl Billing {
         match account {
             Some(a) => {
                 self.books.remove(&a);
+                self.dirty.mark(a);
             }
-            None => self.books.clear(),
+            None => {
+                self.dirty.mark_all(self.books.iter().map(|e| *e.key()));
+                self.books.clear();
+            }
         }
     }
 }

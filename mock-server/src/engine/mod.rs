@@ -41,13 +41,14 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use store::{Store, TaskRecord};
 
 /// What a kind's task produced, as the kind's own type (one per kind file). The engine keeps it
-/// and shows it; saved states write it under its `typetag` name (the kind's result name, e.g.
-/// `Audios`), so a new kind's result persists with no code outside its file.
-#[typetag::serde]
-pub trait KindResult: std::fmt::Debug + Send + Sync {
+/// and shows it; a saved state stores its serialized form, which the kind's spec reads back
+/// (`crate::kinds::ResultType`), so a new kind's result persists with no code outside its file.
+pub trait KindResult: erased_serde::Serialize + std::fmt::Debug + Send + Sync {
     /// The `task_result` object, with URLs rooted at `base`.
     fn wire<'a>(&'a self, base: &'a str) -> Box<dyn erased_serde::Serialize + 'a>;
 }
+
+erased_serde::serialize_trait_object!(KindResult);
 
 /// A task's result: shared, cheap to clone into views.
 #[derive(Clone, Debug)]
@@ -63,18 +64,10 @@ impl TaskResult {
     pub fn to_wire<'a>(&'a self, base: &'a str) -> impl serde::Serialize + 'a {
         self.0.wire(base)
     }
-}
 
-impl serde::Serialize for TaskResult {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        (*self.0).serialize(s)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for TaskResult {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TaskResult, D::Error> {
-        let b: Box<dyn KindResult> = serde::Deserialize::deserialize(d)?;
-        Ok(TaskResult(Arc::from(b)))
+    /// The result itself, as saved (the kind's type, serialized).
+    pub fn saved(&self) -> &dyn KindResult {
+        &*self.0
     }
 }
 
@@ -488,25 +481,48 @@ impl Engine {
             })
     }
 
-    /// Every stored task, for persistence.
-    pub(crate) fn saved_tasks(&self) -> Vec<TaskRecord> {
-        self.store.all()
+    /// Note every change of tasks and billing from now on, for the state store.
+    pub(crate) fn track_changes(&self) {
+        self.store.dirty.enable();
+        self.billing.dirty.enable();
     }
 
-    /// Put back saved tasks: indexes, pending timers (a timer already due fires at the next
+    /// Ids of the tasks added, changed or forgotten since the last call (repeats included).
+    pub(crate) fn changed_tasks(&self) -> Vec<u64> {
+        self.store.dirty.take()
+    }
+
+    /// Note these tasks as changed again (a flush that failed puts its notes back).
+    pub(crate) fn mark_tasks(&self, ids: Vec<u64>) {
+        self.store.dirty.mark_all(ids);
+    }
+
+    /// Note every stored task as changed (a migrated state is written whole once).
+    pub(crate) fn mark_all_tasks(&self) {
+        self.store.dirty.mark_all(self.store.ids());
+    }
+
+    /// A stored task, whatever its account (for the state store).
+    pub(crate) fn task_record(&self, id: u64) -> Option<TaskRecord> {
+        self.store.record(id)
+    }
+
+    /// Put back a saved task: indexes, pending timers (a timer already due fires at the next
     /// catch-up), concurrency slots of unfinished tasks, and the id counter.
-    pub(crate) fn restore_tasks(&self, records: Vec<TaskRecord>) {
-        for rec in records {
-            self.ids.observe(rec.id);
-            if !rec.status.is_terminal() {
-                let pool = self.terms(rec.kind).pool;
-                self.billing.occupy(rec.account, pool, self.clock.now_ms());
-            }
-            if let Some(due) = rec.due {
-                self.timers.schedule(due, rec.id);
-            }
-            self.store.restore(rec);
+    pub(crate) fn restore_task(&self, rec: TaskRecord) {
+        self.ids.observe(rec.id);
+        if !rec.status.is_terminal() {
+            let pool = self.terms(rec.kind).pool;
+            self.billing.occupy(rec.account, pool, self.clock.now_ms());
         }
+        if let Some(due) = rec.due {
+            self.timers.schedule(due, rec.id);
+        }
+        self.store.restore(rec);
+    }
+
+    /// After the last [`Engine::restore_task`]: the store's order, then its cap.
+    pub(crate) fn restored(&self) {
         self.store.restored();
     }
 

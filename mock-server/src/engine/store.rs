@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A stored task.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug)]
 pub(crate) struct TaskRecord {
     pub id: u64,
     pub account: u32,
@@ -84,6 +84,8 @@ pub(crate) struct Store {
     max: AtomicUsize,
     /// Tasks forgotten because of the cap, since the start.
     evicted: AtomicU64,
+    /// Ids of tasks added, changed or forgotten, for the state store.
+    pub dirty: crate::dirty::Dirty<u64>,
 }
 
 impl Default for Store {
@@ -95,6 +97,7 @@ impl Default for Store {
             order: Mutex::default(),
             max: AtomicUsize::default(),
             evicted: AtomicU64::default(),
+            dirty: Default::default(),
         }
     }
 }
@@ -129,6 +132,7 @@ impl Store {
         let key = (rec.account, rec.kind);
         let id = rec.id;
         self.tasks.insert(id, Box::new(rec));
+        self.dirty.mark(id);
         insert_sorted(&mut self.lists.entry(key).or_default(), id);
         self.order
             .lock()
@@ -178,6 +182,7 @@ impl Store {
                 Some(rec) => {
                     self.unindex(&rec);
                     self.evicted.fetch_add(1, Ordering::Relaxed);
+                    self.dirty.mark(id);
                 }
                 None if self.tasks.contains_key(&id) => self
                     .order
@@ -205,7 +210,11 @@ impl Store {
 
     /// Apply `f` to a task, whatever its account (used by the lifecycle).
     pub fn update<R>(&self, id: u64, f: impl FnOnce(&mut TaskRecord) -> R) -> Option<R> {
-        self.tasks.with_mut(&id, |r| f(r))
+        let out = self.tasks.with_mut(&id, |r| f(r));
+        if out.is_some() {
+            self.dirty.mark(id);
+        }
+        out
     }
 
     /// The task `key` (a task id, else an external id) of `account` and `kind`.
@@ -259,6 +268,7 @@ impl Store {
         let Some(Some(kind)) = deleted else {
             return false;
         };
+        self.dirty.mark(id);
         if let Some(mut ids) = self.lists.get_mut(&(account, kind))
             && let Ok(pos) = ids.binary_search(&id)
         {
@@ -321,14 +331,20 @@ impl Store {
         self.lists.retain(|k, _| account.is_some_and(|a| a != k.0));
         self.external
             .retain(|k, _| account.is_some_and(|a| a != k.0));
+        self.dirty.mark_all(gone.iter().copied());
         gone
     }
 
-    /// Every stored task (deleted ones included), for persistence.
-    pub fn all(&self) -> Vec<TaskRecord> {
-        let mut all = Vec::with_capacity(self.tasks.len());
-        self.tasks.for_each(|_, r| all.push((**r).clone()));
-        all
+    /// Every stored id (for the state store).
+    pub fn ids(&self) -> Vec<u64> {
+        let mut ids = Vec::with_capacity(self.tasks.len());
+        self.tasks.for_each(|id, _| ids.push(*id));
+        ids
+    }
+
+    /// The task with this id, whatever its account (for the state store).
+    pub fn record(&self, id: u64) -> Option<TaskRecord> {
+        self.tasks.with(&id, |r| (**r).clone())
     }
 
     /// Put back a saved task with its indexes (external id, list membership).
@@ -399,7 +415,6 @@ mod tests {
     #[derive(Debug, serde::Serialize, serde::Deserialize)]
     struct NoResult;
 
-    #[typetag::serde]
     impl crate::engine::KindResult for NoResult {
         fn wire<'a>(&'a self, _: &'a str) -> Box<dyn erased_serde::Serialize + 'a> {
             Box::new(serde_json::Map::new())

@@ -129,7 +129,7 @@ impl VoiceOut {
     }
 }
 
-/// The result of a custom-voice task: `task_result.voices` (saved as `Voices`).
+/// The result of a custom-voice task: `task_result.voices` (JSON state files wrote it as `Voices`).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Voices(pub Vec<VoiceOut>);
 
@@ -138,7 +138,6 @@ struct WireVoices {
     voices: Vec<WireVoice>,
 }
 
-#[typetag::serde(name = "Voices")]
 impl super::KindResult for Voices {
     fn wire<'a>(&'a self, base: &'a str) -> Box<dyn erased_serde::Serialize + 'a> {
         Box::new(WireVoices {
@@ -153,6 +152,7 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     path: "/v1/general/custom-voices",
     mode: super::Mode::Task {
         query: "/v1/general/custom-voices/{id}",
+        result: super::result_type::<Voices>("Voices"),
         parse: |body| Ok(Box::new(CreateCustomVoice::parse(body)?)),
     },
     max_page_size: 1000,

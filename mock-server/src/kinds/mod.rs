@@ -7,7 +7,8 @@
 //! names of the command line, config file and control plane, and the lists of asynchronous kinds
 //! are derived from it, so a kind is added in its own file and one entry of [`ALL`]. Its
 //! [`KindId`] (its slug) is the key of stored tasks and saved states; its result is a type of its
-//! own implementing [`crate::engine::KindResult`], saved under its `typetag` name.
+//! own implementing [`crate::engine::KindResult`], named in its spec ([`ResultType`]) so that a
+//! saved state reads it back.
 
 pub mod custom_voice;
 pub mod doc;
@@ -107,6 +108,8 @@ pub enum Mode {
         query: &'static str,
         /// Validate a create body.
         parse: ParseJob,
+        /// Its result's type ([`result_type`]).
+        result: ResultType,
     },
     /// A synchronous call: `POST path` answers with the finished result.
     Call {
@@ -133,6 +136,37 @@ pub struct Ctx<'a> {
     pub custom_voices: &'a crate::voices::CustomVoices,
     /// The task engine (result URLs' base, billing, other tasks of the caller).
     pub engine: &'a crate::engine::Engine,
+}
+
+/// How a saved result of a kind is read back: its type, known to the kind's spec.
+#[derive(Clone, Copy)]
+pub struct ResultType {
+    /// Read a result saved by the store (postcard bytes of the kind's type).
+    pub decode: fn(&[u8]) -> Result<TaskResult, String>,
+    /// Read a result of a JSON state file (layouts 1 and 2), given the value under its tag.
+    pub decode_json: fn(Value) -> Result<TaskResult, String>,
+    /// The tag JSON state files wrote it under (`Audios`).
+    pub json_tag: &'static str,
+}
+
+/// The [`ResultType`] of `T`, written under `json_tag` by the JSON state files of old builds.
+pub const fn result_type<T>(json_tag: &'static str) -> ResultType
+where
+    T: KindResult + serde::de::DeserializeOwned + 'static,
+{
+    ResultType {
+        decode: |b| {
+            postcard::from_bytes::<T>(b)
+                .map(TaskResult::new)
+                .map_err(|e| e.to_string())
+        },
+        decode_json: |v| {
+            serde_json::from_value::<T>(v)
+                .map(TaskResult::new)
+                .map_err(|e| e.to_string())
+        },
+        json_tag,
+    }
 }
 
 /// A validated create request of an asynchronous kind.

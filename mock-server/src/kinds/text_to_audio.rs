@@ -25,6 +25,7 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     path: "/v1/audio/text-to-audio",
     mode: super::Mode::Task {
         query: "/v1/audio/text-to-audio/{id}",
+        result: super::result_type::<Audios>("Audios"),
         parse: |body| Ok(Box::new(CreateTextToAudio::parse(body)?)),
     },
     max_page_size: 500,
@@ -161,7 +162,7 @@ struct WireAudio {
     duration_wav: String,
 }
 
-/// The result of a text-to-audio task: `task_result.audios` (saved as `Audios`).
+/// The result of a text-to-audio task: `task_result.audios` (JSON state files wrote it as `Audios`).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Audios(pub Vec<GeneratedAudio>);
 
@@ -170,7 +171,6 @@ struct WireAudios {
     audios: Vec<WireAudio>,
 }
 
-#[typetag::serde(name = "Audios")]
 impl super::KindResult for Audios {
     fn wire<'a>(&'a self, base: &'a str) -> Box<dyn erased_serde::Serialize + 'a> {
         Box::new(WireAudios {

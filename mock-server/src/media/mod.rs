@@ -12,7 +12,7 @@ use crate::churn::ChurnMap;
 use audio::Sound;
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// A file format the mock serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -149,6 +149,15 @@ impl VideoSource {
     }
 }
 
+/// A generated file or media id, as the state store logs it.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum MediaChange {
+    /// A file was generated.
+    File(Token, MediaFile),
+    /// A media id was generated.
+    Item(u64, MediaItem),
+}
+
 /// A generated audio or video, known by its id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MediaItem {
@@ -183,6 +192,10 @@ pub struct MediaLibrary {
     cap: AtomicUsize,
     /// Entries forgotten (expired or past the cap) since the start.
     evicted: AtomicU64,
+    /// Generated files and media ids, in the order they were added, for the state store.
+    pub added: crate::dirty::Dirty<MediaChange>,
+    /// Entries were removed other than oldest-first (a reset): the store rewrites its media log.
+    pub rewritten: AtomicBool,
 }
 
 /// Entries examined per addition when sweeping.
@@ -231,6 +244,7 @@ impl MediaLibrary {
     pub fn add_file(&self, token: Token, file: MediaFile) -> MediaRef {
         self.files.insert(token, file);
         if let Some(born) = file.born {
+            self.added.mark(MediaChange::File(token, file));
             let mut order = self.file_order.lock().unwrap_or_else(|e| e.into_inner());
             order.push_back((born, token));
             self.sweep(&mut order, &self.files, born);
@@ -255,6 +269,7 @@ impl MediaLibrary {
     /// Register a generated audio or video id (subject to the retention and the cap).
     pub fn add_item(&self, id: u64, item: MediaItem) {
         self.items.insert(id, item);
+        self.added.mark(MediaChange::Item(id, item));
         let mut order = self.item_order.lock().unwrap_or_else(|e| e.into_inner());
         order.push_back((item.created_at, id));
         self.sweep(&mut order, &self.items, item.created_at);
@@ -331,6 +346,7 @@ impl MediaLibrary {
 
     /// Forget the media ids of `account` (or all).
     pub fn clear_items(&self, account: Option<u32>) {
+        self.rewritten.store(true, Ordering::Relaxed);
         self.items
             .retain(|_, i| account.is_some_and(|a| a != i.account));
         self.item_order
@@ -341,6 +357,7 @@ impl MediaLibrary {
 
     /// Keep only the files `keep` accepts.
     pub fn retain_files(&self, keep: impl Fn(&Token) -> bool) {
+        self.rewritten.store(true, Ordering::Relaxed);
         self.files.retain(|t, _| keep(t));
         self.file_order
             .lock()

@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// Layers, bottom first. `lib` and `main` sit on top of everything.
 const LAYERS: &[&[&str]] = &[
-    &["error", "clock", "ids", "churn"],
+    &["error", "clock", "ids", "churn", "dirty"],
     &["wire"],
     &["auth", "media", "voices"],
     &["engine"],

@@ -3,6 +3,7 @@
 use crate::helpers::*;
 use kling_mock::{Clock, Server};
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -205,6 +206,22 @@ async fn a_corrupt_or_foreign_state_file_stops_the_server() {
     }
 }
 
+/// The task ids a store at `path` holds now, read as another process would (read-only, while
+/// the server writes).
+fn stored_task_ids(path: &Path) -> HashSet<String> {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return HashSet::new();
+    };
+    let Ok(mut st) = conn.prepare("SELECT id FROM tasks") else {
+        return HashSet::new();
+    };
+    st.query_map([], |r| r.get::<_, i64>(0))
+        .map(|rows| rows.flatten().map(|id| id.to_string()).collect())
+        .unwrap_or_default()
+}
+
 async fn start_binary(path: &Path, interval: &str) -> (Proc, String) {
     let path = path.to_str().expect("a UTF-8 temp path");
     let args = [
@@ -272,12 +289,12 @@ async fn sigterm_loses_nothing_acknowledged() {
 
 #[tokio::test]
 async fn a_crash_loses_at_most_the_last_interval() {
-    let path = state_path("crash.json");
+    let path = state_path("crash.db");
     let (mut child, url) = start_binary(&path, "100ms").await;
     let id = create(&url).await;
-    // Wait (polling, bounded) until a periodic save holds the task: the documented window.
+    // Wait (polling, bounded) until a flush has committed the task: the documented window.
     tokio::time::timeout(Duration::from_secs(20), async {
-        while !std::fs::read_to_string(&path).is_ok_and(|s| s.contains(&id)) {
+        while !stored_task_ids(&path).contains(&id) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -289,85 +306,283 @@ async fn a_crash_loses_at_most_the_last_interval() {
     assert_eq!(status(&url, &id).await, 200);
 }
 
-/// A state saved by a build of layout version 1 (kinds named by their Rust names, audios' media
-/// ids by the kind that made them) is read, and answers as it did.
+/// Under load, `kill -9` loses only what no flush had committed: every task a read of the store
+/// showed just before the kill answers after the restart, and so does every task acknowledged
+/// at least one window before the last commit seen.
 #[tokio::test]
-async fn a_version_1_state_file_is_read_and_answers_the_same() {
-    let path = state_path("v1.json");
-    let t0 = 1_790_000_000_000;
-    let (app, stop, run) = serve(&path, t0).await;
-    let done = app
-        .create_t2a(json!({"prompt": "p", "duration": 4, "external_task_id": "old-1"}))
-        .await;
-    let voice_task = app.create_voice(AK, SK, "old voice").await;
-    app.advance(FINISH);
-    let before_t2a = app.get("/v1/audio/text-to-audio").await.ok().clone();
-    let before_voice = app
-        .get(&format!("/v1/general/custom-voices/{voice_task}"))
+async fn kill_9_under_load_keeps_every_committed_task() {
+    let path = state_path("crash-load.db");
+    let (mut child, url) = start_binary(&path, "50ms").await;
+    let mut acked = Vec::new();
+    // Create until at least three flushes have committed tasks created while others were being
+    // created (bounded by a count, not by time).
+    for round in 0..400 {
+        let ids = futures_util::future::join_all((0..8).map(|_| create(&url))).await;
+        acked.extend(ids);
+        if round % 20 == 19 {
+            let seen = stored_task_ids(&path);
+            if seen.len() >= 3 * 8 && seen.len() < acked.len() {
+                break;
+            }
+        }
+    }
+    let committed = stored_task_ids(&path);
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    assert!(!committed.is_empty(), "no flush committed anything");
+    let (_child, url) = start_binary(&path, "50ms").await;
+    for id in &committed {
+        assert_eq!(status(&url, id).await, 200, "task {id} was committed");
+    }
+    // What was lost is a suffix: the tasks acknowledged after the last commit.
+    let first_lost = acked.iter().position(|id| !committed.contains(id));
+    if let Some(i) = first_lost {
+        assert!(
+            acked[i..].iter().all(|id| !committed.contains(id)),
+            "a flush writes everything acknowledged before it: lost tasks are the newest"
+        );
+    }
+}
+
+const V1_FIXTURE: &str = "tests/fixtures/state-v1.json";
+
+/// A server on `path` for the accounts of the version 1 fixture, its clock frozen where that
+/// state was saved.
+async fn serve_v1(
+    path: &Path,
+) -> (
+    TestApp,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let cfg = kling_mock::Config {
+        state_file: Some(path.to_path_buf()),
+        public_url: Some("http://mock.test".into()),
+        accounts: vec![
+            kling_mock::config::AccountSpec {
+                access_key: "v1-ak".into(),
+                secret_key: "v1-sk".into(),
+            },
+            kling_mock::config::AccountSpec {
+                access_key: "v1-ak2".into(),
+                secret_key: "v1-sk2".into(),
+            },
+        ],
+        seed: Some(7),
+        ..kling_mock::Config::default()
+    };
+    let server = Server::bind_with_clock(cfg, Clock::frozen(1_790_000_010_000))
         .await
-        .ok()
-        .clone();
-    stop.send(()).unwrap();
-    run.await.unwrap().unwrap();
+        .expect("bind and load");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = TestApp {
+        base: server.base_url(),
+        state: server.state().clone(),
+        client: reqwest::Client::new(),
+    };
+    let run = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    (app, tx, run)
+}
 
-    // Write it back as version 1 wrote it.
-    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(v["version"], 2, "this build writes version 2");
-    v["version"] = json!(1);
-    for t in v["tasks"].as_array_mut().unwrap() {
-        let old = match t["kind"].as_str().unwrap() {
-            "text-to-audio" => "TextToAudio",
-            "custom-voice" => "CustomVoice",
-            k => panic!("unexpected kind {k}"),
-        };
-        t["kind"] = json!(old);
-    }
-    for item in v["media_items"].as_array_mut().unwrap() {
-        assert_eq!(item[1]["origin"], "Audio");
-        item[1]["origin"] = json!("TextToAudio");
-    }
-    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
-
-    let (app, _stop, _run) = serve(&path, t0 + FINISH.as_millis() as i64).await;
-    assert_eq!(app.get("/v1/audio/text-to-audio").await.ok(), &before_t2a);
+/// What the fixture's server answered before it was stopped, against what `app` answers now.
+async fn answers_as_saved(app: &TestApp) {
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/state-v1.answers.json").unwrap(),
+    )
+    .unwrap();
     assert_eq!(
-        app.get("/v1/audio/text-to-audio/old-1").await.ok()["task_id"],
-        done.as_str()
-    );
-    assert_eq!(
-        app.get(&format!("/v1/general/custom-voices/{voice_task}"))
+        app.get_as("v1-ak", "v1-sk", "/v1/audio/text-to-audio")
             .await
             .ok(),
-        &before_voice
+        &saved["t2a_list"]
+    );
+    assert_eq!(
+        app.get_as("v1-ak", "v1-sk", "/v1/general/custom-voices")
+            .await
+            .ok(),
+        &saved["voices"]
+    );
+    assert_eq!(
+        app.get_as("v1-ak2", "v1-sk2", "/v1/audio/text-to-audio")
+            .await
+            .ok(),
+        &saved["other_list"]
+    );
+    let acc = app.ctl_get("/__mock/accounts/v1-ak").await;
+    assert_eq!(acc.ok()["settings"], saved["account"]["settings"]);
+    let url = saved["tts_url"].as_str().unwrap();
+    let (status, _, bytes) = app
+        .fetch(&format!(
+            "{}{}",
+            app.base,
+            url.trim_start_matches("http://mock.test")
+        ))
+        .await;
+    assert_eq!(status, 200, "the TTS file of the old state is still served");
+    assert!(
+        bytes.starts_with(b"ID3") || bytes.starts_with(&[0xff]),
+        "an MP3"
+    );
+}
+
+/// A JSON state file written by an earlier build (layout version 1: kinds by their Rust names,
+/// media ids by the kind that made them) is migrated once into the store: the server answers
+/// exactly as the old one did, the file becomes the store, the JSON is kept beside it, and a
+/// second restart reads the store.
+#[tokio::test]
+async fn a_version_1_json_state_file_is_migrated_and_answers_the_same() {
+    let path = state_path("migrate-v1.json");
+    std::fs::copy(V1_FIXTURE, &path).unwrap();
+    let (app, stop, run) = serve_v1(&path).await;
+    answers_as_saved(&app).await;
+    // The pending task goes on.
+    app.advance(FINISH);
+    assert_eq!(
+        app.get_as("v1-ak", "v1-sk", "/v1/audio/text-to-audio/v1-pending")
+            .await
+            .ok()["task_status"],
+        "succeed"
+    );
+    stop.send(()).unwrap();
+    run.await.unwrap().unwrap();
+    let head = std::fs::read(&path).unwrap();
+    assert!(
+        head.starts_with(b"SQLite format 3\0"),
+        "the file is now the store"
+    );
+    let backup = path.with_file_name("migrate-v1.json.json-v1.bak");
+    assert_eq!(
+        std::fs::read(&backup).unwrap(),
+        std::fs::read(V1_FIXTURE).unwrap(),
+        "the JSON file is kept as it was"
+    );
+    let (app, _stop, _run) = serve_v1(&path).await;
+    assert_eq!(
+        app.get_as("v1-ak", "v1-sk", "/v1/audio/text-to-audio/v1-pending")
+            .await
+            .ok()["task_status"],
+        "succeed",
+        "the second start reads the store, with what happened after the migration"
+    );
+    assert_eq!(
+        app.get_as("v1-ak", "v1-sk", "/v1/audio/text-to-audio/v1-done")
+            .await
+            .ok()["task_status"],
+        "succeed"
     );
 }
 
 /// A saved task of a kind this build does not serve stops the server with a message naming it
-/// (never dropped silently), and the file is left as it was.
+/// (never dropped silently), whether it comes from a JSON state file or from the store, and the
+/// file is left as it was.
 #[tokio::test]
-async fn a_state_file_with_a_kind_this_build_does_not_serve_is_refused() {
-    let path = state_path("unknown-kind.json");
-    let (app, stop, run) = serve(&path, 0).await;
+async fn a_state_with_a_kind_this_build_does_not_serve_is_refused() {
+    let refused = |path: PathBuf| async move {
+        let before = std::fs::read(&path).unwrap();
+        let cfg = kling_mock::Config {
+            state_file: Some(path.clone()),
+            ..config()
+        };
+        let err = Server::bind_with_clock(cfg, Clock::frozen(0))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("kind 'hologram'")
+                && err.contains("custom-voice, text-to-audio")
+                && err.contains("Move it away"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before, "left as it was");
+    };
+    let json_path = state_path("unknown-kind.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(V1_FIXTURE).unwrap()).unwrap();
+    v["tasks"][0]["kind"] = json!("hologram");
+    std::fs::write(&json_path, serde_json::to_vec(&v).unwrap()).unwrap();
+    refused(json_path).await;
+
+    let db_path = state_path("unknown-kind.db");
+    let (app, stop, run) = serve(&db_path, 0).await;
     app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
     stop.send(()).unwrap();
     run.await.unwrap().unwrap();
-    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    v["tasks"][0]["kind"] = json!("hologram");
-    let text = serde_json::to_string(&v).unwrap();
-    std::fs::write(&path, &text).unwrap();
-    let cfg = kling_mock::Config {
-        state_file: Some(path.clone()),
-        ..config()
+    {
+        let conn = rusqlite::Connection::open(&db_path).unwrap();
+        conn.execute("UPDATE tasks SET kind = 'hologram'", [])
+            .unwrap();
+    }
+    refused(db_path).await;
+}
+
+/// Stores this build cannot read stop the server and stay as they are: another program's
+/// SQLite database, a store of a newer layout, a damaged store, bytes that are neither.
+#[tokio::test]
+async fn a_foreign_future_or_damaged_store_stops_the_server_untouched() {
+    let mk = |name: &str, setup: &dyn Fn(&rusqlite::Connection)| {
+        let p = state_path(name);
+        let conn = rusqlite::Connection::open(&p).unwrap();
+        setup(&conn);
+        drop(conn);
+        p
     };
-    let err = Server::bind_with_clock(cfg, Clock::frozen(0))
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("kind 'hologram'")
-            && err.contains("custom-voice, text-to-audio")
-            && err.contains("Move it away"),
-        "{err}"
-    );
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    let foreign = mk("foreign.db", &|c| {
+        c.execute_batch("CREATE TABLE notes(x); INSERT INTO notes VALUES (1);")
+            .unwrap()
+    });
+    let future = mk("future.db", &|c| {
+        c.execute_batch(
+            "CREATE TABLE tasks(id); PRAGMA application_id = 1263291723; PRAGMA user_version = 99;",
+        )
+        .unwrap()
+    });
+    // A real store, then damaged in the middle of its pages.
+    let damaged = state_path("damaged.db");
+    {
+        let (app, stop, run) = serve(&damaged, 0).await;
+        for _ in 0..50 {
+            app.create_t2a(json!({"prompt": "p", "duration": 3})).await;
+        }
+        stop.send(()).unwrap();
+        run.await.unwrap().unwrap();
+        let mut bytes = std::fs::read(&damaged).unwrap();
+        let n = bytes.len();
+        for b in &mut bytes[n / 2..n / 2 + 4096.min(n / 2)] {
+            *b = 0xA5;
+        }
+        std::fs::write(&damaged, bytes).unwrap();
+    }
+    let garbage = state_path("garbage.bin");
+    std::fs::write(&garbage, [0x00, 0x01, 0x02, 0xff, 0x10]).unwrap();
+    let empty = state_path("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    for (path, says) in [
+        (foreign, "not a kling-mock state file"),
+        (future, "layout version 99"),
+        (damaged, "corrupt"),
+        (garbage, "not a kling-mock state file"),
+        (empty, "empty"),
+    ] {
+        let before = std::fs::read(&path).unwrap();
+        let cfg = kling_mock::Config {
+            state_file: Some(path.clone()),
+            ..config()
+        };
+        let err = Server::bind_with_clock(cfg, Clock::frozen(0))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(says) && err.contains("Move it away"),
+            "{}: {err}",
+            path.display()
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "{} untouched",
+            path.display()
+        );
+    }
 }
