@@ -7,6 +7,7 @@
 mod load;
 mod reliability;
 mod scenarios;
+mod store;
 
 use clap::Parser;
 use load::{LoadResult, LoadSpec};
@@ -34,17 +35,20 @@ const fn scenario(name: &'static str, http: bool) -> Scenario {
 
 /// Every scenario, in the order they run (`rss` first, while the heap is fresh): the one list
 /// that names them (`--scenario` values, the baseline's dependants, the run order).
-const SCENARIOS: [Scenario; 12] = [
+const SCENARIOS: [Scenario; 15] = [
     scenario("rss", false),
     scenario("baseline", false),
     scenario("get-task", true),
     scenario("create-t2a", true),
+    scenario("create-t2a-store", true),
     scenario("tts", true),
     scenario("list-1k", true),
     scenario("list-100k", true),
     scenario("list-1m", true),
     scenario("advance", false),
     scenario("startup", false),
+    scenario("restart", false),
+    scenario("kill-9", false),
     scenario("load", false),
     Scenario {
         name: "soak",
@@ -87,6 +91,9 @@ struct Args {
     /// Cap on every seeded task count (list, rss, advance).
     #[arg(long)]
     max_tasks: Option<usize>,
+    /// Tasks in the store of the `restart` scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    restart_tasks: usize,
     /// Tasks of the `advance` scenario.
     #[arg(long, default_value_t = 100_000)]
     advance_tasks: usize,
@@ -243,6 +250,8 @@ struct Sizes {
     soak: Duration,
     soak_rate: f64,
     soak_max_tasks: usize,
+    restart_tasks: usize,
+    kill_secs: f64,
 }
 
 /// Label mark of the open-loop runs at half the closed loop's throughput.
@@ -259,6 +268,8 @@ impl Sizes {
                 duration: Duration::from_millis(200),
                 list: [("list-1k", small), ("list-100k", small), ("list-1m", small)],
                 rss_tasks: small,
+                restart_tasks: small,
+                kill_secs: 0.5,
                 advance_tasks: small,
                 advance_limit: Duration::from_secs(30),
                 startup_runs: 1,
@@ -284,6 +295,8 @@ impl Sizes {
                 ("list-1m", cap(1_000_000)),
             ],
             rss_tasks: cap(1_000_000),
+            restart_tasks: cap(a.restart_tasks),
+            kill_secs: 3.0,
             advance_tasks: cap(a.advance_tasks),
             advance_limit: Duration::from_secs(120),
             startup_runs: a.startup_runs.max(1),
@@ -358,8 +371,18 @@ async fn run_scenario(
                 rows.push(Row::load(name, label, &h, half_base.as_ref()));
             }
         }
-        "create-t2a" | "tts" => {
-            let mock = start_mock(0).await;
+        "create-t2a" | "create-t2a-store" | "tts" => {
+            let store_dir = (name == "create-t2a-store").then(|| {
+                std::env::temp_dir().join(format!("kling-bench-create-{}", std::process::id()))
+            });
+            let mock = match &store_dir {
+                Some(dir) => {
+                    let _ = std::fs::remove_dir_all(dir);
+                    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+                    scenarios::start_mock_with_store(&dir.join("create.db")).await
+                }
+                None => start_mock(0).await,
+            };
             let request = if name == "tts" {
                 (
                     "POST tts",
@@ -377,13 +400,78 @@ async fn run_scenario(
                     Some(r#"{"prompt":"rain on a tin roof","duration":5}"#),
                 )
             };
-            let what = request.0;
+            let what = if store_dir.is_some() {
+                "POST text-to-audio, --state-file (1 s window)"
+            } else {
+                request.0
+            };
             let (r, h) =
                 closed_and_half(&mock, spec(addr_of(&mock)?), z.half_load, request).await?;
             rows.push(Row::load(name, what.into(), &r, base.as_ref()));
             if let Some((label, h)) = h {
                 rows.push(Row::load(name, label, &h, half_base.as_ref()));
             }
+            drop(mock);
+            if let Some(dir) = store_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        "restart" => {
+            let Some(bin) = scenarios::mock_binary() else {
+                rows.push(Row::skipped(name, NO_BINARY));
+                return Ok(());
+            };
+            let r = store::restart(&bin, z.restart_tasks).await?;
+            let n = r.tasks;
+            rows.push(Row::metric(
+                name,
+                format!("spawn on a store of {n} tasks → first answer"),
+                r.restart.as_secs_f64() * 1000.0,
+                "ms",
+                format!("the restored binary reports {} tasks", r.restored_tasks),
+            ));
+            let live_total = r.idle_rss + r.live_delta;
+            rows.push(Row::metric(
+                name,
+                "RSS restored ÷ RSS of the same state built live".into(),
+                r.restored_rss as f64 / live_total as f64,
+                "×",
+                format!(
+                    "restored binary {:.1} MiB; live = idle binary {:.1} MiB + {:.1} MiB grown seeding the same {n} tasks in-process",
+                    mb(r.restored_rss),
+                    mb(r.idle_rss),
+                    mb(r.live_delta)
+                ),
+            ));
+            rows.push(Row::metric(
+                name,
+                "disk bytes per task".into(),
+                r.file_bytes as f64 / n as f64,
+                "B/task",
+                format!(
+                    "{:.1} MiB for {n} finished text-to-audio tasks (2 files, 1 media id each); the graceful stop wrote them in one window in {:.1} s",
+                    mb(r.file_bytes),
+                    r.final_flush.as_secs_f64()
+                ),
+            ));
+        }
+        "kill-9" => {
+            let Some(bin) = scenarios::mock_binary() else {
+                rows.push(Row::skipped(name, NO_BINARY));
+                return Ok(());
+            };
+            let window = Duration::from_secs(1);
+            let r = store::kill9(&bin, window, z.kill_secs, 16).await?;
+            rows.push(Row::metric(
+                name,
+                format!("kill -9 under load, window {} ms: oldest lost create's age", r.window.as_millis()),
+                r.oldest_lost_age.as_secs_f64() * 1000.0,
+                "ms",
+                format!(
+                    "{} creates acknowledged at {:.0}/s over 16 connections, {} lost (acknowledged after the last committed window)",
+                    r.acked, r.rate, r.lost
+                ),
+            ));
         }
         "list-1k" | "list-100k" | "list-1m" => {
             let n = z

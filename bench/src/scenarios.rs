@@ -25,6 +25,17 @@ pub async fn start_mock(callback_queue: usize) -> MockServer {
     MockServer::builder().config(config).start().await
 }
 
+/// [`start_mock`] with `--state-file path` (the default 1 s window).
+pub async fn start_mock_with_store(path: &std::path::Path) -> MockServer {
+    let mut config = Config {
+        seed: Some(6),
+        state_file: Some(path.to_path_buf()),
+        ..Default::default()
+    };
+    config.callbacks.log_capacity = 0;
+    MockServer::builder().config(config).start().await
+}
+
 /// The mock's address.
 pub fn addr_of(mock: &MockServer) -> Result<SocketAddr, String> {
     mock.base_url()
@@ -36,7 +47,15 @@ pub fn addr_of(mock: &MockServer) -> Result<SocketAddr, String> {
 /// Create `n` text-to-audio tasks through the engine, as the create handler does (no HTTP).
 /// Returns the last task id.
 pub fn seed(mock: &MockServer, n: usize, callback_url: Option<&str>) -> Result<u64, String> {
-    let s = mock.state();
+    seed_state(mock.state(), n, callback_url)
+}
+
+/// [`seed`] on any server's state.
+pub fn seed_state(
+    s: &kling_mock::state::AppState,
+    n: usize,
+    callback_url: Option<&str>,
+) -> Result<u64, String> {
     let account = s
         .accounts
         .get(DEV_ACCESS_KEY)

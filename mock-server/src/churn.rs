@@ -19,8 +19,9 @@
 //! Used for the media files and ids (`media`) and the task table (`engine::store`): each fills to
 //! its cap or retention and then churns with every create.
 
+use hashbrown::DefaultHashBuilder as RandomState;
 use hashbrown::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -66,13 +67,13 @@ impl<K: Eq + Hash + Copy, V> Default for ChurnMap<K, V> {
             shards: (0..SHARDS)
                 .map(|_| {
                     RwLock::new(Shard {
-                        map: HashMap::with_hasher(RandomState::new()),
+                        map: HashMap::with_hasher(RandomState::default()),
                         churning: false,
                         room: 0,
                     })
                 })
                 .collect(),
-            pick: RandomState::new(),
+            pick: RandomState::default(),
             len: AtomicUsize::new(0),
         }
     }
@@ -89,6 +90,17 @@ impl<K: Eq + Hash + Copy, V> ChurnMap<K, V> {
 
     fn write(lock: &RwLock<Shard<K, V>>) -> RwLockWriteGuard<'_, Shard<K, V>> {
         lock.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Make room for `total` entries in all (a restore that knows its count grows each table
+    /// once instead of doubling it step by step).
+    pub fn reserve(&self, total: usize) {
+        let per = total / SHARDS + total / SHARDS / 16 + 16;
+        for shard in &self.shards {
+            let mut s = Self::write(shard);
+            let more = per.saturating_sub(s.map.len());
+            s.map.reserve(more);
+        }
     }
 
     pub fn insert(&self, k: K, v: V) {
@@ -307,7 +319,8 @@ mod tests {
     /// What the map prevents: a plain table under the same churn doubles long after it filled.
     #[test]
     fn a_plain_table_under_churn_grows_late() {
-        let mut m: HashMap<u64, [u64; 4], RandomState> = HashMap::with_hasher(RandomState::new());
+        let mut m: HashMap<u64, [u64; 4], RandomState> =
+            HashMap::with_hasher(RandomState::default());
         let live = 1_200u64;
         for i in 0..live {
             m.insert(i, [i; 4]);

@@ -521,6 +521,11 @@ impl Engine {
         self.store.restore(rec);
     }
 
+    /// Make room for `n` restored tasks.
+    pub(crate) fn reserve_tasks(&self, n: usize) {
+        self.store.reserve(n);
+    }
+
     /// After the last [`Engine::restore_task`]: the store's order, then its cap.
     pub(crate) fn restored(&self) {
         self.store.restored();

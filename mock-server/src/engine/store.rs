@@ -347,6 +347,15 @@ impl Store {
         self.tasks.with(&id, |r| (**r).clone())
     }
 
+    /// Make room for `n` tasks (a restore).
+    pub fn reserve(&self, n: usize) {
+        self.tasks.reserve(n);
+        self.order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reserve(n);
+    }
+
     /// Put back a saved task with its indexes (external id, list membership).
     pub fn restore(&self, rec: TaskRecord) {
         if let Some(ext) = &rec.external_id {

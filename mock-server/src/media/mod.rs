@@ -304,6 +304,20 @@ impl MediaLibrary {
         }
     }
 
+    /// Make room for `files` generated files and `items` media ids (a restore).
+    pub fn reserve(&self, files: usize, items: usize) {
+        self.files.reserve(files);
+        self.items.reserve(items);
+        self.file_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reserve(files);
+        self.item_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reserve(items);
+    }
+
     /// After a restore: the sweep order is the birth order.
     pub fn restored(&self) {
         self.file_order

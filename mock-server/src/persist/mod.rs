@@ -163,7 +163,8 @@ impl Store {
     }
 
     fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, String> {
-        let conn = Connection::open_with_flags(path, flags)
+        // Each connection is used by one thread at a time: no SQLite mutex on every call.
+        let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(|e| format!("cannot open state file {}: {e}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
         Ok(conn)
@@ -293,7 +294,9 @@ impl Store {
 
     /// Read the store at `path` into the freshly built `s`.
     fn load(state: &AppState, path: &Path) -> Result<Store, String> {
+        let t0 = std::time::Instant::now();
         Store::check(path)?;
+        let t_check = t0.elapsed();
         let bad = |why: String| refusal(path, why);
         let conn = Store::writable(path)?;
         let mut store = Store::empty(conn, path);
@@ -334,45 +337,80 @@ impl Store {
                 s.custom_voices
                     .register(voice as u64, live(r.get(1).map_err(sql)?)?, task as u64);
             }
-            let mut st = store
-                .conn
-                .prepare("SELECT body FROM media_log ORDER BY seq")
-                .map_err(sql)?;
-            let mut rows = st.query([]).map_err(sql)?;
-            while let Some(r) = rows.next().map_err(sql)? {
-                let body = r.get_ref(0).map_err(sql)?.as_blob().map_err(sql)?;
-                let entries: Vec<MediaChange> = postcard::from_bytes(body)
-                    .map_err(|e| bad(format!("it is corrupt (media log: {e})")))?;
-                for e in entries {
-                    match e {
-                        MediaChange::File(token, file) => {
-                            s.media.add_file(token, file);
-                        }
-                        MediaChange::Item(id, mut item) => {
-                            item.account = live(item.account as i64)?;
-                            s.media.add_item(id, item);
+            let hint = |key: &str| -> usize {
+                store
+                    .conn
+                    .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .map_or(0, |v| v.max(0) as usize)
+            };
+            s.media.reserve(hint("media_files"), hint("media_items"));
+            s.engine.reserve_tasks(hint("tasks"));
+            // The media log and the tasks are independent: read them at once, on two
+            // connections (WAL: readers do not wait for each other).
+            let media_conn = Store::connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            let conn = &store.conn;
+            let (media, tasks) = std::thread::scope(|scope| {
+                let media = scope.spawn(move || -> Result<std::time::Duration, String> {
+                    let store = (&media_conn,);
+                    let mut st = store
+                        .0
+                        .prepare("SELECT body FROM media_log ORDER BY seq")
+                        .map_err(sql)?;
+                    let mut rows = st.query([]).map_err(sql)?;
+                    while let Some(r) = rows.next().map_err(sql)? {
+                        let body = r.get_ref(0).map_err(sql)?.as_blob().map_err(sql)?;
+                        let entries: Vec<MediaChange> = postcard::from_bytes(body)
+                            .map_err(|e| bad(format!("it is corrupt (media log: {e})")))?;
+                        for e in entries {
+                            match e {
+                                MediaChange::File(token, file) => {
+                                    s.media.add_file(token, file);
+                                }
+                                MediaChange::Item(id, mut item) => {
+                                    item.account = live(item.account as i64)?;
+                                    s.media.add_item(id, item);
+                                }
+                            }
                         }
                     }
-                }
-            }
-            s.media.restored();
-            let mut st = store
-                .conn
+                    s.media.restored();
+                    Ok(t0.elapsed())
+                });
+                let tasks = (|| -> Result<(), String> {
+                    let store = (conn,);
+                    let mut st = store
+                .0
                 .prepare(
                     "SELECT id, account, kind, status, external_task_id, created_at, updated_at, \
                      body, result FROM tasks ORDER BY id",
                 )
                 .map_err(sql)?;
-            let mut rows = st.query([]).map_err(sql)?;
-            let mut kinds: HashMap<String, KindId> = HashMap::new();
-            while let Some(r) = rows.next().map_err(sql)? {
-                let rec = task_of_row(r, &mut kinds, &live_plain).map_err(|e| match e {
-                    RowError::Sql(e) => bad(format!("it is corrupt ({e})")),
-                    RowError::Refused(m) => bad(m),
-                })?;
-                s.engine.restore_task(rec);
-            }
+                    let mut rows = st.query([]).map_err(sql)?;
+                    let mut kinds: HashMap<String, KindId> = HashMap::new();
+                    while let Some(r) = rows.next().map_err(sql)? {
+                        let rec = task_of_row(r, &mut kinds, &live_plain).map_err(|e| match e {
+                            RowError::Sql(e) => bad(format!("it is corrupt ({e})")),
+                            RowError::Refused(m) => bad(m),
+                        })?;
+                        s.engine.restore_task(rec);
+                    }
+                    Ok(())
+                })();
+                (media.join(), tasks)
+            });
+            let t_media = media.map_err(|_| "the media reader failed".to_string())??;
+            tasks?;
             s.engine.restored();
+            tracing::info!(
+                tasks = s.engine.task_count(),
+                media_files = s.media.file_count(),
+                check_ms = t_check.as_millis() as u64,
+                media_ms = (t_media - t_check).as_millis() as u64,
+                total_ms = t0.elapsed().as_millis() as u64,
+                "state restored"
+            );
         }
         let last: Option<i64> = store
             .conn
@@ -559,6 +597,10 @@ impl Store {
                 Ok(())
             };
             meta("last_id", s.ids.last() as i64)?;
+            // Sizes of the live tables: a restore reserves them at once.
+            meta("tasks", s.engine.task_count() as i64)?;
+            meta("media_files", s.media.file_count() as i64)?;
+            meta("media_items", s.media.item_count() as i64)?;
             meta("saved_at_ms", s.clock.now_ms())?;
             match s.clock.mode() {
                 crate::clock::Mode::Frozen { at_ms } => {
@@ -769,10 +811,17 @@ impl Saver {
                         rx.recv_timeout(window),
                         Err(mpsc::RecvTimeoutError::Timeout)
                     );
-                    if let Err(e) = store.flush(&st) {
-                        tracing::error!(error = %e, "state not saved");
-                    } else if last {
-                        tracing::info!("state saved");
+                    let t0 = std::time::Instant::now();
+                    match store.flush(&st) {
+                        Err(e) => tracing::error!(error = %e, "state not saved"),
+                        Ok(_) if last => tracing::info!("state saved"),
+                        Ok(stats) if t0.elapsed() > window => tracing::warn!(
+                            ms = t0.elapsed().as_millis() as u64,
+                            tasks = stats.tasks,
+                            media = stats.media,
+                            "a state flush took longer than its window: a crash may lose more"
+                        ),
+                        Ok(_) => {}
                     }
                     if last {
                         return;
