@@ -110,25 +110,25 @@ enum Whose {
 const ORACLE: &str = include_str!("../../../fixtures/contract/endpoints.json");
 
 /// A task family of the oracle: a create, single and list queries.
-struct Fam {
+pub(crate) struct Fam {
     /// Its name in the oracle.
-    name: String,
+    pub(crate) name: String,
     /// `POST` creates a task.
-    create: String,
+    pub(crate) create: String,
     /// `GET` lists the caller's tasks (and finds one by `?external_task_id=`).
-    list: String,
+    pub(crate) list: String,
     /// `GET` reads one task: the single-query path, with `{id}`.
-    query: String,
+    pub(crate) query: String,
     /// A valid create body.
-    example: Value,
+    pub(crate) example: Value,
     /// Its kind's slug in the registry (for `/__mock/lifecycle/{slug}`).
-    lifecycle: &'static str,
+    pub(crate) lifecycle: &'static str,
     /// The path that deletes what its tasks make, and the body field naming it.
     delete: Option<(String, String)>,
 }
 
-/// The oracle's families, in its order.
-static FAMILIES: LazyLock<Vec<Fam>> = LazyLock::new(|| {
+/// The oracle's families, in its order (also read by the restart property).
+pub(crate) static FAMILIES: LazyLock<Vec<Fam>> = LazyLock::new(|| {
     let oracle: Value = serde_json::from_str(ORACLE).expect("endpoints.json");
     let endpoint = |family: &str, name: &Value, method: &str| {
         let name = name

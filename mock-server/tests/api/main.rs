@@ -23,6 +23,7 @@ mod media;
 mod openapi;
 mod paging;
 mod persistence;
+mod restart_prop;
 mod retention;
 mod text_to_audio;
 mod tls;
