@@ -26,7 +26,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Shards: a shard's resize rehashes 1/128 of the table while holding its lock.
-const SHARDS: usize = 128;
+const SHARDS: usize = 1 << SHARD_BITS;
+/// log2 of [`SHARDS`].
+const SHARD_BITS: u32 = 7;
 
 #[derive(Debug)]
 struct Shard<K, V> {
@@ -81,7 +83,8 @@ impl<K: Eq + Hash + Copy, V> Default for ChurnMap<K, V> {
 
 impl<K: Eq + Hash + Copy, V> ChurnMap<K, V> {
     fn shard(&self, k: &K) -> &RwLock<Shard<K, V>> {
-        &self.shards[(self.pick.hash_one(k) % SHARDS as u64) as usize]
+        // The top bits: the low ones of a fast hash of sequential ids spread less evenly.
+        &self.shards[(self.pick.hash_one(k) >> (64 - SHARD_BITS)) as usize]
     }
 
     fn read(lock: &RwLock<Shard<K, V>>) -> RwLockReadGuard<'_, Shard<K, V>> {

@@ -307,6 +307,8 @@ pub struct CallbackAttempt {
 #[derive(Debug)]
 struct Job {
     d: Delivery,
+    /// Its place in the order changes were queued (the state store's key).
+    seq: u64,
     webhook_id: String,
     delay_ms: u64,
     duplicate: bool,
@@ -376,6 +378,18 @@ struct Shared {
     idle: Notify,
     /// Caps the attempts in flight across all tasks (`CallbackConfig::concurrency`).
     in_flight: tokio::sync::Semaphore,
+    /// With a state store: the changes accepted and not finished, by their `seq`, so that a
+    /// restart sends them still.
+    queued: DashMap<u64, Queued>,
+    /// `seq`s queued or finished since the store last looked.
+    dirty: crate::dirty::Dirty<u64>,
+}
+
+/// A status change accepted and not yet finished, as the state store keeps it.
+#[derive(Clone, Debug)]
+pub(crate) struct Queued {
+    pub d: Delivery,
+    pub webhook_id: String,
 }
 
 /// The dispatcher: one ordered queue per task with pending deliveries.
@@ -390,6 +404,8 @@ pub(crate) struct Callbacks {
     /// First `webhook-id` (seeded, 18 digits) and the count of ids given so far.
     id_base: u64,
     ids_given: AtomicU64,
+    /// Changes queued so far (their `seq`).
+    seqs: AtomicU64,
     /// Where deliveries run: a runtime of their own (one thread), so that they never queue in
     /// front of API requests on the server's workers, and a status change fired from any thread
     /// (e.g. a test moving the virtual clock from outside the runtime) is still delivered.
@@ -420,6 +436,8 @@ impl Callbacks {
                 busy: AtomicUsize::new(0),
                 idle: Notify::new(),
                 in_flight,
+                queued: DashMap::new(),
+                dirty: Default::default(),
             }),
             queues: DashMap::new(),
             stats,
@@ -427,6 +445,7 @@ impl Callbacks {
             rng: Mutex::new(rng),
             id_base,
             ids_given: AtomicU64::new(0),
+            seqs: AtomicU64::new(0),
             runtime: DeliveryRuntime::start(),
         }
     }
@@ -450,6 +469,7 @@ impl Callbacks {
         let terminal = d.status.is_terminal();
         let job = Job {
             d,
+            seq: self.seqs.fetch_add(1, Ordering::Relaxed),
             webhook_id,
             delay_ms: faults.delay_ms,
             duplicate,
@@ -535,11 +555,61 @@ impl Callbacks {
             // No change follows a terminal one: the worker ends once it has drained its queue.
             self.queues.remove(&id);
         }
+        if sh.dirty.is_on() {
+            sh.queued.insert(
+                job.seq,
+                Queued {
+                    d: job.d.clone(),
+                    webhook_id: job.webhook_id.clone(),
+                },
+            );
+            sh.dirty.mark(job.seq);
+        }
         if let Err(mpsc::error::SendError(job)) = tx.send(job) {
             // The worker's runtime is gone (shut down).
             self.drop_job(&job, DropReason::NoRuntime);
-            sh.finish();
+            sh.finish_job(job.seq);
         }
+    }
+
+    /// Note the changes queued and finished from now on (a state store is attached).
+    pub fn track(&self) {
+        self.shared.dirty.enable();
+    }
+
+    /// Number the next changes from `seq` on (after those a saved state holds).
+    pub fn seqs_from(&self, seq: u64) {
+        self.seqs.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// `seq`s of changes queued or finished since the last call.
+    pub fn changed(&self) -> Vec<u64> {
+        self.shared.dirty.take()
+    }
+
+    /// Note these `seq`s again (a flush that failed).
+    pub fn mark(&self, seqs: Vec<u64>) {
+        self.shared.dirty.mark_all(seqs);
+    }
+
+    /// A change still queued, by its `seq`.
+    pub fn queued(&self, seq: u64) -> Option<Queued> {
+        self.shared.queued.get(&seq).map(|q| q.clone())
+    }
+
+    /// Queue again a change a saved state held (a restart): no fault is drawn for it (it was
+    /// drawn when first queued), and it keeps its `webhook-id`.
+    pub fn requeue(&self, q: Queued) {
+        let terminal = q.d.status.is_terminal();
+        let job = Job {
+            d: q.d,
+            seq: self.seqs.fetch_add(1, Ordering::Relaxed),
+            webhook_id: q.webhook_id,
+            delay_ms: 0,
+            duplicate: false,
+            reorder: false,
+        };
+        self.admit(job, false, terminal);
     }
 
     /// The faults in force.
@@ -632,6 +702,15 @@ impl Shared {
                 applied.push(AppliedFault::Duplicate);
             }
             self.deliver(&job, url, &applied).await;
+        }
+        self.finish_job(job.seq);
+    }
+
+    /// A job is done (delivered, failed for good, or dropped after it was accepted).
+    fn finish_job(&self, seq: u64) {
+        if self.dirty.is_on() {
+            self.queued.remove(&seq);
+            self.dirty.mark(seq);
         }
         self.finish();
     }

@@ -27,12 +27,13 @@ use crate::error::KlingError;
 use crate::ids::IdGen;
 pub use crate::ids::KindId;
 use bytes::Bytes;
+use callbacks::Callbacks;
 pub use callbacks::{
     CALLBACK_RESPONSE_LIMIT, CallbackConfig, DEFAULT_CALLBACK_BACKOFF,
     DEFAULT_CALLBACK_CONCURRENCY, DEFAULT_CALLBACK_CONNECT_TIMEOUT, DEFAULT_CALLBACK_LOG,
     DEFAULT_CALLBACK_QUEUE, DEFAULT_CALLBACK_RETRIES, DEFAULT_CALLBACK_TIMEOUT,
 };
-use callbacks::{Callbacks, Delivery};
+pub(crate) use callbacks::{Delivery, Queued};
 use lifecycle::Timers;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -485,6 +486,28 @@ impl Engine {
     pub(crate) fn track_changes(&self) {
         self.store.dirty.enable();
         self.billing.dirty.enable();
+        self.callbacks.track();
+    }
+
+    /// `seq`s of callbacks queued or finished since the last call (for the state store).
+    pub(crate) fn changed_callbacks(&self) -> Vec<u64> {
+        self.callbacks.changed()
+    }
+
+    /// Note these callback `seq`s again (a flush that failed, or rows to forget).
+    pub(crate) fn mark_callbacks(&self, seqs: Vec<u64>) {
+        self.callbacks.mark(seqs);
+    }
+
+    /// A callback still queued.
+    pub(crate) fn queued_callback(&self, seq: u64) -> Option<Queued> {
+        self.callbacks.queued(seq)
+    }
+
+    /// Send again a callback a saved state held, numbering new ones after `next_seq`.
+    pub(crate) fn requeue_callback(&self, q: Queued, next_seq: u64) {
+        self.callbacks.seqs_from(next_seq);
+        self.callbacks.requeue(q);
     }
 
     /// Ids of the tasks added, changed or forgotten since the last call (repeats included).

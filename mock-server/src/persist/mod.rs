@@ -54,6 +54,8 @@ CREATE TABLE billing(account INTEGER PRIMARY KEY, settings TEXT NOT NULL);
 CREATE TABLE custom_voices(voice_id INTEGER PRIMARY KEY, account INTEGER NOT NULL,
                            task_id INTEGER NOT NULL);
 CREATE TABLE media_log(seq INTEGER PRIMARY KEY, entries INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE callbacks(seq INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, url TEXT NOT NULL,
+                       status TEXT NOT NULL, webhook_id TEXT NOT NULL, body BLOB NOT NULL);
 CREATE TABLE tasks(id INTEGER PRIMARY KEY, account INTEGER NOT NULL, kind TEXT NOT NULL,
                    status TEXT NOT NULL, external_task_id TEXT, created_at INTEGER NOT NULL,
                    updated_at INTEGER NOT NULL, body BLOB NOT NULL, result BLOB NOT NULL);
@@ -422,8 +424,51 @@ impl Store {
         if let Some(last) = last {
             s.ids.observe(last as u64);
         }
+        let pending = store.read_callbacks().map_err(&bad)?;
         state.track_changes();
+        // Callbacks queued at the stop are sent again, in their order, with their webhook ids;
+        // their rows are replaced by the new ones at the first flush.
+        let next = pending.iter().map(|(seq, _)| seq + 1).max().unwrap_or(0);
+        let old: Vec<u64> = pending.iter().map(|(seq, _)| *seq).collect();
+        for (_, q) in pending {
+            s.engine.requeue_callback(q, next);
+        }
+        s.engine.mark_callbacks(old);
         Ok(store)
+    }
+
+    /// The callbacks the store holds as still queued, in their order.
+    fn read_callbacks(&self) -> Result<Vec<(u64, crate::engine::Queued)>, String> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT seq, task_id, url, status, webhook_id, body FROM callbacks ORDER BY seq",
+            )
+            .map_err(sql)?;
+        let mut rows = st.query([]).map_err(sql)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(sql)? {
+            let seq: i64 = r.get(0).map_err(sql)?;
+            let task_id: i64 = r.get(1).map_err(sql)?;
+            let url: String = r.get(2).map_err(sql)?;
+            let status = status_of(r.get_ref(3).map_err(sql)?.as_str().map_err(sql)?)
+                .ok_or_else(|| format!("it is corrupt (callback {seq}: its status)"))?;
+            let webhook_id: String = r.get(4).map_err(sql)?;
+            let body: Vec<u8> = r.get(5).map_err(sql)?;
+            out.push((
+                seq as u64,
+                crate::engine::Queued {
+                    d: crate::engine::Delivery {
+                        task_id: task_id as u64,
+                        url: url.into(),
+                        status,
+                        body: body.into(),
+                    },
+                    webhook_id,
+                },
+            ));
+        }
+        Ok(out)
     }
 
     /// The saved clock, if any: a frozen clock stays frozen at its time, a running one keeps its
@@ -449,40 +494,45 @@ impl Store {
     /// Write every change noted since the last flush, in one transaction. On failure the notes
     /// are put back, to be written at the next flush.
     pub fn flush(&mut self, s: &Shared) -> Result<FlushStats, String> {
-        let tasks = s.engine.changed_tasks();
-        let voices = s.custom_voices.dirty.take();
-        let billing = s.engine.billing.dirty.take();
-        let media = s.media.added.take();
-        let rewrite = s
-            .media
-            .rewritten
-            .swap(false, std::sync::atomic::Ordering::Relaxed);
-        match self.write(s, &tasks, &voices, &billing, &media, rewrite) {
+        let c = Changes {
+            tasks: s.engine.changed_tasks(),
+            voices: s.custom_voices.dirty.take(),
+            billing: s.engine.billing.dirty.take(),
+            media: s.media.added.take(),
+            rewrite: s
+                .media
+                .rewritten
+                .swap(false, std::sync::atomic::Ordering::Relaxed),
+            callbacks: s.engine.changed_callbacks(),
+        };
+        match self.write(s, &c) {
             Ok(stats) => Ok(stats),
             Err(e) => {
-                s.engine.billing.dirty.mark_all(billing);
-                s.custom_voices.dirty.mark_all(voices);
-                s.media.added.mark_all(media);
-                if rewrite {
+                s.engine.billing.dirty.mark_all(c.billing);
+                s.custom_voices.dirty.mark_all(c.voices);
+                s.media.added.mark_all(c.media);
+                if c.rewrite {
                     s.media
                         .rewritten
                         .store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-                s.engine.mark_tasks(tasks);
+                s.engine.mark_tasks(c.tasks);
+                s.engine.mark_callbacks(c.callbacks);
                 Err(format!("state not written to {}: {e}", self.path.display()))
             }
         }
     }
 
-    fn write(
-        &mut self,
-        s: &Shared,
-        tasks: &[u64],
-        voices: &[u64],
-        billing: &[u32],
-        media: &[MediaChange],
-        rewrite: bool,
-    ) -> Result<FlushStats, String> {
+    fn write(&mut self, s: &Shared, c: &Changes) -> Result<FlushStats, String> {
+        let Changes {
+            tasks,
+            voices,
+            billing,
+            media,
+            rewrite,
+            callbacks,
+        } = c;
+        let rewrite = *rewrite;
         let mut stats = FlushStats::default();
         let ix = &mut self.ix;
         let result = (|| -> Result<(), String> {
@@ -589,6 +639,32 @@ impl Store {
                 }
             }
             stats.tasks = ids.len();
+            for &seq in sorted_unique(callbacks).iter() {
+                match s.engine.queued_callback(seq) {
+                    Some(q) => {
+                        tx.prepare_cached(
+                            "INSERT OR REPLACE INTO callbacks(seq, task_id, url, status, \
+                             webhook_id, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )
+                        .map_err(sql)?
+                        .execute(params![
+                            seq as i64,
+                            q.d.task_id as i64,
+                            &*q.d.url,
+                            q.d.status.as_str(),
+                            q.webhook_id,
+                            &q.d.body[..]
+                        ])
+                        .map_err(sql)?;
+                    }
+                    None => {
+                        tx.prepare_cached("DELETE FROM callbacks WHERE seq = ?1")
+                            .map_err(sql)?
+                            .execute([seq as i64])
+                            .map_err(sql)?;
+                    }
+                }
+            }
             let meta = |k: &str, v: i64| -> Result<(), String> {
                 tx.prepare_cached("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)")
                     .map_err(sql)?
@@ -709,6 +785,16 @@ impl Index {
     }
 }
 
+/// What changed since the last flush, as the parts of the state noted it.
+struct Changes {
+    tasks: Vec<u64>,
+    voices: Vec<u64>,
+    billing: Vec<u32>,
+    media: Vec<MediaChange>,
+    rewrite: bool,
+    callbacks: Vec<u64>,
+}
+
 /// What one flush wrote.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FlushStats {
@@ -718,6 +804,17 @@ pub struct FlushStats {
     pub media: usize,
     /// Whether the media log was rewritten.
     pub media_rewritten: bool,
+}
+
+fn status_of(s: &str) -> Option<Status> {
+    [
+        Status::Submitted,
+        Status::Processing,
+        Status::Succeed,
+        Status::Failed,
+    ]
+    .into_iter()
+    .find(|st| st.as_str() == s)
 }
 
 fn sorted_unique<T: Ord + Copy>(v: &[T]) -> Vec<T> {
@@ -761,13 +858,9 @@ fn task_of_row(
             k
         }
     };
-    let status = match r.get_ref(3)?.as_str()? {
-        "submitted" => Status::Submitted,
-        "processing" => Status::Processing,
-        "succeed" => Status::Succeed,
-        "failed" => Status::Failed,
-        other => return Err(RowError::Sql(format!("task {id}: status '{other}'"))),
-    };
+    let text = r.get_ref(3)?.as_str()?;
+    let status =
+        status_of(text).ok_or_else(|| RowError::Sql(format!("task {id}: status '{text}'")))?;
     let body: TaskBody = postcard::from_bytes(r.get_ref(7)?.as_blob()?)
         .map_err(|e| RowError::Sql(format!("task {id}: {e}")))?;
     let result =

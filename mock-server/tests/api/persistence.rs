@@ -586,3 +586,111 @@ async fn a_foreign_future_or_damaged_store_stops_the_server_untouched() {
         );
     }
 }
+
+/// A callback still queued at a stop (its receiver failed and the retry waits) is sent by the
+/// restarted server, in order and with the same `webhook-id`; one delivered before the stop is
+/// not sent again.
+#[tokio::test]
+async fn callbacks_still_queued_at_a_stop_are_sent_after_the_restart() {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // Answers 500 to the first request, 200 afterwards; passes on what it accepted.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let hits = Arc::new(AtomicU32::new(0));
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |State((tx, hits)): State<(
+                    tokio::sync::mpsc::UnboundedSender<Value>,
+                    Arc<AtomicU32>,
+                )>,
+                 body: String| async move {
+                    if hits.fetch_add(1, Ordering::SeqCst) == 0 {
+                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    let _ = tx.send(serde_json::from_str(&body).unwrap());
+                    StatusCode::OK
+                },
+            ),
+        )
+        .with_state((tx, hits.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let path = state_path("callbacks.db");
+    let start = |path: PathBuf| async move {
+        let mut cfg = kling_mock::Config {
+            state_file: Some(path),
+            ..config()
+        };
+        // One failed attempt, then a retry an hour away: still queued at the stop.
+        cfg.callbacks.backoff = Duration::from_secs(3600);
+        let server = Server::bind_with_clock(cfg, Clock::frozen(1_790_000_000_000))
+            .await
+            .unwrap();
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = TestApp {
+            base: server.base_url(),
+            state: server.state().clone(),
+            client: reqwest::Client::new(),
+        };
+        let run = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        (app, stop, run)
+    };
+    let (app, stop, run) = start(path.clone()).await;
+    let id = app
+        .create_t2a(json!({"prompt": "p", "duration": 3, "callback_url": hook}))
+        .await;
+    // Wait (bounded, polling the log) for the failed first attempt.
+    let first = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(a) = app.state.engine.callback_log().into_iter().next() {
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("a first attempt");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    stop.send(()).unwrap();
+    run.await.unwrap().unwrap();
+
+    let (app, _stop, _run) = start(path).await;
+    let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the queued callback is sent after the restart")
+        .unwrap();
+    assert_eq!(got["task_id"], id.as_str());
+    assert_eq!(got["task_status"], "submitted");
+    let again = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(a) = app.state.engine.callback_log().into_iter().next() {
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the attempt is logged");
+    assert_eq!(
+        again.webhook_id, first.webhook_id,
+        "the same status change keeps its webhook-id"
+    );
+    // Delivered now: a further restart would not send it again.
+    app.advance(Duration::from_secs(1));
+    let next = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next["task_status"], "processing",
+        "then the next change, in order"
+    );
+}
