@@ -50,27 +50,15 @@ impl Server {
             None => format!("{scheme}://{}", display_addr(addr)),
         };
         let state = AppState::new(config.settings(), clock, base);
-        let mut store = None;
-        if let Some(path) = &state.config.state_file {
-            let (opened, restored) =
-                crate::persist::Store::open(&state, path).map_err(std::io::Error::other)?;
-            store = Some(opened);
-            if !restored {
-                return Ok(Server {
-                    listener,
-                    state,
-                    tls,
-                    store,
-                });
-            }
-            // A restored state draws from a stream of its own (still deterministic for one seed,
-            // state and start time): the seeded one would reissue the restored files' tokens.
-            let salt = [
-                state.ids.last().to_le_bytes(),
-                state.clock.now_ms().to_le_bytes(),
-            ];
-            state.entropy.fork(&salt.concat());
-        }
+        // The store restores the state, the clock and the random stream (see `persist`).
+        let store = match &state.config.state_file {
+            Some(path) => Some(
+                crate::persist::Store::open(&state, path)
+                    .map_err(std::io::Error::other)?
+                    .0,
+            ),
+            None => None,
+        };
         Ok(Server {
             listener,
             state,

@@ -79,9 +79,42 @@ fn intern(name: &str) -> &'static str {
 #[derive(Debug)]
 pub struct Entropy {
     seed: u64,
-    rng: Mutex<StdRng>,
+    rng: Mutex<Stream>,
     /// The HMAC key of the UUIDs clients see ([`Entropy::uuid`]).
     key: UuidKey,
+}
+
+/// Where the stream started, and how many 64-bit words it has given since: enough to put it
+/// back where it was ([`Entropy::position`], [`Entropy::resume`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// The 32-byte seed of a forked stream; `None`: the stream of the configured seed.
+    pub forked: Option<[u8; 32]>,
+    /// 64-bit words drawn since that start.
+    pub words: u64,
+}
+
+#[derive(Debug)]
+struct Stream {
+    rng: StdRng,
+    at: Position,
+}
+
+impl Stream {
+    fn start(seed: u64, forked: Option<[u8; 32]>) -> Stream {
+        Stream {
+            rng: match forked {
+                Some(s) => StdRng::from_seed(s),
+                None => StdRng::seed_from_u64(seed),
+            },
+            at: Position { forked, words: 0 },
+        }
+    }
+
+    fn word(&mut self) -> u64 {
+        self.at.words += 1;
+        self.rng.random()
+    }
 }
 
 /// Secret key material; `Debug` does not print it.
@@ -113,7 +146,7 @@ impl Entropy {
         }
         Entropy {
             seed,
-            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            rng: Mutex::new(Stream::start(seed, None)),
             key: UuidKey(key.finalize().into()),
         }
     }
@@ -123,14 +156,39 @@ impl Entropy {
         self.seed
     }
 
-    /// A random u64.
-    pub fn u64(&self) -> u64 {
-        self.rng.lock().unwrap_or_else(|e| e.into_inner()).random()
+    fn stream(&self) -> std::sync::MutexGuard<'_, Stream> {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// 16 random bytes.
+    /// A random u64.
+    pub fn u64(&self) -> u64 {
+        self.stream().word()
+    }
+
+    /// 16 random bytes (two words).
     pub fn bytes16(&self) -> [u8; 16] {
-        self.rng.lock().unwrap_or_else(|e| e.into_inner()).random()
+        let mut s = self.stream();
+        let (a, b) = (s.word(), s.word());
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&a.to_le_bytes());
+        out[8..].copy_from_slice(&b.to_le_bytes());
+        out
+    }
+
+    /// Where the stream is now (for the state store).
+    pub fn position(&self) -> Position {
+        self.stream().at
+    }
+
+    /// Put the stream where `p` says (a state saved at a graceful stop): the draws go on as if
+    /// the server had not stopped.
+    pub fn resume(&self, p: Position) {
+        let mut s = Stream::start(self.seed, p.forked);
+        for _ in 0..p.words {
+            let _: u64 = s.rng.random();
+        }
+        s.at.words = p.words;
+        *self.stream() = s;
     }
 
     /// A random (version 4) UUID: HMAC-SHA256(key, next 16 bytes of the seeded stream), so
@@ -159,8 +217,7 @@ impl Entropy {
         seed.update(b"kling-mock fork");
         seed.update(self.key.0);
         seed.update(salt);
-        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) =
-            StdRng::from_seed(seed.finalize().into());
+        *self.stream() = Stream::start(self.seed, Some(seed.finalize().into()));
     }
 }
 
@@ -236,6 +293,25 @@ fn splitmix64(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resumed_stream_goes_on_with_the_draws_it_would_have_made() {
+        let a = Entropy::keyed(9, ["sk"]);
+        let _ = (a.uuid(), a.u64(), a.token());
+        let at = a.position();
+        let next: Vec<_> = (0..5).map(|_| a.uuid()).collect();
+        let b = Entropy::keyed(9, ["sk"]);
+        b.resume(at);
+        assert_eq!((0..5).map(|_| b.uuid()).collect::<Vec<_>>(), next);
+        // A forked stream too.
+        a.fork(b"salt");
+        let _ = a.u64();
+        let at = a.position();
+        assert!(at.forked.is_some() && at.words == 1);
+        let next = a.uuid();
+        b.resume(at);
+        assert_eq!(b.uuid(), next);
+    }
 
     #[test]
     fn a_kind_id_is_saved_as_its_slug_and_read_back_as_the_same_name() {

@@ -115,6 +115,8 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     ix: Index,
+    /// The flush being written is the last one of a graceful stop.
+    closing: bool,
 }
 
 /// What the writer keeps between flushes.
@@ -187,6 +189,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             ix: Index::default(),
+            closing: false,
         }
     }
 
@@ -210,6 +213,7 @@ impl Store {
         state.track_changes();
         let version = legacy::load(state, &bytes, &bad)?;
         drop(bytes);
+        fork_after_restore(state);
         state.engine.mark_all_tasks();
         let tmp = sibling(path, ".migrating");
         remove_db(&tmp);
@@ -424,6 +428,7 @@ impl Store {
         if let Some(last) = last {
             s.ids.observe(last as u64);
         }
+        store.restore_stream(s).map_err(&bad)?;
         let pending = store.read_callbacks().map_err(&bad)?;
         state.track_changes();
         // Callbacks queued at the stop are sent again, in their order, with their webhook ids;
@@ -435,6 +440,36 @@ impl Store {
         }
         s.engine.mark_callbacks(old);
         Ok(store)
+    }
+
+    /// The random stream: where it was if the store was closed by a graceful stop, else a
+    /// stream of its own (see [`fork_after_restore`]).
+    fn restore_stream(&self, s: &Shared) -> Result<(), String> {
+        let get = |key: &str| -> Result<Option<rusqlite::types::Value>, String> {
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(sql)
+        };
+        use rusqlite::types::Value as V;
+        let clean = matches!(get("clean_stop")?, Some(V::Integer(1)));
+        match (clean, get("entropy_words")?, get("entropy_fork")?) {
+            (true, Some(V::Integer(words)), fork) => {
+                let forked = match fork {
+                    Some(V::Blob(b)) => Some(
+                        <[u8; 32]>::try_from(b.as_slice())
+                            .map_err(|_| "it is corrupt (entropy_fork)".to_string())?,
+                    ),
+                    _ => None,
+                };
+                s.entropy.resume(crate::ids::Position {
+                    forked,
+                    words: words.max(0) as u64,
+                });
+            }
+            _ => fork_after_restore(s),
+        }
+        Ok(())
     }
 
     /// The callbacks the store holds as still queued, in their order.
@@ -521,6 +556,12 @@ impl Store {
                 Err(format!("state not written to {}: {e}", self.path.display()))
             }
         }
+    }
+
+    /// The last flush of a graceful stop.
+    pub fn close(&mut self, s: &Shared) -> Result<FlushStats, String> {
+        self.closing = true;
+        self.flush(s)
     }
 
     fn write(&mut self, s: &Shared, c: &Changes) -> Result<FlushStats, String> {
@@ -673,6 +714,24 @@ impl Store {
                 Ok(())
             };
             meta("last_id", s.ids.last() as i64)?;
+            // The random stream's position, and whether this is a graceful stop's last write:
+            // only then does a restart go on from that position (after a crash, draws made in
+            // the lost window may already be in a client's hands).
+            let at = s.entropy.position();
+            meta("entropy_words", at.words as i64)?;
+            match at.forked {
+                Some(f) => {
+                    tx.prepare_cached("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)")
+                        .map_err(sql)?
+                        .execute(params!["entropy_fork", &f[..]])
+                        .map_err(sql)?;
+                }
+                None => {
+                    tx.execute("DELETE FROM meta WHERE key = 'entropy_fork'", [])
+                        .map_err(sql)?;
+                }
+            }
+            meta("clean_stop", i64::from(self.closing))?;
             // Sizes of the live tables: a restore reserves them at once.
             meta("tasks", s.engine.task_count() as i64)?;
             meta("media_files", s.media.file_count() as i64)?;
@@ -905,7 +964,12 @@ impl Saver {
                         Err(mpsc::RecvTimeoutError::Timeout)
                     );
                     let t0 = std::time::Instant::now();
-                    match store.flush(&st) {
+                    let done = if last {
+                        store.close(&st)
+                    } else {
+                        store.flush(&st)
+                    };
+                    match done {
                         Err(e) => tracing::error!(error = %e, "state not saved"),
                         Ok(_) if last => tracing::info!("state saved"),
                         Ok(stats) if t0.elapsed() > window => tracing::warn!(
@@ -937,6 +1001,16 @@ impl Saver {
         }
     }
 }
+/// After a restore that cannot go on from the stream's saved position (a crash, or a JSON state
+/// file): a stream of its own, still deterministic for one seed, state and start time. Going on
+/// from the seeded start, or from a position older than the last draws, would hand out again the
+/// media tokens of files from before the restart, so a new file of one tenant would take over
+/// another tenant's URL.
+fn fork_after_restore(s: &Shared) {
+    let salt = [s.ids.last().to_le_bytes(), s.clock.now_ms().to_le_bytes()];
+    s.entropy.fork(&salt.concat());
+}
+
 /// `path` with `suffix` appended to its file name.
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path
