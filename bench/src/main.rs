@@ -762,6 +762,8 @@ fn print_table(rows: &[Row]) {
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in rows {
         let value = match (r.value, &r.unit) {
+            // A ratio needs its second decimal (0.96 against a target of 1.2).
+            (Some(v), Some(u)) if u == "×" => format!("{v:.2} {u}"),
             (Some(v), Some(u)) => format!("{v:.1} {u}"),
             _ => "-".into(),
         };
