@@ -139,6 +139,9 @@ impl Store {
     /// (or migrate a JSON state file, or create an empty store), then note every change from now
     /// on. Returns the store and whether anything was restored.
     pub fn open(state: &AppState, path: &Path) -> Result<(Store, bool), String> {
+        if path.is_dir() {
+            return Err(refusal(path, "it is a directory; name a file in it"));
+        }
         let head = match std::fs::File::open(path) {
             Ok(mut f) => {
                 let mut buf = [0u8; 16];

@@ -557,6 +557,24 @@ async fn a_foreign_future_or_damaged_store_stops_the_server_untouched() {
     std::fs::write(&garbage, [0x00, 0x01, 0x02, 0xff, 0x10]).unwrap();
     let empty = state_path("empty.db");
     std::fs::write(&empty, b"").unwrap();
+    let dir = state_path("a-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = kling_mock::Config {
+        state_file: Some(dir.clone()),
+        ..config()
+    };
+    let err = Server::bind_with_clock(cfg, Clock::frozen(0))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is a directory") && err.contains("Move it away"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(&dir).unwrap().next().is_none(),
+        "nothing written in it"
+    );
     for (path, says) in [
         (foreign, "not a kling-mock state file"),
         (future, "layout version 99"),
