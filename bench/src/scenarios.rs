@@ -230,66 +230,82 @@ pub fn rss_bytes(pid: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// One start of the binary: time from spawn to the first answered request, and its RSS after
-/// `settle` idle.
-pub async fn spawn_once(
-    bin: &PathBuf,
-    settle: Duration,
-) -> Result<(Duration, Option<u64>), String> {
+/// A running binary: its address, and the time from spawn to its first answer.
+pub struct Child {
+    /// The process (killed on drop).
+    pub proc: std::process::Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Spawn → first answered request.
+    pub ready: Duration,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+/// Start `bin` with `args` (plus `--bind 127.0.0.1:0`) and wait for its first answer.
+pub async fn spawn(bin: &std::path::Path, args: &[&str]) -> Result<Child, String> {
     let t0 = Instant::now();
-    let mut child = std::process::Command::new(bin)
+    let mut proc = std::process::Command::new(bin)
         .args(["--bind", "127.0.0.1:0"])
+        .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
-    let out = child.stdout.take().ok_or("no stdout")?;
-    let result = async {
-        let line = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio::task::spawn_blocking(move || {
-                let mut r = std::io::BufReader::new(out);
-                let mut line = String::new();
-                for _ in 0..100 {
-                    line.clear();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return None;
-                    }
-                    if line.starts_with("kling-mock listening on ") {
-                        return Some(line);
-                    }
+    let out = proc.stdout.take().ok_or("no stdout")?;
+    let line = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::task::spawn_blocking(move || {
+            let mut r = std::io::BufReader::new(out);
+            let mut line = String::new();
+            for _ in 0..100 {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return None;
                 }
-                None
-            }),
-        )
-        .await
-        .map_err(|_| "no ready line within 10 s".to_string())?
-        .map_err(|e| e.to_string())?
-        .ok_or("no ready line")?;
-        let addr: SocketAddr = line
-            .trim()
-            .trim_start_matches("kling-mock listening on http://")
-            .parse()
-            .map_err(|e| format!("ready line {line:?}: {e}"))?;
-        let probe = requests(addr, None, "GET", "/__mock/health".into(), None);
-        let mut answered = false;
-        for _ in 0..500 {
-            if let Ok((200, _)) = load::one_request(addr, probe(0)).await {
-                answered = true;
-                break;
+                if line.starts_with("kling-mock listening on ") {
+                    return Some(line);
+                }
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            None
+        }),
+    )
+    .await
+    .map_err(|_| "no ready line within 120 s".to_string())?
+    .map_err(|e| e.to_string())?
+    .ok_or("no ready line (did the store refuse to load?)")?;
+    let addr: SocketAddr = line
+        .trim()
+        .trim_start_matches("kling-mock listening on http://")
+        .parse()
+        .map_err(|e| format!("ready line {line:?}: {e}"))?;
+    let probe = requests(addr, None, "GET", "/__mock/health".into(), None);
+    for _ in 0..5000 {
+        if let Ok((200, _)) = load::one_request(addr, probe(0)).await {
+            return Ok(Child {
+                proc,
+                addr,
+                ready: t0.elapsed(),
+            });
         }
-        if !answered {
-            return Err("health never answered 200".to_string());
-        }
-        let startup = t0.elapsed();
-        tokio::time::sleep(settle).await;
-        Ok((startup, rss_bytes(&child.id().to_string())))
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    .await;
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+    Err("health never answered 200".into())
+}
+
+/// One start of the binary: time from spawn to the first answered request, and its RSS after
+/// `settle` idle.
+pub async fn spawn_once(
+    bin: &std::path::Path,
+    settle: Duration,
+) -> Result<(Duration, Option<u64>), String> {
+    let child = spawn(bin, &[]).await?;
+    tokio::time::sleep(settle).await;
+    Ok((child.ready, rss_bytes(&child.proc.id().to_string())))
 }

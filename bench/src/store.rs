@@ -3,11 +3,9 @@
 //! load against the configured window.
 
 use crate::load;
-use crate::scenarios::{self, requests, rss_bytes};
+use crate::scenarios::{self, requests, rss_bytes, spawn};
 use kling_mock::config::{Config, DEV_ACCESS_KEY, DEV_SECRET_KEY, sign_token};
 use kling_mock::{Clock, Server};
-use std::io::BufRead;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -48,72 +46,6 @@ fn size_with_wal(path: &Path) -> u64 {
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum()
-}
-
-/// A running binary: its address, and the time from spawn to its first answer.
-struct Child {
-    proc: std::process::Child,
-    addr: SocketAddr,
-    ready: Duration,
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.proc.kill();
-        let _ = self.proc.wait();
-    }
-}
-
-/// Start `bin` with `args` (plus `--bind 127.0.0.1:0`) and wait for its first answer.
-async fn spawn(bin: &Path, args: &[&str]) -> Result<Child, String> {
-    let t0 = Instant::now();
-    let mut proc = std::process::Command::new(bin)
-        .args(["--bind", "127.0.0.1:0"])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
-    let out = proc.stdout.take().ok_or("no stdout")?;
-    let line = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::task::spawn_blocking(move || {
-            let mut r = std::io::BufReader::new(out);
-            let mut line = String::new();
-            for _ in 0..100 {
-                line.clear();
-                if r.read_line(&mut line).unwrap_or(0) == 0 {
-                    return None;
-                }
-                if line.starts_with("kling-mock listening on ") {
-                    return Some(line);
-                }
-            }
-            None
-        }),
-    )
-    .await
-    .map_err(|_| "no ready line within 120 s".to_string())?
-    .map_err(|e| e.to_string())?
-    .ok_or("no ready line (did the store refuse to load?)")?;
-    let addr: SocketAddr = line
-        .trim()
-        .trim_start_matches("kling-mock listening on http://")
-        .parse()
-        .map_err(|e| format!("ready line {line:?}: {e}"))?;
-    let probe = requests(addr, None, "GET", "/__mock/health".into(), None);
-    for _ in 0..5000 {
-        if let Ok((200, _)) = load::one_request(addr, probe(0)).await {
-            return Ok(Child {
-                proc,
-                addr,
-                ready: t0.elapsed(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    Err("health never answered 200".into())
 }
 
 /// `restart`: `n` tasks built live in this process (RSS growth), the same built on a store and

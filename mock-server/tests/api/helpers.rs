@@ -117,6 +117,39 @@ pub async fn spawn_at(config: Config, at_ms: i64) -> TestApp {
     }
 }
 
+/// A server the test stops gracefully (its last state write done) by sending on the returned
+/// sender and awaiting the handle: what a restart test needs.
+pub type Stoppable = (
+    TestApp,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
+/// The app with its clock frozen at `at_ms`, stoppable (see [`Stoppable`]).
+pub async fn spawn_stoppable(config: Config, at_ms: i64) -> Stoppable {
+    let server = Server::bind_with_clock(config, Clock::frozen(at_ms))
+        .await
+        .expect("bind and load");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = TestApp {
+        base: server.base_url(),
+        state: server.state().clone(),
+        client: reqwest::Client::new(),
+    };
+    let run = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    (app, tx, run)
+}
+
+/// Why the server refuses to start with `config` (it must refuse).
+pub async fn bind_error(config: Config) -> String {
+    Server::bind_with_clock(config, Clock::frozen(0))
+        .await
+        .expect_err("the server must refuse to start")
+        .to_string()
+}
+
 /// A valid token for `ak`/`sk`, per Kling's recipe (exp now+1800, nbf now-5).
 pub fn token(ak: &str, sk: &str) -> String {
     let now = Clock::wall_ms() / 1000;

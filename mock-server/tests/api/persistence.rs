@@ -1,7 +1,6 @@
 //! `--state-file`: restarts keep everything; bad files stop the server.
 
 use crate::helpers::*;
-use kling_mock::{Clock, Server};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -17,32 +16,13 @@ fn state_path(name: &str) -> PathBuf {
 }
 
 /// A server on the state file, stopped gracefully by the returned sender.
-async fn serve(
-    path: &Path,
-    at_ms: i64,
-) -> (
-    TestApp,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
+async fn serve(path: &Path, at_ms: i64) -> Stoppable {
     let cfg = kling_mock::Config {
         state_file: Some(path.to_path_buf()),
         public_url: Some("http://mock.test".into()),
         ..config()
     };
-    let server = Server::bind_with_clock(cfg, Clock::frozen(at_ms))
-        .await
-        .expect("bind and load");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = TestApp {
-        base: server.base_url(),
-        state: server.state().clone(),
-        client: reqwest::Client::new(),
-    };
-    let run = tokio::spawn(server.run(async move {
-        let _ = rx.await;
-    }));
-    (app, tx, run)
+    spawn_stoppable(cfg, at_ms).await
 }
 
 #[tokio::test]
@@ -190,10 +170,7 @@ async fn a_corrupt_or_foreign_state_file_stops_the_server() {
             state_file: Some(path.clone()),
             ..config()
         };
-        let err = Server::bind_with_clock(cfg, Clock::frozen(0))
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = bind_error(cfg).await;
         assert!(
             err.contains(says) && err.contains("Move it away"),
             "{name}: {err}"
@@ -348,13 +325,7 @@ const V1_FIXTURE: &str = "tests/fixtures/state-v1.json";
 
 /// A server on `path` for the accounts of the version 1 fixture, its clock frozen where that
 /// state was saved.
-async fn serve_v1(
-    path: &Path,
-) -> (
-    TestApp,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
+async fn serve_v1(path: &Path) -> Stoppable {
     let cfg = kling_mock::Config {
         state_file: Some(path.to_path_buf()),
         public_url: Some("http://mock.test".into()),
@@ -371,19 +342,7 @@ async fn serve_v1(
         seed: Some(7),
         ..kling_mock::Config::default()
     };
-    let server = Server::bind_with_clock(cfg, Clock::frozen(1_790_000_010_000))
-        .await
-        .expect("bind and load");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = TestApp {
-        base: server.base_url(),
-        state: server.state().clone(),
-        client: reqwest::Client::new(),
-    };
-    let run = tokio::spawn(server.run(async move {
-        let _ = rx.await;
-    }));
-    (app, tx, run)
+    spawn_stoppable(cfg, 1_790_000_010_000).await
 }
 
 /// What the fixture's server answered before it was stopped, against what `app` answers now.
@@ -485,10 +444,7 @@ async fn a_state_with_a_kind_this_build_does_not_serve_is_refused() {
             state_file: Some(path.clone()),
             ..config()
         };
-        let err = Server::bind_with_clock(cfg, Clock::frozen(0))
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = bind_error(cfg).await;
         assert!(
             err.contains("kind 'hologram'")
                 && err.contains("custom-voice, text-to-audio")
@@ -563,10 +519,7 @@ async fn a_foreign_future_or_damaged_store_stops_the_server_untouched() {
         state_file: Some(dir.clone()),
         ..config()
     };
-    let err = Server::bind_with_clock(cfg, Clock::frozen(0))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = bind_error(cfg).await;
     assert!(
         err.contains("is a directory") && err.contains("Move it away"),
         "{err}"
@@ -587,10 +540,7 @@ async fn a_foreign_future_or_damaged_store_stops_the_server_untouched() {
             state_file: Some(path.clone()),
             ..config()
         };
-        let err = Server::bind_with_clock(cfg, Clock::frozen(0))
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = bind_error(cfg).await;
         assert!(
             err.contains(says) && err.contains("Move it away"),
             "{}: {err}",
@@ -647,19 +597,7 @@ async fn callbacks_still_queued_at_a_stop_are_sent_after_the_restart() {
         };
         // One failed attempt, then a retry an hour away: still queued at the stop.
         cfg.callbacks.backoff = Duration::from_secs(3600);
-        let server = Server::bind_with_clock(cfg, Clock::frozen(1_790_000_000_000))
-            .await
-            .unwrap();
-        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = TestApp {
-            base: server.base_url(),
-            state: server.state().clone(),
-            client: reqwest::Client::new(),
-        };
-        let run = tokio::spawn(server.run(async move {
-            let _ = rx.await;
-        }));
-        (app, stop, run)
+        spawn_stoppable(cfg, 1_790_000_000_000).await
     };
     let (app, stop, run) = start(path.clone()).await;
     let id = app

@@ -11,7 +11,6 @@
 
 use crate::helpers::*;
 use crate::isolation_prop::FAMILIES;
-use kling_mock::{Clock, Server};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Value, json};
@@ -50,40 +49,23 @@ fn op() -> impl Strategy<Value = Op> {
 
 const KEYS: [(&str, &str); 2] = [(AK, SK), (AK2, SK2)];
 
-struct Running {
-    app: TestApp,
-    stop: tokio::sync::oneshot::Sender<()>,
-    run: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn start(path: &Path, at_ms: i64) -> Running {
+/// A server on the store at `path`, its clock frozen at `at_ms`.
+async fn start(path: &Path, at_ms: i64) -> Stoppable {
     let cfg = kling_mock::Config {
         state_file: Some(path.to_path_buf()),
         state_interval: Duration::from_secs(3600),
         public_url: Some("http://mock.test".into()),
         ..config()
     };
-    let server = Server::bind_with_clock(cfg, Clock::frozen(at_ms))
-        .await
-        .expect("bind and load");
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = TestApp {
-        base: server.base_url(),
-        state: server.state().clone(),
-        client: reqwest::Client::new(),
-    };
-    let run = tokio::spawn(server.run(async move {
-        let _ = rx.await;
-    }));
-    Running { app, stop, run }
+    spawn_stoppable(cfg, at_ms).await
 }
 
-async fn stop(r: Running) {
-    r.stop.send(()).unwrap();
-    r.run.await.unwrap().unwrap();
+/// Stop gracefully: the store's last write is done when this returns.
+async fn stop((_, tx, run): Stoppable) {
+    tx.send(()).unwrap();
+    run.await.unwrap().unwrap();
 }
 
-/// Run `op`; a TTS answer's file URL is added to `tts` (no list finds it later).
 async fn apply(app: &TestApp, op: &Op, tts: &mut Vec<String>) {
     match *op {
         Op::Create { who, family, ext } => {
@@ -212,22 +194,22 @@ async fn case(ops: Vec<Op>, at: usize, n: u64) -> Result<(), TestCaseError> {
     let at = at.min(ops.len());
     let mut tts = Vec::new();
     for op in &ops[..at] {
-        apply(&r.app, op, &mut tts).await;
+        apply(&r.0, op, &mut tts).await;
     }
-    let before = snapshot(&r.app, &tts).await;
+    let before = snapshot(&r.0, &tts).await;
     stop(r).await;
     // Bound with a clock a day off: the store's frozen clock must come back.
     r = start(&path, START_MS - 86_400_000).await;
-    let after = snapshot(&r.app, &tts).await;
+    let after = snapshot(&r.0, &tts).await;
     let d = differences(&before, &after);
     prop_assert!(d.is_empty(), "changed across the restart: {d:#?}");
     for op in &ops[at..] {
-        apply(&r.app, op, &mut tts).await;
+        apply(&r.0, op, &mut tts).await;
     }
-    let end = snapshot(&r.app, &tts).await;
+    let end = snapshot(&r.0, &tts).await;
     stop(r).await;
     r = start(&path, START_MS).await;
-    let again = snapshot(&r.app, &tts).await;
+    let again = snapshot(&r.0, &tts).await;
     let d = differences(&end, &again);
     prop_assert!(d.is_empty(), "changed across the second restart: {d:#?}");
     stop(r).await;
