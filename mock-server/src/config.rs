@@ -76,6 +76,20 @@ pub fn sign_token_for(access_key: &str, secret_key: &str, now_secs: i64, ttl_sec
     .unwrap_or_default()
 }
 
+/// The default timings of the task kinds (`--timing-profile`); `--timing` and
+/// `[lifecycle.KIND]` still override single kinds.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TimingProfile {
+    /// Seconds: short enough for development and tests.
+    #[default]
+    Fast,
+    /// What the live service takes (seconds to minutes per family), for UIs that show progress.
+    Realistic,
+}
+
 /// How the mock's clock starts.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
@@ -179,8 +193,10 @@ pub struct Config {
     pub jwt_leeway_secs: u64,
     /// Seed of every random choice. `None`: drawn from the OS at start (and logged).
     pub seed: Option<u64>,
-    /// Per-kind lifecycles that replace the defaults ([`KindId::default_lifecycle`]).
+    /// Per-kind lifecycles that replace the profile's ([`KindId::default_lifecycle`]).
     pub timings: Vec<TimingSpec>,
+    /// The timings of kinds without their own `timings` entry.
+    pub timing_profile: TimingProfile,
     /// Largest accepted request body, bytes.
     pub body_limit: usize,
     /// Callback delivery.
@@ -234,6 +250,7 @@ impl Default for Config {
             jwt_leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
             seed: None,
             timings: Vec::new(),
+            timing_profile: TimingProfile::Fast,
             body_limit: DEFAULT_BODY_LIMIT,
             callbacks: CallbackConfig::default(),
             journal_size: DEFAULT_JOURNAL_SIZE,
@@ -265,7 +282,10 @@ impl Config {
             .rev()
             .find(|t| t.kind == kind)
             .map(|t| t.lifecycle)
-            .unwrap_or(kind.default_lifecycle())
+            .unwrap_or(match self.timing_profile {
+                TimingProfile::Fast => kind.default_lifecycle(),
+                TimingProfile::Realistic => kind.spec().realistic,
+            })
     }
 
     /// What the server's state is built from and keeps (`crate::state::Settings`).
@@ -403,6 +423,12 @@ pub struct Cli {
         help = timing_help()
     )]
     pub timings: Vec<TimingSpec>,
+
+    /// Default timings of every task kind: `fast` (seconds, for development) or `realistic`
+    /// (what the live service takes: minutes for videos, e.g. text2video about 5 minutes);
+    /// `--timing` overrides single kinds.
+    #[arg(long, env = "KLING_MOCK_TIMING_PROFILE", value_enum, default_value_t = TimingProfile::Fast)]
+    pub timing_profile: TimingProfile,
 
     /// Largest accepted request body, in bytes; a larger one is refused with code 1200.
     #[arg(long, env = "KLING_MOCK_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
@@ -679,6 +705,7 @@ impl From<Cli> for Config {
             jwt_leeway_secs: c.jwt_leeway,
             seed: c.seed,
             timings: c.timings,
+            timing_profile: c.timing_profile,
             body_limit: c.body_limit,
             journal_size: c.journal_size,
             max_tasks: c.max_tasks,

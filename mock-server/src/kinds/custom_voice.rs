@@ -157,6 +157,8 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     },
     max_page_size: 1000,
     lifecycle: super::DEFAULT_TASK_LIFECYCLE,
+    // --timing-profile realistic: the live custom-voice task: about 9 s (SOURCES.md: observed voice objects).
+    realistic: super::realistic(2_000, 8_000),
     // TTS, voices and audio draw on the video pack (SOURCES.md: observed deductions).
     pool: crate::engine::billing::Pool::Video,
     unit_deduction: "0.05",

@@ -33,6 +33,8 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     },
     max_page_size: 500,
     lifecycle: super::DEFAULT_TASK_LIFECYCLE,
+    // --timing-profile realistic: ComfyUI's expected duration of an image2video task: 164 s (SOURCES.md: published clients).
+    realistic: super::realistic(15_000, 150_000),
     pool: crate::engine::billing::Pool::Video,
     unit_deduction: "1",
     doc,
@@ -79,7 +81,10 @@ impl CreateImageToVideo {
     pub fn parse(body: &Map<String, Value>) -> Result<Self, KlingError> {
         let f = Fields::new(body);
         let model = video::model_name(&f, MODELS, "kling-v1")?;
-        let image = f.opt_str("image")?.map(|v| Image::parse("image", v)).transpose()?;
+        let image = f
+            .opt_str("image")?
+            .map(|v| Image::parse("image", v))
+            .transpose()?;
         let tail = f
             .opt_str("image_tail")?
             .map(|v| Image::parse("image_tail", v))
@@ -131,7 +136,13 @@ impl CreateImageToVideo {
                     "image_tail cannot be used with multi_shot",
                 ));
             }
-            video::check_option(model, "image_tail (an end frame)", model.end_frame, pro, secs)?;
+            video::check_option(
+                model,
+                "image_tail (an end frame)",
+                model.end_frame,
+                pro,
+                secs,
+            )?;
             if sound && model.name == "kling-v2-6" {
                 return Err(KlingError::param(
                     "image_tail (an end frame) is supported by kling-v2-6 with sound off only",
@@ -173,7 +184,16 @@ impl CreateImageToVideo {
             .collect();
         let failure = images.iter().find_map(|(_, i)| i.failure());
         Ok(CreateImageToVideo {
-            out: Output::new(model, Family::Image, pro, secs, None, like, sound, watermark),
+            out: Output::new(
+                model,
+                Family::Image,
+                pro,
+                secs,
+                None,
+                like,
+                sound,
+                watermark,
+            ),
             images,
             voices,
             shots,
@@ -192,9 +212,9 @@ fn motion_brush(f: &Fields<'_>, secs: u32) -> Result<bool, KlingError> {
     let groups = video::object_list(f, "dynamic_masks", MAX_MASKS)?;
     for (i, g) in groups.iter().enumerate() {
         let gf = Fields::new(g);
-        let mask = gf
-            .opt_str("mask")?
-            .ok_or_else(|| KlingError::param(format!("dynamic_masks[{i}].mask must not be null")))?;
+        let mask = gf.opt_str("mask")?.ok_or_else(|| {
+            KlingError::param(format!("dynamic_masks[{i}].mask must not be null"))
+        })?;
         Image::parse(&format!("dynamic_masks[{i}].mask"), mask)?;
         let points = match g.get("trajectories") {
             Some(Value::Array(a)) => a,
@@ -219,9 +239,11 @@ fn motion_brush(f: &Fields<'_>, secs: u32) -> Result<bool, KlingError> {
             )));
         }
         for (j, p) in points.iter().enumerate() {
-            let ok = p
-                .as_object()
-                .is_some_and(|o| ["x", "y"].iter().all(|k| o.get(*k).is_some_and(|v| v.is_i64())));
+            let ok = p.as_object().is_some_and(|o| {
+                ["x", "y"]
+                    .iter()
+                    .all(|k| o.get(*k).is_some_and(|v| v.is_i64()))
+            });
             if !ok {
                 return Err(KlingError::param(format!(
                     "dynamic_masks[{i}].trajectories[{j}] must be {{x: int, y: int}}"
@@ -258,9 +280,7 @@ impl super::Job for CreateImageToVideo {
     }
     fn plan(&self, s: &Ctx<'_>, account: &Account, task_id: u64, now: i64) -> Plan {
         Plan {
-            result: TaskResult::new(video::videos(
-                s, account, task_id, now, &self.out, None, 0,
-            )),
+            result: TaskResult::new(video::videos(s, account, task_id, now, &self.out, None, 0)),
             failure: self.failure.clone(),
         }
     }
@@ -336,7 +356,9 @@ mod tests {
 
     #[test]
     fn the_video_takes_the_image_shape() {
-        let r = parse(json!({"image": png_b64(600, 1200), "model_name": "kling-v2-1", "mode": "pro"})).unwrap();
+        let r =
+            parse(json!({"image": png_b64(600, 1200), "model_name": "kling-v2-1", "mode": "pro"}))
+                .unwrap();
         assert_eq!((r.out.size, r.out.fps), ((1080, 2160), 24));
         let r = parse(json!({"image": "https://x.example/a.jpg"})).unwrap();
         assert_eq!(r.out.size, (1280, 720));
@@ -349,16 +371,30 @@ mod tests {
         let img = "https://x.example/a.jpg";
         assert!(err(json!({})).starts_with("image and image_tail must not both be null"));
         let simple = json!({"type": "simple", "config": {"pan": 1}});
-        assert!(err(json!({"image": img, "image_tail": img, "camera_control": simple})).contains("cannot be used together, got image_tail and camera_control"));
-        assert!(err(json!({"image": img, "image_tail": img, "model_name": "kling-v1-6"})).contains("in pro mode only"));
-        assert!(parse(json!({"image": img, "image_tail": img, "model_name": "kling-v1-6", "mode": "pro"})).is_ok());
+        assert!(
+            err(json!({"image": img, "image_tail": img, "camera_control": simple}))
+                .contains("cannot be used together, got image_tail and camera_control")
+        );
+        assert!(
+            err(json!({"image": img, "image_tail": img, "model_name": "kling-v1-6"}))
+                .contains("in pro mode only")
+        );
+        assert!(
+            parse(
+                json!({"image": img, "image_tail": img, "model_name": "kling-v1-6", "mode": "pro"})
+            )
+            .is_ok()
+        );
         assert!(parse(json!({"image": img, "model_name": "kling-v1-5", "mode": "pro", "camera_control": simple})).is_ok());
         assert!(err(json!({"image": img, "model_name": "kling-v1-5", "mode": "pro", "camera_control": {"type": "down_back"}})).contains("allowed values: simple"));
         assert!(err(json!({"image": img, "element_list": [{"element_id": 1}], "voice_list": [{"voice_id": "1"}]})).contains("cannot be used together"));
         assert!(err(json!({"image": img, "element_list": [{"element_id": 1}, {"element_id": 2}, {"element_id": 3}, {"element_id": 4}]})).contains("at most 3 items"));
         let masks = json!([{"mask": img, "trajectories": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}]);
         assert!(parse(json!({"image": img, "dynamic_masks": masks})).is_ok());
-        assert!(err(json!({"image": img, "dynamic_masks": masks, "model_name": "kling-v2-6"})).contains("motion brush is not supported by kling-v2-6"));
+        assert!(
+            err(json!({"image": img, "dynamic_masks": masks, "model_name": "kling-v2-6"}))
+                .contains("motion brush is not supported by kling-v2-6")
+        );
         assert!(err(json!({"image": img, "dynamic_masks": [{"mask": img, "trajectories": [{"x": 1, "y": 2}]}]})).contains("2 to 77 points"));
         assert!(err(json!({"image": img, "model_name": "kling-v2-6", "mode": "pro", "voice_list": [{"voice_id": "1"}]})).contains("needs sound on"));
     }

@@ -59,6 +59,9 @@ pub struct KindSpec {
     pub max_page_size: u32,
     /// Default time in `submitted` and in `processing`.
     pub lifecycle: Lifecycle,
+    /// Time in `submitted` and in `processing` under `--timing-profile realistic`: what the
+    /// live service takes (its source in the kind's file).
+    pub realistic: Lifecycle,
     /// The resource pool it draws on (concurrency and packs).
     pub pool: Pool,
     /// `final_unit_deduction` of a succeeded task.
@@ -224,6 +227,22 @@ pub const DEFAULT_TASK_LIFECYCLE: Lifecycle = Lifecycle {
     processing: Span::fixed(3000),
     progress: Progress::Time,
 };
+
+/// A realistic lifecycle: `queued` ms in `submitted` (seeded random from half to all of it),
+/// then `work` ms in `processing` (from 80 % to 120 % of it).
+pub const fn realistic(queued: u64, work: u64) -> Lifecycle {
+    Lifecycle {
+        submitted: Span {
+            min_ms: queued / 2,
+            max_ms: queued,
+        },
+        processing: Span {
+            min_ms: work * 4 / 5,
+            max_ms: work * 6 / 5,
+        },
+        progress: Progress::Time,
+    }
+}
 
 /// The lifecycle of a synchronous kind (finished when answered).
 pub const CALL_LIFECYCLE: Lifecycle = Lifecycle {

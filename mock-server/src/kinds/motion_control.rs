@@ -31,6 +31,8 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     },
     max_page_size: 500,
     lifecycle: super::DEFAULT_TASK_LIFECYCLE,
+    // --timing-profile realistic: never observed: as text2video (FIDELITY.md: timings).
+    realistic: super::realistic(20_000, 300_000),
     pool: crate::engine::billing::Pool::Video,
     unit_deduction: "1.5",
     doc,
@@ -67,9 +69,11 @@ impl CreateMotionControl {
         let f = Fields::new(body);
         let model = video::model_name(&f, MODELS, "kling-v2-6")?;
         video::prompt(&f, "prompt")?;
-        let image = Image::parse("image_url", f.opt_str("image_url")?.ok_or_else(|| {
-            KlingError::param("image_url must not be null")
-        })?)?;
+        let image = Image::parse(
+            "image_url",
+            f.opt_str("image_url")?
+                .ok_or_else(|| KlingError::param("image_url must not be null"))?,
+        )?;
         let video_url = inputs::video_url(
             "video_url",
             f.opt_str("video_url")?
@@ -79,8 +83,9 @@ impl CreateMotionControl {
         let keep_sound =
             video::one_of(&f, "keep_original_sound", &["yes", "no"], Some("yes"))? == Some("yes");
         let follow_video = video::one_of(&f, "character_orientation", &["image", "video"], None)?
-            .ok_or_else(|| KlingError::param("character_orientation must not be null"))?
-            == "video";
+            .ok_or_else(|| {
+            KlingError::param("character_orientation must not be null")
+        })? == "video";
         if f.raw_value("mode").is_none() {
             return Err(KlingError::param("mode must not be null"));
         }
@@ -166,7 +171,11 @@ fn doc() -> super::doc::KindDoc {
     use serde_json::json;
     KindDoc {
         tag: "video",
-        ids: ["createMotionControl", "getMotionControl", "listMotionControl"],
+        ids: [
+            "createMotionControl",
+            "getMotionControl",
+            "listMotionControl",
+        ],
         summaries: [
             "Create a motion-control task",
             "One motion-control task, by task_id or external_task_id",
@@ -218,20 +227,35 @@ mod tests {
     fn rules_of_the_document() {
         let ok = json!({"image_url": "https://x.example/p.jpg", "video_url": "https://x.example/m.mp4", "character_orientation": "video", "mode": "pro"});
         let r = parse(ok.clone()).unwrap();
-        assert_eq!((r.out.model.name, r.out.frames, r.out.sound), ("kling-v2-6", 120, true));
+        assert_eq!(
+            (r.out.model.name, r.out.frames, r.out.sound),
+            ("kling-v2-6", 120, true)
+        );
         let e = |patch: Value| {
             let mut b = ok.clone();
             for (k, v) in patch.as_object().unwrap() {
-                if v.is_null() { b.as_object_mut().unwrap().remove(k); } else { b[k] = v.clone(); }
+                if v.is_null() {
+                    b.as_object_mut().unwrap().remove(k);
+                } else {
+                    b[k] = v.clone();
+                }
             }
             parse(b).unwrap_err().message.to_string()
         };
         assert_eq!(e(json!({"mode": null})), "mode must not be null");
-        assert_eq!(e(json!({"character_orientation": null})), "character_orientation must not be null");
-        assert!(e(json!({"character_orientation": "left"})).contains("allowed values: image, video"));
+        assert_eq!(
+            e(json!({"character_orientation": null})),
+            "character_orientation must not be null"
+        );
+        assert!(
+            e(json!({"character_orientation": "left"})).contains("allowed values: image, video")
+        );
         assert!(e(json!({"video_url": "https://x.example/m.gif"})).contains(".mp4/.mov"));
         assert_eq!(e(json!({"image_url": null})), "image_url must not be null");
-        assert!(e(json!({"element_list": [{"element_id": 1}, {"element_id": 2}]})).contains("at most 1 items"));
+        assert!(
+            e(json!({"element_list": [{"element_id": 1}, {"element_id": 2}]}))
+                .contains("at most 1 items")
+        );
         assert!(e(json!({"keep_original_sound": "maybe"})).contains("allowed values: yes, no"));
     }
 }

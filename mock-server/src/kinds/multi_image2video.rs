@@ -29,6 +29,8 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     },
     max_page_size: 500,
     lifecycle: super::DEFAULT_TASK_LIFECYCLE,
+    // --timing-profile realistic: never observed: as text2video (FIDELITY.md: timings).
+    realistic: super::realistic(20_000, 300_000),
     pool: crate::engine::billing::Pool::Video,
     unit_deduction: "2",
     doc,
@@ -90,7 +92,16 @@ impl CreateMultiImageToVideo {
         let watermark = video::watermark(&f)?;
         let failure = images.iter().find_map(Image::failure);
         Ok(CreateMultiImageToVideo {
-            out: Output::new(model, Family::MultiImage, pro, secs, ratio, None, false, watermark),
+            out: Output::new(
+                model,
+                Family::MultiImage,
+                pro,
+                secs,
+                ratio,
+                None,
+                false,
+                watermark,
+            ),
             images,
             failure,
             common: Common::parse(&f)?,
@@ -104,7 +115,9 @@ impl super::Job for CreateMultiImageToVideo {
     }
     fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
         for (i, img) in self.images.iter().enumerate() {
-            if let Some(f) = video::inputs::own_file_check(s, &format!("image_list[{i}].image"), img)? {
+            if let Some(f) =
+                video::inputs::own_file_check(s, &format!("image_list[{i}].image"), img)?
+            {
                 self.failure.get_or_insert(f);
             }
         }
@@ -127,7 +140,11 @@ fn doc() -> super::doc::KindDoc {
     use serde_json::json;
     KindDoc {
         tag: "video",
-        ids: ["createMultiImageToVideo", "getMultiImageToVideo", "listMultiImageToVideo"],
+        ids: [
+            "createMultiImageToVideo",
+            "getMultiImageToVideo",
+            "listMultiImageToVideo",
+        ],
         summaries: [
             "Create a multi-image-to-video task",
             "One multi-image-to-video task, by task_id or external_task_id",
@@ -177,14 +194,32 @@ mod tests {
     #[test]
     fn rules_of_the_document() {
         let img = json!({"image": "https://x.example/a.jpg"});
-        let r = parse(json!({"image_list": [img], "prompt": "p", "mode": "pro", "aspect_ratio": "1:1"})).unwrap();
-        assert_eq!((r.out.size, r.out.fps, r.out.model.name), ((1080, 1080), 30, "kling-v1-6"));
+        let r = parse(
+            json!({"image_list": [img], "prompt": "p", "mode": "pro", "aspect_ratio": "1:1"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.out.size, r.out.fps, r.out.model.name),
+            ((1080, 1080), 30, "kling-v1-6")
+        );
         let e = |v: Value| parse(v).unwrap_err().message.to_string();
         assert_eq!(e(json!({"prompt": "p"})), "image_list must not be null");
-        assert!(e(json!({"image_list": [img, img, img, img, img], "prompt": "p"})).contains("at most 4 items"));
+        assert!(
+            e(json!({"image_list": [img, img, img, img, img], "prompt": "p"}))
+                .contains("at most 4 items")
+        );
         assert_eq!(e(json!({"image_list": [img]})), "prompt must not be null");
-        assert_eq!(e(json!({"image_list": [{}], "prompt": "p"})), "image_list[0].image must not be null");
-        assert!(e(json!({"image_list": [img], "prompt": "p", "model_name": "kling-v2-6"})).starts_with("model is not supported"));
-        assert!(e(json!({"image_list": [img], "prompt": "p", "duration": "3"})).contains("allowed values for kling-v1-6: 5, 10"));
+        assert_eq!(
+            e(json!({"image_list": [{}], "prompt": "p"})),
+            "image_list[0].image must not be null"
+        );
+        assert!(
+            e(json!({"image_list": [img], "prompt": "p", "model_name": "kling-v2-6"}))
+                .starts_with("model is not supported")
+        );
+        assert!(
+            e(json!({"image_list": [img], "prompt": "p", "duration": "3"}))
+                .contains("allowed values for kling-v1-6: 5, 10")
+        );
     }
 }

@@ -35,6 +35,8 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     },
     max_page_size: 500,
     lifecycle: super::DEFAULT_TASK_LIFECYCLE,
+    // --timing-profile realistic: never observed: as text2video (FIDELITY.md: timings).
+    realistic: super::realistic(20_000, 300_000),
     pool: crate::engine::billing::Pool::Video,
     unit_deduction: "4",
     doc,
@@ -77,12 +79,15 @@ impl CreateOmniVideo {
         }
         let mut images = Vec::new();
         let (mut first, mut end) = (None, false);
-        for (i, o) in video::object_list(&f, "image_list", 7)?.into_iter().enumerate() {
+        for (i, o) in video::object_list(&f, "image_list", 7)?
+            .into_iter()
+            .enumerate()
+        {
             let itf = Fields::new(o);
             let name = format!("image_list[{i}].image_url");
-            let url = itf.opt_str("image_url")?.ok_or_else(|| {
-                KlingError::param(format!("{name} must not be null"))
-            })?;
+            let url = itf
+                .opt_str("image_url")?
+                .ok_or_else(|| KlingError::param(format!("{name} must not be null")))?;
             let img = Image::parse(&name, url)?;
             match video::one_of(&itf, "type", &["first_frame", "end_frame"], None)
                 .map_err(|e| KlingError::param(format!("image_list[{i}].{}", e.message)))?
@@ -134,7 +139,11 @@ impl CreateOmniVideo {
         if refs > max_refs {
             return Err(KlingError::param(format!(
                 "image_list and element_list may hold at most {max_refs} references together{}, got {refs}",
-                if video.is_some() { " with a reference video" } else { "" }
+                if video.is_some() {
+                    " with a reference video"
+                } else {
+                    ""
+                }
             )));
         }
         if first.is_some() && elements.len() > 3 {
@@ -173,7 +182,16 @@ impl CreateOmniVideo {
         let like = first.flatten();
         let failure = images.iter().find_map(Image::failure);
         Ok(CreateOmniVideo {
-            out: Output::new(model, Family::Omni, pro, secs, ratio, like, sound, watermark),
+            out: Output::new(
+                model,
+                Family::Omni,
+                pro,
+                secs,
+                ratio,
+                like,
+                sound,
+                watermark,
+            ),
             images,
             video,
             failure,
@@ -188,8 +206,7 @@ impl super::Job for CreateOmniVideo {
     }
     fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
         for (i, img) in self.images.iter().enumerate() {
-            if let Some(f) =
-                inputs::own_file_check(s, &format!("image_list[{i}].image_url"), img)?
+            if let Some(f) = inputs::own_file_check(s, &format!("image_list[{i}].image_url"), img)?
             {
                 self.failure.get_or_insert(f);
             }
@@ -198,7 +215,11 @@ impl super::Job for CreateOmniVideo {
             match inputs::own_video(s, url) {
                 Ok(Some(v)) => {
                     let secs = v.frames as f64 / v.fps.max(1) as f64;
-                    let max = if self.out.model.name == "kling-v3-omni" { 10.0 } else { 15.5 };
+                    let max = if self.out.model.name == "kling-v3-omni" {
+                        10.0
+                    } else {
+                        15.5
+                    };
                     if !(3.0..=max).contains(&secs) {
                         return Err(KlingError::param(format!(
                             "video_list[0].video_url must be 3 to {max} s long, got {secs:.3} s"
@@ -302,20 +323,42 @@ mod tests {
             None => json!({"image_url": "https://x.example/a.jpg"}),
         };
         let r = parse(json!({"prompt": "p", "aspect_ratio": "16:9"})).unwrap();
-        assert_eq!((r.out.model.name, r.out.pro, r.out.size, r.out.fps), ("kling-video-o1", true, (1920, 1080), 24));
+        assert_eq!(
+            (r.out.model.name, r.out.pro, r.out.size, r.out.fps),
+            ("kling-video-o1", true, (1920, 1080), 24)
+        );
         assert!(err(json!({"prompt": "p"})).starts_with("aspect_ratio must not be null"));
         assert!(parse(json!({"prompt": "p", "image_list": [img(Some("first_frame"))]})).is_ok());
-        assert!(err(json!({"prompt": "p", "image_list": [img(Some("end_frame"))]})).contains("needs a first_frame"));
-        assert_eq!(err(json!({"prompt": "p", "aspect_ratio": "1:1", "duration": "7"})), "Duration only supports 5 or 10 seconds when no refer_image is provided");
+        assert!(
+            err(json!({"prompt": "p", "image_list": [img(Some("end_frame"))]}))
+                .contains("needs a first_frame")
+        );
+        assert_eq!(
+            err(json!({"prompt": "p", "aspect_ratio": "1:1", "duration": "7"})),
+            "Duration only supports 5 or 10 seconds when no refer_image is provided"
+        );
         assert!(parse(json!({"prompt": "p", "aspect_ratio": "1:1", "duration": "7", "image_list": [img(None), img(None)]})).is_ok());
         assert!(err(json!({"prompt": "p", "aspect_ratio": "1:1", "duration": "12", "image_list": [img(None), img(None)]})).contains("allowed values for kling-video-o1: 3 to 10"));
         let vid = json!([{"video_url": "https://x.example/v.mp4", "refer_type": "feature"}]);
-        assert!(err(json!({"prompt": "p", "aspect_ratio": "1:1", "video_list": vid, "sound": "on"})).starts_with("sound must be off"));
+        assert!(
+            err(json!({"prompt": "p", "aspect_ratio": "1:1", "video_list": vid, "sound": "on"}))
+                .starts_with("sound must be off")
+        );
         let five: Vec<Value> = (0..5).map(|_| img(None)).collect();
-        assert!(err(json!({"prompt": "p", "aspect_ratio": "1:1", "video_list": vid, "image_list": five})).contains("at most 4 references together with a reference video"));
+        assert!(
+            err(
+                json!({"prompt": "p", "aspect_ratio": "1:1", "video_list": vid, "image_list": five})
+            )
+            .contains("at most 4 references together with a reference video")
+        );
         let base = json!([{"video_url": "https://x.example/v.mp4"}]);
         assert!(parse(json!({"prompt": "p", "video_list": base})).is_ok());
-        assert!(err(json!({"prompt": "p", "video_list": base, "image_list": [img(Some("first_frame"))]})).contains("base video"));
+        assert!(
+            err(
+                json!({"prompt": "p", "video_list": base, "image_list": [img(Some("first_frame"))]})
+            )
+            .contains("base video")
+        );
         assert!(err(json!({"prompt": "p", "aspect_ratio": "1:1", "video_list": [{"video_url": "https://x.example/v.avi"}]})).contains(".mp4/.mov"));
         assert!(err(json!({"model_name": "kling-video-o1", "multi_shot": true, "shot_type": "intelligence", "prompt": "p", "aspect_ratio": "1:1"})).contains("multi_shot is not supported by kling-video-o1"));
         assert!(parse(json!({"model_name": "kling-v3-omni", "multi_shot": true, "shot_type": "intelligence", "prompt": "p", "aspect_ratio": "1:1", "duration": 12})).is_ok());

@@ -31,6 +31,8 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     },
     max_page_size: 500,
     lifecycle: super::DEFAULT_TASK_LIFECYCLE,
+    // --timing-profile realistic: ComfyUI's expected duration of a text2video task: 319 s (SOURCES.md: published clients).
+    realistic: super::realistic(20_000, 300_000),
     pool: crate::engine::billing::Pool::Video,
     // The cheapest: each task's own cost comes from its model, mode and duration.
     unit_deduction: "1",
@@ -88,7 +90,16 @@ impl CreateTextToVideo {
         let ratio = video::aspect_ratio(&f, Some("16:9"))?;
         let watermark = video::watermark(&f)?;
         Ok(CreateTextToVideo {
-            out: Output::new(model, Family::Text, pro, secs, ratio, None, sound, watermark),
+            out: Output::new(
+                model,
+                Family::Text,
+                pro,
+                secs,
+                ratio,
+                None,
+                sound,
+                watermark,
+            ),
             shots,
             common: Common::parse(&f)?,
         })
@@ -104,9 +115,7 @@ impl super::Job for CreateTextToVideo {
     }
     fn plan(&self, s: &Ctx<'_>, account: &Account, task_id: u64, now: i64) -> Plan {
         Plan {
-            result: TaskResult::new(video::videos(
-                s, account, task_id, now, &self.out, None, 0,
-            )),
+            result: TaskResult::new(video::videos(s, account, task_id, now, &self.out, None, 0)),
             failure: None,
         }
     }
@@ -209,7 +218,10 @@ mod tests {
     fn defaults_follow_the_document() {
         let r = parse(json!({"prompt": "a fox"})).unwrap();
         assert_eq!(r.out.model.name, "kling-v1");
-        assert_eq!((r.out.size, r.out.fps, r.out.frames), ((1280, 720), 30, 150));
+        assert_eq!(
+            (r.out.size, r.out.fps, r.out.frames),
+            ((1280, 720), 30, 150)
+        );
         assert!(!r.out.pro && !r.out.sound && !r.out.watermark);
         assert_eq!(r.out.deduction(), "1");
     }
@@ -230,38 +242,82 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(r.shots, Shots::Customize(vec![2, 4]));
-        assert_eq!((r.out.size, r.out.fps, r.out.frames), ((1920, 1080), 24, 144));
+        assert_eq!(
+            (r.out.size, r.out.fps, r.out.frames),
+            ((1920, 1080), 24, 144)
+        );
     }
 
     #[test]
     fn the_capability_map_is_enforced() {
-        assert!(err(json!({"prompt": "x", "model_name": "kling-v1-5"})).starts_with("model is not supported"));
+        assert!(
+            err(json!({"prompt": "x", "model_name": "kling-v1-5"}))
+                .starts_with("model is not supported")
+        );
         assert_eq!(
             err(json!({"prompt": "x", "duration": "7"})),
             "duration value '7' is invalid; allowed values for kling-v1: 5, 10"
         );
         let simple = json!({"type": "simple", "config": {"zoom": 5}});
         assert!(parse(json!({"prompt": "x", "camera_control": simple})).is_ok());
-        assert!(err(json!({"prompt": "x", "mode": "pro", "camera_control": simple})).contains("in std mode for 5 s videos only"));
-        assert!(err(json!({"prompt": "x", "model_name": "kling-v2-6", "camera_control": simple})).contains("not supported by kling-v2-6"));
-        assert!(err(json!({"prompt": "x", "model_name": "kling-v2-6", "sound": "on"})).contains("in pro mode only"));
-        assert!(err(json!({"prompt": "x", "model_name": "kling-v1-6", "multi_shot": true})).contains("multi_shot is not supported"));
+        assert!(
+            err(json!({"prompt": "x", "mode": "pro", "camera_control": simple}))
+                .contains("in std mode for 5 s videos only")
+        );
+        assert!(
+            err(json!({"prompt": "x", "model_name": "kling-v2-6", "camera_control": simple}))
+                .contains("not supported by kling-v2-6")
+        );
+        assert!(
+            err(json!({"prompt": "x", "model_name": "kling-v2-6", "sound": "on"}))
+                .contains("in pro mode only")
+        );
+        assert!(
+            err(json!({"prompt": "x", "model_name": "kling-v1-6", "multi_shot": true}))
+                .contains("multi_shot is not supported")
+        );
     }
 
     #[test]
     fn cross_field_rules_name_the_field() {
         assert_eq!(err(json!({})), "prompt must not be null");
         let cfg = |c: Value| json!({"prompt": "x", "camera_control": c});
-        assert!(err(cfg(json!({"type": "simple"}))).starts_with("camera_control.config must not be null"));
-        assert!(err(cfg(json!({"type": "down_back", "config": {"zoom": 1}}))).starts_with("camera_control.config must be null"));
-        assert!(err(cfg(json!({"type": "simple", "config": {"zoom": 1, "pan": 2}}))).contains("exactly one non-zero"));
-        assert!(err(cfg(json!({"type": "simple", "config": {"zoom": 11}}))).contains("between -10 and 10"));
+        assert!(
+            err(cfg(json!({"type": "simple"})))
+                .starts_with("camera_control.config must not be null")
+        );
+        assert!(
+            err(cfg(json!({"type": "down_back", "config": {"zoom": 1}})))
+                .starts_with("camera_control.config must be null")
+        );
+        assert!(
+            err(cfg(
+                json!({"type": "simple", "config": {"zoom": 1, "pan": 2}})
+            ))
+            .contains("exactly one non-zero")
+        );
+        assert!(
+            err(cfg(json!({"type": "simple", "config": {"zoom": 11}})))
+                .contains("between -10 and 10")
+        );
         assert!(err(cfg(json!({"type": "tilt"}))).contains("allowed values: simple"));
         let v3 = |m: Value| json!({"model_name": "kling-v3", "duration": "5", "multi_shot": true, "shot_type": "customize", "multi_prompt": m});
-        assert!(err(v3(json!([{"prompt": "a", "duration": "2"}]))).contains("must add up to duration 5, got 2"));
-        assert!(err(json!({"model_name": "kling-v3", "multi_shot": true, "prompt": "x"})).starts_with("shot_type must not be null"));
-        assert!(err(json!({"prompt": "x", "multi_shot": "yes"})).starts_with("multi_shot must be a boolean"));
+        assert!(
+            err(v3(json!([{"prompt": "a", "duration": "2"}])))
+                .contains("must add up to duration 5, got 2")
+        );
+        assert!(
+            err(json!({"model_name": "kling-v3", "multi_shot": true, "prompt": "x"}))
+                .starts_with("shot_type must not be null")
+        );
+        assert!(
+            err(json!({"prompt": "x", "multi_shot": "yes"}))
+                .starts_with("multi_shot must be a boolean")
+        );
         assert!(err(json!({"prompt": "x", "mode": "fast"})).contains("allowed values: std, pro"));
-        assert!(err(json!({"prompt": "x", "watermark_info": {"enabled": "yes"}})).contains("watermark_info.enabled"));
+        assert!(
+            err(json!({"prompt": "x", "watermark_info": {"enabled": "yes"}}))
+                .contains("watermark_info.enabled")
+        );
     }
 }

@@ -31,6 +31,8 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     },
     max_page_size: 500,
     lifecycle: super::DEFAULT_TASK_LIFECYCLE,
+    // --timing-profile realistic: ComfyUI's expected duration of a video-extend task: 320 s (SOURCES.md: published clients).
+    realistic: super::realistic(20_000, 300_000),
     pool: crate::engine::billing::Pool::Video,
     unit_deduction: "1",
     doc,
@@ -99,7 +101,10 @@ impl super::Job for CreateVideoExtend {
         let not_found = || KlingError::param(format!("video_id: Video not found by id: {id}"));
         let now = s.clock.now_ms();
         let vid: u64 = id.parse().map_err(|_| not_found())?;
-        let (item, facts) = s.media.video_item(account.idx, vid, now).ok_or_else(not_found)?;
+        let (item, facts) = s
+            .media
+            .video_item(account.idx, vid, now)
+            .ok_or_else(not_found)?;
         if !matches!(item.origin, Origin::Video(_)) {
             return Err(not_found());
         }
@@ -162,10 +167,7 @@ impl super::Job for CreateVideoExtend {
         self.resolved.as_ref().map(|(o, _, _)| o.units)
     }
     fn plan(&self, s: &Ctx<'_>, account: &Account, task_id: u64, now: i64) -> Plan {
-        let (out, parent, chain) = self
-            .resolved
-            .clone()
-            .expect("resolve runs before plan");
+        let (out, parent, chain) = self.resolved.clone().expect("resolve runs before plan");
         Plan {
             result: TaskResult::new(video::videos(
                 s,
@@ -240,8 +242,16 @@ mod tests {
     fn video_id_is_required() {
         let e = CreateVideoExtend::parse(json!({"prompt": "x"}).as_object().unwrap()).unwrap_err();
         assert_eq!(e.message, "video_id must not be null");
-        let e = CreateVideoExtend::parse(json!({"video_id": "1", "cfg_scale": 2}).as_object().unwrap())
-            .unwrap_err();
-        assert!(e.message.starts_with("cfg_scale must be between 0 and 1"), "{}", e.message);
+        let e = CreateVideoExtend::parse(
+            json!({"video_id": "1", "cfg_scale": 2})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap_err();
+        assert!(
+            e.message.starts_with("cfg_scale must be between 0 and 1"),
+            "{}",
+            e.message
+        );
     }
 }

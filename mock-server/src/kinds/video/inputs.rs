@@ -202,7 +202,8 @@ pub(crate) mod tests {
         let data_uri = format!("data:image/png;base64,{}", png_b64(500, 500));
         let e = Image::parse("image", &data_uri).unwrap_err();
         assert!(
-            e.message.starts_with("File is not in a valid base64 format"),
+            e.message
+                .starts_with("File is not in a valid base64 format"),
             "{}",
             e.message
         );

@@ -41,12 +41,17 @@ pub fn one_of(
 ) -> Result<Option<&'static str>, KlingError> {
     match f.opt_str(name)? {
         None => Ok(default),
-        Some(v) => allowed.iter().copied().find(|a| *a == v).map(Some).ok_or_else(|| {
-            KlingError::param(format!(
-                "{name} value '{v}' is invalid; allowed values: {}",
-                allowed.join(", ")
-            ))
-        }),
+        Some(v) => allowed
+            .iter()
+            .copied()
+            .find(|a| *a == v)
+            .map(Some)
+            .ok_or_else(|| {
+                KlingError::param(format!(
+                    "{name} value '{v}' is invalid; allowed values: {}",
+                    allowed.join(", ")
+                ))
+            }),
     }
 }
 
@@ -222,9 +227,8 @@ pub fn object_list<'a>(
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            v.as_object().ok_or_else(|| {
-                KlingError::param(format!("{name}[{i}] must be an object"))
-            })
+            v.as_object()
+                .ok_or_else(|| KlingError::param(format!("{name}[{i}] must be an object")))
         })
         .collect()
 }
@@ -254,12 +258,7 @@ pub fn voice_list(f: &Fields<'_>, max: usize) -> Result<Vec<String>, KlingError>
         .collect()
 }
 
-fn id_field(
-    o: &Map<String, Value>,
-    list: &str,
-    i: usize,
-    name: &str,
-) -> Result<u64, KlingError> {
+fn id_field(o: &Map<String, Value>, list: &str, i: usize, name: &str) -> Result<u64, KlingError> {
     match o.get(name) {
         Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or_default()),
         Some(Value::String(s)) if s.parse::<u64>().is_ok() => Ok(s.parse().unwrap_or_default()),
@@ -438,7 +437,11 @@ pub fn check_option(
     if when.allows(model.effective_pro(pro), secs) {
         return Ok(());
     }
-    let mode = if model.effective_pro(pro) { "pro" } else { "std" };
+    let mode = if model.effective_pro(pro) {
+        "pro"
+    } else {
+        "std"
+    };
     Err(KlingError::param(match when {
         models::When::No => format!("{option} is not supported by {}", model.name),
         w => format!(
