@@ -479,7 +479,17 @@ fn duration_rule(secs: f64) -> Option<String> {
 
 fn check_url_sample(s: &Ctx<'_>, url: &str) -> Option<String> {
     let (token, _) = parse_file_name(url)?;
-    match s.media.file(&token, s.clock.now_ms()) {
+    let now = s.clock.now_ms();
+    if let Some(v) = s.media.video(&token, now) {
+        // One of the mock's own videos: its sound track is the sample.
+        return match v.sound {
+            Some(_) => duration_rule(v.duration_secs()),
+            None => Some(format!(
+                "No voice was found in the sample: the video {url} has no sound"
+            )),
+        };
+    }
+    match s.media.file(&token, now) {
         Some(f) => duration_rule(
             MediaRef {
                 token,

@@ -442,3 +442,46 @@ async fn the_realistic_profile_takes_minutes_and_fast_seconds() {
     let d = finished(&fast, T2V, json!({"prompt": "x"})).await;
     assert_eq!(d["task_status"], "succeed");
 }
+
+#[tokio::test]
+async fn a_custom_voice_sample_may_be_one_of_the_mocks_own_videos_with_sound() {
+    let app = spawn_app().await;
+    let loud = finished(
+        &app,
+        T2V,
+        json!({"prompt": "x", "model_name": "kling-v3", "sound": "on", "duration": "6"}),
+    )
+    .await;
+    let silent = finished(
+        &app,
+        T2V,
+        json!({"prompt": "x", "model_name": "kling-v3", "duration": "6"}),
+    )
+    .await;
+    let voice = |d: &Value| json!({"voice_name": "from url", "voice_url": video(d)["url"]});
+    let ok = finished(&app, "/v1/general/custom-voices", voice(&loud)).await;
+    assert_eq!(ok["task_status"], "succeed", "{ok}");
+    let bad = finished(&app, "/v1/general/custom-voices", voice(&silent)).await;
+    assert_eq!(bad["task_status"], "failed");
+    assert!(
+        bad["task_status_msg"]
+            .as_str()
+            .unwrap()
+            .contains("has no sound"),
+        "{bad}"
+    );
+    let short = finished(
+        &app,
+        T2V,
+        json!({"prompt": "x", "model_name": "kling-v3", "sound": "on", "duration": "3"}),
+    )
+    .await;
+    let d = finished(&app, "/v1/general/custom-voices", voice(&short)).await;
+    assert!(
+        d["task_status_msg"]
+            .as_str()
+            .unwrap()
+            .contains("between 5 and 30 seconds"),
+        "{d}"
+    );
+}
