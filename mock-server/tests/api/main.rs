@@ -29,4 +29,5 @@ mod text_to_audio;
 mod tls;
 mod transport;
 mod tts;
+mod video_files;
 mod voices;
