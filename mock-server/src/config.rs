@@ -45,6 +45,8 @@ pub const DEFAULT_MAX_TASKS: usize = 1_000_000;
 pub const DEFAULT_MEDIA_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// Default cap on generated media files, and on generated media ids.
 pub const DEFAULT_MAX_MEDIA: usize = 2_000_000;
+/// Default budget of the media cache (made files and shared video GOPs in memory), MiB.
+pub const DEFAULT_VIDEO_CACHE_MB: usize = 256;
 /// Default largest request body, bytes.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
@@ -226,6 +228,9 @@ pub struct Config {
     pub media_retention: Duration,
     /// Most generated media files, and media ids, kept (0: no cap); the oldest go first.
     pub max_media: usize,
+    /// Memory for made media files and shared video GOPs, MiB (0: nothing kept, every fetch
+    /// makes its file).
+    pub video_cache_mb: usize,
     /// HTTP fault rules in force from the start.
     pub faults: Vec<FaultSpec>,
     /// Latency rules in force from the start.
@@ -257,6 +262,7 @@ impl Default for Config {
             max_tasks: DEFAULT_MAX_TASKS,
             media_retention: DEFAULT_MEDIA_RETENTION,
             max_media: DEFAULT_MAX_MEDIA,
+            video_cache_mb: DEFAULT_VIDEO_CACHE_MB,
             state_file: None,
             state_interval: DEFAULT_STATE_INTERVAL,
             control: true,
@@ -300,6 +306,7 @@ impl Config {
             max_tasks: self.max_tasks,
             media_retention: self.media_retention,
             max_media: self.max_media,
+            media_cache_bytes: self.video_cache_mb.saturating_mul(1 << 20),
             journal_size: self.journal_size,
             faults: self.faults.clone(),
             latency: self.latency.clone(),
@@ -506,6 +513,12 @@ pub struct Cli {
     #[arg(long, env = "KLING_MOCK_MAX_MEDIA", default_value_t = DEFAULT_MAX_MEDIA)]
     pub max_media: usize,
 
+    /// Memory for made media files (MP4 videos, MP3/WAV audio) and the video GOPs shared between
+    /// files, MiB; the least recently used go first. Repeat fetches are served from it. 0:
+    /// nothing kept (every fetch makes its file again, no background warm-up).
+    #[arg(long, env = "KLING_MOCK_VIDEO_CACHE_MB", default_value_t = DEFAULT_VIDEO_CACHE_MB)]
+    pub video_cache_mb: usize,
+
     /// How the mock's clock starts: `real` (runs with wall time) or `frozen` (moves only when
     /// set or advanced through `/__mock/clock`).
     #[arg(long, env = "KLING_MOCK_CLOCK", value_enum, default_value_t = ClockStart::Real)]
@@ -711,6 +724,7 @@ impl From<Cli> for Config {
             max_tasks: c.max_tasks,
             media_retention: c.media_retention,
             max_media: c.max_media,
+            video_cache_mb: c.video_cache_mb,
             state_file: c.state_file,
             state_interval: c.state_interval,
             control: !c.no_control,

@@ -256,6 +256,7 @@ struct FileConfig {
     max_tasks: Option<usize>,
     media_retention: Option<Dur>,
     max_media: Option<usize>,
+    video_cache_mb: Option<usize>,
     clock: Option<ClockStart>,
     start_time: Option<i64>,
     state_file: Option<PathBuf>,
@@ -340,6 +341,7 @@ fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<
     take!("journal_size", c.journal_size, f.journal_size);
     take!("max_tasks", c.max_tasks, f.max_tasks);
     take!("max_media", c.max_media, f.max_media);
+    take!("video_cache_mb", c.video_cache_mb, f.video_cache_mb);
     take!(
         "media_retention",
         c.media_retention,
@@ -530,6 +532,7 @@ pub fn to_toml(c: &Config) -> String {
             humantime::format_duration(c.media_retention).to_string()
         )),
         max_media: Some(c.max_media),
+        video_cache_mb: Some(c.video_cache_mb),
         clock: Some(c.clock),
         start_time: c.start_ms,
         state_file: c.state_file.clone(),

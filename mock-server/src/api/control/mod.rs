@@ -226,6 +226,8 @@ async fn state(State(s): State<AppState>) -> Answer {
         "pending_transitions": s.engine.pending_transitions(),
         "media_files": s.media.file_count(),
         "media_ids": s.media.item_count(),
+        "video_files": s.media.video_count(),
+        "media_cache": s.media.cache_stats(),
         "callbacks": {
             "delivered": stats.delivered.load(Relaxed),
             "failed": stats.failed.load(Relaxed),
