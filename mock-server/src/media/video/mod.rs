@@ -1,8 +1,8 @@
 //! Playable MP4 videos behind every generated video URL: H.264 pictures that show what the file
-//! is (see [`draw`]), an MP3 sound track when the video has sound, in a faststart MP4.
+//! is (see `draw`), an MP3 sound track when the video has sound, in a faststart MP4.
 //!
 //! A file is cut into GOPs of one second (`fps` frames; two at 1 fps), each opening with an IDR
-//! picture and encoded by an encoder of its own ([`encode`]), so GOPs are encoded in parallel
+//! picture and encoded by an encoder of its own (`encode`), so GOPs are encoded in parallel
 //! and put side by side. The first GOP carries the task's title card (task id, video id) and
 //! belongs to its file; every later GOP depends only on the [`Variant`] (size, frame rate, frame
 //! count, label, watermark), so it is encoded once and shared by every file of that variant
