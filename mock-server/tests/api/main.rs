@@ -30,4 +30,5 @@ mod tls;
 mod transport;
 mod tts;
 mod video;
+mod video_inputs;
 mod voices;
