@@ -184,17 +184,22 @@ impl CreateOmniVideo {
         let watermark = video::watermark(&f)?;
         let like = first.flatten();
         let failure = images.iter().find_map(Image::failure);
+        let mut out = Output::new(
+            model,
+            Family::Omni,
+            pro,
+            secs,
+            ratio,
+            like,
+            sound,
+            watermark,
+        );
+        if video.is_some() {
+            // A reference video costs half as much again.
+            out.units = video::models::units(model, Family::Omni, pro, secs, sound, true);
+        }
         Ok(CreateOmniVideo {
-            out: Output::new(
-                model,
-                Family::Omni,
-                pro,
-                secs,
-                ratio,
-                like,
-                sound,
-                watermark,
-            ),
+            out,
             images,
             video,
             shape_from: first_at.filter(|_| ratio.is_none()),
@@ -234,8 +239,14 @@ impl super::Job for CreateOmniVideo {
                         self.out.size = (v.width, v.height);
                         self.out.frames = (secs * self.out.fps as f64).round() as u32;
                         let whole = secs.round() as u32;
-                        self.out.units =
-                            video::models::units(self.out.model, self.out.pro, whole, false);
+                        self.out.units = video::models::units(
+                            self.out.model,
+                            Family::Omni,
+                            self.out.pro,
+                            whole,
+                            false,
+                            true,
+                        );
                     }
                 }
                 Ok(None) => {}

@@ -152,6 +152,7 @@ impl super::Job for CreateVideoExtend {
         out.size = (facts.width, facts.height);
         out.fps = facts.fps;
         out.frames = facts.frames + EXTENSION_TENTHS * facts.fps / 10;
+        out.units = video::models::EXTENSION_UNITS;
         let parent = Parent {
             id: vid,
             file: MediaRef {

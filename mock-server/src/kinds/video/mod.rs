@@ -514,7 +514,7 @@ impl Output {
             sound,
             watermark,
             source,
-            units: models::units(model, pro, secs, sound),
+            units: models::units(model, family, pro, secs, sound, false),
         }
     }
 

@@ -275,31 +275,46 @@ pub fn frame_size_like(height: u32, w: u32, h: u32) -> (u32, u32) {
     frame_size(height, (w.max(1), h.max(1)))
 }
 
-/// Units a video costs (`final_unit_deduction`): per model, mode and duration, with sound.
-/// The unit prices of Kling's API pricing page as transcribed by third parties (FIDELITY.md:
-/// video costs); a 10 s video costs twice a 5 s one, other durations in proportion.
-pub fn units(model: &Model, pro: bool, secs: u32, sound: bool) -> f64 {
-    let per5 = match (model.name, model.effective_pro(pro)) {
-        ("kling-v1", false) => 1.0,
-        ("kling-v1", true) => 3.5,
-        ("kling-v1-5" | "kling-v1-6", false) => 2.0,
-        ("kling-v1-5" | "kling-v1-6", true) => 3.5,
-        ("kling-v2-master" | "kling-v2-1-master", _) => 10.0,
-        ("kling-v2-1" | "kling-v2-5-turbo", false) => 1.5,
-        ("kling-v2-1" | "kling-v2-5-turbo", true) => 2.5,
-        ("kling-v2-6", false) => 1.5,
-        ("kling-v2-6", true) if sound => 5.0,
-        ("kling-v2-6", true) => 2.5,
-        ("kling-v3" | "kling-v3-omni" | "kling-video-o1", false) if sound => 4.5,
-        ("kling-v3" | "kling-v3-omni" | "kling-video-o1", false) => 3.0,
-        ("kling-v3" | "kling-v3-omni" | "kling-video-o1", true) if sound => 6.0,
-        ("kling-v3" | "kling-v3-omni" | "kling-video-o1", true) => 4.0,
-        (_, false) => 2.0,
-        (_, true) => 3.5,
+/// Units a video costs (`final_unit_deduction`), from a rate in units per second of output by
+/// model, mode, sound and family (FIDELITY.md: video costs). The sources: Kling's "Prepaid
+/// Resource Packs" page as transcribed in public code (kling-v1 std 5 s = 1 unit, pro 3.5;
+/// kling-v1-5 / v1-6 / v2-1 std 2, pro 3.5; the master models 10; kling-v2-5-turbo and
+/// kling-v2-6 std 1.5, pro 2.5; 10 s twice 5 s), kling.ai/dev/pricing for kling-v3 (0.6 / 0.8
+/// units a second), and, INFERRED, third-party price lists for sound, the omni models and motion
+/// control. A reference video makes an omni video cost half as much again.
+pub fn units(
+    model: &Model,
+    family: Family,
+    pro: bool,
+    secs: u32,
+    sound: bool,
+    video_input: bool,
+) -> f64 {
+    let pro = model.effective_pro(pro);
+    let pick = |std: f64, p: f64| if pro { p } else { std };
+    let per_sec = match (model.name, family) {
+        ("kling-v2-6", Family::Motion) => pick(0.5, 0.8),
+        ("kling-v3", Family::Motion) => pick(0.9, 1.2),
+        ("kling-v1", _) => pick(0.2, 0.7),
+        ("kling-v2-master" | "kling-v2-1-master", _) => 2.0,
+        ("kling-v2-5-turbo", _) => pick(0.3, 0.5),
+        ("kling-v2-6", _) if sound => pick(0.3, 1.0),
+        ("kling-v2-6", _) => pick(0.3, 0.5),
+        ("kling-v3", _) if sound => pick(0.9, 1.2),
+        ("kling-v3", _) => pick(0.6, 0.8),
+        ("kling-video-o1" | "kling-v3-omni", _) if sound => pick(0.8, 1.0),
+        ("kling-video-o1" | "kling-v3-omni", _) => pick(0.6, 0.8),
+        // kling-v1-5, kling-v1-6, kling-v2-1.
+        _ => pick(0.4, 0.7),
     };
+    let factor = if video_input { 1.5 } else { 1.0 };
     // Two decimals, as the packs show balances.
-    (per5 * secs as f64 / 5.0 * 100.0).round() / 100.0
+    (per_sec * secs as f64 * factor * 100.0).round() / 100.0
 }
+
+/// What a video extension costs, whatever its source (INFERRED: ComfyUI's price of a video
+/// extension, $0.28, at $0.14 a unit).
+pub const EXTENSION_UNITS: f64 = 2.0;
 
 #[cfg(test)]
 mod tests {
@@ -330,9 +345,15 @@ mod tests {
     #[test]
     fn costs_scale_with_duration_and_sound() {
         let v26 = model("kling-v2-6").unwrap();
-        assert_eq!(units(v26, true, 5, false), 2.5);
-        assert_eq!(units(v26, true, 10, true), 10.0);
+        assert_eq!(units(v26, Family::Text, true, 5, false, false), 2.5);
+        assert_eq!(units(v26, Family::Text, true, 10, true, false), 10.0);
+        assert_eq!(units(v26, Family::Motion, true, 5, false, false), 4.0);
         let v3 = model("kling-v3").unwrap();
-        assert_eq!(units(v3, false, 3, false), 1.8);
+        assert_eq!(units(v3, Family::Text, false, 3, false, false), 1.8);
+        let v21 = model("kling-v2-1").unwrap();
+        assert_eq!(units(v21, Family::Image, false, 5, false, false), 2.0);
+        let o1 = model("kling-video-o1").unwrap();
+        assert_eq!(units(o1, Family::Omni, true, 5, false, true), 6.0);
+        assert_eq!(units(o1, Family::Omni, true, 5, true, false), 5.0);
     }
 }
