@@ -70,8 +70,21 @@ impl CreateOmniVideo {
         let f = Fields::new(body);
         let model = video::model_name(&f, MODELS, "kling-video-o1")?;
         let requested = video::duration(&f)?;
-        let secs = requested.unwrap_or(5);
-        video::check_duration(model, secs)?;
+        let edits = |o: &Map<String, Value>| {
+            !matches!(o.get("refer_type"), Some(Value::String(t)) if t == "feature")
+        };
+        let editing_requested = match f.raw_value("video_list") {
+            Some(Value::Array(a)) => a.first().and_then(Value::as_object).is_some_and(edits),
+            _ => false,
+        };
+        // A base video (editing) keeps its own length: `duration` is ignored (documented).
+        let secs = if editing_requested {
+            5
+        } else {
+            let secs = requested.unwrap_or(5);
+            video::check_duration(model, secs)?;
+            secs
+        };
         let shots = video::shots(&f, model, secs)?;
         let prompt = video::prompt(&f, "prompt")?;
         if prompt.is_none() && !matches!(shots, Shots::Customize(_)) {
@@ -391,6 +404,8 @@ mod tests {
         );
         let base = json!([{"video_url": "https://x.example/v.mp4"}]);
         assert!(parse(json!({"prompt": "p", "video_list": base})).is_ok());
+        // A base video ignores duration.
+        assert!(parse(json!({"prompt": "p", "video_list": base, "duration": "60"})).is_ok());
         assert!(
             err(
                 json!({"prompt": "p", "video_list": base, "image_list": [img(Some("first_frame"))]})
