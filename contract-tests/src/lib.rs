@@ -61,7 +61,9 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Properties to run (empty: all).
     pub properties: Vec<String>,
-    /// Billable creates allowed (`None`: 0 for a remote target, unlimited for a mock).
+    /// Units of the resource pack the run may spend (`None`: 0 for a remote target, unlimited for
+    /// a mock). A video create counts its unit cost from `fixtures/video-models.json`, any other
+    /// billable create one unit.
     pub budget: Option<u64>,
     /// Print billable creates instead of sending them.
     pub dry_run: bool,
@@ -101,9 +103,12 @@ pub struct Run {
     pub target: String,
     /// Billable creates sent.
     pub spent: u64,
+    /// Units those creates cost (by the cost table).
+    pub spent_units: f64,
     /// What a dry run would have created.
     pub dry_run_log: Vec<String>,
-    /// What the run did to a shared kling-mock to leave it as found (or why it could not).
+    /// What the run did to a shared kling-mock to leave it as found (or why it could not), and
+    /// the checks that could not run (no `ffprobe`, ...).
     pub notes: Vec<String>,
 }
 
@@ -220,12 +225,14 @@ pub fn run_on(mut target: Target, opts: &Options) -> Result<Run, String> {
         .lock()
         .map(|l| l.clone())
         .unwrap_or_default();
+    notes.extend(ctx.notes());
     notes.extend(ctx.target.give_back());
     Ok(Run {
         reports,
         seed,
         target: base,
         spent: ctx.budget.spent.load(std::sync::atomic::Ordering::Relaxed),
+        spent_units: ctx.budget.spent_units(),
         dry_run_log,
         notes,
     })
