@@ -8,6 +8,7 @@ mod load;
 mod reliability;
 mod scenarios;
 mod store;
+mod video;
 
 use clap::Parser;
 use load::{LoadResult, LoadSpec};
@@ -35,7 +36,7 @@ const fn scenario(name: &'static str, http: bool) -> Scenario {
 
 /// Every scenario, in the order they run (`rss` first, while the heap is fresh): the one list
 /// that names them (`--scenario` values, the baseline's dependants, the run order).
-const SCENARIOS: [Scenario; 15] = [
+const SCENARIOS: [Scenario; 16] = [
     scenario("rss", false),
     scenario("baseline", false),
     scenario("get-task", true),
@@ -50,6 +51,7 @@ const SCENARIOS: [Scenario; 15] = [
     scenario("restart", false),
     scenario("kill-9", false),
     scenario("load", false),
+    scenario("video", false),
     Scenario {
         name: "soak",
         http: false,
@@ -140,6 +142,9 @@ struct Args {
     /// Tiny sizes (0.2 s windows, 2 connections, 1k tasks): checks that everything works.
     #[arg(long)]
     smoke: bool,
+    /// `video`: also write the first MP4 it fetched to this file (to look at it).
+    #[arg(long, value_name = "PATH")]
+    video_out: Option<std::path::PathBuf>,
     /// Write the results as JSON to this file.
     #[arg(long, value_name = "PATH")]
     json: Option<std::path::PathBuf>,
@@ -252,6 +257,8 @@ struct Sizes {
     soak_max_tasks: usize,
     restart_tasks: usize,
     kill_secs: f64,
+    smoke: bool,
+    video_out: Option<std::path::PathBuf>,
 }
 
 /// Label mark of the open-loop runs at half the closed loop's throughput.
@@ -283,6 +290,8 @@ impl Sizes {
                 soak: Duration::from_secs(2),
                 soak_rate: 200.0,
                 soak_max_tasks: 100,
+                smoke: true,
+                video_out: a.video_out.clone(),
             };
         }
         Sizes {
@@ -310,6 +319,8 @@ impl Sizes {
             soak: Duration::from_secs_f64(a.soak_secs.max(1.0)),
             soak_rate: a.soak_rate,
             soak_max_tasks: a.soak_max_tasks,
+            smoke: false,
+            video_out: a.video_out.clone(),
         }
     }
 }
@@ -487,6 +498,51 @@ async fn run_scenario(
                 let r = drive(&mock, spec(addr_of(&mock)?), "GET", path, None).await?;
                 let label = format!("list n={n} pageNum={page}");
                 rows.push(Row::load(name, label, &r, base.as_ref()));
+            }
+        }
+        "video" => {
+            let v = video::video(z.smoke, z.video_out.as_deref()).await?;
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            let what = &v.what;
+            for (label, value, unit, note) in [
+                (
+                    "register a video file (add_video)",
+                    v.register.as_secs_f64() * 1e6,
+                    "µs",
+                    "what a create pays; the warm-up it queues runs on its own thread".to_string(),
+                ),
+                (
+                    "first fetch, cold (no shared GOPs made)",
+                    ms(v.cold),
+                    "ms",
+                    format!("{what}; {} bytes", v.file_bytes),
+                ),
+                (
+                    "first fetch of a second task, same variant",
+                    ms(v.shared),
+                    "ms",
+                    "its own first second encoded, the other GOPs shared".into(),
+                ),
+                (
+                    "repeat fetch (from memory)",
+                    ms(v.repeat),
+                    "ms",
+                    "median".into(),
+                ),
+                (
+                    "Range: bytes=0-1048575 (206)",
+                    ms(v.range),
+                    "ms",
+                    "median".into(),
+                ),
+                (
+                    "memory of one cached variant (shared GOPs)",
+                    v.variant_bytes as f64 / 1024.0,
+                    "KiB",
+                    format!("a cached file: {} KiB", v.file_bytes / 1024),
+                ),
+            ] {
+                rows.push(Row::metric(name, label.into(), value, unit, note));
             }
         }
         "advance" => {

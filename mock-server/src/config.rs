@@ -45,6 +45,8 @@ pub const DEFAULT_MAX_TASKS: usize = 1_000_000;
 pub const DEFAULT_MEDIA_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// Default cap on generated media files, and on generated media ids.
 pub const DEFAULT_MAX_MEDIA: usize = 2_000_000;
+/// Default budget of the media cache (made files and shared video GOPs in memory), MiB.
+pub const DEFAULT_VIDEO_CACHE_MB: usize = 256;
 /// Default largest request body, bytes.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
@@ -74,6 +76,20 @@ pub fn sign_token_for(access_key: &str, secret_key: &str, now_secs: i64, ttl_sec
         &jsonwebtoken::EncodingKey::from_secret(secret_key.as_bytes()),
     )
     .unwrap_or_default()
+}
+
+/// The default timings of the task kinds (`--timing-profile`); `--timing` and
+/// `[lifecycle.KIND]` still override single kinds.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TimingProfile {
+    /// Seconds: short enough for development and tests.
+    #[default]
+    Fast,
+    /// What the live service takes (seconds to minutes per family), for UIs that show progress.
+    Realistic,
 }
 
 /// How the mock's clock starts.
@@ -179,8 +195,10 @@ pub struct Config {
     pub jwt_leeway_secs: u64,
     /// Seed of every random choice. `None`: drawn from the OS at start (and logged).
     pub seed: Option<u64>,
-    /// Per-kind lifecycles that replace the defaults ([`KindId::default_lifecycle`]).
+    /// Per-kind lifecycles that replace the profile's ([`KindId::default_lifecycle`]).
     pub timings: Vec<TimingSpec>,
+    /// The timings of kinds without their own `timings` entry.
+    pub timing_profile: TimingProfile,
     /// Largest accepted request body, bytes.
     pub body_limit: usize,
     /// Callback delivery.
@@ -210,6 +228,9 @@ pub struct Config {
     pub media_retention: Duration,
     /// Most generated media files, and media ids, kept (0: no cap); the oldest go first.
     pub max_media: usize,
+    /// Memory for made media files and shared video GOPs, MiB (0: nothing kept, every fetch
+    /// makes its file).
+    pub video_cache_mb: usize,
     /// HTTP fault rules in force from the start.
     pub faults: Vec<FaultSpec>,
     /// Latency rules in force from the start.
@@ -234,12 +255,14 @@ impl Default for Config {
             jwt_leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
             seed: None,
             timings: Vec::new(),
+            timing_profile: TimingProfile::Fast,
             body_limit: DEFAULT_BODY_LIMIT,
             callbacks: CallbackConfig::default(),
             journal_size: DEFAULT_JOURNAL_SIZE,
             max_tasks: DEFAULT_MAX_TASKS,
             media_retention: DEFAULT_MEDIA_RETENTION,
             max_media: DEFAULT_MAX_MEDIA,
+            video_cache_mb: DEFAULT_VIDEO_CACHE_MB,
             state_file: None,
             state_interval: DEFAULT_STATE_INTERVAL,
             control: true,
@@ -265,7 +288,10 @@ impl Config {
             .rev()
             .find(|t| t.kind == kind)
             .map(|t| t.lifecycle)
-            .unwrap_or(kind.default_lifecycle())
+            .unwrap_or(match self.timing_profile {
+                TimingProfile::Fast => kind.default_lifecycle(),
+                TimingProfile::Realistic => kind.spec().realistic,
+            })
     }
 
     /// What the server's state is built from and keeps (`crate::state::Settings`).
@@ -280,6 +306,7 @@ impl Config {
             max_tasks: self.max_tasks,
             media_retention: self.media_retention,
             max_media: self.max_media,
+            media_cache_bytes: self.video_cache_mb.saturating_mul(1 << 20),
             journal_size: self.journal_size,
             faults: self.faults.clone(),
             latency: self.latency.clone(),
@@ -404,6 +431,12 @@ pub struct Cli {
     )]
     pub timings: Vec<TimingSpec>,
 
+    /// Default timings of every task kind: `fast` (seconds, for development) or `realistic`
+    /// (what the live service takes: minutes for videos, e.g. text2video about 5 minutes);
+    /// `--timing` overrides single kinds.
+    #[arg(long, env = "KLING_MOCK_TIMING_PROFILE", value_enum, default_value_t = TimingProfile::Fast)]
+    pub timing_profile: TimingProfile,
+
     /// Largest accepted request body, in bytes; a larger one is refused with code 1200.
     #[arg(long, env = "KLING_MOCK_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
@@ -479,6 +512,12 @@ pub struct Cli {
     /// Most generated media files, and media ids, kept; the oldest go first. 0: no cap.
     #[arg(long, env = "KLING_MOCK_MAX_MEDIA", default_value_t = DEFAULT_MAX_MEDIA)]
     pub max_media: usize,
+
+    /// Memory for made media files (MP4 videos, MP3/WAV audio) and the video GOPs shared between
+    /// files, MiB; the least recently used go first. Repeat fetches are served from it. 0:
+    /// nothing kept (every fetch makes its file again, no background warm-up).
+    #[arg(long, env = "KLING_MOCK_VIDEO_CACHE_MB", default_value_t = DEFAULT_VIDEO_CACHE_MB)]
+    pub video_cache_mb: usize,
 
     /// How the mock's clock starts: `real` (runs with wall time) or `frozen` (moves only when
     /// set or advanced through `/__mock/clock`).
@@ -679,11 +718,13 @@ impl From<Cli> for Config {
             jwt_leeway_secs: c.jwt_leeway,
             seed: c.seed,
             timings: c.timings,
+            timing_profile: c.timing_profile,
             body_limit: c.body_limit,
             journal_size: c.journal_size,
             max_tasks: c.max_tasks,
             media_retention: c.media_retention,
             max_media: c.max_media,
+            video_cache_mb: c.video_cache_mb,
             state_file: c.state_file,
             state_interval: c.state_interval,
             control: !c.no_control,

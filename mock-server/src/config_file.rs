@@ -8,8 +8,8 @@
 //! the line and the server does not start.
 
 use crate::config::{
-    AccountSpec, AuthMode, Cli, ClockStart, Config, TimingSpec, TlsConfig, parse_progress,
-    parse_span,
+    AccountSpec, AuthMode, Cli, ClockStart, Config, TimingProfile, TimingSpec, TlsConfig,
+    parse_progress, parse_span,
 };
 use crate::control::outcomes::Outcomes;
 use crate::control::rules::{FaultSpec, Latency};
@@ -250,11 +250,13 @@ struct FileConfig {
     auth: Option<AuthMode>,
     jwt_leeway: Option<u64>,
     seed: Option<u64>,
+    timing_profile: Option<TimingProfile>,
     body_limit: Option<usize>,
     journal_size: Option<usize>,
     max_tasks: Option<usize>,
     media_retention: Option<Dur>,
     max_media: Option<usize>,
+    video_cache_mb: Option<usize>,
     clock: Option<ClockStart>,
     start_time: Option<i64>,
     state_file: Option<PathBuf>,
@@ -334,10 +336,12 @@ fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<
     take!("auth", c.auth, f.auth);
     take!("jwt_leeway", c.jwt_leeway_secs, f.jwt_leeway);
     take!("seed", c.seed, f.seed.map(Some));
+    take!("timing_profile", c.timing_profile, f.timing_profile);
     take!("body_limit", c.body_limit, f.body_limit);
     take!("journal_size", c.journal_size, f.journal_size);
     take!("max_tasks", c.max_tasks, f.max_tasks);
     take!("max_media", c.max_media, f.max_media);
+    take!("video_cache_mb", c.video_cache_mb, f.video_cache_mb);
     take!(
         "media_retention",
         c.media_retention,
@@ -520,6 +524,7 @@ pub fn to_toml(c: &Config) -> String {
         auth: Some(c.auth),
         jwt_leeway: Some(c.jwt_leeway_secs),
         seed: c.seed,
+        timing_profile: Some(c.timing_profile),
         body_limit: Some(c.body_limit),
         journal_size: Some(c.journal_size),
         max_tasks: Some(c.max_tasks),
@@ -527,6 +532,7 @@ pub fn to_toml(c: &Config) -> String {
             humantime::format_duration(c.media_retention).to_string()
         )),
         max_media: Some(c.max_media),
+        video_cache_mb: Some(c.video_cache_mb),
         clock: Some(c.clock),
         start_time: c.start_ms,
         state_file: c.state_file.clone(),

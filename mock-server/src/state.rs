@@ -39,6 +39,8 @@ pub struct Settings {
     pub media_retention: Duration,
     /// Most generated media files, and media ids, kept (0: no cap).
     pub max_media: usize,
+    /// Byte budget of the media cache (0: nothing kept).
+    pub media_cache_bytes: usize,
     /// Requests kept in the journal (0: off).
     pub journal_size: usize,
     /// HTTP fault rules in force from the start.
@@ -200,6 +202,7 @@ impl AppState {
         let media = MediaLibrary::default();
         let voices = VoiceCatalog::load(&media);
         media.set_limits(Some(config.media_retention), config.max_media);
+        media.set_cache_budget(config.media_cache_bytes);
         let control = crate::control::Control::new(seed, config.journal_size);
         // The startup rules were validated when the configuration was read; a rule refused here
         // is logged, never a panic.

@@ -95,13 +95,14 @@ async fn create(
     let note = note.as_ref().map(|n| &n.0);
     match &spec.mode {
         Mode::Task { parse, .. } => {
-            let job = parse(&body)?;
+            let mut job = parse(&body)?;
+            job.resolve(&s.kind_ctx(), &account)?;
             let fail = super::scripted(&s, spec.id, &body, note)?;
-            let view = s
-                .engine
-                .create(account.idx, spec.id, job.common(), |id, now| {
-                    super::with_failure(job.plan(&s.kind_ctx(), &account, id, now), fail)
-                })?;
+            let view =
+                s.engine
+                    .create(account.idx, spec.id, job.common(), job.cost(), |id, now| {
+                        super::with_failure(job.plan(&s.kind_ctx(), &account, id, now), fail)
+                    })?;
             Ok(data_response(&view.created()))
         }
         Mode::Call { parse } => {

@@ -1,18 +1,24 @@
 //! Real files behind every result URL, and the ids of generated media.
 //!
 //! A result never stores bytes: it stores a [`MediaRef`] (a random token, the format and the
-//! length in samples), and the file is synthesised when fetched (`GET /files/kling_<uuid>.<ext>`),
-//! byte-identical every time ([`audio`]). The library also remembers generated audio and video
-//! *ids* ([`MediaItem`]) so that endpoints which take them as input (a custom voice's `video_id`,
-//! later avatar/lip-sync `audio_id`) can check ownership, origin and duration.
+//! length), and the file is synthesised when fetched (`GET /files/kling_<uuid>.<ext>`),
+//! byte-identical every time: audio files from a [`MediaFile`] ([`audio`]), MP4 videos from a
+//! [`VideoFile`] ([`video`]). Made files are kept in memory under a byte budget ([`cache`]). The
+//! library also remembers generated audio and video *ids* ([`MediaItem`], and [`VideoFacts`] for
+//! videos) so that endpoints which take them as input (a custom voice's `video_id`, video
+//! extension, later avatar/lip-sync `audio_id`) can check ownership, origin and duration.
 
 pub mod audio;
+pub mod cache;
+pub mod video;
 
 use crate::churn::ChurnMap;
 use audio::Sound;
+use cache::{FileBytes, MediaCache};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use video::VideoError;
 
 /// A file format the mock serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -21,6 +27,8 @@ pub enum Format {
     Mp3,
     /// RIFF/WAVE PCM 16-bit, 24 kHz mono.
     Wav,
+    /// MP4: H.264 video, and MP3 sound when the video has sound ([`video`]).
+    Mp4,
 }
 
 impl Format {
@@ -29,6 +37,7 @@ impl Format {
         match self {
             Format::Mp3 => "mp3",
             Format::Wav => "wav",
+            Format::Mp4 => "mp4",
         }
     }
 
@@ -37,6 +46,7 @@ impl Format {
         match self {
             Format::Mp3 => "audio/mpeg",
             Format::Wav => "audio/wav",
+            Format::Mp4 => "video/mp4",
         }
     }
 
@@ -44,6 +54,7 @@ impl Format {
         match ext {
             "mp3" => Some(Format::Mp3),
             "wav" => Some(Format::Wav),
+            "mp4" => Some(Format::Mp4),
             _ => None,
         }
     }
@@ -60,7 +71,9 @@ pub struct MediaRef {
     pub token: Token,
     /// The format.
     pub format: Format,
-    /// Length in PCM samples at [`audio::SAMPLE_RATE`].
+    /// The length: for audio, in PCM samples at [`audio::SAMPLE_RATE`]; for [`Format::Mp4`], in
+    /// 1/600 s ticks ([`VideoFile::ticks`]: frames x 600 / fps, exact for every frame rate that
+    /// divides 600, as 24, 25, 30 and 60 do).
     pub samples: u32,
 }
 
@@ -83,8 +96,149 @@ impl MediaRef {
         match self.format {
             Format::Mp3 => audio::mp3_duration_secs(self.samples),
             Format::Wav => audio::wav_duration_secs(self.samples),
+            Format::Mp4 => f64::from(self.samples) / f64::from(VIDEO_TICKS),
         }
     }
+}
+
+/// Ticks per second of [`MediaRef::samples`] for videos.
+pub const VIDEO_TICKS: u32 = 600;
+
+/// A model/mode label drawn on the picture, ASCII, at most 32 bytes (longer input is cut;
+/// characters outside printable ASCII become `?`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Label([u8; 32]);
+
+impl Label {
+    /// The label of `text` (its first 32 bytes once made ASCII).
+    pub fn new(text: &str) -> Label {
+        let mut bytes = [0u8; 32];
+        for (b, c) in bytes.iter_mut().zip(text.chars()) {
+            *b = if c.is_ascii_graphic() || c == ' ' {
+                c as u8
+            } else {
+                b'?'
+            };
+        }
+        Label(bytes)
+    }
+
+    /// The text (without the padding).
+    pub fn as_str(&self) -> &str {
+        let end = self.0.iter().position(|&b| b == 0).unwrap_or(self.0.len());
+        // Only printable ASCII is ever stored; a label read from a damaged state shows empty.
+        std::str::from_utf8(&self.0[..end]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A generated video file: everything needed to re-create its bytes ([`video::render`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VideoFile {
+    /// The task that made it (shown in its first second).
+    pub task_id: u64,
+    /// Its video id (shown in its first second).
+    pub video_id: u64,
+    /// Width, pixels (even, 16 to 3840).
+    pub width: u32,
+    /// Height, pixels (even, 16 to 3840; the short side at most 2160).
+    pub height: u32,
+    /// Frames per second, 1 to 60 (Kling: 24 or 30).
+    pub fps: u32,
+    /// Frames; the duration is frames / fps.
+    pub frames: u32,
+    /// `Some(seed)`: a sound track from this seed; `None`: no sound track.
+    pub sound: Option<u64>,
+    /// Whether the watermark band is drawn.
+    pub watermark: bool,
+    /// The model/mode label drawn on the picture, e.g. `kling-v2-6 pro`.
+    pub label: Label,
+    /// When it was generated, Unix ms on the mock's clock; `None`: never expires.
+    pub born: Option<i64>,
+}
+
+impl VideoFile {
+    /// The duration in 1/600 s ticks (what [`MediaRef::samples`] holds for a video), rounded to
+    /// the nearest tick.
+    pub fn ticks(&self) -> u32 {
+        let fps = u64::from(self.fps.max(1));
+        ((u64::from(self.frames) * u64::from(VIDEO_TICKS) + fps / 2) / fps).min(u64::from(u32::MAX))
+            as u32
+    }
+
+    /// The duration, seconds: frames / fps.
+    pub fn duration_secs(&self) -> f64 {
+        f64::from(self.frames) / f64::from(self.fps.max(1))
+    }
+}
+
+/// What the mock knows of a generated video id, beside its [`MediaItem`]: what families that
+/// take a `video_id` (video extension, ...) need: model, mode, its file, the extension chain's
+/// total length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VideoFacts {
+    /// The model name, e.g. `kling-v1-6`.
+    pub model: Label,
+    /// Mode `pro` (`false`: `std`).
+    pub pro: bool,
+    /// Whether it has sound.
+    pub sound: bool,
+    /// Its file's token (the `url`).
+    pub file: Token,
+    /// Width, pixels.
+    pub width: u32,
+    /// Height, pixels.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Frames.
+    pub frames: u32,
+    /// Total length of the extension chain ending here, ms (its own length when it extends
+    /// nothing).
+    pub chain_ms: u64,
+}
+
+/// A file the library can serve: an audio file or a video file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// A WAV or MP3 file.
+    Audio(MediaFile),
+    /// An MP4 file.
+    Video(VideoFile),
+}
+
+impl Served {
+    /// Its format.
+    pub fn format(&self) -> Format {
+        match self {
+            Served::Audio(f) => f.format,
+            Served::Video(_) => Format::Mp4,
+        }
+    }
+
+    /// When it was generated (`None`: never expires).
+    pub fn born(&self) -> Option<i64> {
+        match self {
+            Served::Audio(f) => f.born,
+            Served::Video(v) => v.born,
+        }
+    }
+}
+
+/// Why a file's bytes could not be made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// The MP3 encoder failed.
+    #[error(transparent)]
+    Audio(#[from] audio::Mp3EncodeError),
+    /// The video could not be made.
+    #[error(transparent)]
+    Video(#[from] VideoError),
 }
 
 /// The token and format named by a file name `kling_<uuid>.<ext>` or by any URL whose path ends so.
@@ -156,6 +310,11 @@ pub enum MediaChange {
     File(Token, MediaFile),
     /// A media id was generated.
     Item(u64, MediaItem),
+    /// A video file was generated (added after layout 3's first release: at the end, so older
+    /// logs read unchanged).
+    Video(Token, VideoFile),
+    /// A video id was generated, with what the mock knows of it.
+    VideoItem(u64, MediaItem, VideoFacts),
 }
 
 /// A generated audio or video, known by its id.
@@ -182,8 +341,15 @@ pub struct MediaItem {
 pub struct MediaLibrary {
     files: ChurnMap<Token, MediaFile>,
     items: ChurnMap<u64, MediaItem>,
+    /// Generated video files (a table of their own: their entries are three times an audio
+    /// file's).
+    videos: ChurnMap<Token, VideoFile>,
+    /// What is known of generated video ids (each also in `items`).
+    facts: ChurnMap<u64, VideoFacts>,
     /// Generated files in the order they were added, with their birth time.
     file_order: Mutex<VecDeque<(i64, Token)>>,
+    /// Generated video files in the order they were added, with their birth time.
+    video_order: Mutex<VecDeque<(i64, Token)>>,
     /// Generated media ids in the order they were added, with their birth time.
     item_order: Mutex<VecDeque<(i64, u64)>>,
     /// How long a generated entry lives, ms (0: forever).
@@ -196,6 +362,8 @@ pub struct MediaLibrary {
     pub added: crate::dirty::Dirty<MediaChange>,
     /// Entries were removed other than oldest-first (a reset): the store rewrites its media log.
     pub rewritten: AtomicBool,
+    /// Made files and shared video GOPs, in memory under a byte budget.
+    cache: MediaCache,
 }
 
 /// Entries examined per addition when sweeping.
@@ -247,7 +415,7 @@ impl MediaLibrary {
             self.added.mark(MediaChange::File(token, file));
             let mut order = self.file_order.lock().unwrap_or_else(|e| e.into_inner());
             order.push_back((born, token));
-            self.sweep(&mut order, &self.files, born);
+            self.sweep(&mut order, born, |t| self.files.evict(t));
         }
         MediaRef {
             token,
@@ -272,7 +440,10 @@ impl MediaLibrary {
         self.added.mark(MediaChange::Item(id, item));
         let mut order = self.item_order.lock().unwrap_or_else(|e| e.into_inner());
         order.push_back((item.created_at, id));
-        self.sweep(&mut order, &self.items, item.created_at);
+        self.sweep(&mut order, item.created_at, |id| {
+            self.facts.evict(id);
+            self.items.evict(id)
+        });
     }
 
     /// A generated media id, if it exists, belongs to `account` and has not expired at `now`.
@@ -282,12 +453,129 @@ impl MediaLibrary {
             .filter(|i| i.account == account && self.alive(Some(i.created_at), now))
     }
 
+    /// Register a video file (retention and cap apply as for audio files) and return its
+    /// reference. Queues its variant's shared part for the background warm-up, which never
+    /// blocks the caller.
+    pub fn add_video(&self, token: Token, file: VideoFile) -> MediaRef {
+        let r = self.restore_video(token, file);
+        self.cache.warm(video::Variant::of(&file));
+        r
+    }
+
+    /// Register a video file without warming anything (a restore).
+    pub fn restore_video(&self, token: Token, file: VideoFile) -> MediaRef {
+        self.videos.insert(token, file);
+        if let Some(born) = file.born {
+            self.added.mark(MediaChange::Video(token, file));
+            let mut order = self.video_order.lock().unwrap_or_else(|e| e.into_inner());
+            order.push_back((born, token));
+            self.sweep(&mut order, born, |t| self.videos.evict(t));
+        }
+        MediaRef {
+            token,
+            format: Format::Mp4,
+            samples: file.ticks(),
+        }
+    }
+
+    /// The video file with this token, if it exists and has not expired at `now`.
+    pub fn video(&self, token: &Token, now: i64) -> Option<VideoFile> {
+        self.videos.get(token).filter(|f| self.alive(f.born, now))
+    }
+
+    /// Register a generated video id: its [`MediaItem`] (origin [`Origin::Video`]) and its facts.
+    pub fn add_video_item(&self, id: u64, item: MediaItem, facts: VideoFacts) {
+        self.facts.insert(id, facts);
+        self.items.insert(id, item);
+        self.added.mark(MediaChange::VideoItem(id, item, facts));
+        let mut order = self.item_order.lock().unwrap_or_else(|e| e.into_inner());
+        order.push_back((item.created_at, id));
+        self.sweep(&mut order, item.created_at, |id| {
+            self.facts.evict(id);
+            self.items.evict(id)
+        });
+    }
+
+    /// A generated video id and its facts, if the id exists, belongs to `account` and has not
+    /// expired at `now`.
+    pub fn video_item(&self, account: u32, id: u64, now: i64) -> Option<(MediaItem, VideoFacts)> {
+        let item = self.item(account, id, now)?;
+        Some((item, self.facts.get(&id)?))
+    }
+
+    /// The audio or video file with this token, alive or expired (to tell "expired" from
+    /// "unknown").
+    pub fn served_any_age(&self, token: &Token) -> Option<Served> {
+        self.files
+            .get(token)
+            .map(Served::Audio)
+            .or_else(|| self.videos.get(token).map(Served::Video))
+    }
+
+    /// Whether a file born at `born` is alive at `now`.
+    pub fn is_alive(&self, born: Option<i64>, now: i64) -> bool {
+        self.alive(born, now)
+    }
+
+    /// The bytes of file `token` if they are in memory.
+    pub fn cached(&self, token: &Token) -> Option<FileBytes> {
+        self.cache.get(token)
+    }
+
+    /// The bytes of file `token` (`what` it is), from memory or made now: CPU work of up to a
+    /// second or so for a long 1080p video, so call it on a blocking thread. Concurrent calls
+    /// for one file make it once.
+    pub fn bytes(&self, token: &Token, what: Served) -> Result<FileBytes, RenderError> {
+        self.cache.file(token, || {
+            let bytes = match what {
+                Served::Audio(f) => match f.format {
+                    Format::Wav => audio::render_wav(f.sound, f.samples),
+                    _ => audio::render_mp3(f.sound, f.samples).map_err(RenderError::Audio)?,
+                },
+                Served::Video(v) => {
+                    let variant = video::Variant::of(&v);
+                    variant.check().map_err(RenderError::Video)?;
+                    let gops = self.cache.variant(variant);
+                    let out = video::render(&v, &gops);
+                    self.cache.settle_variant(&gops, variant);
+                    out.map_err(RenderError::Video)?
+                }
+            };
+            Ok(FileBytes {
+                etag: etag(token, &bytes).into(),
+                bytes: bytes.into(),
+            })
+        })
+    }
+
+    /// The media cache's budget and use.
+    pub fn cache_stats(&self) -> cache::CacheStats {
+        self.cache.stats()
+    }
+
+    /// Set the media cache's byte budget (0: keep nothing in memory).
+    pub fn set_cache_budget(&self, bytes: usize) {
+        self.cache.set_budget(bytes);
+    }
+
+    /// Every video file, for persistence.
+    pub fn videos(&self) -> Vec<(Token, VideoFile)> {
+        self.videos.snapshot()
+    }
+
+    /// The facts of every video id, for persistence.
+    pub fn video_facts(&self) -> Vec<(u64, VideoFacts)> {
+        self.facts.snapshot()
+    }
+
+    /// Number of video files registered.
+    pub fn video_count(&self) -> usize {
+        self.videos.len()
+    }
+
     /// Forget up to [`SWEEP_PER_ADD`] of the oldest entries of `order` that expired at `now` or
     /// are past the cap.
-    fn sweep<K, V>(&self, order: &mut VecDeque<(i64, K)>, map: &ChurnMap<K, V>, now: i64)
-    where
-        K: Eq + std::hash::Hash + Copy,
-    {
+    fn sweep<K: Copy>(&self, order: &mut VecDeque<(i64, K)>, now: i64, evict: impl Fn(&K) -> bool) {
         let cap = self.cap();
         for _ in 0..SWEEP_PER_ADD {
             let Some(&(born, key)) = order.front() else {
@@ -298,7 +586,7 @@ impl MediaLibrary {
                 return;
             }
             order.pop_front();
-            if map.evict(&key) {
+            if evict(&key) {
                 self.evicted.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -321,6 +609,11 @@ impl MediaLibrary {
     /// After a restore: the sweep order is the birth order.
     pub fn restored(&self) {
         self.file_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .make_contiguous()
+            .sort_unstable();
+        self.video_order
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .make_contiguous()
@@ -363,6 +656,7 @@ impl MediaLibrary {
         self.rewritten.store(true, Ordering::Relaxed);
         self.items
             .retain(|_, i| account.is_some_and(|a| a != i.account));
+        self.facts.retain(|id, _| self.items.contains_key(id));
         self.item_order
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -377,7 +671,27 @@ impl MediaLibrary {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(_, t)| self.files.contains_key(t));
+        self.videos.retain(|t, _| keep(t));
+        self.video_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, t)| self.videos.contains_key(t));
+        self.cache.clear();
     }
+}
+
+/// The strong entity tag of file `token` with these bytes: the token and the first 64 bits of
+/// the bytes' SHA-256, quoted. Deterministic: the same file always has the same tag.
+fn etag(token: &Token, bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    let mut tag = String::with_capacity(52);
+    tag.push('"');
+    for b in token.iter().chain(&digest[..8]) {
+        tag.push_str(&format!("{b:02x}"));
+    }
+    tag.push('"');
+    tag
 }
 
 #[cfg(test)]

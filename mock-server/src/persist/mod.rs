@@ -30,7 +30,7 @@ use crate::engine::Status;
 use crate::engine::store::TaskRecord;
 use crate::ids::KindId;
 use crate::kinds::Mode;
-use crate::media::{MediaChange, MediaFile, MediaItem, Token};
+use crate::media::{MediaChange, MediaFile, MediaItem, Token, VideoFacts, VideoFile};
 use crate::state::{AppState, Shared};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::collections::HashMap;
@@ -391,6 +391,13 @@ impl Store {
                                     item.account = live(item.account as i64)?;
                                     s.media.add_item(id, item);
                                 }
+                                MediaChange::Video(token, file) => {
+                                    s.media.restore_video(token, file);
+                                }
+                                MediaChange::VideoItem(id, mut item, facts) => {
+                                    item.account = live(item.account as i64)?;
+                                    s.media.add_video_item(id, item, facts);
+                                }
                             }
                         }
                     }
@@ -631,7 +638,7 @@ impl Store {
                     }
                 }
             }
-            let live_media = s.media.file_count() + s.media.item_count();
+            let live_media = s.media.file_count() + s.media.video_count() + s.media.item_count();
             if rewrite || ix.logged > 2 * live_media as u64 + 100_000 {
                 ix.rewrite_media(&tx, s)?;
                 stats.media_rewritten = true;
@@ -642,6 +649,10 @@ impl Store {
                         MediaChange::Item(id, mut item) => {
                             item.account = ix.pos(&tx, s, item.account)? as u32;
                             MediaChange::Item(id, item)
+                        }
+                        MediaChange::VideoItem(id, mut item, facts) => {
+                            item.account = ix.pos(&tx, s, item.account)? as u32;
+                            MediaChange::VideoItem(id, item, facts)
                         }
                         f => f,
                     });
@@ -842,6 +853,22 @@ impl Index {
             self.append_media(tx, &entries)?;
         }
         drop(files);
+        let mut videos: Vec<(Token, VideoFile)> = s
+            .media
+            .videos()
+            .into_iter()
+            .filter(|(_, f)| f.born.is_some())
+            .collect();
+        videos.sort_by_key(|(_, f)| f.born);
+        for chunk in videos.chunks(MEDIA_CHUNK) {
+            let entries: Vec<MediaChange> = chunk
+                .iter()
+                .map(|(t, f)| MediaChange::Video(*t, *f))
+                .collect();
+            self.append_media(tx, &entries)?;
+        }
+        drop(videos);
+        let facts: HashMap<u64, VideoFacts> = s.media.video_facts().into_iter().collect();
         let mut items: Vec<(u64, MediaItem)> = s.media.items();
         items.sort_by_key(|(_, i)| i.created_at);
         for chunk in items.chunks(MEDIA_CHUNK) {
@@ -849,7 +876,10 @@ impl Index {
             for (id, item) in chunk {
                 let mut item = *item;
                 item.account = self.pos(tx, s, item.account)? as u32;
-                entries.push(MediaChange::Item(*id, item));
+                entries.push(match facts.get(id) {
+                    Some(f) => MediaChange::VideoItem(*id, item, *f),
+                    None => MediaChange::Item(*id, item),
+                });
             }
             self.append_media(tx, &entries)?;
         }

@@ -29,4 +29,6 @@ mod text_to_audio;
 mod tls;
 mod transport;
 mod tts;
+mod video;
+mod video_files;
 mod voices;

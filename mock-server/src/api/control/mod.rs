@@ -226,6 +226,8 @@ async fn state(State(s): State<AppState>) -> Answer {
         "pending_transitions": s.engine.pending_transitions(),
         "media_files": s.media.file_count(),
         "media_ids": s.media.item_count(),
+        "video_files": s.media.video_count(),
+        "media_cache": s.media.cache_stats(),
         "callbacks": {
             "delivered": stats.delivered.load(Relaxed),
             "failed": stats.failed.load(Relaxed),
@@ -511,8 +513,9 @@ struct VideoBody {
     duration_ms: u64,
 }
 
-/// `POST /__mock/videos`: register a generated video (for custom voices' `video_id`) until the
-/// video kinds exist.
+/// `POST /__mock/videos`: register a video id without a task (no file behind it): a quick
+/// `video_id` for custom voices, and the sources the mock does not generate yet (avatar,
+/// lip-sync). Videos made by the video families are registered by their tasks.
 async fn video_register(State(s): State<AppState>, JsonObject(body): JsonObject) -> Answer {
     let b: VideoBody = decode(body)?;
     let idx = account_idx(&s, &b.account)?;
