@@ -136,6 +136,14 @@ pub struct Field {
     pub used_when: Option<Cond>,
     /// A value to generate for it (a stand-in the documents or live captures show).
     pub sample: Option<Value>,
+    /// Whether generated valid bodies may hold it (`false` where the documents leave unclear
+    /// what it does).
+    #[serde(default = "yes")]
+    pub generate: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn opt_cond<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cond>, D::Error> {
@@ -744,7 +752,9 @@ impl Contract {
                 &scope,
             );
             if !allowed {
-                let mut names = cond_fields(uses);
+                // The feature by its own name too ("motion brush" is no field's name).
+                let mut names = vec![name.clone(), name.replace('_', " ")];
+                names.extend(cond_fields(uses));
                 names.extend([model_field.clone(), "mode".into(), "duration".into()]);
                 out.push(Reason {
                     why: format!(
