@@ -201,6 +201,23 @@ pub fn rescale(bytes: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
     std::fs::read(&output.0).map_err(|e| e.to_string())
 }
 
+/// The first `secs` seconds of a video (for the drift tests: a file shorter than declared).
+pub fn trim(bytes: &[u8], secs: f64) -> Result<Vec<u8>, String> {
+    let input = TempFile::new(bytes, "mp4")?;
+    let output = TempFile::new(&[], "mp4")?;
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(&input.0)
+        .args(["-t", &secs.to_string(), "-c", "copy"])
+        .arg(&output.0)
+        .output()
+        .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).to_string());
+    }
+    std::fs::read(&output.0).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +256,8 @@ mod tests {
         assert_eq!(decode_errors(&bytes).unwrap(), "");
         let small = rescale(&bytes, 160, 90).unwrap();
         assert_eq!(probe(&small).unwrap().width, 160);
+        let short = trim(&bytes, 1.0).unwrap();
+        assert!(probe(&short).unwrap().duration < 1.5);
         let broken = &bytes[..bytes.len() / 2];
         assert!(probe(broken).is_err() || !decode_errors(broken).unwrap().is_empty());
         assert!(probe(b"not a video").is_err());

@@ -13,7 +13,7 @@ use super::{billable_cases, check_envelope, create_ok, ensure, fail, need_budget
 use crate::bodies::GenOpts;
 use crate::ctx::Ctx;
 use crate::model::Family;
-use crate::report::{PropResult, check};
+use crate::report::{PropResult, check_with};
 use crate::rules::Scope;
 use crate::target::Reply;
 use proptest::prelude::*;
@@ -395,13 +395,16 @@ pub fn cases(ctx: &Ctx) -> BoxedStrategy<Case> {
     .boxed()
 }
 
+/// Shrinking steps at most: each makes and decodes files.
+const SHRINK_STEPS: u32 = 16;
+
 /// Run the property.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
     need_budget(ctx, 1)?;
-    check(
-        ctx,
+    check_with(
         seed,
         billable_cases(ctx),
+        SHRINK_STEPS,
         cases(ctx),
         |case| match case {
             Case::Video {
