@@ -232,9 +232,16 @@ pub fn stand_in(f: &Field) -> Option<Value> {
 
 /// The family's example with its `needs` placeholders replaced by stand-ins.
 pub fn example_with_stand_ins(c: &Contract, family: &crate::model::Family) -> Value {
-    let mut b = family.example.clone();
-    let fields = &c.endpoint(&family.create).fields;
-    if let Some(o) = b.as_object_mut() {
+    with_stand_ins(c, &family.create, family.example.clone())
+}
+
+/// A create body with the `needs` placeholders of its family replaced by stand-ins.
+pub fn with_stand_ins(c: &Contract, endpoint: &str, mut body: Value) -> Value {
+    let Some(family) = c.family_of_create(endpoint) else {
+        return body;
+    };
+    let fields = &c.endpoint(endpoint).fields;
+    if let Some(o) = body.as_object_mut() {
         for field in family.needs.keys() {
             if o.get(field).and_then(Value::as_str) == Some(need_placeholder(field).as_str())
                 && let Some(v) = def(fields, field).and_then(stand_in)
@@ -243,7 +250,7 @@ pub fn example_with_stand_ins(c: &Contract, family: &crate::model::Family) -> Va
             }
         }
     }
-    b
+    body
 }
 
 fn def<'a>(fields: &'a [Field], name: &str) -> Option<&'a Field> {
@@ -873,10 +880,10 @@ fn fix_capabilities(
             allowed
         };
         let current = text_of(fields, m, "duration");
-        if current.as_ref().is_none_or(|x| !allowed.contains(x)) || opts.cheap {
-            if let Some(x) = pick(&allowed, &d.duration) {
-                m.insert("duration".into(), Value::from(x));
-            }
+        if (current.as_ref().is_none_or(|x| !allowed.contains(x)) || opts.cheap)
+            && let Some(x) = pick(&allowed, &d.duration)
+        {
+            m.insert("duration".into(), Value::from(x));
         }
     }
     let duration = text_of(fields, m, "duration");

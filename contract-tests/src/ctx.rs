@@ -212,9 +212,7 @@ impl Ctx {
                 .iter()
                 .find(|f| &f.name == field)
                 .and_then(crate::bodies::stand_in);
-            if current != Value::from(need_placeholder(field))
-                && Some(&current) != stand_in.as_ref()
-            {
+            if current != need_placeholder(field) && Some(&current) != stand_in.as_ref() {
                 continue;
             }
             let source = self.source(&family, field, account)?;
@@ -296,13 +294,9 @@ impl Ctx {
     /// first where the budget allows (else their stand-ins are sent). A request the oracle
     /// expects to be refused costs nothing and is always sent; one it expects to be accepted
     /// takes its unit cost from the budget, and is not sent without it (or in a dry run).
-    pub fn create(
-        &self,
-        endpoint: &str,
-        account: usize,
-        mut body: Value,
-    ) -> Result<Reply, NotSent> {
+    pub fn create(&self, endpoint: &str, account: usize, body: Value) -> Result<Reply, NotSent> {
         let ep = self.contract.endpoint(endpoint);
+        let mut body = crate::bodies::with_stand_ins(&self.contract, endpoint, body);
         let expected = self.contract.judge(endpoint, &body);
         match self.resolve_needs(endpoint, account, &mut body) {
             Ok(()) => {}

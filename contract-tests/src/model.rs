@@ -997,7 +997,7 @@ fn judge_value(
                 field_reason(out, path, format!("{path} is longer than {max} characters"));
             }
             if let Some(values) = &f.values
-                && !values.iter().any(|x| *x == s)
+                && !values.contains(&s)
             {
                 field_reason(out, path, format!("{path} must be one of {values:?}"));
             }

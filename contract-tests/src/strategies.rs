@@ -436,7 +436,7 @@ fn break_rule(
     match &r.kind {
         RuleKind::ExactlyOneOf(fs) => {
             for f in fs {
-                if how % 2 == 0 {
+                if how.is_multiple_of(2) {
                     if !(Scope {
                         fields: &fields,
                         obj,
@@ -537,7 +537,7 @@ fn break_rule(
         }
         RuleKind::ExactlyOneNonzero(fs) => {
             for (i, f) in fs.iter().enumerate() {
-                if how % 2 == 0 && i < 2 {
+                if how.is_multiple_of(2) && i < 2 {
                     obj.insert(f.clone(), json!(1.5));
                 } else {
                     obj.remove(f);
