@@ -29,7 +29,7 @@ pub const SAMPLE_VOICE_URL: &str =
 /// The image of the official image-to-video example (the Chinese Kling 3.0 reference).
 pub const SAMPLE_IMAGE_URL: &str =
     "https://p2-kling.klingai.com/kcdn/cdn-kcdn112452/kling-qa-test/multi-2.png";
-/// A motion video on Kling's sample host, as public client code uses it [3P]; only sent in
+/// A motion video on Kling's sample host, as public client code uses it (third party); only sent in
 /// bodies the documents refuse or to a mock.
 pub const SAMPLE_VIDEO_URL: &str =
     "https://p2-kling.klingai.com/kcdn/cdn-kcdn112452/kling-qa-test/dance.mp4";
