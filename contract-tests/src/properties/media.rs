@@ -352,8 +352,9 @@ fn video_case(
     Ok(())
 }
 
-/// The media cases: text-to-audio, TTS and every video family, the video ones twice as often.
-pub fn cases(ctx: &Ctx) -> BoxedStrategy<Case> {
+/// The video cases: every video family, any body the documents accept (a paying target: the
+/// family's example), `watermark_info.enabled` absent, true (more often) or false.
+pub fn video_cases(ctx: &Ctx) -> Option<BoxedStrategy<Case>> {
     let opts = GenOpts {
         cheap: !ctx.target.is_mock,
     };
@@ -369,10 +370,12 @@ pub fn cases(ctx: &Ctx) -> BoxedStrategy<Case> {
             } else {
                 crate::bodies::valid_body(c, &f.create, opts)
             };
-            (
-                body,
-                prop_oneof![Just(None), Just(Some(true)), Just(Some(false))],
-            )
+            let watermark = prop_oneof![
+                1 => Just(None),
+                2 => Just(Some(true)),
+                1 => Just(Some(false)),
+            ];
+            (body, watermark)
                 .prop_map(move |(body, watermark)| Case::Video {
                     family: i,
                     body,
@@ -381,88 +384,98 @@ pub fn cases(ctx: &Ctx) -> BoxedStrategy<Case> {
                 .boxed()
         })
         .collect();
-    let audio = prop_oneof![
+    (!videos.is_empty()).then(|| proptest::strategy::Union::new(videos).boxed())
+}
+
+/// The audio cases: text-to-audio and TTS.
+pub fn audio_cases() -> BoxedStrategy<Case> {
+    prop_oneof![
         (30u32..=100).prop_map(Case::TextToAudio),
         "[a-z ]{1,80}".prop_map(Case::Tts),
-    ];
-    if videos.is_empty() {
-        return audio.boxed();
-    }
-    prop_oneof![
-        1 => audio,
-        2 => proptest::strategy::Union::new(videos),
     ]
     .boxed()
 }
 
+/// Video cases at most per run: each makes, fetches and decodes files (a mock run stays quick).
+pub const MAX_VIDEO_CASES: u32 = 12;
+
 /// Shrinking steps at most: each makes and decodes files.
 const SHRINK_STEPS: u32 = 16;
 
-/// Run the property.
+/// Run the property: the audio cases, then (at most [`MAX_VIDEO_CASES`]) the video cases.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
     need_budget(ctx, 1)?;
-    check_with(
-        seed,
-        billable_cases(ctx),
+    let cases = billable_cases(ctx);
+    let shrink = if ctx.target.virtual_time() {
+        256
+    } else {
+        SHRINK_STEPS
+    };
+    let audio = check_with(seed, cases, shrink, audio_cases(), |case| {
+        run_case(ctx, case)
+    })?;
+    let Some(videos) = video_cases(ctx) else {
+        return Ok(audio);
+    };
+    let mut video_seed = seed;
+    video_seed[0] ^= 0x56;
+    let video = check_with(
+        video_seed,
+        cases.min(MAX_VIDEO_CASES),
         SHRINK_STEPS,
-        cases(ctx),
-        |case| match case {
-            Case::Video {
-                family,
-                body,
-                watermark,
-            } => video_case(ctx, &ctx.contract.families[family], body, watermark),
-            Case::TextToAudio(tenths) => {
-                let body = json!({"prompt": "contract media", "duration": tenths as f64 / 10.0});
-                let (_, id) = create_ok(ctx, "text_to_audio_create", 0, body)?;
-                let replies = ctx.settle(0, &ctx.contract.endpoint("text_to_audio_get").path, &id);
-                let last = replies
-                    .last()
-                    .ok_or_else(|| TestCaseError::fail("no answer"))?;
-                check_envelope(ctx, last, "task")?;
-                ensure(
-                    last.data()["task_status"] == "succeed",
-                    "the task did not succeed",
-                    last,
-                )?;
-                for a in last.data()["task_result"]["audios"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    crate::shape::check(
-                        &ctx.contract.shapes,
-                        &Value::from("audio_t2a"),
-                        a,
-                        "audio",
-                    )
+        videos,
+        |case| run_case(ctx, case),
+    )?;
+    Ok(audio + video)
+}
+
+fn run_case(ctx: &Ctx, case: Case) -> Result<(), TestCaseError> {
+    match case {
+        Case::Video {
+            family,
+            body,
+            watermark,
+        } => video_case(ctx, &ctx.contract.families[family], body, watermark),
+        Case::TextToAudio(tenths) => {
+            let body = json!({"prompt": "contract media", "duration": tenths as f64 / 10.0});
+            let (_, id) = create_ok(ctx, "text_to_audio_create", 0, body)?;
+            let replies = ctx.settle(0, &ctx.contract.endpoint("text_to_audio_get").path, &id);
+            let last = replies
+                .last()
+                .ok_or_else(|| TestCaseError::fail("no answer"))?;
+            check_envelope(ctx, last, "task")?;
+            ensure(
+                last.data()["task_status"] == "succeed",
+                "the task did not succeed",
+                last,
+            )?;
+            for a in last.data()["task_result"]["audios"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                crate::shape::check(&ctx.contract.shapes, &Value::from("audio_t2a"), a, "audio")
                     .map_err(|e| fail(e, last))?;
-                    check_file(ctx, &a["url_mp3"], &a["duration_mp3"], last)?;
-                    check_file(ctx, &a["url_wav"], &a["duration_wav"], last)?;
-                }
-                Ok(())
+                check_file(ctx, &a["url_mp3"], &a["duration_mp3"], last)?;
+                check_file(ctx, &a["url_wav"], &a["duration_wav"], last)?;
             }
-            Case::Tts(words) => {
-                let body = json!({"text": format!("contract {words}"), "voice_id": "oversea_male1", "voice_language": "en"});
-                let r = super::sent(ctx.create("tts", 0, body))?;
-                check_envelope(ctx, &r, "tts")?;
-                ensure(r.is_success(), "TTS refused a valid request", &r)?;
-                for a in r.data()["task_result"]["audios"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    crate::shape::check(
-                        &ctx.contract.shapes,
-                        &Value::from("audio_tts"),
-                        a,
-                        "audio",
-                    )
+            Ok(())
+        }
+        Case::Tts(words) => {
+            let body = json!({"text": format!("contract {words}"), "voice_id": "oversea_male1", "voice_language": "en"});
+            let r = super::sent(ctx.create("tts", 0, body))?;
+            check_envelope(ctx, &r, "tts")?;
+            ensure(r.is_success(), "TTS refused a valid request", &r)?;
+            for a in r.data()["task_result"]["audios"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                crate::shape::check(&ctx.contract.shapes, &Value::from("audio_tts"), a, "audio")
                     .map_err(|e| fail(e, &r))?;
-                    check_file(ctx, &a["url"], &a["duration"], &r)?;
-                }
-                Ok(())
+                check_file(ctx, &a["url"], &a["duration"], &r)?;
             }
-        },
-    )
+            Ok(())
+        }
+    }
 }
