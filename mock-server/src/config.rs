@@ -203,6 +203,10 @@ pub struct Config {
     pub body_limit: usize,
     /// Callback delivery.
     pub callbacks: CallbackConfig,
+    /// Download the foreign image URLs a create names (not the mock's own media) and measure
+    /// them as Base64 input, under the callback rules (allow-list, timeouts, no redirects).
+    /// Off: they are never fetched (their size is unknown).
+    pub fetch_inputs: bool,
     /// Whether the control plane (`/__mock/...`) is served.
     pub control: bool,
     /// When set, the control plane needs `Authorization: Bearer <token>`.
@@ -258,6 +262,7 @@ impl Default for Config {
             timing_profile: TimingProfile::Fast,
             body_limit: DEFAULT_BODY_LIMIT,
             callbacks: CallbackConfig::default(),
+            fetch_inputs: false,
             journal_size: DEFAULT_JOURNAL_SIZE,
             max_tasks: DEFAULT_MAX_TASKS,
             media_retention: DEFAULT_MEDIA_RETENTION,
@@ -303,6 +308,7 @@ impl Config {
             jwt_leeway_secs: self.jwt_leeway_secs,
             lifecycles: KindId::tasks().map(|k| (k, self.lifecycle(k))).collect(),
             callbacks: self.callbacks.clone(),
+            fetch_inputs: self.fetch_inputs,
             max_tasks: self.max_tasks,
             media_retention: self.media_retention,
             max_media: self.max_media,
@@ -599,6 +605,16 @@ pub struct Cli {
     #[arg(long, env = "KLING_MOCK_CALLBACK_LOG", default_value_t = DEFAULT_CALLBACK_LOG)]
     pub callback_log: usize,
 
+    /// Download the foreign image URLs a create names (image2video `image` / `image_tail`, the
+    /// other video families' image lists; not the mock's own media, not videos) before the
+    /// task is created, and measure them as Base64 input: the video takes their shape, and a
+    /// download that fails (an HTTP error, a host outside --callback-allow, a timeout, more than
+    /// 10 MB, not a JPEG/PNG) makes the task fail naming the field and the URL. Downloads obey
+    /// the callback rules: --callback-allow, --callback-timeout (all of one create's downloads),
+    /// --callback-connect-timeout, no redirects. Default: off, never fetched.
+    #[arg(long, env = "KLING_MOCK_FETCH_INPUTS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub fetch_inputs: bool,
+
     /// Sign callbacks as Kling does when a Webhook Secret is set (Standard Webhooks headers
     /// webhook-id, webhook-timestamp, webhook-signature). Format: whsec_ then the key in Base64.
     #[arg(
@@ -738,6 +754,7 @@ impl From<Cli> for Config {
             outcomes: c.outcomes.unwrap_or_default(),
             callback_faults: c.callback_faults.unwrap_or_default(),
             account_settings: c.account_settings,
+            fetch_inputs: c.fetch_inputs,
             callbacks: CallbackConfig {
                 timeout: c.callback_timeout,
                 connect_timeout: c.callback_connect_timeout,

@@ -268,6 +268,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_cert_out: Option<PathBuf>,
+    fetch_inputs: Option<bool>,
     accounts: Option<Vec<FileAccount>>,
     lifecycle: Option<BTreeMap<KindName, FileLifecycle>>,
     callbacks: Option<FileCallbacks>,
@@ -450,6 +451,7 @@ fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<
         );
         take!("callback_faults", c.callback_faults, cb.faults.map(|f| f.0));
     }
+    take!("fetch_inputs", c.fetch_inputs, f.fetch_inputs);
     take!(
         "faults",
         c.faults,
@@ -605,6 +607,7 @@ pub fn to_toml(c: &Config) -> String {
             webhook_secret: c.callbacks.webhook_secret.map(Secret),
             faults: Some(CallbackFaultRules(c.callback_faults)),
         }),
+        fetch_inputs: Some(c.fetch_inputs),
         faults: Some(c.faults.iter().cloned().map(FaultRule).collect()),
         latency: Some(LatencyRules(c.latency.clone())),
         outcomes: Some(OutcomeRules(c.outcomes.clone())),

@@ -83,8 +83,8 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .fold(router, |r, (path, m)| r.route(path, m))
 }
 
-/// `POST path`: validate the body, let the outcome rules speak, then create the task (or answer
-/// the call).
+/// `POST path`: validate the body (with `--fetch-inputs`, download and measure its foreign
+/// images), let the outcome rules speak, then create the task (or answer the call).
 async fn create(
     spec: &'static KindSpec,
     State(s): State<AppState>,
@@ -96,6 +96,10 @@ async fn create(
     match &spec.mode {
         Mode::Task { parse, .. } => {
             let mut job = parse(&body)?;
+            if let Some(downloads) = &s.downloads {
+                // --fetch-inputs: foreign images are measured before anything resolves.
+                crate::kinds::fetch_images(&mut *job, s.engine.base_url(), downloads).await;
+            }
             job.resolve(&s.kind_ctx(), &account)?;
             let fail = super::scripted(&s, spec.id, &body, note)?;
             let view =

@@ -5,10 +5,12 @@
 //! reserves the `external_task_id`, gives the task its id, asks the planner for the result the
 //! task will have (and whether it will fail), stores it as `submitted`, and from then on owns it:
 //! timers move it forward (`lifecycle`), each change is sent to its `callback_url` (`callbacks`),
-//! and queries see it only from its own account (`store`).
+//! and queries see it only from its own account (`store`). `downloads` fetches a create's
+//! foreign inputs (`--fetch-inputs`) under the callback rules.
 
 pub mod billing;
 mod callbacks;
+pub mod downloads;
 pub(crate) mod lifecycle;
 pub(crate) mod store;
 pub mod view;

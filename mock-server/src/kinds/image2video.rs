@@ -10,7 +10,8 @@
 //! decides per model and mode which of them, sound and voices are offered.
 //! Image rules ([`super::video::inputs`]): Base64 that does not decode, or is not a JPEG/PNG, is
 //! refused at create; a picture under 300 px or too elongated makes the task fail ("Image pixel
-//! is invalid", as live).
+//! is invalid", as live). A foreign URL's shape is unknown (16:9) unless `--fetch-inputs`
+//! downloads it ([`super::Job::remote_images`]).
 
 use super::Ctx;
 use super::fields::{Common, Fields};
@@ -274,6 +275,21 @@ impl super::Job for CreateImageToVideo {
             }
         }
         Ok(())
+    }
+    fn remote_images(&self) -> Vec<(String, String)> {
+        video::inputs::remote(self.images.iter().map(|(n, i)| (n.to_string(), i)))
+    }
+    fn measured(&mut self, field: &str, result: Result<(u32, u32), String>) {
+        let Some((_, img)) = self.images.iter_mut().find(|(n, _)| *n == field) else {
+            return;
+        };
+        if let Some(f) = img.take_download(result) {
+            self.failure.get_or_insert(f);
+        }
+        // As at parse: the shape of `image`, else of `image_tail`.
+        if let Some(size) = self.images.first().and_then(|(_, i)| i.size()) {
+            self.out.take_shape(size);
+        }
     }
     fn cost(&self) -> Option<f64> {
         Some(self.out.units)

@@ -25,6 +25,7 @@ pub mod video_extend;
 
 use crate::auth::Account;
 use crate::engine::billing::Pool;
+use crate::engine::downloads::Downloader;
 use crate::engine::{Lifecycle, Plan, Progress, Span};
 use crate::error::KlingError;
 use axum::response::Response;
@@ -195,10 +196,22 @@ pub trait Job: Send {
     fn common(&self) -> &fields::Common;
     /// Check what the request refers to (the caller's own videos, voices, files of the mock)
     /// before anything is created: 400 / 1201 for a reference that does not resolve. Runs after
-    /// the body's own rules.
+    /// the body's own rules, and after [`Job::measured`] when foreign images are fetched.
     fn resolve(&mut self, _s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
         Ok(())
     }
+    /// The images this request gives by URL and has not measured yet, as (field, URL): `image`,
+    /// `image_list[1].image`. With `--fetch-inputs`, those that are not the mock's own media are
+    /// downloaded and measured before [`Job::resolve`] ([`fetch_images`]), and each result is
+    /// handed to [`Job::measured`]. Default: none.
+    fn remote_images(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// What downloading the image of `field` (one of [`Job::remote_images`]) came to: its width
+    /// and height, or why the task must fail (the download failed, or the bytes are not a
+    /// usable image). The kind takes the size as it takes a Base64 image's: the video's shape,
+    /// the size rules that make the task fail. Default: nothing.
+    fn measured(&mut self, _field: &str, _result: Result<(u32, u32), String>) {}
     /// The units this task costs when it succeeds, when the request decides it (a video's
     /// model, mode and duration); `None`: the kind's `unit_deduction`. The planned result's
     /// [`KindResult::deduction`] must say the same.
@@ -207,6 +220,29 @@ pub trait Job: Send {
     }
     /// What the task will produce, decided when it is created.
     fn plan(&self, s: &Ctx<'_>, account: &Account, task_id: u64, now: i64) -> Plan;
+}
+
+/// Download a create's foreign images (`--fetch-inputs`): every [`Job::remote_images`] URL that
+/// is not the mock's own (`base`: its base URL; those are left to [`Job::resolve`], never
+/// fetched over HTTP), all at once and within one deadline ([`Downloader::get_all`]), each
+/// measured as Base64 input is ([`video::inputs::downloaded`]) and handed to [`Job::measured`]
+/// in the order the job listed them. A job with none returns at once, without waiting.
+pub async fn fetch_images(job: &mut dyn Job, base: &str, downloader: &Downloader) {
+    let foreign: Vec<(String, String)> = job
+        .remote_images()
+        .into_iter()
+        .filter(|(_, url)| !video::inputs::is_own(base, url))
+        .collect();
+    if foreign.is_empty() {
+        return;
+    }
+    let urls: Vec<&str> = foreign.iter().map(|(_, url)| url.as_str()).collect();
+    let got = downloader
+        .get_all(&urls, video::inputs::MAX_IMAGE_BYTES)
+        .await;
+    for ((field, url), got) in foreign.iter().zip(got) {
+        job.measured(field, video::inputs::downloaded(field, url, got));
+    }
 }
 
 /// A validated request of a synchronous kind.

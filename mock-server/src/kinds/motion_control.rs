@@ -154,6 +154,21 @@ impl super::Job for CreateMotionControl {
         }
         Ok(())
     }
+    fn remote_images(&self) -> Vec<(String, String)> {
+        inputs::remote([("image_url".to_string(), &self.image)])
+    }
+    fn measured(&mut self, field: &str, result: Result<(u32, u32), String>) {
+        if field != "image_url" {
+            return;
+        }
+        if let Some(f) = self.image.take_download(result) {
+            self.failure.get_or_insert(f);
+        }
+        // The video takes the character's shape (resolve keeps it when it reads the motion).
+        if let Some(size) = self.image.size() {
+            self.out.take_shape(size);
+        }
+    }
     fn cost(&self) -> Option<f64> {
         Some(self.out.units)
     }

@@ -123,6 +123,27 @@ impl super::Job for CreateMultiImageToVideo {
         }
         Ok(())
     }
+    fn remote_images(&self) -> Vec<(String, String)> {
+        video::inputs::remote(
+            self.images
+                .iter()
+                .enumerate()
+                .map(|(i, img)| (format!("image_list[{i}].image"), img)),
+        )
+    }
+    fn measured(&mut self, field: &str, result: Result<(u32, u32), String>) {
+        // The video's shape is its aspect_ratio's: a downloaded image only decides a failure.
+        let found = self
+            .images
+            .iter_mut()
+            .enumerate()
+            .find(|(i, _)| format!("image_list[{i}].image") == field);
+        if let Some((_, img)) = found
+            && let Some(f) = img.take_download(result)
+        {
+            self.failure.get_or_insert(f);
+        }
+    }
     fn cost(&self) -> Option<f64> {
         Some(self.out.units)
     }

@@ -55,6 +55,9 @@ pub struct CreateOmniVideo {
     pub images: Vec<Image>,
     /// `video_list[0]`: URL and whether it is a `base` (edited) video.
     pub video: Option<(String, bool)>,
+    /// The index in `images` of the image whose shape the video takes: the first frame, when
+    /// there is no `aspect_ratio`.
+    pub shape_from: Option<usize>,
     /// Why the task will fail.
     pub failure: Option<String>,
     /// `external_task_id`, `callback_url`.
@@ -78,7 +81,7 @@ impl CreateOmniVideo {
             }));
         }
         let mut images = Vec::new();
-        let (mut first, mut end) = (None, false);
+        let (mut first, mut first_at, mut end) = (None, None, false);
         for (i, o) in video::object_list(&f, "image_list", 7)?
             .into_iter()
             .enumerate()
@@ -92,7 +95,7 @@ impl CreateOmniVideo {
             match video::one_of(&itf, "type", &["first_frame", "end_frame"], None)
                 .map_err(|e| KlingError::param(format!("image_list[{i}].{}", e.message)))?
             {
-                Some("first_frame") => first = Some(img.size()),
+                Some("first_frame") => (first, first_at) = (Some(img.size()), Some(i)),
                 Some(_) => end = true,
                 None => {}
             }
@@ -194,6 +197,7 @@ impl CreateOmniVideo {
             ),
             images,
             video,
+            shape_from: first_at.filter(|_| ratio.is_none()),
             failure,
             common: Common::parse(&f)?,
         })
@@ -241,6 +245,29 @@ impl super::Job for CreateOmniVideo {
             }
         }
         Ok(())
+    }
+    fn remote_images(&self) -> Vec<(String, String)> {
+        inputs::remote(
+            self.images
+                .iter()
+                .enumerate()
+                .map(|(i, img)| (format!("image_list[{i}].image_url"), img)),
+        )
+    }
+    fn measured(&mut self, field: &str, result: Result<(u32, u32), String>) {
+        let Some(i) =
+            (0..self.images.len()).find(|i| format!("image_list[{i}].image_url") == field)
+        else {
+            return;
+        };
+        if let Some(f) = self.images[i].take_download(result) {
+            self.failure.get_or_insert(f);
+        }
+        if self.shape_from == Some(i)
+            && let Some(size) = self.images[i].size()
+        {
+            self.out.take_shape(size);
+        }
     }
     fn cost(&self) -> Option<f64> {
         Some(self.out.units)

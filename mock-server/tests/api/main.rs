@@ -31,4 +31,5 @@ mod transport;
 mod tts;
 mod video;
 mod video_files;
+mod video_inputs;
 mod voices;

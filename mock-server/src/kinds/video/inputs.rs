@@ -11,9 +11,13 @@
 //!   live failed task's message) or outside the aspect-ratio range, and a URL of the mock's own
 //!   that names no file it generated (the download would be a 404).
 //!
-//! Foreign URLs are not fetched: their size and shape are unknown, and the output takes the
-//! requested (or default 16:9) shape.
+//! Foreign URLs are not fetched by default: their size and shape are unknown, and the output
+//! takes the requested (or default 16:9) shape. With `--fetch-inputs` they are downloaded before
+//! the task is created (`crate::kinds::fetch_images`) and measured as Base64 is ([`measure`]):
+//! the video takes their shape, and a picture the rules refuse, or a download that fails
+//! ([`downloaded`]), makes the task fail with a message naming the field and the URL.
 
+use crate::engine::downloads::DownloadError;
 use crate::error::KlingError;
 use base64::Engine as _;
 
@@ -36,6 +40,89 @@ pub enum Image {
     },
     /// A URL (its size is unknown unless it is the mock's own file).
     Url(String),
+    /// A foreign URL downloaded and measured (`--fetch-inputs`).
+    Fetched {
+        /// The URL.
+        url: String,
+        /// Width, px.
+        width: u32,
+        /// Height, px.
+        height: u32,
+    },
+}
+
+/// Why bytes are not a usable input image (the checks of [`measure`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unusable {
+    /// More than [`MAX_IMAGE_BYTES`]: this many bytes.
+    TooBig(usize),
+    /// Neither a JPEG nor a PNG.
+    NotJpegOrPng,
+    /// A JPEG or PNG whose size cannot be read.
+    Unreadable,
+}
+
+impl Unusable {
+    /// The rule broken, for the field `name` ("image must be a .jpg/.jpeg/.png image").
+    pub fn describe(self, name: &str) -> String {
+        match self {
+            Unusable::TooBig(n) => format!(
+                "{name} must be at most 10MB, got {:.1}MB",
+                n as f64 / 1_048_576.0
+            ),
+            Unusable::NotJpegOrPng => format!("{name} must be a .jpg/.jpeg/.png image"),
+            Unusable::Unreadable => format!("{name} is not a readable .jpg/.jpeg/.png image"),
+        }
+    }
+}
+
+/// The width and height of an input image's bytes: a JPEG or PNG of at most 10 MB. Reads the
+/// header only.
+pub fn measure(bytes: &[u8]) -> Result<(u32, u32), Unusable> {
+    if bytes.len() > MAX_IMAGE_BYTES {
+        return Err(Unusable::TooBig(bytes.len()));
+    }
+    let fmt = imagesize::image_type(bytes).ok();
+    if !matches!(
+        fmt,
+        Some(imagesize::ImageType::Jpeg | imagesize::ImageType::Png)
+    ) {
+        return Err(Unusable::NotJpegOrPng);
+    }
+    let size = imagesize::blob_size(bytes).map_err(|_| Unusable::Unreadable)?;
+    let side = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok((side(size.width), side(size.height)))
+}
+
+/// What downloading the image of field `name` at `url` came to (`--fetch-inputs`): its size, or
+/// the failed task's message ("Failed to download the image file of image: HTTP 404 for
+/// https://…"; "image must be a .jpg/.jpeg/.png image (https://…)").
+pub fn downloaded(
+    name: &str,
+    url: &str,
+    got: Result<bytes::Bytes, DownloadError>,
+) -> Result<(u32, u32), String> {
+    let bytes =
+        got.map_err(|e| format!("Failed to download the image file of {name}: {e} for {url}"))?;
+    measure(&bytes).map_err(|u| format!("{} ({url})", u.describe(name)))
+}
+
+/// The images of `named` given by URL and not measured yet, as (field, URL): what a kind's
+/// `Job::remote_images` lists.
+pub fn remote<'a>(named: impl IntoIterator<Item = (String, &'a Image)>) -> Vec<(String, String)> {
+    named
+        .into_iter()
+        .filter_map(|(name, img)| img.unmeasured_url().map(|u| (name, u.to_string())))
+        .collect()
+}
+
+/// Whether `url` points at the mock's own server (its base URL `base`, then a path, a query or
+/// nothing): never fetched over HTTP, checked against what the mock knows instead.
+pub fn is_own(base: &str, url: &str) -> bool {
+    !base.is_empty()
+        && url
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
 }
 
 impl Image {
@@ -59,36 +146,44 @@ impl Image {
                     "File is not in a valid base64 format: {name} (send raw Base64 without a data: prefix, or a URL)"
                 ))
             })?;
-        if bytes.len() > MAX_IMAGE_BYTES {
-            return Err(KlingError::param(format!(
-                "{name} must be at most 10MB, got {:.1}MB",
-                bytes.len() as f64 / 1_048_576.0
-            )));
-        }
-        let fmt = imagesize::image_type(&bytes).ok();
-        if !matches!(
-            fmt,
-            Some(imagesize::ImageType::Jpeg | imagesize::ImageType::Png)
-        ) {
-            return Err(KlingError::param(format!(
-                "{name} must be a .jpg/.jpeg/.png image"
-            )));
-        }
-        let size = imagesize::blob_size(&bytes).map_err(|_| {
-            KlingError::param(format!("{name} is not a readable .jpg/.jpeg/.png image"))
-        })?;
-        Ok(Image::Inline {
-            width: size.width as u32,
-            height: size.height as u32,
-        })
+        let (width, height) = measure(&bytes).map_err(|u| KlingError::param(u.describe(name)))?;
+        Ok(Image::Inline { width, height })
     }
 
     /// Its size, when known.
     pub fn size(&self) -> Option<(u32, u32)> {
         match self {
-            Image::Inline { width, height } => Some((*width, *height)),
+            Image::Inline { width, height } | Image::Fetched { width, height, .. } => {
+                Some((*width, *height))
+            }
             Image::Url(_) => None,
         }
+    }
+
+    /// The URL, while it is not measured (a Base64 image, or one already downloaded: `None`).
+    pub fn unmeasured_url(&self) -> Option<&str> {
+        match self {
+            Image::Url(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Take what downloading this URL came to ([`downloaded`]): with its size it is measured
+    /// from then on, like a Base64 image. Returns why a task given it fails, if it does (the
+    /// download's failure, or the size and shape rules of [`Image::failure`]).
+    pub fn take_download(&mut self, result: Result<(u32, u32), String>) -> Option<String> {
+        let (width, height) = match result {
+            Ok(size) => size,
+            Err(reason) => return Some(reason),
+        };
+        if let Image::Url(url) = self {
+            *self = Image::Fetched {
+                url: std::mem::take(url),
+                width,
+                height,
+            };
+        }
+        self.failure()
     }
 
     /// Why a task given this image fails, if it does (size and shape rules).
@@ -122,8 +217,7 @@ pub fn own_video(
     s: &super::super::Ctx<'_>,
     url: &str,
 ) -> Result<Option<crate::media::VideoFile>, String> {
-    let base = s.engine.base_url();
-    if base.is_empty() || !url.starts_with(base) {
+    if !is_own(s.engine.base_url(), url) {
         return Ok(None);
     }
     let Some((token, _)) = crate::media::parse_file_name(url) else {
@@ -148,8 +242,7 @@ pub fn own_file_check(
     let Image::Url(url) = img else {
         return Ok(None);
     };
-    let base = s.engine.base_url();
-    if base.is_empty() || !url.starts_with(base) {
+    if !is_own(s.engine.base_url(), url) {
         return Ok(None);
     }
     let Some((token, format)) = crate::media::parse_file_name(url) else {
@@ -216,5 +309,40 @@ pub(crate) mod tests {
             Image::parse("image", "https://example.com/cat.jpg"),
             Ok(Image::Url(_))
         ));
+    }
+
+    #[test]
+    fn a_downloaded_image_is_measured_like_base64() {
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(png_b64(600, 1200))
+            .unwrap();
+        let url = "https://x.example/a.png";
+        assert_eq!(downloaded("image", url, Ok(png.into())), Ok((600, 1200)));
+        assert_eq!(
+            downloaded("image_tail", url, Err(DownloadError::Status(404))),
+            Err("Failed to download the image file of image_tail: HTTP 404 for https://x.example/a.png".into())
+        );
+        assert_eq!(
+            downloaded("image", url, Ok(bytes::Bytes::from_static(b"<html>"))),
+            Err("image must be a .jpg/.jpeg/.png image (https://x.example/a.png)".into())
+        );
+        let mut img = Image::parse("image", url).unwrap();
+        assert_eq!(img.unmeasured_url(), Some(url));
+        assert_eq!(
+            img.take_download(Ok((200, 200))).as_deref(),
+            Some("Image pixel is invalid")
+        );
+        assert_eq!((img.size(), img.unmeasured_url()), (Some((200, 200)), None));
+    }
+
+    #[test]
+    fn own_urls_are_those_under_the_base_url() {
+        let base = "http://127.0.0.1:4000";
+        assert!(is_own(base, "http://127.0.0.1:4000/files/kling_x.png"));
+        assert!(is_own(base, base));
+        assert!(!is_own(base, "http://127.0.0.1:40001/files/kling_x.png"));
+        assert!(!is_own(base, "https://example.com/a.png"));
+        assert!(!is_own("", "https://example.com/a.png"));
     }
 }

@@ -518,6 +518,12 @@ impl Output {
         }
     }
 
+    /// Take the shape of an input image of `w × h` (measured after [`Output::new`], a downloaded
+    /// image): the height of the model and mode, the image's aspect ratio.
+    pub fn take_shape(&mut self, (w, h): (u32, u32)) {
+        self.size = models::frame_size_like(self.model.height(self.pro), w, h);
+    }
+
     /// The label drawn on the picture: model and mode.
     pub fn label(&self) -> Label {
         let mode = if self.pro { "pro" } else { "std" };
