@@ -253,6 +253,16 @@ fn validation_fails_when_the_capability_map_is_not_enforced() {
 }
 
 #[test]
+fn validation_fails_when_a_refusal_for_a_rule_names_no_field() {
+    assert_caught(
+        "validation",
+        Mutation::VideoRefusalsNameNothing,
+        200,
+        "names none of the fields",
+    );
+}
+
+#[test]
 fn media_fails_when_a_video_has_the_wrong_frame_size() {
     if !kling_contract::video::available() {
         eprintln!("skipped: no ffprobe/ffmpeg");

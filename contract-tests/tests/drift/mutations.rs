@@ -92,6 +92,8 @@ pub enum Mutation {
     DropWatermarkUrl,
     /// Video tasks say `running` instead of `processing`.
     VideoStatusRunning,
+    /// A refused video create's message names no field ("invalid request").
+    VideoRefusalsNameNothing,
 }
 
 /// The request the harness sent, as the mutations see it.
@@ -282,6 +284,11 @@ impl Mutation {
             Mutation::CapabilityMapNotEnforced => capability_map_not_enforced(call, answer),
             Mutation::DropWatermarkUrl => drop_watermark_url(answer),
             Mutation::VideoStatusRunning => video_status_running(call, answer),
+            Mutation::VideoRefusalsNameNothing => {
+                if call.is_create() && is_video(&call.path) && answer.status == 400 {
+                    answer.body["message"] = json!("invalid request");
+                }
+            }
             Mutation::WrongFrameSize | Mutation::ShortVideos => {}
         }
     }
