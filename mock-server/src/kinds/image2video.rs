@@ -1,7 +1,8 @@
 //! Image to video: `POST /v1/videos/image2video` (SOURCES.md: Image to Video, Capability Map).
 //!
 //! Request: `model_name` (default `kling-v1`; nine models), `image` and / or `image_tail` (at
-//! least one; URL or raw Base64), `prompt` / `negative_prompt` (≤ 2500), the multi-shot fields,
+//! least one; URL or raw Base64), `prompt` (≤ 2500, required unless multi-shot `customize`, as
+//! text to video), `negative_prompt` (≤ 2500), the multi-shot fields,
 //! `element_list` (≤ 3) or `voice_list` (≤ 2, not both), `sound`, `cfg_scale`, `mode` (default
 //! std), `static_mask` / `dynamic_masks` (motion brush, ≤ 6 groups of a mask and 2–77 points),
 //! `camera_control`, `duration`, `watermark_info`, `callback_url`, `external_task_id`. There is
@@ -99,10 +100,13 @@ impl CreateImageToVideo {
         video::check_duration(model, secs)?;
         let shots = video::shots(&f, model, secs)?;
         let prompt = video::prompt(&f, "prompt")?;
-        if prompt.is_none() && shots == Shots::Intelligence {
-            return Err(KlingError::param(
-                "prompt must not be blank when shot_type is intelligence",
-            ));
+        // As text2video: required unless the shots are the caller's own (SOURCES.md: Image to
+        // Video, "as text to video").
+        if prompt.is_none() && !matches!(shots, Shots::Customize(_)) {
+            return Err(KlingError::param(match f.raw_value("prompt") {
+                None => "prompt must not be null",
+                Some(_) => "prompt must not be blank",
+            }));
         }
         video::prompt(&f, "negative_prompt")?;
         let pro = video::mode(&f, "std")?;
@@ -331,7 +335,7 @@ fn doc() -> super::doc::KindDoc {
                         "model_name": {"type": "string", "enum": MODELS, "default": "kling-v1"},
                         "image": image,
                         "image_tail": image,
-                        "prompt": {"type": "string", "maxLength": video::MAX_PROMPT},
+                        "prompt": {"type": "string", "maxLength": video::MAX_PROMPT, "description": "Required unless multi_shot with shot_type customize."},
                         "negative_prompt": {"type": "string", "maxLength": video::MAX_PROMPT},
                         "multi_shot": {"type": ["boolean", "string"]},
                         "shot_type": {"type": "string", "enum": ["customize", "intelligence"]},
@@ -349,7 +353,7 @@ fn doc() -> super::doc::KindDoc {
                         "callback_url": schema_ref("CallbackUrl"),
                         "external_task_id": schema_ref("ExternalTaskId"),
                     },
-                    "examples": [{"model_name": "kling-v1", "image": "https://example.com/first-frame.jpg", "duration": "5"}],
+                    "examples": [{"model_name": "kling-v1", "image": "https://example.com/first-frame.jpg", "prompt": "The cat turns its head", "duration": "5"}],
                 }),
             ),
         ],
@@ -362,8 +366,25 @@ mod tests {
     use crate::kinds::video::inputs::tests::png_b64;
     use serde_json::json;
 
-    fn parse(v: Value) -> Result<CreateImageToVideo, KlingError> {
-        CreateImageToVideo::parse(v.as_object().unwrap())
+    /// Parse `v`, with a prompt unless it has one (or `"prompt": null`).
+    fn parse(mut v: Value) -> Result<CreateImageToVideo, KlingError> {
+        let o = v.as_object_mut().unwrap();
+        if !o.contains_key("prompt") {
+            o.insert("prompt".into(), json!("a prompt"));
+        }
+        CreateImageToVideo::parse(o)
+    }
+
+    #[test]
+    fn a_prompt_is_required_unless_the_shots_are_given() {
+        let img = "https://x.example/a.jpg";
+        let e = parse(json!({"image": img, "prompt": null})).unwrap_err();
+        assert_eq!(e.message, "prompt must not be null");
+        let e = parse(json!({"image": img, "prompt": "  "})).unwrap_err();
+        assert_eq!(e.message, "prompt must not be blank");
+        let shots = json!({"image": img, "prompt": null, "model_name": "kling-v3", "multi_shot": true,
+            "shot_type": "customize", "multi_prompt": [{"index": 1, "prompt": "a", "duration": "5"}]});
+        assert!(parse(shots).is_ok());
     }
 
     fn err(v: Value) -> String {

@@ -70,9 +70,7 @@ impl CreateOmniVideo {
         let f = Fields::new(body);
         let model = video::model_name(&f, MODELS, "kling-video-o1")?;
         let requested = video::duration(&f)?;
-        let edits = |o: &Map<String, Value>| {
-            !matches!(o.get("refer_type"), Some(Value::String(t)) if t == "feature")
-        };
+        let edits = |o: &Map<String, Value>| !matches!(o.get("refer_type"), Some(Value::String(t)) if t == "feature");
         let editing_requested = match f.raw_value("video_list") {
             Some(Value::Array(a)) => a.first().and_then(Value::as_object).is_some_and(edits),
             _ => false,
@@ -94,7 +92,7 @@ impl CreateOmniVideo {
             }));
         }
         let mut images = Vec::new();
-        let (mut first, mut first_at, mut end) = (None, None, false);
+        let (mut first, mut first_at, mut end, mut refer_images) = (None, None, false, 0);
         for (i, o) in video::object_list(&f, "image_list", 7)?
             .into_iter()
             .enumerate()
@@ -110,7 +108,7 @@ impl CreateOmniVideo {
             {
                 Some("first_frame") => (first, first_at) = (Some(img.size()), Some(i)),
                 Some(_) => end = true,
-                None => {}
+                None => refer_images += 1,
             }
             images.push(img);
         }
@@ -188,7 +186,8 @@ impl CreateOmniVideo {
             ));
         }
         // kling-video-o1: a single-shot video from text or a first frame alone is 5 or 10 s.
-        let plain = !end && elements.is_empty() && video.is_none() && images.len() <= 1;
+        // Reference images (no `type`), elements, an end frame or a video make it a reference video.
+        let plain = !end && refer_images == 0 && elements.is_empty() && video.is_none();
         if model.name == "kling-video-o1" && plain && !editing && secs != 5 && secs != 10 {
             return Err(KlingError::param(
                 "Duration only supports 5 or 10 seconds when no refer_image is provided",
@@ -389,6 +388,11 @@ mod tests {
             "Duration only supports 5 or 10 seconds when no refer_image is provided"
         );
         assert!(parse(json!({"prompt": "p", "aspect_ratio": "1:1", "duration": "7", "image_list": [img(None), img(None)]})).is_ok());
+        assert!(parse(json!({"prompt": "p", "aspect_ratio": "1:1", "duration": "6", "image_list": [img(None)]})).is_ok());
+        assert!(
+            err(json!({"prompt": "p", "duration": "6", "image_list": [img(Some("first_frame"))]}))
+                .starts_with("Duration only supports 5 or 10")
+        );
         assert!(err(json!({"prompt": "p", "aspect_ratio": "1:1", "duration": "12", "image_list": [img(None), img(None)]})).contains("allowed values for kling-video-o1: 3 to 10"));
         let vid = json!([{"video_url": "https://x.example/v.mp4", "refer_type": "feature"}]);
         assert!(

@@ -143,7 +143,7 @@ async fn what_published_clients_send_is_accepted() {
     // Griptape: duration as a number.
     app.post(
         I2V,
-        json!({"model_name": "kling-v2-5-turbo", "image": "https://x.example/a.jpg",
+        json!({"model_name": "kling-v2-5-turbo", "image": "https://x.example/a.jpg", "prompt": "p",
         "duration": 10, "mode": "pro"}),
     )
     .await
@@ -184,7 +184,7 @@ async fn refusals_are_1201_and_name_the_field_and_rule() {
         ),
         (
             I2V,
-            json!({"image": "data:image/png;base64,AAAA"}),
+            json!({"prompt": "p", "image": "data:image/png;base64,AAAA"}),
             "File is not in a valid base64 format",
         ),
         (
@@ -214,7 +214,12 @@ async fn refusals_are_1201_and_name_the_field_and_rule() {
 #[tokio::test]
 async fn a_small_input_image_makes_the_task_fail_as_live() {
     let app = spawn_app().await;
-    let d = finished(&app, I2V, json!({"image": png_b64(200, 200)})).await;
+    let d = finished(
+        &app,
+        I2V,
+        json!({"prompt": "p", "image": png_b64(200, 200)}),
+    )
+    .await;
     assert_eq!(d["task_status"], "failed");
     assert_eq!(d["task_status_msg"], "Image pixel is invalid");
     assert_eq!(d["task_result"], json!({}));
@@ -227,7 +232,7 @@ async fn an_image_to_video_takes_the_shape_of_its_base64_image() {
     let d = finished(
         &app,
         I2V,
-        json!({"image": png_b64(600, 1200), "model_name": "kling-v2-1", "mode": "pro"}),
+        json!({"prompt": "p", "image": png_b64(600, 1200), "model_name": "kling-v2-1", "mode": "pro"}),
     )
     .await;
     assert_eq!(d["task_status"], "succeed", "{d}");
@@ -389,7 +394,7 @@ async fn a_custom_voice_can_be_made_from_a_v2_6_video_with_sound() {
 async fn the_mocks_own_audio_is_not_an_image() {
     let app = spawn_app().await;
     let url = app.tts_url("hello").await;
-    let a = app.post(I2V, json!({"image": url})).await;
+    let a = app.post(I2V, json!({"prompt": "p", "image": url})).await;
     assert!(
         a.err(400, 1201)
             .starts_with("image must be a .jpg/.jpeg/.png image")
@@ -399,7 +404,7 @@ async fn the_mocks_own_audio_is_not_an_image() {
         "{}/files/kling_00000000-0000-4000-8000-000000000000.mp4",
         app.base
     );
-    let d = finished(&app, I2V, json!({"image": ghost})).await;
+    let d = finished(&app, I2V, json!({"prompt": "p", "image": ghost})).await;
     assert_eq!(d["task_status"], "failed");
     assert!(
         d["task_status_msg"]
@@ -419,7 +424,10 @@ async fn video_creates_draw_on_the_video_pool() {
     .await;
     app.post(T2V, json!({"prompt": "x"})).await.ok();
     let a = app
-        .post(I2V, json!({"image": "https://x.example/a.jpg"}))
+        .post(
+            I2V,
+            json!({"prompt": "p", "image": "https://x.example/a.jpg"}),
+        )
         .await;
     a.err(429, 1303);
 }

@@ -111,7 +111,7 @@ async fn facts(app: &TestApp, d: &Value) -> kling_mock::media::VideoFacts {
 async fn a_downloaded_image_gives_the_video_its_shape() {
     let app = spawn_with(fetching()).await;
     let images = image_server().await;
-    let body = json!({"image": images.url("/tall.png"), "model_name": "kling-v2-1", "mode": "pro"});
+    let body = json!({"prompt": "p", "image": images.url("/tall.png"), "model_name": "kling-v2-1", "mode": "pro"});
     let d = finished(&app, I2V, body).await;
     assert_eq!(d["task_status"], "succeed", "{d}");
     let f = facts(&app, &d).await;
@@ -123,7 +123,12 @@ async fn a_downloaded_image_gives_the_video_its_shape() {
 async fn a_downloaded_picture_under_300_px_fails_the_task_as_base64_does() {
     let app = spawn_with(fetching()).await;
     let images = image_server().await;
-    let d = finished(&app, I2V, json!({"image": images.url("/small.png")})).await;
+    let d = finished(
+        &app,
+        I2V,
+        json!({"prompt": "p", "image": images.url("/small.png")}),
+    )
+    .await;
     assert_eq!(d["task_status"], "failed");
     assert_eq!(d["task_status_msg"], "Image pixel is invalid");
     assert_eq!(d["final_unit_deduction"], "0");
@@ -147,8 +152,7 @@ async fn a_download_that_fails_fails_the_task_naming_the_field_and_the_url() {
     ];
     for (path, msg) in cases {
         let url = images.url(path);
-        let body =
-            json!({"image": tall, "image_tail": url, "model_name": "kling-v2-1", "mode": "pro"});
+        let body = json!({"prompt": "p", "image": tall, "image_tail": url, "model_name": "kling-v2-1", "mode": "pro"});
         let d = finished(&app, I2V, body).await;
         assert_eq!(d["task_status"], "failed", "{path}: {d}");
         let got = d["task_status_msg"].as_str().unwrap();
@@ -164,7 +168,7 @@ async fn an_image_host_outside_the_callback_allow_list_is_never_asked() {
     let app = spawn_with(cfg).await;
     let images = image_server().await;
     let url = images.url("/tall.png");
-    let d = finished(&app, I2V, json!({"image": url})).await;
+    let d = finished(&app, I2V, json!({"prompt": "p", "image": url})).await;
     assert_eq!(d["task_status"], "failed");
     let msg = d["task_status_msg"].as_str().unwrap();
     assert!(
@@ -175,7 +179,7 @@ async fn an_image_host_outside_the_callback_allow_list_is_never_asked() {
     );
     // By name too: `localhost` resolves to loopback addresses the list does not hold.
     let by_name = url.replace("127.0.0.1", "localhost");
-    let d = finished(&app, I2V, json!({"image": by_name})).await;
+    let d = finished(&app, I2V, json!({"prompt": "p", "image": by_name})).await;
     let msg = d["task_status_msg"].as_str().unwrap();
     assert!(
         msg.contains("blocked: host localhost (resolved to"),
@@ -198,7 +202,7 @@ async fn a_download_that_never_answers_times_out_with_the_callback_timeout() {
             held.push(sock);
         }
     });
-    let d = finished(&app, I2V, json!({"image": url})).await;
+    let d = finished(&app, I2V, json!({"prompt": "p", "image": url})).await;
     assert_eq!(
         d["task_status_msg"],
         format!(
@@ -211,7 +215,12 @@ async fn a_download_that_never_answers_times_out_with_the_callback_timeout() {
 async fn without_fetch_inputs_nothing_is_fetched() {
     let app = spawn_app().await;
     let images = image_server().await;
-    let d = finished(&app, I2V, json!({"image": images.url("/small.png")})).await;
+    let d = finished(
+        &app,
+        I2V,
+        json!({"prompt": "p", "image": images.url("/small.png")}),
+    )
+    .await;
     assert_eq!(d["task_status"], "succeed", "the size is unknown: {d}");
     let f = facts(&app, &d).await;
     assert_eq!((f.width, f.height), (1280, 720), "16:9 by default");
@@ -249,7 +258,7 @@ async fn the_other_families_measure_their_images_too() {
 async fn the_mocks_own_media_are_never_fetched_over_http() {
     let app = spawn_with(fetching()).await;
     let audio = app.tts_url("hello").await;
-    let a = app.post(I2V, json!({"image": audio})).await;
+    let a = app.post(I2V, json!({"prompt": "p", "image": audio})).await;
     assert!(
         a.err(400, 1201)
             .starts_with("image must be a .jpg/.jpeg/.png image")
@@ -258,7 +267,7 @@ async fn the_mocks_own_media_are_never_fetched_over_http() {
         "{}/files/kling_00000000-0000-4000-8000-000000000000.mp4",
         app.base
     );
-    let d = finished(&app, I2V, json!({"image": ghost})).await;
+    let d = finished(&app, I2V, json!({"prompt": "p", "image": ghost})).await;
     assert_eq!(
         d["task_status_msg"],
         format!("Failed to download the image file: HTTP 404 for {ghost}")

@@ -399,6 +399,14 @@ pub fn shots(f: &Fields<'_>, model: &Model, secs: u32) -> Result<Shots, KlingErr
             let mut lens = Vec::with_capacity(items.len());
             for (i, o) in items.into_iter().enumerate() {
                 let sf = Fields::new(o);
+                if let Some(ix) = sf.raw_value("index")
+                    && !ix.is_i64()
+                {
+                    return Err(KlingError::param(format!(
+                        "multi_prompt[{i}].index must be an integer, got {}",
+                        super::fields::json_kind(ix)
+                    )));
+                }
                 let p = sf
                     .req_str("prompt")
                     .map_err(|e| prefix(&format!("multi_prompt[{i}]."), e))?;
