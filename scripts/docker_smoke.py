@@ -95,7 +95,8 @@ class Container:
             "-e", "KLING_MOCK_STATE_INTERVAL=1h",
             *extra_args, image,
             # Quick tasks and retries for a check; the file's other settings stay.
-            "--timing", "text-to-audio=0s/300ms", "--callback-backoff", "200ms",
+            "--timing", "text-to-audio=0s/300ms", "--timing", "text2video=0s/300ms",
+            "--callback-backoff", "200ms",
         ]
         self.started = time.monotonic()
         docker(*args)
@@ -250,6 +251,27 @@ def run(image, build):
         check(by_ext["task_id"] == task_id, "the query by external_task_id finds the same task")
         audio = data["task_result"]["audios"][0]
         wav_sha = check_media(audio, a.base, 3)
+
+        # A video: a text2video task and its MP4, fetched whole and as a range.
+        status, env = api("POST", a.base, "/v1/videos/text2video", {
+            "model_name": "kling-v2-6", "mode": "pro", "sound": "on", "duration": "5",
+            "prompt": "a fox in the snow, docker smoke"})
+        check(status == 200 and env.get("code") == 0,
+              f"a text2video create answers code 0 ({env.get('message')})")
+        vdata, vseen = poll_task(a.base, f"/v1/videos/text2video/{env['data']['task_id']}")
+        check(vdata["task_status"] == "succeed", f"the video task succeeds (statuses seen: {vseen})")
+        video = vdata["task_result"]["videos"][0]
+        check(video["url"].startswith(a.base + "/") and video["duration"] == "5",
+              f"the video's url is on the public URL and lasts 5 s ({video['duration']})")
+        vheaders, mp4 = download(video["url"])
+        check(mp4[4:8] == b"ftyp" and b"avc1" in mp4[:4096] and b"mp4a" in mp4[:8192],
+              f"the url serves an MP4 with H.264 video and an audio track ({len(mp4)} bytes)")
+        check(vheaders.get("Content-Type") == "video/mp4" and vheaders.get("ETag"),
+              "the MP4 comes as video/mp4 with an ETag")
+        rstatus, rheaders, part = request("GET", video["url"], headers={"Range": "bytes=0-99"})
+        check(rstatus == 206 and part == mp4[:100]
+              and rheaders.get("Content-Range") == f"bytes 0-99/{len(mp4)}",
+              f"a Range request answers 206 with those bytes ({rstatus})")
 
         ok, bodies = receiver.wait_for(
             lambda b: b.get("task_id") == task_id and b.get("task_status") == "succeed", 20)

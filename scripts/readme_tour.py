@@ -6,7 +6,7 @@ copied here. The block marked `# terminal 1` (starting the server) is replaced b
 script starts itself on a free port, with short task timings so the tour's poll loop ends in
 about a second; the tour's fixed ports (8080 for the mock, 9000 for the callback receiver) are
 rewritten to free ones, which is the only change made to the commands. Then it checks what a
-reader would see: the task succeeded, rain.wav is a WAV file, the receiver printed the callbacks
+reader would see: the task succeeded, rain.wav is a WAV file, fox.mp4 an MP4, the receiver printed the callbacks
 of tour-2, and the fault answered 429 / 1303 once.
 
 Usage: scripts/readme_tour.py [--binary target/release/kling-mock]
@@ -49,7 +49,8 @@ def main():
         sys.exit("readme-tour: the tour must start the server in one `# terminal 1` block")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLING_MOCK_")}
     mock = subprocess.Popen(
-        [args.binary, "--bind", "127.0.0.1:0", "--timing", "text-to-audio=0s/300ms"],
+        [args.binary, "--bind", "127.0.0.1:0", "--timing", "text-to-audio=0s/300ms",
+         "--timing", "text2video=0s/300ms"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         line = mock.stdout.readline()  # the ready line, never a fixed sleep
@@ -67,6 +68,8 @@ def main():
         print(f"readme-tour: the tour ran in {time.monotonic() - t0:.1f} s, exit {r.returncode}")
         wav = open(os.path.join(REPO, "rain.wav"), "rb").read(12) if os.path.exists(
             os.path.join(REPO, "rain.wav")) else b""
+        mp4_path = os.path.join(REPO, "fox.mp4")
+        mp4 = open(mp4_path, "rb").read() if os.path.exists(mp4_path) else b""
         expectations = [
             ("every command succeeded", r.returncode == 0),
             ("the create answered code 0 with tour-1",
@@ -74,6 +77,8 @@ def main():
             ("the polled task succeeded with a url_wav", '"task_status": "succeed"' in out
              and '"url_wav"' in out),
             ("rain.wav is a WAV file", wav[:4] == b"RIFF" and wav[8:12] == b"WAVE"),
+            ("fox.mp4 is an MP4 file of a few hundred KB",
+             mp4[4:8] == b"ftyp" and b"avc1" in mp4[:4096] and len(mp4) > 50_000),
             ("the receiver printed tour-2's succeed callback",
              re.search(r"callback: task \d+ succeed \(external_task_id tour-2\)", out)),
             ("the receiver printed the statuses in order",
@@ -89,7 +94,7 @@ def main():
         sys.exit(1 if failed else 0)
     finally:
         mock.kill()
-        for f in ("rain.wav", "tour-1.json"):
+        for f in ("rain.wav", "tour-1.json", "fox.mp4"):
             try:
                 os.remove(os.path.join(REPO, f))
             except FileNotFoundError:

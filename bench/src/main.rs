@@ -36,12 +36,13 @@ const fn scenario(name: &'static str, http: bool) -> Scenario {
 
 /// Every scenario, in the order they run (`rss` first, while the heap is fresh): the one list
 /// that names them (`--scenario` values, the baseline's dependants, the run order).
-const SCENARIOS: [Scenario; 16] = [
+const SCENARIOS: [Scenario; 17] = [
     scenario("rss", false),
     scenario("baseline", false),
     scenario("get-task", true),
     scenario("create-t2a", true),
     scenario("create-t2a-store", true),
+    scenario("create-t2v", true),
     scenario("tts", true),
     scenario("list-1k", true),
     scenario("list-100k", true),
@@ -136,7 +137,7 @@ struct Args {
     #[arg(long)]
     no_isolate: bool,
     /// Skip the open-loop runs at half of the closed loop's throughput (baseline, get-task,
-    /// create-t2a, tts).
+    /// create-t2a, create-t2v, tts).
     #[arg(long)]
     no_half_load: bool,
     /// Tiny sizes (0.2 s windows, 2 connections, 1k tasks): checks that everything works.
@@ -382,7 +383,7 @@ async fn run_scenario(
                 rows.push(Row::load(name, label, &h, half_base.as_ref()));
             }
         }
-        "create-t2a" | "create-t2a-store" | "tts" => {
+        "create-t2a" | "create-t2a-store" | "create-t2v" | "tts" => {
             let store_dir = (name == "create-t2a-store").then(|| {
                 std::env::temp_dir().join(format!("kling-bench-create-{}", std::process::id()))
             });
@@ -394,7 +395,16 @@ async fn run_scenario(
                 }
                 None => start_mock(0).await,
             };
-            let request = if name == "tts" {
+            let request = if name == "create-t2v" {
+                (
+                    "POST text2video (kling-v2-6 pro 10 s, sound, watermark)",
+                    "POST",
+                    "/v1/videos/text2video".to_string(),
+                    Some(
+                        r#"{"model_name":"kling-v2-6","mode":"pro","duration":"10","sound":"on","prompt":"a fox in the snow","watermark_info":{"enabled":true}}"#,
+                    ),
+                )
+            } else if name == "tts" {
                 (
                     "POST tts",
                     "POST",

@@ -76,6 +76,7 @@ pub fn seed_state(
                     account.idx,
                     text_to_audio::SPEC.id,
                     &req.common,
+                    None,
                     |id, now| text_to_audio::plan(&s.kind_ctx(), &account, &req, id, now),
                 )
                 .map_err(|e| format!("seeding: {e:?}"))?;

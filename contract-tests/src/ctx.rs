@@ -1,50 +1,95 @@
-//! What every property gets: the target, the oracle, the budget, the callback receiver, and a
-//! record of what this run created (the harness deletes nothing else).
+//! What every property gets: the target, the oracle, the budget, the callback receiver, the
+//! values families take from other families' tasks, notes for the report, and a record of what
+//! this run created (the harness deletes nothing else).
 
-use crate::model::{Contract, Verdict};
+use crate::model::{Contract, Family, Verdict, need_placeholder};
 use crate::receiver::Receiver;
 use crate::target::{Auth, Reply, Request, Target};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Billable creates left. `None`: unlimited.
+/// Thousandths of a unit (the budget counts in them: costs such as 1.8 or 0.05 add up exactly).
+const MILLI: f64 = 1000.0;
+
+/// Units of the resource pack left to spend. `None`: unlimited. A create costs its unit cost:
+/// a video create what the cost table says (`fixtures/video-models.json`), any other billable
+/// create one unit (an upper bound on the 0.05 observed for TTS and voices).
 #[derive(Debug)]
 pub struct Budget {
     left: Option<AtomicI64>,
     /// Billable creates sent.
     pub spent: AtomicU64,
+    /// Thousandths of a unit spent.
+    spent_milli: AtomicU64,
 }
 
 impl Budget {
-    /// A budget of `n` billable creates (`None`: unlimited).
+    /// A budget of `n` units (`None`: unlimited).
     pub fn new(n: Option<u64>) -> Budget {
         Budget {
-            left: n.map(|n| AtomicI64::new(n.min(i64::MAX as u64) as i64)),
+            left: n.map(|n| AtomicI64::new((n.min(i64::MAX as u64 / 1000) * 1000) as i64)),
             spent: AtomicU64::new(0),
+            spent_milli: AtomicU64::new(0),
         }
     }
 
-    /// Take one unit; false when none is left.
-    pub fn take(&self) -> bool {
+    /// Take `units`; false (and nothing taken) when fewer are left.
+    pub fn take(&self, units: f64) -> bool {
+        let milli = (units.max(0.0) * MILLI).ceil() as i64;
         let ok = match &self.left {
             None => true,
-            Some(left) => left.fetch_sub(1, Ordering::AcqRel) > 0,
+            Some(left) => left
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| {
+                    (l >= milli).then_some(l - milli)
+                })
+                .is_ok(),
         };
         if ok {
             self.spent.fetch_add(1, Ordering::Relaxed);
+            self.spent_milli.fetch_add(milli as u64, Ordering::Relaxed);
         }
         ok
     }
 
-    /// Whether at least `n` units are left.
-    pub fn has(&self, n: u64) -> bool {
+    /// Whether at least `units` are left.
+    pub fn has(&self, units: f64) -> bool {
         match &self.left {
             None => true,
-            Some(left) => left.load(Ordering::Acquire) >= n as i64,
+            Some(left) => left.load(Ordering::Acquire) >= (units * MILLI).ceil() as i64,
         }
     }
+
+    /// Units spent.
+    pub fn spent_units(&self) -> f64 {
+        self.spent_milli.load(Ordering::Relaxed) as f64 / MILLI
+    }
+}
+
+/// A value made for a family's `needs`: what it is, and the task and body that made it.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// The family that made it.
+    pub family: String,
+    /// The body of the task that made it (resolved).
+    pub body: Value,
+    /// Its task id.
+    pub task_id: String,
+    /// Its first result.
+    pub result: Value,
+    /// The value handed out.
+    pub value: Value,
+}
+
+/// Why a needed value could not be made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NeedError {
+    /// The source task was not sent (budget, dry run).
+    NotSent(NotSent),
+    /// The source task was refused or did not succeed.
+    Failed(String),
 }
 
 /// Why a create was not sent.
@@ -54,6 +99,9 @@ pub enum NotSent {
     Budget,
     /// `--dry-run`: printed instead.
     DryRun,
+    /// A value it takes from another family's task could not be made (that task was refused
+    /// or failed): a failure of the target, not of the budget.
+    NeedFailed(String),
 }
 
 /// Something this run created.
@@ -86,6 +134,10 @@ pub struct Ctx {
     created: Mutex<Vec<Created>>,
     /// What a dry run would have created.
     pub dry_run_log: Mutex<Vec<String>>,
+    /// Notes for the report (a check that could not run, and why).
+    notes: Mutex<Vec<String>>,
+    /// Values made for `needs`, by (family, field, account).
+    sources: Mutex<HashMap<(String, String, usize), Source>>,
     unique: AtomicU64,
 }
 
@@ -102,6 +154,8 @@ impl Ctx {
             settle_timeout: Duration::from_secs(300),
             created: Mutex::default(),
             dry_run_log: Mutex::default(),
+            notes: Mutex::default(),
+            sources: Mutex::default(),
             unique: AtomicU64::new(0),
         }
     }
@@ -112,12 +166,146 @@ impl Ctx {
         format!("{prefix}-{}-{n}", crate::target::now_secs())
     }
 
-    /// Send a create (or another billable POST) of `endpoint` as `account`. A request the oracle
-    /// expects to be refused costs nothing and is always sent; one it expects to be accepted takes
-    /// one unit of the budget, and is not sent without one (or in a dry run).
+    /// Add a note to the report (once).
+    pub fn note(&self, note: impl Into<String>) {
+        let note = note.into();
+        let mut notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+        if !notes.contains(&note) {
+            crate::report::progress(&format!("  note: {note}"));
+            notes.push(note);
+        }
+    }
+
+    /// The notes so far.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The source of a value made for `needs` (a video id or URL this run made).
+    pub fn source_of(&self, value: &Value) -> Option<Source> {
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .find(|s| &s.value == value)
+            .cloned()
+    }
+
+    /// Fill the values `body` takes from other families' tasks (the family's `needs`): a task of
+    /// the source family is made from its example once per account and run, and its first result
+    /// gives the value. Fields holding something else than the placeholder or stand-in are left.
+    pub fn resolve_needs(
+        &self,
+        endpoint: &str,
+        account: usize,
+        body: &mut Value,
+    ) -> Result<(), NeedError> {
+        let Some(family) = self.contract.family_of_create(endpoint).cloned() else {
+            return Ok(());
+        };
+        let fields = self.contract.endpoint(endpoint).fields.clone();
+        for field in family.needs.keys() {
+            let Some(current) = body.get(field.as_str()).cloned() else {
+                continue;
+            };
+            let stand_in = fields
+                .iter()
+                .find(|f| &f.name == field)
+                .and_then(crate::bodies::stand_in);
+            if current != need_placeholder(field) && Some(&current) != stand_in.as_ref() {
+                continue;
+            }
+            let source = self.source(&family, field, account)?;
+            body[field.as_str()] = source.value;
+        }
+        Ok(())
+    }
+
+    fn source(&self, family: &Family, field: &str, account: usize) -> Result<Source, NeedError> {
+        let key = (family.name.clone(), field.to_string(), account);
+        if let Some(s) = self
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(s.clone());
+        }
+        let need = &family.needs[field];
+        let from = self
+            .contract
+            .family(&need.from_family)
+            .ok_or_else(|| NeedError::Failed(format!("no family {}", need.from_family)))?
+            .clone();
+        let mut body = from.example.clone();
+        if let Some(o) = body.as_object_mut() {
+            o.extend(need.example_override.clone());
+        }
+        let reply = self
+            .create(&from.create, account, body.clone())
+            .map_err(NeedError::NotSent)?;
+        let id = reply.data()["task_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !reply.is_success() || id.is_empty() {
+            return Err(NeedError::Failed(format!(
+                "the {} task {} needs was refused: {reply}",
+                from.name, family.name
+            )));
+        }
+        let get = self.contract.endpoint(&from.get).path.clone();
+        let last = self.settle(account, &get, &id).pop();
+        let result = last
+            .as_ref()
+            .filter(|r| r.data()["task_status"] == "succeed")
+            .map(|r| r.data()["task_result"][from.results.as_str()][0].clone())
+            .filter(|r| !r.is_null())
+            .ok_or_else(|| {
+                NeedError::Failed(format!(
+                    "the {} task {id} that {} needs did not succeed: {}",
+                    from.name,
+                    family.name,
+                    last.map_or("no answer".into(), |r| r.to_string())
+                ))
+            })?;
+        let value = result[need.result_field.as_str()].clone();
+        if value.is_null() {
+            return Err(NeedError::Failed(format!(
+                "the {} task {id} has no {} in its result",
+                from.name, need.result_field
+            )));
+        }
+        let source = Source {
+            family: from.name.clone(),
+            body,
+            task_id: id,
+            result,
+            value,
+        };
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, source.clone());
+        Ok(source)
+    }
+
+    /// Send a create (or another billable POST) of `endpoint` as `account`, its `needs` filled
+    /// first where the budget allows (else their stand-ins are sent). A request the oracle
+    /// expects to be refused costs nothing and is always sent; one it expects to be accepted
+    /// takes its unit cost from the budget, and is not sent without it (or in a dry run).
     pub fn create(&self, endpoint: &str, account: usize, body: Value) -> Result<Reply, NotSent> {
         let ep = self.contract.endpoint(endpoint);
+        let mut body = crate::bodies::with_stand_ins(&self.contract, endpoint, body);
         let expected = self.contract.judge(endpoint, &body);
+        match self.resolve_needs(endpoint, account, &mut body) {
+            Ok(()) => {}
+            Err(NeedError::NotSent(n)) if expected == Verdict::Accept => return Err(n),
+            Err(NeedError::Failed(why)) if expected == Verdict::Accept => {
+                return Err(NotSent::NeedFailed(why));
+            }
+            Err(_) => {}
+        }
         if ep.billable && expected == Verdict::Accept {
             if self.dry_run {
                 self.dry_run_log
@@ -126,7 +314,7 @@ impl Ctx {
                     .push(format!("{} {} {}", ep.method, ep.path, body));
                 return Err(NotSent::DryRun);
             }
-            if !self.budget.take() {
+            if !self.budget.take(self.contract.unit_cost(endpoint, &body)) {
                 return Err(NotSent::Budget);
             }
         }

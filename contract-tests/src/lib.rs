@@ -16,23 +16,31 @@
 //!
 //! * [`target`](mod@target): where requests go (in-process mock or base URL), pacing, 429 handling, time.
 //! * [`client`]: JWT bearer tokens, valid and broken.
-//! * [`model`], [`shape`]: the oracle (fields, limits, enums, error table, response shapes).
+//! * [`model`], [`rules`], [`video_models`], [`shape`]: the oracle (fields, limits, enums, the
+//!   rules tying fields together, the video capability map, outputs and costs, the error table,
+//!   response shapes).
 //! * [`strategies`]: generators of requests, broken tokens and paging parameters.
 //! * [`properties`]: one module per property family.
 //! * [`ctx`]: what properties share: budget, receiver, what this run created.
-//! * [`receiver`]: the loopback callback receiver. [`audio`]: decoding served media.
+//! * [`receiver`]: the loopback callback receiver. [`audio`], [`video`]: decoding served media
+//!   (symphonia for audio, `ffprobe` / `ffmpeg` for MP4). [`png`]: the images the harness sends.
 //! * [`report`]: running, progress, summary, JUnit and JSON reports.
 
 pub mod audio;
+pub mod bodies;
 pub mod client;
 pub mod ctx;
 pub mod model;
+pub mod png;
 pub mod properties;
 pub mod receiver;
 pub mod report;
+pub mod rules;
 pub mod shape;
 pub mod strategies;
 pub mod target;
+pub mod video;
+pub mod video_models;
 
 use ctx::{Budget, Ctx};
 use report::{PropertyReport, run_property};
@@ -53,7 +61,9 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Properties to run (empty: all).
     pub properties: Vec<String>,
-    /// Billable creates allowed (`None`: 0 for a remote target, unlimited for a mock).
+    /// Units of the resource pack the run may spend (`None`: 0 for a remote target, unlimited for
+    /// a mock). A video create counts its unit cost from `fixtures/video-models.json`, any other
+    /// billable create one unit.
     pub budget: Option<u64>,
     /// Print billable creates instead of sending them.
     pub dry_run: bool,
@@ -93,9 +103,12 @@ pub struct Run {
     pub target: String,
     /// Billable creates sent.
     pub spent: u64,
+    /// Units those creates cost (by the cost table).
+    pub spent_units: f64,
     /// What a dry run would have created.
     pub dry_run_log: Vec<String>,
-    /// What the run did to a shared kling-mock to leave it as found (or why it could not).
+    /// What the run did to a shared kling-mock to leave it as found (or why it could not), and
+    /// the checks that could not run (no `ffprobe`, ...).
     pub notes: Vec<String>,
 }
 
@@ -212,12 +225,14 @@ pub fn run_on(mut target: Target, opts: &Options) -> Result<Run, String> {
         .lock()
         .map(|l| l.clone())
         .unwrap_or_default();
+    notes.extend(ctx.notes());
     notes.extend(ctx.target.give_back());
     Ok(Run {
         reports,
         seed,
         target: base,
         spent: ctx.budget.spent.load(std::sync::atomic::Ordering::Relaxed),
+        spent_units: ctx.budget.spent_units(),
         dry_run_log,
         notes,
     })

@@ -36,8 +36,10 @@ struct Cli {
     /// The control token of that kling-mock (its --control-token), if it has one.
     #[arg(long, env = "KLING_CONTRACT_CONTROL_TOKEN", hide_env_values = true)]
     mock_control_token: Option<String>,
-    /// Billable creates allowed (default: 0 against --base-url, so only the free properties run;
-    /// unlimited against a mock).
+    /// Units of the resource pack the run may spend (default: 0 against --base-url, so only the
+    /// free properties run; unlimited against a mock). A video create counts its unit cost from
+    /// the cost table (fixtures/video-models.json; the cheapest model is used), any other billable
+    /// create one unit.
     #[arg(long, env = "KLING_CONTRACT_BUDGET")]
     budget: Option<u64>,
     /// Print the billable requests that would be sent instead of sending them.
@@ -128,9 +130,14 @@ fn main() -> ExitCode {
         println!("DRY RUN would send: {line}");
     }
     for note in &run.notes {
-        println!("mock: {note}");
+        println!("note: {note}");
     }
-    println!("billable creates sent: {}; seed: {}", run.spent, run.seed);
+    println!(
+        "billable creates sent: {} ({} units); seed: {}",
+        run.spent,
+        (run.spent_units * 1000.0).round() / 1000.0,
+        run.seed
+    );
     // The summary ends with the "N passed, N failed, N skipped" line, last, for CI log readers.
     print!("{}", report::summary(&run.reports));
     if let Some(p) = &cli.junit

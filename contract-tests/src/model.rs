@@ -1,11 +1,19 @@
-//! The oracle: the documented contract, read from `fixtures/contract/` (and the Voice Guide's
-//! `fixtures/tts-voices.json`), and the harness's own reading of it.
+//! The oracle: the documented contract, read from `fixtures/contract/` (with the Voice Guide's
+//! `fixtures/tts-voices.json` and the video models of `fixtures/video-models.json`), and the
+//! harness's own reading of it.
 //!
 //! Nothing here comes from `kling-mock`: the fixtures are transcriptions of the Kling documents
 //! (each file names its sources), and the rules below are written from those documents. Where
 //! the documents are silent the harness does not generate the case at all, so it never grades a
 //! choice the documents did not make.
+//!
+//! A body is judged in three layers, and every reason found is kept (a target may name any of
+//! them): each field alone ([`Field`]: type, length, range, enum, URL, image, items), the rules
+//! that tie fields together ([`crate::rules`]), and for the video families the capability map
+//! ([`crate::video_models`]: which model allows which mode, duration and feature).
 
+use crate::rules::{Cond, Rule, RuleKind, Scope, number_text, sent};
+use crate::video_models::{Billed, Capability, Feature, VideoModels};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -13,6 +21,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 const ENDPOINTS: &str = include_str!("../../fixtures/contract/endpoints.json");
 const ERRORS: &str = include_str!("../../fixtures/contract/errors.json");
 const TTS_VOICES: &str = include_str!("../../fixtures/tts-voices.json");
+const VIDEO_MODELS: &str = include_str!("../../fixtures/video-models.json");
 
 /// A JSON type a field must have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -22,6 +31,24 @@ pub enum Ty {
     String,
     /// A JSON number.
     Number,
+    /// A JSON number without a fraction.
+    Integer,
+    /// `true` / `false`.
+    Boolean,
+    /// A JSON object (its `fields`).
+    Object,
+    /// A JSON array (of `items`).
+    Array,
+}
+
+/// What a field's string points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Media {
+    /// An image (`.jpg/.jpeg/.png`, at least 300 px a side).
+    Image,
+    /// A video (`.mp4/.mov`).
+    Video,
 }
 
 /// What happens to a number outside its range or with too many decimals.
@@ -36,14 +63,26 @@ pub enum OutOfRange {
     Rounded,
 }
 
-/// One request field.
+fn rules_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Rule>, D::Error> {
+    let list: Vec<Value> = Deserialize::deserialize(d)?;
+    list.into_iter()
+        .map(|v| Rule::try_from(v).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// One request field (or an array's item, or an object's field).
 #[derive(Clone, Debug, Deserialize)]
 pub struct Field {
-    /// Field name.
+    /// Field name (empty for an array's items).
+    #[serde(default)]
     pub name: String,
     /// JSON type.
     #[serde(rename = "type")]
     pub ty: Ty,
+    /// Other JSON types real clients send for it, read as the documented type: `number` for a
+    /// string enum (`"duration": 5`), `string` for a boolean (`"multi_shot": "true"`).
+    #[serde(default)]
+    pub also: Vec<Ty>,
     /// Required.
     #[serde(default)]
     pub required: bool,
@@ -62,12 +101,56 @@ pub struct Field {
     #[serde(rename = "enum")]
     pub values: Option<Vec<String>>,
     /// The value when absent.
-    pub default: Option<String>,
-    /// The value is a URL (its validity is not documented: only valid URLs are generated).
+    pub default: Option<Value>,
+    /// The value is a callback URL (its validity is not documented: never generated).
     #[serde(default)]
     pub url: bool,
     /// Allowed file extensions of a URL's path.
     pub url_extensions: Option<Vec<String>>,
+    /// The string is an image or a video (a URL, or Base64 where `base64` says so).
+    pub media: Option<Media>,
+    /// The string may be raw Base64 (never with a `data:` prefix).
+    #[serde(default)]
+    pub base64: bool,
+    /// The value names something that must exist on the target (an element, a voice, a video):
+    /// generated valid bodies never hold it, unless the family's `needs` provides one.
+    #[serde(default)]
+    pub external: bool,
+    /// A legacy alias sent with the same value as this field (`model` beside `model_name`).
+    pub mirror_of: Option<String>,
+    /// An object's fields.
+    #[serde(default)]
+    pub fields: Vec<Field>,
+    /// An object's rules.
+    #[serde(default, deserialize_with = "rules_de")]
+    pub rules: Vec<Rule>,
+    /// An array's items.
+    pub items: Option<Box<Field>>,
+    /// Fewest items.
+    pub min_items: Option<usize>,
+    /// Most items.
+    pub max_items: Option<usize>,
+    /// The documents say the field is read only when this holds (ignored otherwise): generated
+    /// valid bodies leave it out otherwise, and a broken value is only sent where it is read.
+    #[serde(default, deserialize_with = "opt_cond")]
+    pub used_when: Option<Cond>,
+    /// A value to generate for it (a stand-in the documents or live captures show).
+    pub sample: Option<Value>,
+    /// Whether generated valid bodies may hold it (`false` where the documents leave unclear
+    /// what it does).
+    #[serde(default = "yes")]
+    pub generate: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn opt_cond<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cond>, D::Error> {
+    let v: Option<Value> = Deserialize::deserialize(d)?;
+    v.map(|v| crate::rules::parse_cond(&v))
+        .transpose()
+        .map_err(serde::de::Error::custom)
 }
 
 /// `pageNum` / `pageSize` ranges.
@@ -79,6 +162,17 @@ pub struct Paging {
     pub page_size: [u32; 2],
     /// `pageSize` when absent.
     pub default_page_size: u32,
+}
+
+fn features_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Cond>, D::Error> {
+    let m: BTreeMap<String, Value> = Deserialize::deserialize(d)?;
+    m.into_iter()
+        .map(|(k, v)| {
+            crate::rules::parse_cond(&v)
+                .map(|c| (k, c))
+                .map_err(serde::de::Error::custom)
+        })
+        .collect()
 }
 
 /// One endpoint.
@@ -99,15 +193,53 @@ pub struct Endpoint {
     /// Body fields.
     #[serde(default)]
     pub fields: Vec<Field>,
-    /// Groups of fields of which exactly one must be present.
+    /// Groups of fields of which exactly one must be present (also in `rules`).
     #[serde(default)]
     pub exactly_one_of: Vec<Vec<String>>,
+    /// Rules tying fields together.
+    #[serde(default, deserialize_with = "rules_de")]
+    pub rules: Vec<Rule>,
+    /// The family of `fixtures/video-models.json` whose capability map, outputs and costs apply.
+    pub capabilities: Option<String>,
+    /// The field choosing the model (capabilities apply per model).
+    pub model_field: Option<String>,
+    /// Features the capability map allows per model, each as the condition that the body uses it.
+    #[serde(default, deserialize_with = "features_de")]
+    pub features: BTreeMap<String, Cond>,
+    /// Units a successful call costs when no cost table applies (default 1: an upper bound on the
+    /// observed 0.05 of TTS and voices).
+    pub unit_cost: Option<f64>,
     /// Paging ranges of a list.
     pub paging: Option<Paging>,
     /// Name of the success `data` shape.
     pub response: String,
-    /// The key of `task_result` that holds the results (`voices`, `audios`).
+    /// The key of `task_result` that holds the results (`voices`, `audios`, `videos`).
     pub result_key: Option<String>,
+}
+
+/// A value one family takes from a task of another: `video_id` (video-extend) from a finished
+/// text-to-video task, for instance.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Need {
+    /// The family whose example makes the source task.
+    pub from_family: String,
+    /// Fields set on that example.
+    #[serde(default)]
+    pub example_override: Map<String, Value>,
+    /// The field of the source task's first result that is taken.
+    pub result_field: String,
+}
+
+/// How a video family's results are checked (the media property).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct MediaSpec {
+    /// Where the output's aspect ratio comes from: `{"field": "aspect_ratio"}`, `{"image":
+    /// ["image", "image_tail"]}` (the first Base64 PNG given) or `"source"` (the source video).
+    pub aspect: Option<Value>,
+    /// When an audio stream is expected: a condition, or `false` (never); unchecked if absent.
+    pub audio: Option<Value>,
+    /// The field holding the requested duration, if any.
+    pub duration: Option<String>,
 }
 
 /// A task family: the create, single-query and list endpoints of one kind of task, and a valid
@@ -124,12 +256,25 @@ pub struct Family {
     pub get: String,
     /// List endpoint.
     pub list: String,
-    /// Key of `task_result` holding the results (`voices`, `audios`).
+    /// Key of `task_result` holding the results (`voices`, `audios`, `videos`).
     pub results: String,
-    /// A minimal valid create body (without `external_task_id`).
+    /// Shape of one result (`voice`, `audio_t2a`, `video`).
+    pub result_shape: Option<String>,
+    /// A minimal valid create body (without `external_task_id`); a value `"needs:<field>"` is
+    /// filled from `needs` at run time.
     pub example: Value,
+    /// Values taken from tasks of other families.
+    #[serde(default)]
+    pub needs: BTreeMap<String, Need>,
+    /// How its media is checked.
+    pub media: Option<MediaSpec>,
     /// How an owner deletes what a succeeded task made, if the family has a delete.
     pub delete: Option<FamilyDelete>,
+}
+
+/// The placeholder of a needed value in an example.
+pub fn need_placeholder(field: &str) -> String {
+    format!("needs:{field}")
 }
 
 /// A family's delete call: `POST endpoint {field: <results[0].result_field>}`.
@@ -170,19 +315,131 @@ struct VoiceRow {
     voice_language: String,
 }
 
+/// Which layer of the oracle refused a body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    /// One field alone (type, length, range, enum, format, items).
+    Field,
+    /// A rule tying fields together.
+    Rule,
+    /// The capability map.
+    Capability,
+    /// A catalogue lookup (TTS voices).
+    Catalogue,
+}
+
+/// One reason a body is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason {
+    /// What is wrong.
+    pub why: String,
+    /// The fields a refusal message may name (any of them).
+    pub names: Vec<String>,
+    /// The layer.
+    pub layer: Layer,
+}
+
+/// Why the documents refuse a body: every reason found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The reasons, in the order found.
+    pub reasons: Vec<Reason>,
+}
+
+impl Refusal {
+    /// A refusal of one field-level reason.
+    pub fn field(why: impl Into<String>, name: &str) -> Refusal {
+        Refusal {
+            reasons: vec![Reason {
+                why: why.into(),
+                names: vec![name.to_string()],
+                layer: Layer::Field,
+            }],
+        }
+    }
+
+    /// Whether every reason is a rule or the capability map: the target must then answer 1201
+    /// and name one of the fields.
+    pub fn cross_field(&self) -> bool {
+        !self.reasons.is_empty()
+            && self
+                .reasons
+                .iter()
+                .all(|r| matches!(r.layer, Layer::Rule | Layer::Capability))
+    }
+
+    /// Every name a message may use: the dotted paths, their segments and their array names.
+    pub fn names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for n in self.reasons.iter().flat_map(|r| &r.names) {
+            let plain: String = n
+                .split('[')
+                .enumerate()
+                .map(|(i, s)| {
+                    if i == 0 {
+                        s.to_string()
+                    } else {
+                        s.split_once(']')
+                            .map_or(String::new(), |(_, t)| t.to_string())
+                    }
+                })
+                .collect();
+            for cand in std::iter::once(n.clone())
+                .chain(std::iter::once(plain.clone()))
+                .chain(plain.split('.').map(str::to_string))
+            {
+                if !cand.is_empty() && !out.contains(&cand) {
+                    out.push(cand);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<&str> = self.reasons.iter().map(|r| r.why.as_str()).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
 /// The oracle's verdict on a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// The documents say it is accepted.
     Accept,
     /// The documents say it is refused, and why.
-    Reject(String),
+    Reject(Refusal),
 }
 
 impl Verdict {
     /// Whether accepted.
     pub fn accepted(&self) -> bool {
         matches!(self, Verdict::Accept)
+    }
+
+    /// A refusal for one reason (paging and other single checks).
+    pub fn reject(why: impl Into<String>, name: &str) -> Verdict {
+        Verdict::Reject(Refusal::field(why, name))
+    }
+}
+
+/// Which layers [`Contract::judge_with`] applies.
+#[derive(Clone, Copy, Debug)]
+pub struct Layers {
+    /// The rules tying fields together.
+    pub rules: bool,
+    /// The capability map.
+    pub capabilities: bool,
+}
+
+impl Default for Layers {
+    fn default() -> Layers {
+        Layers {
+            rules: true,
+            capabilities: true,
+        }
     }
 }
 
@@ -195,6 +452,8 @@ pub struct Contract {
     pub families: Vec<Family>,
     /// Response shapes by name.
     pub shapes: Map<String, Value>,
+    /// The video models (capabilities, outputs, costs).
+    pub video: VideoModels,
     http_of: HashMap<i64, u16>,
     auth_codes: HashMap<String, i64>,
     /// Codes of validation rejections (1200, 1201).
@@ -205,15 +464,64 @@ pub struct Contract {
     pub tts_voices: HashSet<(String, String)>,
 }
 
+/// Replace every field `{"name": n, "use": d, ...}` by the definition `d` of `field_defs`,
+/// with the field's own keys on top.
+fn resolve_uses(v: &mut Value, defs: &Map<String, Value>) -> Result<(), String> {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(d)) = o.remove("use") {
+                let def = defs
+                    .get(&d)
+                    .and_then(Value::as_object)
+                    .ok_or(format!("field_defs has no '{d}'"))?;
+                for (k, x) in def {
+                    o.entry(k.clone()).or_insert_with(|| x.clone());
+                }
+            }
+            for x in o.values_mut() {
+                resolve_uses(x, defs)?;
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                resolve_uses(x, defs)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 impl Contract {
     /// The contract compiled into the harness.
     pub fn load() -> Result<Contract, String> {
-        let e: EndpointsFile =
+        let mut raw: Value =
             serde_json::from_str(ENDPOINTS).map_err(|e| format!("endpoints.json: {e}"))?;
+        let defs = raw
+            .get("field_defs")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for key in ["endpoints", "field_defs"] {
+            if let Some(x) = raw.get_mut(key) {
+                resolve_uses(x, &defs).map_err(|e| format!("endpoints.json: {e}"))?;
+            }
+        }
+        let mut e: EndpointsFile =
+            serde_json::from_value(raw).map_err(|e| format!("endpoints.json: {e}"))?;
+        for ep in e.endpoints.values_mut() {
+            let groups = ep.exactly_one_of.clone();
+            ep.rules.extend(groups.into_iter().map(|g| Rule {
+                kind: RuleKind::ExactlyOneOf(g),
+                when: None,
+                source: None,
+            }));
+        }
         let errors: ErrorsFile =
             serde_json::from_str(ERRORS).map_err(|e| format!("errors.json: {e}"))?;
         let voices: Vec<VoiceRow> =
             serde_json::from_str(TTS_VOICES).map_err(|e| format!("tts-voices.json: {e}"))?;
+        let video = VideoModels::parse(VIDEO_MODELS)?;
         let families: Vec<Family> = e
             .families
             .into_iter()
@@ -231,11 +539,20 @@ impl Contract {
                     ));
                 }
             }
+            for (field, need) in &f.needs {
+                if !families.iter().any(|g| g.name == need.from_family) {
+                    return Err(format!(
+                        "endpoints.json: family {} needs {field} from unknown family {}",
+                        f.name, need.from_family
+                    ));
+                }
+            }
         }
         Ok(Contract {
             endpoints: e.endpoints,
             families,
             shapes: e.shapes,
+            video,
             http_of: errors.errors.iter().map(|r| (r.code, r.http)).collect(),
             auth_codes: errors
                 .auth
@@ -256,6 +573,16 @@ impl Contract {
         self.endpoints
             .get(name)
             .unwrap_or_else(|| panic!("no endpoint '{name}' in fixtures/contract/endpoints.json"))
+    }
+
+    /// A family by name.
+    pub fn family(&self, name: &str) -> Option<&Family> {
+        self.families.iter().find(|f| f.name == name)
+    }
+
+    /// The family whose create endpoint this is.
+    pub fn family_of_create(&self, endpoint: &str) -> Option<&Family> {
+        self.families.iter().find(|f| f.create == endpoint)
     }
 
     /// The list endpoints (those with paging ranges), by name.
@@ -297,36 +624,21 @@ impl Contract {
 
     /// Judge a create/delete body for `endpoint`.
     pub fn judge(&self, endpoint: &str, body: &Value) -> Verdict {
+        self.judge_with(endpoint, body, Layers::default())
+    }
+
+    /// Judge with some layers left out (a drift test's model of a target that skips them).
+    pub fn judge_with(&self, endpoint: &str, body: &Value, layers: Layers) -> Verdict {
         let ep = self.endpoint(endpoint);
         let Some(obj) = body.as_object() else {
-            return Verdict::Reject("body is not a JSON object".into());
+            return Verdict::reject("body is not a JSON object", "body");
         };
-        let mut present: HashSet<&str> = HashSet::new();
-        for f in &ep.fields {
-            match judge_field(f, obj.get(&f.name)) {
-                Ok(true) => {
-                    present.insert(&f.name);
-                }
-                Ok(false) if f.required => {
-                    return Verdict::Reject(format!("{} is required", f.name));
-                }
-                Ok(false) => {}
-                Err(why) => return Verdict::Reject(why),
-            }
+        let mut reasons = Vec::new();
+        judge_object(&ep.fields, &ep.rules, obj, "", layers.rules, &mut reasons);
+        if layers.capabilities {
+            self.judge_capabilities(ep, obj, &mut reasons);
         }
-        for group in &ep.exactly_one_of {
-            let n = group
-                .iter()
-                .filter(|g| present.contains(g.as_str()))
-                .count();
-            if n != 1 {
-                return Verdict::Reject(format!(
-                    "exactly one of {} is required, got {n}",
-                    group.join(", ")
-                ));
-            }
-        }
-        if endpoint == "tts" {
+        if reasons.is_empty() && endpoint == "tts" {
             let voice = obj
                 .get("voice_id")
                 .and_then(Value::as_str)
@@ -339,10 +651,172 @@ impl Contract {
                 .tts_voices
                 .contains(&(voice.to_string(), lang.to_string()))
             {
-                return Verdict::Reject("Voice id not found".into());
+                reasons.push(Reason {
+                    why: "Voice id not found".into(),
+                    names: Vec::new(),
+                    layer: Layer::Catalogue,
+                });
             }
         }
-        Verdict::Accept
+        if reasons.is_empty() {
+            Verdict::Accept
+        } else {
+            Verdict::Reject(Refusal { reasons })
+        }
+    }
+
+    /// The capability of the body's model in the endpoint's family (`None` without one).
+    pub fn capability_of(&self, endpoint: &str, body: &Value) -> Option<(String, &Capability)> {
+        let ep = self.endpoint(endpoint);
+        let fam = ep.capabilities.as_deref()?;
+        let obj = body.as_object()?;
+        let scope = Scope {
+            fields: &ep.fields,
+            obj,
+        };
+        let model = scope.effective(ep.model_field.as_deref()?)?;
+        let model = model.as_str()?.to_string();
+        let cap = self.video.capability(fam, &model)?;
+        Some((model, cap))
+    }
+
+    fn judge_capabilities(&self, ep: &Endpoint, obj: &Map<String, Value>, out: &mut Vec<Reason>) {
+        let (Some(fam), Some(model_field)) = (&ep.capabilities, &ep.model_field) else {
+            return;
+        };
+        let scope = Scope {
+            fields: &ep.fields,
+            obj,
+        };
+        let Some(model) = scope
+            .effective(model_field)
+            .and_then(|m| m.as_str().map(str::to_string))
+        else {
+            return;
+        };
+        let Some(cap) = self.video.capability(fam, &model) else {
+            // An unknown model is the enum's business; a known one outside the map is refused.
+            if ep
+                .fields
+                .iter()
+                .find(|f| &f.name == model_field)
+                .and_then(|f| f.values.as_ref())
+                .is_some_and(|v| v.contains(&model))
+            {
+                out.push(Reason {
+                    why: format!("{model} does not do {fam} (capability map)"),
+                    names: vec![model_field.clone()],
+                    layer: Layer::Capability,
+                });
+            }
+            return;
+        };
+        let text = |f: &str| {
+            scope
+                .effective(f)
+                .and_then(|v| v.as_str().map(str::to_string))
+        };
+        let mode = text("mode");
+        let duration = text("duration");
+        if let Some(m) = &mode
+            && ep.fields.iter().any(|f| f.name == "mode")
+            && !cap.modes.contains(m)
+        {
+            out.push(Reason {
+                why: format!("{model} has no {m} mode in {fam} (capability map)"),
+                names: vec!["mode".into(), model_field.clone()],
+                layer: Layer::Capability,
+            });
+        }
+        if let Some(d) = &duration
+            && let Some(allowed) = allowed_durations(cap, &scope)
+            && !allowed.contains(d)
+        {
+            out.push(Reason {
+                why: format!(
+                    "{model} does not make {d} s videos here in {fam}, only {} (capability map)",
+                    allowed.join(", ")
+                ),
+                names: vec!["duration".into(), model_field.clone()],
+                layer: Layer::Capability,
+            });
+        }
+        for (name, uses) in &ep.features {
+            if !scope.holds(uses) {
+                continue;
+            }
+            let allowed = feature_allowed(
+                cap.features.get(name),
+                mode.as_deref(),
+                duration.as_deref(),
+                &scope,
+            );
+            if !allowed {
+                // The feature by its own name too ("motion brush" is no field's name).
+                let mut names = vec![name.clone(), name.replace('_', " ")];
+                names.extend(cond_fields(uses));
+                names.extend([model_field.clone(), "mode".into(), "duration".into()]);
+                out.push(Reason {
+                    why: format!(
+                        "{model} does not allow {name} in {fam} with mode {} and duration {} (capability map)",
+                        mode.as_deref().unwrap_or("-"),
+                        duration.as_deref().unwrap_or("-")
+                    ),
+                    names,
+                    layer: Layer::Capability,
+                });
+            }
+        }
+    }
+
+    /// Units a create costs: the cost table for the video families (the first matching row),
+    /// else the endpoint's `unit_cost` (default 1).
+    pub fn unit_cost(&self, endpoint: &str, body: &Value) -> f64 {
+        let ep = self.endpoint(endpoint);
+        let Some(fam) = &ep.capabilities else {
+            return ep.unit_cost.unwrap_or(1.0);
+        };
+        let empty = Map::new();
+        let obj = body.as_object().unwrap_or(&empty);
+        let scope = Scope {
+            fields: &ep.fields,
+            obj,
+        };
+        let text = |f: &str| {
+            scope
+                .effective(f)
+                .and_then(|v| v.as_str().map(str::to_string))
+        };
+        let model = ep.model_field.as_deref().and_then(text);
+        let mode = text("mode");
+        let seconds = text("duration").and_then(|d| d.parse::<f64>().ok());
+        let billed = Billed {
+            family: fam,
+            model: model.as_deref(),
+            mode: mode.as_deref(),
+            seconds,
+            sound: text("sound").as_deref() == Some("on"),
+            video_input: scope.present("video_list"),
+        };
+        self.video
+            .cost_units(&billed)
+            .unwrap_or_else(|| self.most_expensive_second(fam) * seconds.unwrap_or(15.0))
+    }
+
+    /// The highest rate of a family (a safe bound for a body the table has no row for).
+    fn most_expensive_second(&self, family: &str) -> f64 {
+        self.video
+            .models
+            .values()
+            .filter_map(|m| {
+                let c = m.families.get(family)?.cost.as_ref().unwrap_or(&m.cost);
+                c.per_second
+                    .values()
+                    .chain(c.per_second_sound.iter().flat_map(|s| s.values()))
+                    .cloned()
+                    .reduce(f64::max)
+            })
+            .fold(1.0, f64::max)
     }
 
     /// Judge raw `pageNum` / `pageSize` values of a list query (`None`: parameter absent).
@@ -363,10 +837,13 @@ impl Contract {
                 match raw.parse::<i64>() {
                     Ok(n) if n >= range[0] as i64 && n <= range[1] as i64 => {}
                     _ => {
-                        return Verdict::Reject(format!(
-                            "{name} must be in [{}, {}], got '{raw}'",
-                            range[0], range[1]
-                        ));
+                        return Verdict::reject(
+                            format!(
+                                "{name} must be in [{}, {}], got '{raw}'",
+                                range[0], range[1]
+                            ),
+                            name,
+                        );
                     }
                 }
             }
@@ -375,197 +852,245 @@ impl Contract {
     }
 }
 
-/// `Ok(true)`: present and valid; `Ok(false)`: absent; `Err`: present and invalid.
-fn judge_field(f: &Field, v: Option<&Value>) -> Result<bool, String> {
+/// The durations a capability allows for this body (`None`: not constrained).
+pub fn allowed_durations<'a>(cap: &'a Capability, scope: &Scope<'_>) -> Option<&'a Vec<String>> {
+    cap.durations_when
+        .iter()
+        .find(|d| scope.holds(&d.when))
+        .map(|d| &d.durations)
+        .or(cap.durations.as_ref())
+}
+
+/// Whether a capability allows a feature for this mode, duration and body (a feature the map
+/// does not list is refused).
+pub fn feature_allowed(
+    feature: Option<&Feature>,
+    mode: Option<&str>,
+    duration: Option<&str>,
+    scope: &Scope<'_>,
+) -> bool {
+    match feature {
+        None | Some(Feature::Always(false)) => false,
+        Some(Feature::Always(true)) => true,
+        Some(Feature::Limited {
+            modes,
+            durations,
+            when,
+        }) => {
+            modes
+                .as_ref()
+                .is_none_or(|ms| mode.is_some_and(|m| ms.iter().any(|x| x == m)))
+                && durations
+                    .as_ref()
+                    .is_none_or(|ds| duration.is_some_and(|d| ds.iter().any(|x| x == d)))
+                && when.as_ref().is_none_or(|w| scope.holds(w))
+        }
+    }
+}
+
+/// The fields a condition looks at.
+pub fn cond_fields(c: &Cond) -> Vec<String> {
+    match c {
+        Cond::Present(f) | Cond::Equals(f, _) | Cond::In(f, _) => vec![f.clone()],
+        Cond::Items(s) => vec![s.array.clone()],
+        Cond::Count { of, .. } => of.clone(),
+        Cond::Not(c) => cond_fields(c),
+        Cond::All(cs) | Cond::Any(cs) => cs.iter().flat_map(cond_fields).collect(),
+    }
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Judge an object: each field, then (if `rules`) its rules; reasons are appended.
+fn judge_object(
+    fields: &[Field],
+    rules: &[Rule],
+    obj: &Map<String, Value>,
+    prefix: &str,
+    with_rules: bool,
+    out: &mut Vec<Reason>,
+) {
+    for f in fields {
+        judge_value(f, obj.get(&f.name), &join(prefix, &f.name), with_rules, out);
+    }
+    if with_rules {
+        let scope = Scope { fields, obj };
+        for r in rules {
+            if let Some(why) = scope.violation(r) {
+                out.push(Reason {
+                    why: format!(
+                        "{}{why}",
+                        if prefix.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{prefix}: ")
+                        }
+                    ),
+                    names: r
+                        .names()
+                        .into_iter()
+                        .map(|n| join(prefix, &n))
+                        .chain((!prefix.is_empty()).then(|| prefix.to_string()))
+                        .collect(),
+                    layer: Layer::Rule,
+                });
+            }
+        }
+    }
+}
+
+fn field_reason(out: &mut Vec<Reason>, path: &str, why: String) {
+    out.push(Reason {
+        why,
+        names: vec![path.to_string()],
+        layer: Layer::Field,
+    });
+}
+
+/// Judge one value against its definition; whether it counts as sent.
+fn judge_value(
+    f: &Field,
+    v: Option<&Value>,
+    path: &str,
+    with_rules: bool,
+    out: &mut Vec<Reason>,
+) -> bool {
     let v = match v {
-        None | Some(Value::Null) => return Ok(false),
-        Some(v) => v,
+        Some(v) if sent(v) || v.is_object() => v,
+        Some(Value::Array(_)) if f.required => {
+            field_reason(
+                out,
+                path,
+                format!("{path} is required and may not be empty"),
+            );
+            return false;
+        }
+        _ => {
+            if f.required {
+                field_reason(out, path, format!("{path} is required"));
+            }
+            return false;
+        }
+    };
+    let wrong = |out: &mut Vec<Reason>, what: &str| {
+        field_reason(out, path, format!("{path} must be {what}"));
+        false
     };
     match f.ty {
         Ty::String => {
-            let Some(s) = v.as_str() else {
-                return Err(format!("{} must be a string", f.name));
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) if f.also.contains(&Ty::Number) => {
+                    number_text(n.as_f64().unwrap_or(f64::NAN))
+                }
+                _ => return wrong(out, "a string"),
             };
-            if s.is_empty() {
-                return Ok(false);
-            }
             if let Some(max) = f.max_chars
                 && s.chars().count() > max
             {
-                return Err(format!("{} is longer than {max} characters", f.name));
+                field_reason(out, path, format!("{path} is longer than {max} characters"));
             }
             if let Some(values) = &f.values
-                && !values.iter().any(|x| x == s)
+                && !values.contains(&s)
             {
-                return Err(format!("{} must be one of {values:?}", f.name));
+                field_reason(out, path, format!("{path} must be one of {values:?}"));
             }
             if let Some(exts) = &f.url_extensions {
-                let path = url::Url::parse(s)
+                let p = url::Url::parse(&s)
                     .map(|u| u.path().to_string())
                     .unwrap_or_default();
-                let ext = path
+                let ext = p
                     .rsplit_once('.')
                     .map(|(_, e)| e.to_ascii_lowercase())
                     .unwrap_or_default();
                 if !exts.contains(&ext) {
-                    return Err(format!("{} must be one of {exts:?} files", f.name));
+                    field_reason(out, path, format!("{path} must be one of {exts:?} files"));
                 }
             }
-            Ok(true)
+            if f.media.is_some() && f.base64 && s.starts_with("data:") {
+                // Live: "File is not in a valid base64 format" for a data: URI (SOURCES.md:
+                // General Info, images as input: raw Base64, no prefix).
+                field_reason(
+                    out,
+                    path,
+                    format!("{path} is not valid Base64 (no data: prefix allowed)"),
+                );
+            }
+            true
         }
-        Ty::Number => {
+        Ty::Number | Ty::Integer => {
             let Some(n) = v.as_f64() else {
-                return Err(format!("{} must be a number", f.name));
+                return wrong(out, "a number");
             };
+            if f.ty == Ty::Integer && !(v.is_i64() || v.is_u64()) {
+                return wrong(out, "an integer");
+            }
             if f.out_of_range == OutOfRange::Rounded {
-                return Ok(true);
+                return true;
             }
             if f.min.is_some_and(|min| n < min) || f.max.is_some_and(|max| n > max) {
-                return Err(format!("{} is out of range", f.name));
+                field_reason(out, path, format!("{path} is out of range"));
             }
             if let Some(d) = f.decimals {
                 let scaled = n * 10f64.powi(d as i32);
                 if (scaled - scaled.round()).abs() > 1e-6 {
-                    return Err(format!("{} has more than {d} decimal places", f.name));
+                    field_reason(
+                        out,
+                        path,
+                        format!("{path} has more than {d} decimal places"),
+                    );
                 }
             }
-            Ok(true)
+            true
+        }
+        Ty::Boolean => match v {
+            Value::Bool(_) => true,
+            Value::String(s) if f.also.contains(&Ty::String) && (s == "true" || s == "false") => {
+                true
+            }
+            _ => wrong(out, "a boolean"),
+        },
+        Ty::Object => {
+            let Some(o) = v.as_object() else {
+                return wrong(out, "an object");
+            };
+            judge_object(&f.fields, &f.rules, o, path, with_rules, out);
+            true
+        }
+        Ty::Array => {
+            let Some(items) = v.as_array() else {
+                return wrong(out, "an array");
+            };
+            if let Some(min) = f.min_items
+                && items.len() < min
+            {
+                field_reason(out, path, format!("{path} needs at least {min} items"));
+            }
+            if let Some(max) = f.max_items
+                && items.len() > max
+            {
+                field_reason(out, path, format!("{path} holds at most {max} items"));
+            }
+            if let Some(def) = &f.items {
+                for (i, item) in items.iter().enumerate() {
+                    let p = format!("{path}[{i}]");
+                    if item.is_null() {
+                        field_reason(out, &p, format!("{p} may not be null"));
+                    } else {
+                        judge_value(def, Some(item), &p, with_rules, out);
+                    }
+                }
+            }
+            true
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn the_fixtures_load_and_cover_every_seed_endpoint() {
-        let c = Contract::load().unwrap();
-        for e in [
-            "custom_voice_create",
-            "custom_voice_get",
-            "custom_voice_list",
-            "presets_list",
-            "delete_voice",
-            "tts",
-            "text_to_audio_create",
-            "text_to_audio_get",
-            "text_to_audio_list",
-        ] {
-            assert!(c.endpoints.contains_key(e), "{e}");
-        }
-        assert_eq!(c.http_for(1303), Some(429));
-        assert_eq!(c.http_for(1202), Some(404));
-        assert_eq!(c.http_for(42), None);
-        assert_eq!(c.tts_voices.len(), 62);
-        assert_eq!(c.auth_code("expired"), 1004);
-    }
-
-    #[test]
-    fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
-        let c = Contract::load().unwrap();
-        let names: Vec<&str> = c.families.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["custom_voice", "text_to_audio"]);
-        for f in &c.families {
-            assert_eq!(
-                c.judge(&f.create, &f.example),
-                Verdict::Accept,
-                "{}",
-                f.name
-            );
-            assert_eq!(
-                c.endpoint(&f.create).creates.as_deref(),
-                Some(f.name.as_str())
-            );
-            assert_eq!(
-                c.endpoint(&f.get).result_key.as_deref(),
-                Some(f.results.as_str())
-            );
-            assert_eq!(
-                c.endpoint(&f.list).result_key.as_deref(),
-                Some(f.results.as_str())
-            );
-        }
-        // What the properties derive from the file, not from tables of their own.
-        assert_eq!(
-            c.lists(),
-            ["custom_voice_list", "presets_list", "text_to_audio_list"]
-        );
-        assert_eq!(
-            c.creates(),
-            ["custom_voice_create", "text_to_audio_create", "tts"]
-        );
-        assert_eq!(c.gets(), ["custom_voice_get", "text_to_audio_get"]);
-    }
-
-    #[test]
-    fn the_oracle_reads_the_documented_rules() {
-        let c = Contract::load().unwrap();
-        let ok = json!({"prompt": "rain", "duration": 3.5});
-        assert_eq!(c.judge("text_to_audio_create", &ok), Verdict::Accept);
-        assert!(
-            !c.judge(
-                "text_to_audio_create",
-                &json!({"prompt": "rain", "duration": 3.55})
-            )
-            .accepted()
-        );
-        assert!(
-            !c.judge(
-                "text_to_audio_create",
-                &json!({"prompt": "rain", "duration": 10.5})
-            )
-            .accepted()
-        );
-        assert!(
-            !c.judge(
-                "text_to_audio_create",
-                &json!({"prompt": "rain", "duration": "5"})
-            )
-            .accepted()
-        );
-        assert!(
-            !c.judge("text_to_audio_create", &json!({"duration": 5}))
-                .accepted()
-        );
-        let both = json!({"voice_name": "a", "voice_url": "https://x/a.mp3", "video_id": "1"});
-        assert!(!c.judge("custom_voice_create", &both).accepted());
-        let empty_video =
-            json!({"voice_name": "a", "voice_url": "https://x/a.mp3", "video_id": ""});
-        assert!(c.judge("custom_voice_create", &empty_video).accepted());
-        assert!(
-            !c.judge(
-                "custom_voice_create",
-                &json!({"voice_name": "a", "voice_url": "https://x/a.ogg"})
-            )
-            .accepted()
-        );
-        let tts = json!({"text": "hi", "voice_id": "oversea_male1", "voice_language": "en", "voice_speed": 7});
-        assert!(
-            c.judge("tts", &tts).accepted(),
-            "speed is rounded, not refused"
-        );
-        assert!(
-            !c.judge("tts", &json!({"text": "hi", "voice_id": "oversea_male1"}))
-                .accepted(),
-            "zh by default"
-        );
-        assert!(
-            c.judge_paging("text_to_audio_list", Some("1000"), Some("500"))
-                .accepted()
-        );
-        assert!(
-            !c.judge_paging("text_to_audio_list", None, Some("501"))
-                .accepted()
-        );
-        assert!(
-            c.judge_paging("custom_voice_list", None, Some("501"))
-                .accepted()
-        );
-        assert!(
-            !c.judge_paging("custom_voice_list", Some("0"), None)
-                .accepted()
-        );
-    }
-}
+mod tests;

@@ -111,11 +111,28 @@ where
     S: Strategy,
     S::Value: Debug,
 {
+    // Every shrinking step is a real request (and, against the real API, maybe a paid one).
+    let shrink = if ctx.target.virtual_time() { 256 } else { 16 };
+    check_with(seed, cases, shrink, strategy, test)
+}
+
+/// [`check`] with at most `max_shrink_iters` shrinking steps (a property whose cases are slow,
+/// such as decoding videos, shrinks less).
+pub fn check_with<S>(
+    seed: [u8; 32],
+    cases: u32,
+    max_shrink_iters: u32,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) -> PropResult
+where
+    S: Strategy,
+    S::Value: Debug,
+{
     let config = Config {
         cases,
         failure_persistence: None,
-        // Every shrinking step is a real request (and, against the real API, maybe a paid one).
-        max_shrink_iters: if ctx.target.virtual_time() { 256 } else { 16 },
+        max_shrink_iters,
         max_global_rejects: cases * 20 + 100,
         ..Config::default()
     };

@@ -450,3 +450,60 @@ fn a_mock_target_is_left_as_the_run_found_it() {
     let still_mine = t.call(&Request::get("/v1/audio/text-to-audio/mine"));
     assert!(still_mine.is_success(), "{still_mine}");
 }
+
+#[test]
+fn a_paying_target_gets_the_cheapest_video_bodies() {
+    use kling_contract::model::Contract;
+    let mock = mock_process();
+    let r = run(Options {
+        remote: Some(spec(&mock.url, false)),
+        dry_run: true,
+        cases: 300,
+        seed: Some(13),
+        properties: vec!["validation".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let c = Contract::load().unwrap();
+    let mut videos = 0;
+    for line in &r.dry_run_log {
+        let (path, json) = line
+            .strip_prefix("POST ")
+            .and_then(|l| l.split_once(' '))
+            .expect("POST <path> <body>");
+        let Some(f) = c.families.iter().find(|f| {
+            c.endpoint(&f.create).path == path && c.endpoint(&f.create).capabilities.is_some()
+        }) else {
+            continue;
+        };
+        let body: serde_json::Value = serde_json::from_str(json).unwrap();
+        let example = kling_contract::bodies::example_with_stand_ins(&c, f);
+        assert_eq!(
+            c.unit_cost(&f.create, &body),
+            c.unit_cost(&f.create, &example),
+            "{line}"
+        );
+        videos += 1;
+    }
+    assert!(videos > 3, "{:#?}", r.dry_run_log);
+}
+
+#[test]
+fn the_budget_counts_each_create_at_its_unit_cost() {
+    let r = run(Options {
+        cases: 8,
+        seed: Some(17),
+        budget: Some(6),
+        properties: vec!["identity".into(), "lifecycle".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(r.spent_units <= 6.0, "{} units", r.spent_units);
+    assert!(
+        r.spent_units >= r.spent as f64,
+        "every create costs a unit or more"
+    );
+    for p in &r.reports {
+        assert!(!p.failed(), "{p:#?}");
+    }
+}

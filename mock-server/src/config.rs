@@ -78,6 +78,20 @@ pub fn sign_token_for(access_key: &str, secret_key: &str, now_secs: i64, ttl_sec
     .unwrap_or_default()
 }
 
+/// The default timings of the task kinds (`--timing-profile`); `--timing` and
+/// `[lifecycle.KIND]` still override single kinds.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TimingProfile {
+    /// Seconds: short enough for development and tests.
+    #[default]
+    Fast,
+    /// What the live service takes (seconds to minutes per family), for UIs that show progress.
+    Realistic,
+}
+
 /// How the mock's clock starts.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
@@ -181,12 +195,18 @@ pub struct Config {
     pub jwt_leeway_secs: u64,
     /// Seed of every random choice. `None`: drawn from the OS at start (and logged).
     pub seed: Option<u64>,
-    /// Per-kind lifecycles that replace the defaults ([`KindId::default_lifecycle`]).
+    /// Per-kind lifecycles that replace the profile's ([`KindId::default_lifecycle`]).
     pub timings: Vec<TimingSpec>,
+    /// The timings of kinds without their own `timings` entry.
+    pub timing_profile: TimingProfile,
     /// Largest accepted request body, bytes.
     pub body_limit: usize,
     /// Callback delivery.
     pub callbacks: CallbackConfig,
+    /// Download the foreign image URLs a create names (not the mock's own media) and measure
+    /// them as Base64 input, under the callback rules (allow-list, timeouts, no redirects).
+    /// Off: they are never fetched (their size is unknown).
+    pub fetch_inputs: bool,
     /// Whether the control plane (`/__mock/...`) is served.
     pub control: bool,
     /// When set, the control plane needs `Authorization: Bearer <token>`.
@@ -239,8 +259,10 @@ impl Default for Config {
             jwt_leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
             seed: None,
             timings: Vec::new(),
+            timing_profile: TimingProfile::Fast,
             body_limit: DEFAULT_BODY_LIMIT,
             callbacks: CallbackConfig::default(),
+            fetch_inputs: false,
             journal_size: DEFAULT_JOURNAL_SIZE,
             max_tasks: DEFAULT_MAX_TASKS,
             media_retention: DEFAULT_MEDIA_RETENTION,
@@ -271,7 +293,10 @@ impl Config {
             .rev()
             .find(|t| t.kind == kind)
             .map(|t| t.lifecycle)
-            .unwrap_or(kind.default_lifecycle())
+            .unwrap_or(match self.timing_profile {
+                TimingProfile::Fast => kind.default_lifecycle(),
+                TimingProfile::Realistic => kind.spec().realistic,
+            })
     }
 
     /// What the server's state is built from and keeps (`crate::state::Settings`).
@@ -283,6 +308,7 @@ impl Config {
             jwt_leeway_secs: self.jwt_leeway_secs,
             lifecycles: KindId::tasks().map(|k| (k, self.lifecycle(k))).collect(),
             callbacks: self.callbacks.clone(),
+            fetch_inputs: self.fetch_inputs,
             max_tasks: self.max_tasks,
             media_retention: self.media_retention,
             max_media: self.max_media,
@@ -410,6 +436,12 @@ pub struct Cli {
         help = timing_help()
     )]
     pub timings: Vec<TimingSpec>,
+
+    /// Default timings of every task kind: `fast` (seconds, for development) or `realistic`
+    /// (what the live service takes: minutes for videos, e.g. text2video about 5 minutes);
+    /// `--timing` overrides single kinds.
+    #[arg(long, env = "KLING_MOCK_TIMING_PROFILE", value_enum, default_value_t = TimingProfile::Fast)]
+    pub timing_profile: TimingProfile,
 
     /// Largest accepted request body, in bytes; a larger one is refused with code 1200.
     #[arg(long, env = "KLING_MOCK_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
@@ -573,6 +605,16 @@ pub struct Cli {
     #[arg(long, env = "KLING_MOCK_CALLBACK_LOG", default_value_t = DEFAULT_CALLBACK_LOG)]
     pub callback_log: usize,
 
+    /// Download the foreign image URLs a create names (image2video `image` / `image_tail`, the
+    /// other video families' image lists; not the mock's own media, not videos) before the
+    /// task is created, and measure them as Base64 input: the video takes their shape, and a
+    /// download that fails (an HTTP error, a host outside --callback-allow, a timeout, more than
+    /// 10 MB, not a JPEG/PNG) makes the task fail naming the field and the URL. Downloads obey
+    /// the callback rules: --callback-allow, --callback-timeout (all of one create's downloads),
+    /// --callback-connect-timeout, no redirects. Default: off, never fetched.
+    #[arg(long, env = "KLING_MOCK_FETCH_INPUTS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub fetch_inputs: bool,
+
     /// Sign callbacks as Kling does when a Webhook Secret is set (Standard Webhooks headers
     /// webhook-id, webhook-timestamp, webhook-signature). Format: whsec_ then the key in Base64.
     #[arg(
@@ -692,6 +734,7 @@ impl From<Cli> for Config {
             jwt_leeway_secs: c.jwt_leeway,
             seed: c.seed,
             timings: c.timings,
+            timing_profile: c.timing_profile,
             body_limit: c.body_limit,
             journal_size: c.journal_size,
             max_tasks: c.max_tasks,
@@ -711,6 +754,7 @@ impl From<Cli> for Config {
             outcomes: c.outcomes.unwrap_or_default(),
             callback_faults: c.callback_faults.unwrap_or_default(),
             account_settings: c.account_settings,
+            fetch_inputs: c.fetch_inputs,
             callbacks: CallbackConfig {
                 timeout: c.callback_timeout,
                 connect_timeout: c.callback_connect_timeout,

@@ -8,8 +8,8 @@
 //! the line and the server does not start.
 
 use crate::config::{
-    AccountSpec, AuthMode, Cli, ClockStart, Config, TimingSpec, TlsConfig, parse_progress,
-    parse_span,
+    AccountSpec, AuthMode, Cli, ClockStart, Config, TimingProfile, TimingSpec, TlsConfig,
+    parse_progress, parse_span,
 };
 use crate::control::outcomes::Outcomes;
 use crate::control::rules::{FaultSpec, Latency};
@@ -250,6 +250,7 @@ struct FileConfig {
     auth: Option<AuthMode>,
     jwt_leeway: Option<u64>,
     seed: Option<u64>,
+    timing_profile: Option<TimingProfile>,
     body_limit: Option<usize>,
     journal_size: Option<usize>,
     max_tasks: Option<usize>,
@@ -267,6 +268,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_cert_out: Option<PathBuf>,
+    fetch_inputs: Option<bool>,
     accounts: Option<Vec<FileAccount>>,
     lifecycle: Option<BTreeMap<KindName, FileLifecycle>>,
     callbacks: Option<FileCallbacks>,
@@ -335,6 +337,7 @@ fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<
     take!("auth", c.auth, f.auth);
     take!("jwt_leeway", c.jwt_leeway_secs, f.jwt_leeway);
     take!("seed", c.seed, f.seed.map(Some));
+    take!("timing_profile", c.timing_profile, f.timing_profile);
     take!("body_limit", c.body_limit, f.body_limit);
     take!("journal_size", c.journal_size, f.journal_size);
     take!("max_tasks", c.max_tasks, f.max_tasks);
@@ -448,6 +451,7 @@ fn apply(c: &mut Config, f: FileConfig, unset: impl Fn(&str) -> bool) -> Result<
         );
         take!("callback_faults", c.callback_faults, cb.faults.map(|f| f.0));
     }
+    take!("fetch_inputs", c.fetch_inputs, f.fetch_inputs);
     take!(
         "faults",
         c.faults,
@@ -522,6 +526,7 @@ pub fn to_toml(c: &Config) -> String {
         auth: Some(c.auth),
         jwt_leeway: Some(c.jwt_leeway_secs),
         seed: c.seed,
+        timing_profile: Some(c.timing_profile),
         body_limit: Some(c.body_limit),
         journal_size: Some(c.journal_size),
         max_tasks: Some(c.max_tasks),
@@ -602,6 +607,7 @@ pub fn to_toml(c: &Config) -> String {
             webhook_secret: c.callbacks.webhook_secret.map(Secret),
             faults: Some(CallbackFaultRules(c.callback_faults)),
         }),
+        fetch_inputs: Some(c.fetch_inputs),
         faults: Some(c.faults.iter().cloned().map(FaultRule).collect()),
         latency: Some(LatencyRules(c.latency.clone())),
         outcomes: Some(OutcomeRules(c.outcomes.clone())),

@@ -50,7 +50,8 @@
 //! * [`auth`]: accounts; `Authorization` header → account or error 1000–1004.
 //! * [`kinds`]: one file per task kind (request, validation, result, timings, cost) and the
 //!   registry of them all (`kinds::ALL`).
-//! * [`engine`]: the generic task engine: store, lifecycle timers, callbacks.
+//! * [`engine`]: the generic task engine: store, lifecycle timers, callbacks; the downloads of
+//!   foreign inputs (`--fetch-inputs`) under the callback rules.
 //! * [`voices`]: official voice catalogues and the custom voice registry.
 //! * [`media`]: synthesised WAV/MP3 files and MP4 videos behind result URLs, the cache of made
 //!   files; generated media ids.

@@ -6,6 +6,7 @@ use crate::clock::Clock;
 use crate::control::outcomes::Outcomes;
 use crate::control::rules::{FaultSpec, Latency};
 use crate::engine::billing::AccountPatch;
+use crate::engine::downloads::Downloader;
 use crate::engine::{CallbackConfig, CallbackFaults, Engine, Lifecycle};
 use crate::ids::{Entropy, IdGen};
 use crate::kinds::KindId;
@@ -33,6 +34,8 @@ pub struct Settings {
     pub lifecycles: Vec<(KindId, Lifecycle)>,
     /// Callback delivery.
     pub callbacks: CallbackConfig,
+    /// Download foreign input images at create (`--fetch-inputs`), under the callback rules.
+    pub fetch_inputs: bool,
     /// Most tasks stored (0: no cap).
     pub max_tasks: usize,
     /// How long generated media live on the mock's clock (zero: forever).
@@ -89,6 +92,8 @@ pub struct Shared {
     pub custom_voices: CustomVoices,
     /// Control-plane rules (faults, latency, outcomes) and the request journal.
     pub control: crate::control::Control,
+    /// Downloads of foreign input images, when `--fetch-inputs` is on (`None`: never fetched).
+    pub downloads: Option<Downloader>,
 }
 
 impl Shared {
@@ -218,6 +223,9 @@ impl AppState {
             tracing::error!(error = %e, "outcome rules ignored");
         }
         engine.set_callback_faults(config.callback_faults);
+        let downloads = config
+            .fetch_inputs
+            .then(|| Downloader::new(&config.callbacks));
         let state = AppState(Arc::new(Shared {
             accounts: Accounts::new(&config.accounts, config.auth, config.jwt_leeway_secs),
             // Request ids and media tokens keyed by every secret key: the seed is not enough.
@@ -230,6 +238,7 @@ impl AppState {
             voices,
             custom_voices: CustomVoices::default(),
             control,
+            downloads,
         }));
         state.apply_account_settings(None);
         state

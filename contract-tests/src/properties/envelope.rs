@@ -42,9 +42,7 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
         match probe {
             Probe::Validation(Case::Body(b)) => {
                 let body = validation::with_unique_external_id(ctx, &b.endpoint, b.body);
-                let Ok(reply) = ctx.create(&b.endpoint, 0, body) else {
-                    return Err(proptest::test_runner::TestCaseError::reject("no budget"));
-                };
+                let reply = super::sent(ctx.create(&b.endpoint, 0, body))?;
                 check_envelope(ctx, &reply, &c.endpoint(&b.endpoint).response)
             }
             Probe::Validation(Case::Paging {

@@ -21,7 +21,7 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
             let ext = format!("{}-{ext_tail}", ctx.unique("id"));
             let f: &Family = &ctx.contract.families[family];
             let (create, get, list) = (f.create.as_str(), f.get.as_str(), f.list.as_str());
-            let body = create_body(f, Some(&ext));
+            let body = super::prepared(ctx, create, 0, create_body(f, Some(&ext)))?;
             let (created, id) = create_ok(ctx, create, 0, body.clone())?;
             ensure(
                 created.data()["task_info"]["external_task_id"] == ext.as_str()

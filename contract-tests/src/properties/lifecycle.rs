@@ -4,7 +4,8 @@
 //! when the task succeeded, and a failed task says why in `task_status_msg`.
 
 use super::{
-    any_family, billable_cases, check_envelope, ensure, fail, need_budget, rank, varied_body,
+    Family, any_family, billable_cases, check_envelope, ensure, fail, need_budget, rank,
+    varied_body,
 };
 use crate::ctx::Ctx;
 use crate::report::{PropResult, check};
@@ -53,13 +54,16 @@ struct Tracked {
     deleted: bool,
 }
 
-/// Check one observation of a task against the previous one.
+/// Check one observation of a task against the previous one (and, on success, each result
+/// against the family's result shape).
 pub fn observe(
+    ctx: &Ctx,
     prev: Option<&Value>,
     now: &Value,
-    results_key: &str,
+    family: &Family,
     reply: &Reply,
 ) -> Result<(), TestCaseError> {
+    let results_key = family.results.as_str();
     let status = now["task_status"].as_str().unwrap_or("");
     let r = rank(status).ok_or_else(|| fail(format!("unknown status '{status}'"), reply))?;
     let results = now["task_result"][results_key]
@@ -70,6 +74,22 @@ pub fn observe(
         format!("status {status} with {results} results"),
         reply,
     )?;
+    if let (Some(shape), "succeed") = (&family.result_shape, status) {
+        for (i, r) in now["task_result"][results_key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            crate::shape::check(
+                &ctx.contract.shapes,
+                &Value::from(shape.as_str()),
+                r,
+                &format!("task_result.{results_key}[{i}]"),
+            )
+            .map_err(|e| fail(e, reply))?;
+        }
+    }
     if status == "failed" {
         ensure(
             now["task_status_msg"]
@@ -125,8 +145,12 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
                     let f = &families[family];
                     let mut body = varied_body(ctx, f, tenths);
                     body["external_task_id"] = json!(ctx.unique("lc"));
-                    let Ok(reply) = ctx.create(&f.create, 0, body) else {
-                        return Ok(());
+                    let reply = match ctx.create(&f.create, 0, body) {
+                        Ok(r) => r,
+                        Err(crate::ctx::NotSent::NeedFailed(why)) => {
+                            return Err(TestCaseError::fail(why));
+                        }
+                        Err(_) => return Ok(()),
                     };
                     check_envelope(ctx, &reply, &ctx.contract.endpoint(&f.create).response)?;
                     ensure(
@@ -160,7 +184,7 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
                         "a created task cannot be queried",
                         &reply,
                     )?;
-                    observe(t.last.as_ref(), reply.data(), &f.results, &reply)?;
+                    observe(ctx, t.last.as_ref(), reply.data(), f, &reply)?;
                     t.last = Some(reply.data().clone());
                 }
                 Op::List(family) => {
@@ -180,7 +204,7 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
                         .filter(|t| t.family == family && !t.deleted)
                     {
                         if let Some(now) = items.get(&t.id) {
-                            observe(t.last.as_ref(), now, &f.results, &reply)?;
+                            observe(ctx, t.last.as_ref(), now, f, &reply)?;
                             t.last = Some(now.clone());
                         }
                     }
@@ -236,7 +260,7 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
             replies.push(ctx.get(0, &path.replace("{id}", &t.id)));
             for reply in replies {
                 check_envelope(ctx, &reply, &get.response)?;
-                observe(t.last.as_ref(), reply.data(), &f.results, &reply)?;
+                observe(ctx, t.last.as_ref(), reply.data(), f, &reply)?;
                 t.last = Some(reply.data().clone());
             }
             let last = t.last.clone().unwrap_or_default();

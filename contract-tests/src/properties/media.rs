@@ -1,9 +1,20 @@
-//! *media*: every result URL can be fetched, decodes as audio, and lasts its declared duration
-//! (within 50 ms: encoders pad to whole frames).
+//! *media*: every result URL can be fetched. Audio decodes and lasts its declared duration
+//! (within 50 ms: encoders pad to whole frames). A video family's result (any model, mode and
+//! duration the capability map allows; the cheapest against a paying target) is an MP4 that
+//! `ffprobe` reads, whose container lasts the declared `duration` within one frame (and the
+//! declared one the requested one within half a second), whose frame size and rate are the
+//! oracle's output spec for its model, mode and aspect ratio (`fixtures/video-models.json`),
+//! with an audio stream exactly when `sound` was `on`, and that `ffmpeg -v error` decodes
+//! without a word; with `watermark_info.enabled` the `watermark_url` file exists and differs
+//! from `url`, and the query echoes `watermark_info`. Without `ffprobe` the files are fetched
+//! but not decoded, and the run's notes say so.
 
-use super::{billable_cases, check_envelope, create_ok, ensure, fail, need_budget};
+use super::{billable_cases, check_envelope, create_ok, ensure, fail, need_budget, prepared};
+use crate::bodies::GenOpts;
 use crate::ctx::Ctx;
-use crate::report::{PropResult, check};
+use crate::model::Family;
+use crate::report::{PropResult, check_with};
+use crate::rules::Scope;
 use crate::target::Reply;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -51,69 +62,420 @@ fn check_file(
     )
 }
 
-/// Run the property.
+/// A media case.
+#[derive(Clone, Debug)]
+pub enum Case {
+    /// A text-to-audio task of this many tenths of a second.
+    TextToAudio(u32),
+    /// A TTS call with these words.
+    Tts(String),
+    /// A task of a video family (an index into the oracle's families) with this body, and
+    /// `watermark_info.enabled` set to this (absent when `None`).
+    Video {
+        /// The family.
+        family: usize,
+        /// The create body.
+        body: Value,
+        /// `watermark_info.enabled`.
+        watermark: Option<bool>,
+    },
+}
+
+/// What a video result must be, from the oracle.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Expected {
+    /// Width × height, when the aspect ratio and the output spec are known.
+    pub size: Option<(u32, u32)>,
+    /// Frames per second.
+    pub fps: Option<f64>,
+    /// Whether an audio stream is expected (`None`: not checked).
+    pub audio: Option<bool>,
+    /// The requested duration, seconds.
+    pub requested: Option<f64>,
+    /// What the spec is for (for messages): model, mode, aspect ratio.
+    pub what: String,
+}
+
+/// The aspect ratio of a raw Base64 PNG, if it is one of the three documented ones.
+fn png_aspect(b64: &str) -> Option<&'static str> {
+    let (w, h) = crate::png::base64_dimensions(b64)?;
+    let r = w as f64 / h as f64;
+    [("16:9", 16.0 / 9.0), ("9:16", 9.0 / 16.0), ("1:1", 1.0)]
+        .into_iter()
+        .find(|(_, x)| (r - x).abs() < 0.01)
+        .map(|(a, _)| a)
+}
+
+/// The oracle's expectation for a video task of family `f` created with `body`.
+pub fn expected(ctx: &Ctx, f: &Family, body: &Value) -> Expected {
+    let c = &ctx.contract;
+    let ep = c.endpoint(&f.create);
+    let empty = serde_json::Map::new();
+    let scope = Scope {
+        fields: &ep.fields,
+        obj: body.as_object().unwrap_or(&empty),
+    };
+    let text = |k: &str| {
+        scope
+            .effective(k)
+            .and_then(|v| v.as_str().map(str::to_string))
+    };
+    let media = f.media.clone().unwrap_or_default();
+    let mut e = Expected {
+        audio: match &media.audio {
+            Some(Value::Bool(b)) => Some(*b),
+            Some(cond) => crate::rules::parse_cond(cond).ok().map(|c| scope.holds(&c)),
+            None => None,
+        },
+        requested: media
+            .duration
+            .as_deref()
+            .and_then(text)
+            .and_then(|d| d.parse().ok()),
+        ..Expected::default()
+    };
+    let fam = ep.capabilities.as_deref().unwrap_or_default();
+    // A video made from another (video-extend): its spec is the source's.
+    if c.video
+        .families
+        .get(fam)
+        .is_some_and(|x| x.output_from_source)
+    {
+        let source = f
+            .needs
+            .keys()
+            .find_map(|k| body.get(k.as_str()))
+            .and_then(|v| ctx.source_of(v));
+        if let Some(s) = source
+            && let Some(sf) = c.family(&s.family)
+        {
+            let from = expected(ctx, sf, &s.body);
+            e.size = from.size;
+            e.fps = from.fps;
+            e.what = format!("its source {}", from.what);
+        }
+        return e;
+    }
+    let model = ep.model_field.as_deref().and_then(text);
+    let mode = text("mode").unwrap_or_else(|| "std".into());
+    let Some(out) = model.as_deref().and_then(|m| c.video.output(fam, m)) else {
+        return e;
+    };
+    e.fps = Some(out.fps);
+    let aspect = match &media.aspect {
+        Some(Value::Object(o)) if o.contains_key("field") => {
+            o["field"].as_str().and_then(text).map(|a| a.to_string())
+        }
+        Some(Value::Object(o)) if o.contains_key("image") => o["image"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| body.get(k.as_str()?)?.as_str())
+            .find_map(png_aspect)
+            .map(str::to_string),
+        _ => None,
+    };
+    if let Some(a) = &aspect {
+        e.size = c.video.frame_size(out.quality(&mode), a);
+    }
+    e.what = format!(
+        "{} {mode}{}",
+        model.unwrap_or_default(),
+        aspect.map(|a| format!(" {a}")).unwrap_or_default()
+    );
+    e
+}
+
+fn fetch(ctx: &Ctx, url: &str, reply: &Reply) -> Result<Vec<u8>, TestCaseError> {
+    let (status, bytes) = ctx.target.fetch(url).map_err(|e| fail(e, reply))?;
+    ensure(
+        status == 200,
+        format!("GET {url} answered HTTP {status}"),
+        reply,
+    )?;
+    ensure(!bytes.is_empty(), format!("{url} is empty"), reply)?;
+    Ok(bytes)
+}
+
+/// Check one video of a result against the expectation.
+pub fn check_video(
+    ctx: &Ctx,
+    video: &Value,
+    want: &Expected,
+    watermark: Option<bool>,
+    reply: &Reply,
+) -> Result<(), TestCaseError> {
+    crate::shape::check(&ctx.contract.shapes, &Value::from("video"), video, "video")
+        .map_err(|e| fail(e, reply))?;
+    let url = video["url"].as_str().unwrap_or_default();
+    let declared: f64 = video["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| {
+            fail(
+                format!("the duration of {url} is not a number string"),
+                reply,
+            )
+        })?;
+    if let Some(req) = want.requested {
+        ensure(
+            (declared - req).abs() <= 0.5,
+            format!("{url} is declared {declared}s long, {req}s were asked for"),
+            reply,
+        )?;
+    }
+    let bytes = fetch(ctx, url, reply)?;
+    if watermark == Some(true) {
+        let wm = video["watermark_url"]
+            .as_str()
+            .filter(|u| url::Url::parse(u).is_ok())
+            .ok_or_else(|| {
+                fail(
+                    "watermark_info.enabled was true, the result has no watermark_url",
+                    reply,
+                )
+            })?;
+        let marked = fetch(ctx, wm, reply)?;
+        ensure(
+            marked != bytes,
+            format!("the watermarked file {wm} is the same file as {url}"),
+            reply,
+        )?;
+    }
+    if !crate::video::available() {
+        ctx.note(
+            "media: ffprobe / ffmpeg not found (Debian package ffmpeg): result MP4s were \
+             downloaded but not decoded",
+        );
+        return Ok(());
+    }
+    let p = crate::video::probe(&bytes).map_err(|e| fail(format!("{url}: {e}"), reply))?;
+    ensure(
+        p.format.split(',').any(|f| f == "mp4"),
+        format!("{url} is not an MP4 ({})", p.format),
+        reply,
+    )?;
+    let fps = want.fps.unwrap_or(p.fps);
+    ensure(
+        (p.duration - declared).abs() <= 1.0 / fps + 0.001,
+        format!(
+            "{url} plays {:.3}s, declared {declared}s (more than one frame apart at {fps} fps)",
+            p.duration
+        ),
+        reply,
+    )?;
+    if let Some(size) = want.size {
+        ensure(
+            (p.width, p.height) == size,
+            format!(
+                "{url} has frame size {}x{}, the output spec of {} is {}x{}",
+                p.width, p.height, want.what, size.0, size.1
+            ),
+            reply,
+        )?;
+    }
+    if let Some(f) = want.fps {
+        ensure(
+            (p.fps - f).abs() < 0.01,
+            format!(
+                "{url} runs at {:.3} fps, the output spec of {} is {f}",
+                p.fps, want.what
+            ),
+            reply,
+        )?;
+    }
+    if let Some(audio) = want.audio {
+        ensure(
+            p.audio == audio,
+            if audio {
+                format!("{url} has no audio stream, but sound was on")
+            } else {
+                format!("{url} has an audio stream, but sound was not on")
+            },
+            reply,
+        )?;
+    }
+    let errors = crate::video::decode_errors(&bytes).map_err(|e| fail(e, reply))?;
+    ensure(
+        errors.is_empty(),
+        format!("ffmpeg reports errors decoding {url}: {errors}"),
+        reply,
+    )
+}
+
+fn video_case(
+    ctx: &Ctx,
+    f: &Family,
+    body: Value,
+    watermark: Option<bool>,
+) -> Result<(), TestCaseError> {
+    let mut body = prepared(ctx, &f.create, 0, body)?;
+    if let (Some(w), Some(o)) = (watermark, body.as_object_mut()) {
+        o.insert("watermark_info".into(), json!({ "enabled": w }));
+    }
+    let (_, id) = create_ok(ctx, &f.create, 0, body.clone())?;
+    let replies = ctx.settle(0, &ctx.contract.endpoint(&f.get).path, &id);
+    let last = replies
+        .last()
+        .ok_or_else(|| TestCaseError::fail("no answer"))?;
+    check_envelope(ctx, last, "task")?;
+    ensure(
+        last.data()["task_status"] == "succeed",
+        format!("the {} task did not succeed", f.name),
+        last,
+    )?;
+    if let Some(w) = watermark {
+        ensure(
+            last.data()["watermark_info"]["enabled"] == w,
+            format!("the query does not echo watermark_info {{enabled: {w}}}"),
+            last,
+        )?;
+    }
+    for (field, need) in &f.needs {
+        if need.result_field == "id" {
+            ensure(
+                last.data()["task_info"]["parent_video"]["id"] == body[field.as_str()],
+                format!("task_info.parent_video.id is not the {field} extended"),
+                last,
+            )?;
+        }
+    }
+    let want = expected(ctx, f, &body);
+    let videos = last.data()["task_result"][f.results.as_str()]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure(!videos.is_empty(), "a succeeded task has no videos", last)?;
+    for v in &videos {
+        check_video(ctx, v, &want, watermark, last)?;
+    }
+    Ok(())
+}
+
+/// The video cases: every video family, any body the documents accept (a paying target: the
+/// family's example), `watermark_info.enabled` absent, true (more often) or false.
+pub fn video_cases(ctx: &Ctx) -> Option<BoxedStrategy<Case>> {
+    let opts = GenOpts {
+        cheap: !ctx.target.is_mock,
+    };
+    let c = &ctx.contract;
+    let videos: Vec<BoxedStrategy<Case>> = c
+        .families
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.media.is_some())
+        .map(|(i, f)| {
+            let body = if opts.cheap {
+                Just(crate::bodies::example_with_stand_ins(c, f)).boxed()
+            } else {
+                crate::bodies::valid_body(c, &f.create, opts)
+            };
+            let watermark = prop_oneof![
+                1 => Just(None),
+                2 => Just(Some(true)),
+                1 => Just(Some(false)),
+            ];
+            (body, watermark)
+                .prop_map(move |(body, watermark)| Case::Video {
+                    family: i,
+                    body,
+                    watermark,
+                })
+                .boxed()
+        })
+        .collect();
+    (!videos.is_empty()).then(|| proptest::strategy::Union::new(videos).boxed())
+}
+
+/// The audio cases: text-to-audio and TTS.
+pub fn audio_cases() -> BoxedStrategy<Case> {
+    prop_oneof![
+        (30u32..=100).prop_map(Case::TextToAudio),
+        "[a-z ]{1,80}".prop_map(Case::Tts),
+    ]
+    .boxed()
+}
+
+/// Video cases at most per run: each makes, fetches and decodes files (a mock run stays quick).
+pub const MAX_VIDEO_CASES: u32 = 12;
+
+/// Shrinking steps at most: each makes and decodes files.
+const SHRINK_STEPS: u32 = 16;
+
+/// Run the property: the audio cases, then (at most [`MAX_VIDEO_CASES`]) the video cases.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
     need_budget(ctx, 1)?;
-    let strategy = prop_oneof![(30u32..=100).prop_map(Some), Just(None),];
-    check(
-        ctx,
-        seed,
-        billable_cases(ctx),
-        (strategy, "[a-z ]{1,80}"),
-        |(t2a, words)| match t2a {
-            Some(tenths) => {
-                let body = json!({"prompt": "contract media", "duration": tenths as f64 / 10.0});
-                let (_, id) = create_ok(ctx, "text_to_audio_create", 0, body)?;
-                let replies = ctx.settle(0, &ctx.contract.endpoint("text_to_audio_get").path, &id);
-                let last = replies
-                    .last()
-                    .ok_or_else(|| TestCaseError::fail("no answer"))?;
-                check_envelope(ctx, last, "task")?;
-                ensure(
-                    last.data()["task_status"] == "succeed",
-                    "the task did not succeed",
-                    last,
-                )?;
-                for a in last.data()["task_result"]["audios"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    crate::shape::check(
-                        &ctx.contract.shapes,
-                        &Value::from("audio_t2a"),
-                        a,
-                        "audio",
-                    )
+    let cases = billable_cases(ctx);
+    let shrink = if ctx.target.virtual_time() {
+        256
+    } else {
+        SHRINK_STEPS
+    };
+    let audio = check_with(seed, cases, shrink, audio_cases(), |case| {
+        run_case(ctx, case)
+    })?;
+    let Some(videos) = video_cases(ctx) else {
+        return Ok(audio);
+    };
+    let mut video_seed = seed;
+    video_seed[0] ^= 0x56;
+    let video = check_with(
+        video_seed,
+        cases.min(MAX_VIDEO_CASES),
+        SHRINK_STEPS,
+        videos,
+        |case| run_case(ctx, case),
+    )?;
+    Ok(audio + video)
+}
+
+fn run_case(ctx: &Ctx, case: Case) -> Result<(), TestCaseError> {
+    match case {
+        Case::Video {
+            family,
+            body,
+            watermark,
+        } => video_case(ctx, &ctx.contract.families[family], body, watermark),
+        Case::TextToAudio(tenths) => {
+            let body = json!({"prompt": "contract media", "duration": tenths as f64 / 10.0});
+            let (_, id) = create_ok(ctx, "text_to_audio_create", 0, body)?;
+            let replies = ctx.settle(0, &ctx.contract.endpoint("text_to_audio_get").path, &id);
+            let last = replies
+                .last()
+                .ok_or_else(|| TestCaseError::fail("no answer"))?;
+            check_envelope(ctx, last, "task")?;
+            ensure(
+                last.data()["task_status"] == "succeed",
+                "the task did not succeed",
+                last,
+            )?;
+            for a in last.data()["task_result"]["audios"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                crate::shape::check(&ctx.contract.shapes, &Value::from("audio_t2a"), a, "audio")
                     .map_err(|e| fail(e, last))?;
-                    check_file(ctx, &a["url_mp3"], &a["duration_mp3"], last)?;
-                    check_file(ctx, &a["url_wav"], &a["duration_wav"], last)?;
-                }
-                Ok(())
+                check_file(ctx, &a["url_mp3"], &a["duration_mp3"], last)?;
+                check_file(ctx, &a["url_wav"], &a["duration_wav"], last)?;
             }
-            None => {
-                let body = json!({"text": format!("contract {words}"), "voice_id": "oversea_male1", "voice_language": "en"});
-                let Ok(r) = ctx.create("tts", 0, body) else {
-                    return Err(TestCaseError::reject("no budget"));
-                };
-                check_envelope(ctx, &r, "tts")?;
-                ensure(r.is_success(), "TTS refused a valid request", &r)?;
-                for a in r.data()["task_result"]["audios"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    crate::shape::check(
-                        &ctx.contract.shapes,
-                        &Value::from("audio_tts"),
-                        a,
-                        "audio",
-                    )
+            Ok(())
+        }
+        Case::Tts(words) => {
+            let body = json!({"text": format!("contract {words}"), "voice_id": "oversea_male1", "voice_language": "en"});
+            let r = super::sent(ctx.create("tts", 0, body))?;
+            check_envelope(ctx, &r, "tts")?;
+            ensure(r.is_success(), "TTS refused a valid request", &r)?;
+            for a in r.data()["task_result"]["audios"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                crate::shape::check(&ctx.contract.shapes, &Value::from("audio_tts"), a, "audio")
                     .map_err(|e| fail(e, &r))?;
-                    check_file(ctx, &a["url"], &a["duration"], &r)?;
-                }
-                Ok(())
+                check_file(ctx, &a["url"], &a["duration"], &r)?;
             }
-        },
-    )
+            Ok(())
+        }
+    }
 }

@@ -88,7 +88,7 @@ pub const ALL: [Property; 10] = [
     },
     Property {
         name: "media",
-        checks: "every result URL can be fetched and its audio lasts the declared duration",
+        checks: "every result URL can be fetched; audio lasts its declared duration; a video is an MP4 of the declared duration (within a frame), of the documented frame size and rate for its model, mode and aspect ratio, with sound exactly when asked, that decodes without an error; a watermarked copy differs",
         billable: true,
         run: media::run,
     },
@@ -159,6 +159,32 @@ pub fn check_envelope(ctx: &Ctx, reply: &Reply, shape: &str) -> Result<(), TestC
     Ok(())
 }
 
+/// The answer to a create, or how the case ends without one: rejected (no budget, a dry run:
+/// the case cannot run) or failed (a value it takes from another family's task could not be
+/// made: the target refused or failed that task).
+pub fn sent(r: Result<Reply, crate::ctx::NotSent>) -> Result<Reply, TestCaseError> {
+    match r {
+        Ok(r) => Ok(r),
+        Err(crate::ctx::NotSent::NeedFailed(why)) => Err(TestCaseError::fail(why)),
+        Err(_) => Err(TestCaseError::reject("no budget")),
+    }
+}
+
+/// A create body with its `needs` filled (a task of another family made first, once per run):
+/// for a call sent twice with the same body (a duplicate `external_task_id`).
+pub fn prepared(
+    ctx: &Ctx,
+    endpoint: &str,
+    account: usize,
+    mut body: Value,
+) -> Result<Value, TestCaseError> {
+    match ctx.resolve_needs(endpoint, account, &mut body) {
+        Ok(()) => Ok(body),
+        Err(crate::ctx::NeedError::Failed(why)) => Err(TestCaseError::fail(why)),
+        Err(crate::ctx::NeedError::NotSent(_)) => Err(TestCaseError::reject("no budget")),
+    }
+}
+
 /// Skip a billable property when nothing can be created.
 pub fn need_budget(ctx: &Ctx, n: u64) -> Result<(), crate::report::PropError> {
     if ctx.dry_run {
@@ -166,7 +192,7 @@ pub fn need_budget(ctx: &Ctx, n: u64) -> Result<(), crate::report::PropError> {
             "dry run: creates are printed, not sent".into(),
         ));
     }
-    if !ctx.budget.has(n) {
+    if !ctx.budget.has(n as f64) {
         return Err(crate::report::PropError::Skipped(format!(
             "needs {n} billable creates; raise --budget"
         )));
@@ -233,9 +259,7 @@ pub fn create_ok(
     account: usize,
     body: Value,
 ) -> Result<(Reply, String), TestCaseError> {
-    let Ok(reply) = ctx.create(endpoint, account, body) else {
-        return Err(TestCaseError::reject("no budget"));
-    };
+    let reply = sent(ctx.create(endpoint, account, body))?;
     check_envelope(ctx, &reply, &ctx.contract.endpoint(endpoint).response)?;
     ensure(reply.is_success(), "a valid create was refused", &reply)?;
     let id = reply.data()["task_id"]

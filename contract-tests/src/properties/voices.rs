@@ -47,9 +47,7 @@ fn delete(ctx: &Ctx, account: usize, voice_id: &str) -> crate::target::Reply {
 
 fn custom_round_trip(ctx: &Ctx) -> Result<(), TestCaseError> {
     let body = json!({"voice_name": "contract", "voice_url": SAMPLE_VOICE_URL, "external_task_id": ctx.unique("voice")});
-    let Ok(created) = ctx.create("custom_voice_create", 0, body) else {
-        return Err(TestCaseError::reject("no budget"));
-    };
+    let created = super::sent(ctx.create("custom_voice_create", 0, body))?;
     ensure(
         created.is_success(),
         "a valid custom voice was refused",
@@ -151,9 +149,7 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
             Case::Tts(voice, lang) => {
                 let body = json!({"text": "contract voice check", "voice_id": voice, "voice_language": lang});
                 let verdict = ctx.contract.judge("tts", &body);
-                let Ok(r) = ctx.create("tts", 0, body) else {
-                    return Err(TestCaseError::reject("no budget"));
-                };
+                let r = super::sent(ctx.create("tts", 0, body))?;
                 check_envelope(ctx, &r, "tts")?;
                 match verdict {
                     Verdict::Accept => ensure(

@@ -237,3 +237,66 @@ fn media_fails_when_declared_durations_are_a_second_too_long() {
     let message = assert_caught("media", Mutation::StretchDurations, 4, "declared");
     assert!(message.contains("plays"), "{message}");
 }
+
+// ---- the video families ---------------------------------------------------------------------
+
+#[test]
+fn validation_fails_when_the_capability_map_is_not_enforced() {
+    // One body case in a few hundred breaks the capability map; validation cases are cheap.
+    let message = assert_caught(
+        "validation",
+        Mutation::CapabilityMapNotEnforced,
+        600,
+        "(capability map)",
+    );
+    assert!(message.contains("the target accepted it"), "{message}");
+}
+
+#[test]
+fn validation_fails_when_a_refusal_for_a_rule_names_no_field() {
+    assert_caught(
+        "validation",
+        Mutation::VideoRefusalsNameNothing,
+        200,
+        "names none of the fields",
+    );
+}
+
+#[test]
+fn media_fails_when_a_video_has_the_wrong_frame_size() {
+    if !kling_contract::video::available() {
+        eprintln!("skipped: no ffprobe/ffmpeg");
+        return;
+    }
+    assert_caught(
+        "media",
+        Mutation::WrongFrameSize,
+        12,
+        "has frame size 64x64",
+    );
+}
+
+#[test]
+fn media_fails_when_a_video_is_shorter_than_declared() {
+    if !kling_contract::video::available() {
+        eprintln!("skipped: no ffprobe/ffmpeg");
+        return;
+    }
+    let message = assert_caught("media", Mutation::ShortVideos, 12, "declared");
+    assert!(message.contains("plays 1.0"), "{message}");
+}
+
+#[test]
+fn media_fails_when_watermark_url_is_missing() {
+    assert_caught(
+        "media",
+        Mutation::DropWatermarkUrl,
+        24,
+        "the result has no watermark_url",
+    );
+}
+
+#[test]
+fn lifecycle_fails_when_a_video_task_says_running() {
+    assert_caught("lifecycle", Mutation::VideoStatusRunning, 24, "running");
+}

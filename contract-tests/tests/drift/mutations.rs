@@ -2,19 +2,44 @@
 //! call the harness made ([`Call`]) and the mock's answer ([`Answer`]); the few that need to
 //! remember earlier answers (a counter, tasks seen) get the proxy's [`Memory`].
 
+use kling_contract::model::{Contract, Layers, Verdict};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
-/// Paths of the endpoints the mutations look at.
-pub const TEXT_TO_AUDIO: &str = "/v1/audio/text-to-audio";
-/// Custom voices (create, list, single query under it).
-pub const CUSTOM_VOICES: &str = "/v1/general/custom-voices";
 /// Official voices list.
 pub const PRESETS: &str = "/v1/general/presets-voices";
 /// Text to speech.
 pub const TTS: &str = "/v1/audio/tts";
 /// Delete a custom voice.
 pub const DELETE_VOICES: &str = "/v1/general/delete-voices";
+
+/// The oracle: the families' paths (and, for one mutation, a judge that skips the capability map).
+static CONTRACT: LazyLock<Contract> = LazyLock::new(|| Contract::load().expect("the oracle loads"));
+
+/// The list paths of the oracle's families (single queries are under them).
+fn family_paths() -> Vec<&'static str> {
+    CONTRACT
+        .families
+        .iter()
+        .map(|f| CONTRACT.endpoint(&f.list).path.as_str())
+        .collect()
+}
+
+/// The create paths of the oracle's families, and TTS.
+fn create_paths() -> Vec<&'static str> {
+    CONTRACT
+        .families
+        .iter()
+        .map(|f| CONTRACT.endpoint(&f.create).path.as_str())
+        .chain([TTS])
+        .collect()
+}
+
+/// Whether a path belongs to a video family.
+fn is_video(path: &str) -> bool {
+    path.starts_with("/v1/videos/")
+}
 
 /// A task id no mock ever hands out in these tests (used in invented answers).
 pub const FAKE_TASK_ID: &str = "800000000000000001";
@@ -56,6 +81,19 @@ pub enum Mutation {
     FinalQueryDiffersFromCallback,
     /// Every declared audio duration is one second longer than the file.
     StretchDurations,
+    /// A video create the mock refused only for the capability map is answered as created (a
+    /// mock that does not enforce the capability map).
+    CapabilityMapNotEnforced,
+    /// Every MP4 served is scaled to 64×64 (a wrong frame size).
+    WrongFrameSize,
+    /// Every MP4 served is cut to its first second (a wrong duration).
+    ShortVideos,
+    /// Video results lose their `watermark_url`.
+    DropWatermarkUrl,
+    /// Video tasks say `running` instead of `processing`.
+    VideoStatusRunning,
+    /// A refused video create's message names no field ("invalid request").
+    VideoRefusalsNameNothing,
 }
 
 /// The request the harness sent, as the mutations see it.
@@ -67,6 +105,8 @@ pub struct Call {
     pub path: String,
     /// The account (JWT `iss`) of the `Authorization` header, if it decodes.
     pub account: Option<String>,
+    /// The JSON body (`Null` without one).
+    pub body: Value,
 }
 
 impl Call {
@@ -76,7 +116,7 @@ impl Call {
         if self.method != "GET" {
             return None;
         }
-        [TEXT_TO_AUDIO, CUSTOM_VOICES].iter().find_map(|base| {
+        family_paths().into_iter().find_map(|base| {
             let id = self.path.strip_prefix(base)?.strip_prefix('/')?;
             (!id.is_empty() && !id.contains('/')).then_some(id)
         })
@@ -84,20 +124,29 @@ impl Call {
 
     /// The family (list path) of a single query or list.
     pub fn family(&self) -> Option<&'static str> {
-        [TEXT_TO_AUDIO, CUSTOM_VOICES, PRESETS]
+        family_paths()
             .into_iter()
+            .chain([PRESETS])
             .find(|base| self.path == *base || self.path.starts_with(&format!("{base}/")))
     }
 
     /// Whether this is a list query (`GET` of a list path).
     pub fn is_list(&self) -> bool {
         self.method == "GET"
-            && [TEXT_TO_AUDIO, CUSTOM_VOICES, PRESETS].contains(&self.path.as_str())
+            && family_paths()
+                .into_iter()
+                .chain([PRESETS])
+                .any(|p| p == self.path)
     }
 
     /// Whether this is a create (`POST` of a create path, TTS included).
     pub fn is_create(&self) -> bool {
-        self.method == "POST" && [TEXT_TO_AUDIO, CUSTOM_VOICES, TTS].contains(&self.path.as_str())
+        self.method == "POST" && create_paths().contains(&self.path.as_str())
+    }
+
+    /// Whether this fetches an MP4 file.
+    pub fn is_mp4(&self) -> bool {
+        self.method == "GET" && self.path.starts_with("/files/") && self.path.ends_with(".mp4")
     }
 }
 
@@ -191,6 +240,23 @@ impl Mutation {
         }
     }
 
+    /// Whether it changes served files (media URLs are then pointed at the proxy).
+    pub fn changes_files(self) -> bool {
+        matches!(self, Mutation::WrongFrameSize | Mutation::ShortVideos)
+    }
+
+    /// Change a served file (`None`: unchanged).
+    pub fn on_file(self, call: &Call, bytes: &[u8]) -> Option<Vec<u8>> {
+        if !call.is_mp4() {
+            return None;
+        }
+        match self {
+            Mutation::WrongFrameSize => kling_contract::video::rescale(bytes, 64, 64).ok(),
+            Mutation::ShortVideos => kling_contract::video::trim(bytes, 1.0).ok(),
+            _ => None,
+        }
+    }
+
     /// Whether the relay drops this callback instead of passing it on.
     pub fn drops_callback(self, callback: &Value) -> bool {
         self == Mutation::CallbacksLoseProcessing && callback["task_status"] == "processing"
@@ -215,6 +281,15 @@ impl Mutation {
             Mutation::DeleteVoiceAlwaysSucceeds => delete_voice_always_succeeds(call, answer),
             Mutation::FinalQueryDiffersFromCallback => final_query_differs(call, answer),
             Mutation::StretchDurations => stretch_durations(answer),
+            Mutation::CapabilityMapNotEnforced => capability_map_not_enforced(call, answer),
+            Mutation::DropWatermarkUrl => drop_watermark_url(answer),
+            Mutation::VideoStatusRunning => video_status_running(call, answer),
+            Mutation::VideoRefusalsNameNothing => {
+                if call.is_create() && is_video(&call.path) && answer.status == 400 {
+                    answer.body["message"] = json!("invalid request");
+                }
+            }
+            Mutation::WrongFrameSize | Mutation::ShortVideos => {}
         }
     }
 }
@@ -463,5 +538,66 @@ fn stretch_durations(answer: &mut Answer) {
                 }
             }
         }
+    }
+}
+
+// ---- video ---------------------------------------------------------------------------------
+
+/// A video create the mock refused is answered as created when the oracle, without its
+/// capability map, would have accepted it: the refusal was the capability map's.
+fn capability_map_not_enforced(call: &Call, answer: &mut Answer) {
+    if !(call.is_create() && is_video(&call.path) && answer.status == 400) {
+        return;
+    }
+    let Some((name, _)) = CONTRACT
+        .endpoints
+        .iter()
+        .find(|(_, e)| e.method == "POST" && e.path == call.path)
+    else {
+        return;
+    };
+    let skip = Layers {
+        rules: true,
+        capabilities: false,
+    };
+    if CONTRACT.judge_with(name, &call.body, skip) == Verdict::Accept {
+        *answer = Answer::success(created_data(call));
+    }
+}
+
+/// Every video of a result loses its `watermark_url`.
+fn drop_watermark_url(answer: &mut Answer) {
+    let tasks: Vec<&mut Value> = match &mut answer.body["data"] {
+        Value::Array(items) => items.iter_mut().collect(),
+        other => vec![other],
+    };
+    for task in tasks {
+        for v in task
+            .pointer_mut("/task_result/videos")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("watermark_url");
+            }
+        }
+    }
+}
+
+/// A video task in `processing` says `running` (in single queries and lists).
+fn video_status_running(call: &Call, answer: &mut Answer) {
+    if !is_video(&call.path) || call.method != "GET" {
+        return;
+    }
+    let tasks: Vec<&mut Value> = match &mut answer.body["data"] {
+        Value::Array(items) => items.iter_mut().collect(),
+        other => vec![other],
+    };
+    for task in tasks
+        .into_iter()
+        .filter(|t| t["task_status"] == "processing")
+    {
+        task["task_status"] = json!("running");
     }
 }

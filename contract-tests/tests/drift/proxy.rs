@@ -26,6 +26,8 @@ const HOP_HEADERS: [header::HeaderName; 4] = [
 
 struct Proxy {
     upstream: String,
+    /// The proxy's own base URL (media URLs in answers are pointed at it).
+    base: String,
     relay: String,
     mutation: Mutation,
     memory: Mutex<Memory>,
@@ -40,6 +42,7 @@ pub fn start(rt: &Arc<Runtime>, upstream: String, mutation: Mutation) -> String 
     let base = format!("http://{}", listener.local_addr().expect("a bound address"));
     let proxy = Arc::new(Proxy {
         upstream: upstream.trim_end_matches('/').to_string(),
+        base: base.clone(),
         relay: format!("{base}{RELAY_PATH}"),
         mutation,
         memory: Mutex::default(),
@@ -83,6 +86,7 @@ async fn forward(
         method: method.as_str().to_string(),
         path: uri.path().to_string(),
         account: account(&headers),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
     };
     let mut sent = body.clone();
     if let Ok(mut json) = serde_json::from_slice::<Value>(&body) {
@@ -113,7 +117,25 @@ async fn forward(
     };
     let mut out_status = status;
     let mut out_body = bytes.clone();
-    if let Ok(json) = serde_json::from_slice::<Value>(&bytes) {
+    if status.is_success() {
+        let mutation = p.mutation;
+        let call2 = call.clone();
+        let original = bytes.clone();
+        // ffmpeg runs outside the async workers.
+        if let Ok(Some(changed)) =
+            tokio::task::spawn_blocking(move || mutation.on_file(&call2, &original)).await
+        {
+            out_body = Bytes::from(changed);
+        }
+    }
+    if let Ok(mut json) = serde_json::from_slice::<Value>(&bytes) {
+        // Media URLs in answers name the mock: they are pointed at the proxy, so that file
+        // downloads pass through it too.
+        if p.mutation.changes_files() {
+            let text = json.to_string().replace(&p.upstream, &p.base);
+            json = serde_json::from_str(&text).unwrap_or(json);
+            out_body = Bytes::from(json.to_string());
+        }
         let original = Answer {
             status: status.as_u16(),
             body: json,

@@ -83,8 +83,8 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .fold(router, |r, (path, m)| r.route(path, m))
 }
 
-/// `POST path`: validate the body, let the outcome rules speak, then create the task (or answer
-/// the call).
+/// `POST path`: validate the body (with `--fetch-inputs`, download and measure its foreign
+/// images), let the outcome rules speak, then create the task (or answer the call).
 async fn create(
     spec: &'static KindSpec,
     State(s): State<AppState>,
@@ -95,13 +95,18 @@ async fn create(
     let note = note.as_ref().map(|n| &n.0);
     match &spec.mode {
         Mode::Task { parse, .. } => {
-            let job = parse(&body)?;
+            let mut job = parse(&body)?;
+            if let Some(downloads) = &s.downloads {
+                // --fetch-inputs: foreign images are measured before anything resolves.
+                crate::kinds::fetch_images(&mut *job, s.engine.base_url(), downloads).await;
+            }
+            job.resolve(&s.kind_ctx(), &account)?;
             let fail = super::scripted(&s, spec.id, &body, note)?;
-            let view = s
-                .engine
-                .create(account.idx, spec.id, job.common(), |id, now| {
-                    super::with_failure(job.plan(&s.kind_ctx(), &account, id, now), fail)
-                })?;
+            let view =
+                s.engine
+                    .create(account.idx, spec.id, job.common(), job.cost(), |id, now| {
+                        super::with_failure(job.plan(&s.kind_ctx(), &account, id, now), fail)
+                    })?;
             Ok(data_response(&view.created()))
         }
         Mode::Call { parse } => {

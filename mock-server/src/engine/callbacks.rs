@@ -22,7 +22,9 @@
 //!   are never followed (a 3xx is a failed attempt, [`AttemptResult::Redirect`]); with an
 //!   allow-list ([`CallbackConfig::allow`]) a callback to any other host is not sent
 //!   ([`AttemptResult::Blocked`]). Nothing here runs on the request path and no lock is held
-//!   across an await, so a receiver that is down, slow or failing never slows an API answer;
+//!   across an await, so a receiver that is down, slow or failing never slows an API answer.
+//!   Downloads of foreign inputs (`--fetch-inputs`, [`super::downloads`]) use the same client
+//!   ([`guarded_client`]) and allow-list checks;
 //! * **idle waiting** ([`Callbacks::idle`]): "advance the clock, then wait until every callback
 //!   it caused has been delivered", without polling.
 //!
@@ -417,7 +419,8 @@ pub(crate) struct Callbacks {
 impl Callbacks {
     /// A dispatcher delivering per `cfg`, stamping with `clock`, drawing its faults from `seed`.
     pub fn new(cfg: CallbackConfig, clock: Clock, seed: u64) -> Self {
-        let client = client(&cfg);
+        let client = guarded_client(&cfg)
+            .map_err(|e| format!("the callback HTTP client could not be built: {e}"));
         if let Err(err) = &client {
             tracing::error!(%err, "no callback will be delivered");
         }
@@ -796,19 +799,11 @@ impl Shared {
         );
     }
 
-    /// Why the allow-list forbids sending to `url` before any connection is made: its host is an
-    /// IP address no network entry holds. A host name is checked when it is resolved
-    /// ([`AllowResolver`]), against the addresses the connection will use.
+    /// Why the allow-list forbids sending to `url` before any connection is made
+    /// ([`refused_before_connect`]).
     fn refused(&self, url: Option<&reqwest::Url>) -> Option<String> {
-        if self.cfg.allow.is_empty() {
-            return None;
-        }
         // A URL that does not parse is left to the client, which reports it.
-        match url?.host()? {
-            url::Host::Ipv4(ip) => self.cfg.allow.refuse_ip(ip.into()),
-            url::Host::Ipv6(ip) => self.cfg.allow.refuse_ip(ip.into()),
-            url::Host::Domain(_) => None,
-        }
+        refused_before_connect(&self.cfg.allow, url?).map(|why| blocked_callback(&why))
     }
 
     /// One attempt, bounded by [`CallbackConfig::timeout`] from the moment it has a slot: send,
@@ -891,14 +886,10 @@ impl Shared {
     /// What a transport error means for the log: blocked by the allow-list while resolving, a
     /// connect timeout, or the error's own text.
     fn transport_error(&self, err: &reqwest::Error) -> AttemptResult {
-        let mut source = std::error::Error::source(err);
-        while let Some(s) = source {
-            if let Some(NotAllowed(message)) = s.downcast_ref::<NotAllowed>() {
-                return AttemptResult::Blocked {
-                    message: message.clone(),
-                };
-            }
-            source = s.source();
+        if let Some(why) = refusal(err) {
+            return AttemptResult::Blocked {
+                message: blocked_callback(&why),
+            };
         }
         let text = error_text(err);
         let message = if err.is_connect() && err.is_timeout() {
@@ -913,10 +904,12 @@ impl Shared {
     }
 }
 
-/// The callback client: connect timeout, no redirects, and with an allow-list, the resolver
+/// The HTTP client of callbacks, and of downloads of foreign inputs (`--fetch-inputs`,
+/// [`super::downloads`]): connect timeout, no redirects, and with an allow-list, the resolver
 /// that enforces it and no proxy (through a proxy, the address connected to could not be
-/// checked). The attempt timeout is applied around each attempt, not here.
-fn client(cfg: &CallbackConfig) -> Result<reqwest::Client, String> {
+/// checked). The timeout of a whole attempt is applied around each request, not here. `Err`:
+/// why it could not be built.
+pub(crate) fn guarded_client(cfg: &CallbackConfig) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(cfg.connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
@@ -926,12 +919,39 @@ fn client(cfg: &CallbackConfig) -> Result<reqwest::Client, String> {
             .no_proxy()
             .dns_resolver(AllowResolver(Arc::new(cfg.allow.clone())));
     }
-    b.build().map_err(|e| {
-        format!(
-            "the callback HTTP client could not be built: {}",
-            error_text(&e)
-        )
-    })
+    b.build().map_err(|e| error_text(&e))
+}
+
+/// Why `allow` forbids connecting to `url` before any connection is made: its host is an IP
+/// address no network entry holds. A host name is checked when it is resolved
+/// ([`AllowResolver`], in [`guarded_client`]), against the addresses the connection will use.
+pub(crate) fn refused_before_connect(allow: &CallbackAllow, url: &reqwest::Url) -> Option<String> {
+    if allow.is_empty() {
+        return None;
+    }
+    match url.host()? {
+        url::Host::Ipv4(ip) => allow.refuse_ip(ip.into()),
+        url::Host::Ipv6(ip) => allow.refuse_ip(ip.into()),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// The allow-list's refusal among a transport error's causes: the [`AllowResolver`] of a
+/// [`guarded_client`] found no allowed address for the host.
+pub(crate) fn refusal(err: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        if let Some(NotAllowed(message)) = s.downcast_ref::<NotAllowed>() {
+            return Some(message.clone());
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// The delivery log's text for a callback the allow-list refused.
+fn blocked_callback(why: &str) -> String {
+    format!("callback {why}; not sent, not retried")
 }
 
 /// `s` cut to at most `max` bytes, on a character boundary.
@@ -944,7 +964,7 @@ fn cut(s: &str, max: usize) -> String {
 }
 
 /// A transport error with its causes ("error sending request: connection refused").
-fn error_text(err: &reqwest::Error) -> String {
+pub(crate) fn error_text(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(s) = source {

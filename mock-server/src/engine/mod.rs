@@ -5,10 +5,12 @@
 //! reserves the `external_task_id`, gives the task its id, asks the planner for the result the
 //! task will have (and whether it will fail), stores it as `submitted`, and from then on owns it:
 //! timers move it forward (`lifecycle`), each change is sent to its `callback_url` (`callbacks`),
-//! and queries see it only from its own account (`store`).
+//! and queries see it only from its own account (`store`). `downloads` fetches a create's
+//! foreign inputs (`--fetch-inputs`) under the callback rules.
 
 pub mod billing;
 mod callbacks;
+pub mod downloads;
 pub(crate) mod lifecycle;
 pub(crate) mod store;
 pub mod view;
@@ -47,6 +49,24 @@ use store::{Store, TaskRecord};
 pub trait KindResult: erased_serde::Serialize + std::fmt::Debug + Send + Sync {
     /// The `task_result` object, with URLs rooted at `base`.
     fn wire<'a>(&'a self, base: &'a str) -> Box<dyn erased_serde::Serialize + 'a>;
+
+    /// Entries the kind adds to `task_info` beside `external_task_id` (a video extension's
+    /// `parent_video`), shown in every status: they describe the request, not the outcome.
+    fn task_info(&self, _base: &str) -> Vec<(&'static str, serde_json::Value)> {
+        Vec::new()
+    }
+
+    /// Top-level entries the kind adds to the task object after `task_result` (a video's
+    /// `watermark_info`), shown in every status.
+    fn extra(&self) -> Vec<(&'static str, serde_json::Value)> {
+        Vec::new()
+    }
+
+    /// `final_unit_deduction` of this task once succeeded, when it depends on the request (a
+    /// video's model, mode and duration); `None`: the kind's fixed cost.
+    fn deduction(&self) -> Option<&str> {
+        None
+    }
 }
 
 erased_serde::serialize_trait_object!(KindResult);
@@ -227,18 +247,22 @@ impl Engine {
 
     /// Create a task of `kind` for `account`. `plan` receives the new task id and the creation
     /// time. A duplicate `external_task_id` is refused before anything is created.
+    ///
+    /// `cost`: the units this task will cost when it succeeds, if the request decides it (the
+    /// kind's fixed cost otherwise); the planned result must then report the same deduction.
     pub fn create(
         &self,
         account: u32,
         kind: KindId,
         common: &Common,
+        cost: Option<f64>,
         plan: impl FnOnce(u64, i64) -> Plan,
     ) -> Result<TaskView, KlingError> {
         self.catch_up();
         let now = self.clock.now_ms();
         let terms = self.terms(kind);
-        self.billing
-            .admit(account, terms.pool, terms.cost, true, now)?;
+        let cost = cost.unwrap_or(terms.cost);
+        self.billing.admit(account, terms.pool, cost, true, now)?;
         let id = self.ids.next(now);
         if let Some(ext) = &common.external_task_id
             && let Err(e) = self.store.reserve_external(account, ext, id)
@@ -442,7 +466,13 @@ impl Engine {
         let (view, old_due, next, kind, account) = moved.flatten()?;
         if view.status.is_terminal() {
             let terms = self.terms(kind);
-            let charge = (view.status == Status::Succeed).then_some(terms.cost);
+            let cost = view
+                .planned
+                .saved()
+                .deduction()
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(terms.cost);
+            let charge = (view.status == Status::Succeed).then_some(cost);
             self.billing.finish(account, terms.pool, true, charge, at);
         }
         if let Some(d) = old_due.filter(|&d| d != at) {

@@ -67,6 +67,7 @@ impl TaskRecord {
             created_at: self.created_at,
             updated_at: self.updated_at,
             result: (self.status == Status::Succeed).then(|| self.result.clone()),
+            planned: self.result.clone(),
         }
     }
 }

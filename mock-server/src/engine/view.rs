@@ -61,14 +61,20 @@ pub struct TaskView {
     pub updated_at: i64,
     /// `task_result`, present once the task succeeded.
     pub result: Option<TaskResult>,
+    /// The result planned at creation, whatever the status (what the request decided: its
+    /// `task_info` entries, `watermark_info`, cost).
+    pub planned: TaskResult,
 }
 
 impl TaskView {
     /// `final_unit_deduction`: the kind's cost once succeeded, "0" otherwise (failed tasks are not
     /// billed, SOURCES.md: observed deductions).
-    pub fn deduction(&self) -> &'static str {
+    pub fn deduction(&self) -> &str {
         if self.status == Status::Succeed {
-            self.kind.unit_deduction()
+            self.planned
+                .saved()
+                .deduction()
+                .unwrap_or_else(|| self.kind.unit_deduction())
         } else {
             "0"
         }
@@ -85,13 +91,21 @@ impl TaskView {
     }
 }
 
-struct TaskInfo<'a>(&'a Option<Box<str>>);
+/// `task_info`: the external id, and (`Some(base)`: query views) the kind's own entries.
+struct TaskInfo<'a>(&'a TaskView, Option<&'a str>);
 
 impl Serialize for TaskInfo<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // `{}` without an external id, as the live API answers (SOURCES.md: General Info).
-        let mut m = s.serialize_map(Some(self.0.is_some() as usize))?;
-        if let Some(e) = self.0 {
+        let extra = self
+            .1
+            .map(|base| self.0.planned.saved().task_info(base))
+            .unwrap_or_default();
+        let mut m = s.serialize_map(Some(self.0.external_id.is_some() as usize + extra.len()))?;
+        for (k, v) in &extra {
+            m.serialize_entry(k, v)?;
+        }
+        if let Some(e) = &self.0.external_id {
             m.serialize_entry("external_task_id", e)?;
         }
         m.end()
@@ -107,15 +121,18 @@ pub struct QueryView<'a> {
 impl Serialize for QueryView<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = self.task;
-        let mut m = s.serialize_map(Some(8))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("task_id", &t.id.to_string())?;
         m.serialize_entry("task_status", &t.status)?;
         m.serialize_entry("task_status_msg", &*t.status_msg)?;
-        m.serialize_entry("task_info", &TaskInfo(&t.external_id))?;
+        m.serialize_entry("task_info", &TaskInfo(t, Some(self.base)))?;
         match &t.result {
             Some(r) => m.serialize_entry("task_result", &r.to_wire(self.base))?,
             // A task without a result shows `task_result: {}` (SOURCES.md: General Info; S4's failed task).
             None => m.serialize_entry("task_result", &serde_json::Map::new())?,
+        }
+        for (k, v) in t.planned.saved().extra() {
+            m.serialize_entry(k, &v)?;
         }
         m.serialize_entry("final_unit_deduction", t.deduction())?;
         m.serialize_entry("created_at", &t.created_at)?;
@@ -135,7 +152,7 @@ impl Serialize for CreatedView<'_> {
         let mut m = s.serialize_map(Some(5))?;
         m.serialize_entry("task_id", &t.id.to_string())?;
         m.serialize_entry("task_status", &t.status)?;
-        m.serialize_entry("task_info", &TaskInfo(&t.external_id))?;
+        m.serialize_entry("task_info", &TaskInfo(t, None))?;
         m.serialize_entry("created_at", &t.created_at)?;
         m.serialize_entry("updated_at", &t.updated_at)?;
         m.end()

@@ -19,7 +19,9 @@
 //! `::1`), and a host name no name entry allows is resolved and allowed only towards the
 //! addresses a network entry holds. The check is made where the connection is made (the
 //! `AllowResolver` the callback client resolves with), so a name cannot resolve to an allowed
-//! address for the check and to another one for the connection (DNS rebinding).
+//! address for the check and to another one for the connection (DNS rebinding). Downloads of
+//! foreign input images (`--fetch-inputs`, `super::downloads`) obey the same list, with the same
+//! client rules.
 
 use base64::Engine as _;
 use base64::alphabet;
@@ -278,18 +280,15 @@ impl CallbackAllow {
         })
     }
 
-    /// Why a callback to the IP address `ip` may not be sent (`None`: it may).
+    /// Why a connection to the IP address `ip` may not be made (`None`: it may): "host … is not
+    /// in the callback allow-list (…)"; the caller says what was not sent.
     pub(crate) fn refuse_ip(&self, ip: IpAddr) -> Option<String> {
-        (!self.allows_ip(ip)).then(|| {
-            format!(
-                "callback host {ip} is not in the callback allow-list ({self}); not sent, not retried"
-            )
-        })
+        (!self.allows_ip(ip))
+            .then(|| format!("host {ip} is not in the callback allow-list ({self})"))
     }
 
-    /// The addresses `host` resolved to that a callback may connect to: all of them when a name
-    /// entry allows `host`, else those a network entry holds; an error saying why when none is
-    /// left.
+    /// The addresses `host` resolved to that may be connected to: all of them when a name entry
+    /// allows `host`, else those a network entry holds; an error saying why when none is left.
     fn filter_resolved(
         &self,
         host: &str,
@@ -303,8 +302,7 @@ impl CallbackAllow {
         if allowed.is_empty() {
             let ips: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
             return Err(format!(
-                "callback host {host} (resolved to {}) is not in the callback allow-list ({self}); \
-                 not sent, not retried",
+                "host {host} (resolved to {}) is not in the callback allow-list ({self})",
                 ips.join(", ")
             ));
         }
@@ -337,14 +335,15 @@ impl std::str::FromStr for CallbackAllow {
     }
 }
 
-/// A callback refused by the allow-list while connecting (the error the [`AllowResolver`] gives,
-/// found again in the transport error's causes).
+/// A connection refused by the allow-list (the error the [`AllowResolver`] gives, found again in
+/// the transport error's causes).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct NotAllowed(pub String);
 
-/// The callback client's DNS resolver when an allow-list is set: resolves with the system
-/// resolver, then keeps only the addresses the list allows ([`CallbackAllow::filter_resolved`]).
+/// The DNS resolver of the callback client (and of `--fetch-inputs` downloads) when an
+/// allow-list is set: resolves with the system resolver, then keeps only the addresses the list
+/// allows ([`CallbackAllow::filter_resolved`]).
 /// The connection goes to one of the addresses checked here, never to a second lookup's answer.
 #[derive(Debug)]
 pub(crate) struct AllowResolver(pub Arc<CallbackAllow>);

@@ -33,6 +33,11 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A field's value; `None` when absent or `null`.
+    pub fn raw_value(&self, name: &str) -> Option<&'a Value> {
+        self.raw(name)
+    }
+
     /// An optional string: `None` when absent, `null` or `""`.
     pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, KlingError> {
         match self.raw(name) {

@@ -13,11 +13,19 @@
 pub mod custom_voice;
 pub mod doc;
 pub mod fields;
+pub mod image2video;
+pub mod motion_control;
+pub mod multi_image2video;
+pub mod omni_video;
+pub mod text2video;
 pub mod text_to_audio;
 pub mod tts;
+pub mod video;
+pub mod video_extend;
 
 use crate::auth::Account;
 use crate::engine::billing::Pool;
+use crate::engine::downloads::Downloader;
 use crate::engine::{Lifecycle, Plan, Progress, Span};
 use crate::error::KlingError;
 use axum::response::Response;
@@ -27,7 +35,17 @@ pub use crate::engine::{KindResult, TaskResult};
 pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub static ALL: [&KindSpec; 3] = [&custom_voice::SPEC, &text_to_audio::SPEC, &tts::SPEC];
+pub static ALL: [&KindSpec; 9] = [
+    &custom_voice::SPEC,
+    &text_to_audio::SPEC,
+    &tts::SPEC,
+    &text2video::SPEC,
+    &image2video::SPEC,
+    &multi_image2video::SPEC,
+    &video_extend::SPEC,
+    &motion_control::SPEC,
+    &omni_video::SPEC,
+];
 
 /// Everything the rest of the mock needs to know about a kind.
 pub struct KindSpec {
@@ -42,6 +60,9 @@ pub struct KindSpec {
     pub max_page_size: u32,
     /// Default time in `submitted` and in `processing`.
     pub lifecycle: Lifecycle,
+    /// Time in `submitted` and in `processing` under `--timing-profile realistic`: what the
+    /// live service takes (its source in the kind's file).
+    pub realistic: Lifecycle,
     /// The resource pool it draws on (concurrency and packs).
     pub pool: Pool,
     /// `final_unit_deduction` of a succeeded task.
@@ -173,8 +194,55 @@ where
 pub trait Job: Send {
     /// Its `external_task_id` and `callback_url`.
     fn common(&self) -> &fields::Common;
+    /// Check what the request refers to (the caller's own videos, voices, files of the mock)
+    /// before anything is created: 400 / 1201 for a reference that does not resolve. Runs after
+    /// the body's own rules, and after [`Job::measured`] when foreign images are fetched.
+    fn resolve(&mut self, _s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
+        Ok(())
+    }
+    /// The images this request gives by URL and has not measured yet, as (field, URL): `image`,
+    /// `image_list[1].image`. With `--fetch-inputs`, those that are not the mock's own media are
+    /// downloaded and measured before [`Job::resolve`] ([`fetch_images`]), and each result is
+    /// handed to [`Job::measured`]. Default: none.
+    fn remote_images(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// What downloading the image of `field` (one of [`Job::remote_images`]) came to: its width
+    /// and height, or why the task must fail (the download failed, or the bytes are not a
+    /// usable image). The kind takes the size as it takes a Base64 image's: the video's shape,
+    /// the size rules that make the task fail. Default: nothing.
+    fn measured(&mut self, _field: &str, _result: Result<(u32, u32), String>) {}
+    /// The units this task costs when it succeeds, when the request decides it (a video's
+    /// model, mode and duration); `None`: the kind's `unit_deduction`. The planned result's
+    /// [`KindResult::deduction`] must say the same.
+    fn cost(&self) -> Option<f64> {
+        None
+    }
     /// What the task will produce, decided when it is created.
     fn plan(&self, s: &Ctx<'_>, account: &Account, task_id: u64, now: i64) -> Plan;
+}
+
+/// Download a create's foreign images (`--fetch-inputs`): every [`Job::remote_images`] URL that
+/// is not the mock's own (`base`: its base URL; those are left to [`Job::resolve`], never
+/// fetched over HTTP), all at once and within one deadline ([`Downloader::get_all`]), each
+/// measured as Base64 input is ([`video::inputs::downloaded`]) and handed to [`Job::measured`]
+/// in the order the job listed them. A job with none returns at once, without waiting.
+pub async fn fetch_images(job: &mut dyn Job, base: &str, downloader: &Downloader) {
+    let foreign: Vec<(String, String)> = job
+        .remote_images()
+        .into_iter()
+        .filter(|(_, url)| !video::inputs::is_own(base, url))
+        .collect();
+    if foreign.is_empty() {
+        return;
+    }
+    let urls: Vec<&str> = foreign.iter().map(|(_, url)| url.as_str()).collect();
+    let got = downloader
+        .get_all(&urls, video::inputs::MAX_IMAGE_BYTES)
+        .await;
+    for ((field, url), got) in foreign.iter().zip(got) {
+        job.measured(field, video::inputs::downloaded(field, url, got));
+    }
 }
 
 /// A validated request of a synchronous kind.
@@ -195,6 +263,22 @@ pub const DEFAULT_TASK_LIFECYCLE: Lifecycle = Lifecycle {
     processing: Span::fixed(3000),
     progress: Progress::Time,
 };
+
+/// A realistic lifecycle: `queued` ms in `submitted` (seeded random from half to all of it),
+/// then `work` ms in `processing` (from 80 % to 120 % of it).
+pub const fn realistic(queued: u64, work: u64) -> Lifecycle {
+    Lifecycle {
+        submitted: Span {
+            min_ms: queued / 2,
+            max_ms: queued,
+        },
+        processing: Span {
+            min_ms: work * 4 / 5,
+            max_ms: work * 6 / 5,
+        },
+        progress: Progress::Time,
+    }
+}
 
 /// The lifecycle of a synchronous kind (finished when answered).
 pub const CALL_LIFECYCLE: Lifecycle = Lifecycle {
@@ -334,7 +418,7 @@ mod tests {
         }
         assert_eq!(
             KindId::task_slugs(),
-            "custom-voice, text-to-audio",
+            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video",
             "the asynchronous kinds, in registry order"
         );
     }

@@ -30,6 +30,8 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     },
     max_page_size: 500,
     lifecycle: super::DEFAULT_TASK_LIFECYCLE,
+    // --timing-profile realistic: never observed; a little longer than a custom voice (FIDELITY.md: timings).
+    realistic: super::realistic(2_000, 15_000),
     pool: crate::engine::billing::Pool::Video,
     // Never observed: the same as TTS and custom voices (FIDELITY.md).
     unit_deduction: "0.05",

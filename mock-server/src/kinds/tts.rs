@@ -73,6 +73,8 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     },
     max_page_size: 500,
     lifecycle: super::CALL_LIFECYCLE,
+    // --timing-profile realistic: synchronous.
+    realistic: super::CALL_LIFECYCLE,
     pool: crate::engine::billing::Pool::Video,
     unit_deduction: "0.05",
     doc,

@@ -327,9 +327,31 @@ impl MediaCache {
     }
 }
 
+/// Make the calling thread run only when no other thread of the machine wants the CPU
+/// (Linux: `SCHED_IDLE`; elsewhere the lowest priority of its policy), so that warming up never
+/// competes with the API's workers. Best effort: a refusal leaves the thread as it was.
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    let r = {
+        use thread_priority::ThreadPriority;
+        use thread_priority::unix::*;
+        set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        )
+    };
+    #[cfg(not(target_os = "linux"))]
+    let r = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+    if let Err(err) = r {
+        tracing::debug!(?err, "the video warm-up thread keeps its priority");
+    }
+}
+
 /// The warm-up thread: encode queued variants' shared GOPs one GOP at a time, until the cache
 /// is dropped.
 fn warm_loop(weak: Weak<Inner>) {
+    lowest_priority();
     loop {
         let Some(inner) = weak.upgrade() else {
             return;

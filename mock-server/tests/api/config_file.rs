@@ -80,6 +80,31 @@ fn the_environment_beats_the_file() {
 }
 
 #[test]
+fn fetch_inputs_is_off_unless_the_flag_the_environment_or_the_file_says_so() {
+    assert!(!load_from(["kling-mock"]).unwrap().config.fetch_inputs);
+    assert!(
+        load_from(["kling-mock", "--fetch-inputs"])
+            .unwrap()
+            .config
+            .fetch_inputs
+    );
+    let f = write("fetch.toml", "fetch_inputs = true\n");
+    let c = load_from(["kling-mock", "--config", f.to_str().unwrap()]).unwrap();
+    assert!(c.config.fetch_inputs);
+    let out = Command::new(env!("CARGO_BIN_EXE_kling-mock"))
+        .arg("--print-config")
+        .env("KLING_MOCK_FETCH_INPUTS", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("fetch_inputs = true"), "{printed}");
+    let again = write("fetch-printed.toml", &printed);
+    let c = load_from(["kling-mock", "--config", again.to_str().unwrap()]).unwrap();
+    assert!(c.config.fetch_inputs, "the printed configuration keeps it");
+}
+
+#[test]
 fn bad_files_name_the_key_and_line_and_stop_the_server() {
     for (text, wants) in [
         ("bind = \"127.0.0.1:0\"\nbnd = 3\n", vec!["line 2", "bnd"]),

@@ -29,5 +29,7 @@ mod text_to_audio;
 mod tls;
 mod transport;
 mod tts;
+mod video;
 mod video_files;
+mod video_inputs;
 mod voices;

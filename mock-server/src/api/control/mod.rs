@@ -513,8 +513,9 @@ struct VideoBody {
     duration_ms: u64,
 }
 
-/// `POST /__mock/videos`: register a generated video (for custom voices' `video_id`) until the
-/// video kinds exist.
+/// `POST /__mock/videos`: register a video id without a task (no file behind it): a quick
+/// `video_id` for custom voices, and the sources the mock does not generate yet (avatar,
+/// lip-sync). Videos made by the video families are registered by their tasks.
 async fn video_register(State(s): State<AppState>, JsonObject(body): JsonObject) -> Answer {
     let b: VideoBody = decode(body)?;
     let idx = account_idx(&s, &b.account)?;

@@ -97,9 +97,10 @@ fn split_frames(mut d: &[u8]) -> Result<Vec<Vec<u8>>, VideoError> {
         }
         let rate = [44_100, 48_000, 32_000, 0][usize::from((d[2] >> 2) & 3)];
         let kbps = KBPS[usize::from(d[2] >> 4)];
+        // A reserved sample rate (0) gives length 0, refused below.
         let len = (144_000 * kbps)
             .checked_div(rate)
-            .map_or(0, |l| l + usize::from((d[2] >> 1) & 1));
+            .map_or(0, |n| n + usize::from((d[2] >> 1) & 1));
         if len < 4 || len > d.len() {
             return Err(VideoError::Audio("bad MP3 frame length".into()));
         }

@@ -1,0 +1,609 @@
+//! Unit tests of the oracle: the fixtures load, and the judge reads the documented rules.
+use super::*;
+use serde_json::json;
+
+#[test]
+fn the_fixtures_load_and_cover_every_seed_endpoint() {
+    let c = Contract::load().unwrap();
+    for e in [
+        "custom_voice_create",
+        "custom_voice_get",
+        "custom_voice_list",
+        "presets_list",
+        "delete_voice",
+        "tts",
+        "text_to_audio_create",
+        "text_to_audio_get",
+        "text_to_audio_list",
+    ] {
+        assert!(c.endpoints.contains_key(e), "{e}");
+    }
+    assert_eq!(c.http_for(1303), Some(429));
+    assert_eq!(c.http_for(1202), Some(404));
+    assert_eq!(c.http_for(42), None);
+    assert_eq!(c.tts_voices.len(), 62);
+    assert_eq!(c.auth_code("expired"), 1004);
+}
+
+#[test]
+fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
+    let c = Contract::load().unwrap();
+    let names: Vec<&str> = c.families.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "custom_voice",
+            "image2video",
+            "motion_control",
+            "multi_image2video",
+            "omni_video",
+            "text2video",
+            "text_to_audio",
+            "video_extend"
+        ]
+    );
+    for f in &c.families {
+        let example = crate::bodies::example_with_stand_ins(&c, f);
+        assert_eq!(c.judge(&f.create, &example), Verdict::Accept, "{}", f.name);
+        assert_eq!(
+            c.endpoint(&f.create).creates.as_deref(),
+            Some(f.name.as_str())
+        );
+        assert_eq!(
+            c.endpoint(&f.get).result_key.as_deref(),
+            Some(f.results.as_str())
+        );
+        assert_eq!(
+            c.endpoint(&f.list).result_key.as_deref(),
+            Some(f.results.as_str())
+        );
+    }
+    // What the properties derive from the file, not from tables of their own.
+    assert_eq!(
+        c.lists(),
+        [
+            "custom_voice_list",
+            "image2video_list",
+            "motion_control_list",
+            "multi_image2video_list",
+            "omni_video_list",
+            "presets_list",
+            "text2video_list",
+            "text_to_audio_list",
+            "video_extend_list"
+        ]
+    );
+    assert_eq!(c.creates().len(), 9);
+    assert!(c.creates().contains(&"omni_video_create".to_string()));
+    assert_eq!(c.gets().len(), 8);
+    // Paths are exact (kling-mock's registry is matched to the families by create path).
+    let paths: Vec<&str> = c
+        .families
+        .iter()
+        .map(|f| c.endpoint(&f.create).path.as_str())
+        .collect();
+    for p in [
+        "/v1/videos/text2video",
+        "/v1/videos/image2video",
+        "/v1/videos/multi-image2video",
+        "/v1/videos/video-extend",
+        "/v1/videos/motion-control",
+        "/v1/videos/omni-video",
+    ] {
+        assert!(paths.contains(&p), "{p}");
+    }
+}
+
+#[test]
+fn the_oracle_reads_the_documented_rules() {
+    let c = Contract::load().unwrap();
+    let ok = json!({"prompt": "rain", "duration": 3.5});
+    assert_eq!(c.judge("text_to_audio_create", &ok), Verdict::Accept);
+    assert!(
+        !c.judge(
+            "text_to_audio_create",
+            &json!({"prompt": "rain", "duration": 3.55})
+        )
+        .accepted()
+    );
+    assert!(
+        !c.judge(
+            "text_to_audio_create",
+            &json!({"prompt": "rain", "duration": 10.5})
+        )
+        .accepted()
+    );
+    assert!(
+        !c.judge(
+            "text_to_audio_create",
+            &json!({"prompt": "rain", "duration": "5"})
+        )
+        .accepted()
+    );
+    assert!(
+        !c.judge("text_to_audio_create", &json!({"duration": 5}))
+            .accepted()
+    );
+    let both = json!({"voice_name": "a", "voice_url": "https://x/a.mp3", "video_id": "1"});
+    assert!(!c.judge("custom_voice_create", &both).accepted());
+    let empty_video = json!({"voice_name": "a", "voice_url": "https://x/a.mp3", "video_id": ""});
+    assert!(c.judge("custom_voice_create", &empty_video).accepted());
+    assert!(
+        !c.judge(
+            "custom_voice_create",
+            &json!({"voice_name": "a", "voice_url": "https://x/a.ogg"})
+        )
+        .accepted()
+    );
+    let tts = json!({"text": "hi", "voice_id": "oversea_male1", "voice_language": "en", "voice_speed": 7});
+    assert!(
+        c.judge("tts", &tts).accepted(),
+        "speed is rounded, not refused"
+    );
+    assert!(
+        !c.judge("tts", &json!({"text": "hi", "voice_id": "oversea_male1"}))
+            .accepted(),
+        "zh by default"
+    );
+    assert!(
+        c.judge_paging("text_to_audio_list", Some("1000"), Some("500"))
+            .accepted()
+    );
+    assert!(
+        !c.judge_paging("text_to_audio_list", None, Some("501"))
+            .accepted()
+    );
+    assert!(
+        c.judge_paging("custom_voice_list", None, Some("501"))
+            .accepted()
+    );
+    assert!(
+        !c.judge_paging("custom_voice_list", Some("0"), None)
+            .accepted()
+    );
+}
+
+fn refused(c: &Contract, e: &str, b: &Value) -> Refusal {
+    match c.judge(e, b) {
+        Verdict::Reject(r) => r,
+        Verdict::Accept => panic!("{e}: {b} should be refused"),
+    }
+}
+
+fn layers(r: &Refusal) -> Vec<Layer> {
+    r.reasons.iter().map(|x| x.layer).collect()
+}
+
+const I2V: &str = "image2video_create";
+const T2V: &str = "text2video_create";
+const OMNI: &str = "omni_video_create";
+
+#[test]
+fn the_example_image_is_the_generators_png() {
+    let c = Contract::load().unwrap();
+    let png = crate::png::gradient_base64(640, 360);
+    assert_eq!(c.family("image2video").unwrap().example["image"], png);
+    for item in c.family("multi_image2video").unwrap().example["image_list"]
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(item["image"], png);
+    }
+    assert_eq!(
+        crate::png::base64_dimensions(&png),
+        Some(crate::png::EXAMPLE_SIZE)
+    );
+}
+
+#[test]
+fn every_model_of_an_enum_has_a_capability_listing_every_feature() {
+    let c = Contract::load().unwrap();
+    for (name, ep) in &c.endpoints {
+        let (Some(fam), Some(mf)) = (&ep.capabilities, &ep.model_field) else {
+            continue;
+        };
+        let models = ep
+            .fields
+            .iter()
+            .find(|f| &f.name == mf)
+            .and_then(|f| f.values.clone())
+            .unwrap();
+        for m in &models {
+            let cap = c
+                .video
+                .capability(fam, m)
+                .unwrap_or_else(|| panic!("{name}: {m} has no {fam} capability"));
+            for feature in ep.features.keys() {
+                assert!(
+                    cap.features.contains_key(feature),
+                    "{m} in {fam} does not say whether {feature} is allowed"
+                );
+            }
+            for feature in cap.features.keys() {
+                assert!(
+                    ep.features.contains_key(feature),
+                    "{m} in {fam}: {feature} is not a feature of {name}"
+                );
+            }
+            assert!(c.video.output(fam, m).is_some());
+        }
+        // And the map names no model the endpoint does not accept.
+        for m in c.video.models_of(fam) {
+            assert!(
+                models.iter().any(|x| x == m),
+                "{fam}: {m} not in {name}'s enum"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_examples_are_the_cheapest_valid_bodies_of_their_family() {
+    let c = Contract::load().unwrap();
+    for f in &c.families {
+        let ep = c.endpoint(&f.create);
+        let (Some(fam), Some(mf)) = (&ep.capabilities, &ep.model_field) else {
+            continue;
+        };
+        let example = crate::bodies::example_with_stand_ins(&c, f);
+        let cost = c.unit_cost(&f.create, &example);
+        for m in c.video.models_of(fam) {
+            let cap = c.video.capability(fam, m).unwrap();
+            for mode in &cap.modes {
+                for d in cap.durations.iter().flatten() {
+                    let mut b = example.clone();
+                    b[mf] = json!(m);
+                    b["mode"] = json!(mode);
+                    if ep.fields.iter().any(|x| x.name == "duration") {
+                        b["duration"] = json!(d);
+                    }
+                    if c.judge(&f.create, &b).accepted() {
+                        assert!(
+                            c.unit_cost(&f.create, &b) >= cost - 1e-9,
+                            "{}: {b} costs less than the example",
+                            f.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let cost = |fam: &str| {
+        let f = c.family(fam).unwrap();
+        c.unit_cost(&f.create, &f.example)
+    };
+    assert_eq!(cost("text2video"), 1.0);
+    assert_eq!(cost("image2video"), 1.0);
+    assert_eq!(cost("multi_image2video"), 2.0);
+    assert_eq!(cost("video_extend"), 2.0);
+    assert!((cost("omni_video") - 1.8).abs() < 1e-9);
+    assert_eq!(cost("motion_control"), 5.0);
+    assert_eq!(
+        cost("text_to_audio"),
+        1.0,
+        "an audio create counts one unit"
+    );
+}
+
+#[test]
+fn the_cost_table_follows_model_mode_duration_and_sound() {
+    let c = Contract::load().unwrap();
+    let t2v = |b: Value| c.unit_cost(T2V, &b);
+    assert_eq!(
+        t2v(json!({"prompt": "a"})),
+        1.0,
+        "kling-v1 std 5 s by default"
+    );
+    assert_eq!(
+        t2v(json!({"prompt": "a", "mode": "pro", "duration": "10"})),
+        7.0
+    );
+    assert_eq!(
+        t2v(json!({"prompt": "a", "model_name": "kling-v2-master", "duration": 10})),
+        20.0
+    );
+    let v3 = t2v(json!({"prompt": "a", "model_name": "kling-v3", "duration": "7"}));
+    assert!((v3 - 4.2).abs() < 1e-9, "0.6 a second: {v3}");
+    let sound =
+        t2v(json!({"prompt": "a", "model_name": "kling-v2-6", "mode": "pro", "sound": "on"}));
+    assert_eq!(sound, 5.0);
+    let omni_video = c.unit_cost(
+        OMNI,
+        &json!({"prompt": "a", "mode": "std", "video_list": [{"video_url": "https://x/a.mp4"}]}),
+    );
+    assert!(
+        (omni_video - 4.5).abs() < 1e-9,
+        "O1 std 5 s x 1.5: {omni_video}"
+    );
+}
+
+#[test]
+fn the_output_specs_name_a_frame_size_and_rate() {
+    let c = Contract::load().unwrap();
+    let o = c.video.output("image2video", "kling-v1-6").unwrap();
+    assert_eq!((o.quality("pro"), o.fps), ("1080p", 30.0));
+    let o = c.video.output("text2video", "kling-v1-6").unwrap();
+    assert_eq!(o.fps, 24.0, "v1-6: 30 fps I2V, 24 fps T2V");
+    assert_eq!(c.video.frame_size("1080p", "9:16"), Some((1080, 1920)));
+    assert_eq!(c.video.frame_size("720p", "1:1"), Some((720, 720)));
+}
+
+#[test]
+fn image2video_rules_are_read_from_the_file() {
+    let c = Contract::load().unwrap();
+    let img = crate::png::gradient_base64(640, 360);
+    let base = json!({"image": img, "prompt": "p"});
+    assert!(c.judge(I2V, &base).accepted());
+    // image or image_tail: at least one.
+    let r = refused(&c, I2V, &json!({"prompt": "p"}));
+    assert_eq!(layers(&r), [Layer::Rule]);
+    assert!(r.names().contains(&"image".to_string()));
+    assert!(
+        c.judge(I2V, &json!({"image_tail": img, "prompt": "p"}))
+            .accepted()
+    );
+    // image_tail ⟂ masks ⟂ camera_control (kling-v1 std 5 s allows image_tail and motion brush).
+    let mut b = base.clone();
+    b["image_tail"] = json!(img);
+    b["static_mask"] = json!(img);
+    let r = refused(&c, I2V, &b);
+    assert!(r.cross_field(), "{r}");
+    assert!(r.names().contains(&"static_mask".to_string()));
+    // element_list ⟂ voice_list (and both unknown to kling-v1: capability reasons too).
+    let mut b = base.clone();
+    b["element_list"] = json!([{"element_id": 1}]);
+    b["voice_list"] = json!([{"voice_id": "v"}]);
+    b["sound"] = json!("on");
+    let r = refused(&c, I2V, &b);
+    assert!(
+        r.reasons
+            .iter()
+            .any(|x| x.why.contains("cannot be used together")),
+        "{r}"
+    );
+    // A data: URI is not raw Base64 (live message "File is not in a valid base64 format").
+    let mut b = base.clone();
+    b["image"] = json!(format!("data:image/png;base64,{img}"));
+    assert_eq!(layers(&refused(&c, I2V, &b)), [Layer::Field]);
+}
+
+#[test]
+fn multi_shot_rules_need_shot_type_multi_prompt_and_a_sum() {
+    let c = Contract::load().unwrap();
+    let shots = |d: [&str; 2]| json!([{"index": 1, "prompt": "a", "duration": d[0]}, {"index": 2, "prompt": "b", "duration": d[1]}]);
+    let ok = json!({"model_name": "kling-v3", "multi_shot": true, "shot_type": "customize",
+        "multi_prompt": shots(["2", "3"]), "duration": "5"});
+    assert!(c.judge(T2V, &ok).accepted(), "{:?}", c.judge(T2V, &ok));
+    // The official examples send multi_shot as a string.
+    let mut s = ok.clone();
+    s["multi_shot"] = json!("true");
+    assert!(c.judge(T2V, &s).accepted());
+    let mut bad = ok.clone();
+    bad["multi_prompt"] = shots(["2", "4"]);
+    let r = refused(&c, T2V, &bad);
+    assert_eq!(layers(&r), [Layer::Rule]);
+    assert!(r.names().contains(&"multi_prompt".to_string()));
+    let mut no_type = ok.clone();
+    no_type.as_object_mut().unwrap().remove("shot_type");
+    assert!(
+        refused(&c, T2V, &no_type)
+            .names()
+            .contains(&"shot_type".to_string())
+    );
+    // Without multi-shot a prompt is required; with intelligence too.
+    assert_eq!(layers(&refused(&c, T2V, &json!({}))), [Layer::Rule]);
+    let intel = json!({"model_name": "kling-v3", "multi_shot": true, "shot_type": "intelligence"});
+    assert!(
+        refused(&c, T2V, &intel)
+            .names()
+            .contains(&"prompt".to_string())
+    );
+    // Multi-shot is a kling-v3 feature.
+    let mut v1 = ok.clone();
+    v1["model_name"] = json!("kling-v1");
+    let r = refused(&c, T2V, &v1);
+    assert!(layers(&r).contains(&Layer::Capability), "{r}");
+}
+
+#[test]
+fn camera_control_takes_a_config_only_for_simple_with_one_axis() {
+    let c = Contract::load().unwrap();
+    let t2v = |cam: Value| json!({"prompt": "p", "camera_control": cam});
+    assert!(
+        c.judge(T2V, &t2v(json!({"type": "simple", "config": {"zoom": 5}})))
+            .accepted()
+    );
+    assert!(c.judge(T2V, &t2v(json!({"type": "forward_up"}))).accepted());
+    assert!(
+        c.judge(T2V, &t2v(json!({"type": "forward_up", "config": null})))
+            .accepted()
+    );
+    let r = refused(&c, T2V, &t2v(json!({"type": "simple"})));
+    assert!(r.names().contains(&"config".to_string()), "{r}");
+    let r = refused(
+        &c,
+        T2V,
+        &t2v(json!({"type": "down_back", "config": {"zoom": 5}})),
+    );
+    assert!(r.cross_field());
+    let r = refused(
+        &c,
+        T2V,
+        &t2v(json!({"type": "simple", "config": {"zoom": 5, "pan": 1}})),
+    );
+    assert!(
+        r.cross_field() && r.names().contains(&"camera_control".to_string()),
+        "{r:?}"
+    );
+    let r = refused(
+        &c,
+        T2V,
+        &t2v(json!({"type": "simple", "config": {"zoom": 11}})),
+    );
+    assert_eq!(layers(&r), [Layer::Field]);
+}
+
+#[test]
+fn the_capability_map_is_enforced_per_model_mode_and_duration() {
+    let c = Contract::load().unwrap();
+    let cam = json!({"type": "simple", "config": {"pan": 1}});
+    // kling-v1 text-to-video: camera control in std 5 s only.
+    assert!(
+        c.judge(T2V, &json!({"prompt": "p", "camera_control": cam}))
+            .accepted()
+    );
+    let pro = json!({"prompt": "p", "camera_control": cam, "mode": "pro"});
+    let r = refused(&c, T2V, &pro);
+    assert_eq!(layers(&r), [Layer::Capability]);
+    assert!(r.names().contains(&"camera_control".to_string()));
+    // Durations 3-15 are in the enum, but kling-v1 makes 5 or 10 s.
+    let r = refused(&c, T2V, &json!({"prompt": "p", "duration": "7"}));
+    assert_eq!(layers(&r), [Layer::Capability]);
+    assert!(
+        c.judge(
+            T2V,
+            &json!({"prompt": "p", "duration": "7", "model_name": "kling-v3"})
+        )
+        .accepted()
+    );
+    // kling-v2-6: sound in pro only; image_tail in pro only and without sound.
+    let img = crate::png::gradient_base64(300, 300);
+    let v26 = |extra: Value| {
+        let mut b = json!({"model_name": "kling-v2-6", "image": img, "prompt": "p"});
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        b
+    };
+    assert!(
+        c.judge(I2V, &v26(json!({"mode": "pro", "sound": "on"})))
+            .accepted()
+    );
+    assert!(!c.judge(I2V, &v26(json!({"sound": "on"}))).accepted());
+    assert!(
+        c.judge(I2V, &v26(json!({"mode": "pro", "image_tail": img})))
+            .accepted()
+    );
+    assert!(
+        !c.judge(
+            I2V,
+            &v26(json!({"mode": "pro", "image_tail": img, "sound": "on"}))
+        )
+        .accepted()
+    );
+    // kling-v1-5: simple camera only, pro 5 s.
+    let v15 = |cam: Value, mode: &str| json!({"model_name": "kling-v1-5", "image": img, "prompt": "p", "mode": mode, "camera_control": cam});
+    assert!(c.judge(I2V, &v15(cam.clone(), "pro")).accepted());
+    assert!(!c.judge(I2V, &v15(cam.clone(), "std")).accepted());
+    assert!(
+        !c.judge(I2V, &v15(json!({"type": "forward_up"}), "pro"))
+            .accepted()
+    );
+    // Without the capability layer (a target that skips the map) these pass.
+    let skip = Layers {
+        rules: true,
+        capabilities: false,
+    };
+    assert!(c.judge_with(T2V, &pro, skip).accepted());
+}
+
+#[test]
+fn omni_video_rules_frames_counts_and_o1_durations() {
+    let c = Contract::load().unwrap();
+    let img = crate::png::gradient_base64(640, 360);
+    let frame = |t: &str| json!({"image_url": img, "type": t});
+    // O1 without reference images: 5 or 10 s only; with one: 3-10 s.
+    assert!(
+        c.judge(OMNI, &json!({"prompt": "p", "aspect_ratio": "16:9"}))
+            .accepted()
+    );
+    let r = refused(
+        &c,
+        OMNI,
+        &json!({"prompt": "p", "aspect_ratio": "16:9", "duration": "3"}),
+    );
+    assert_eq!(layers(&r), [Layer::Capability]);
+    let refer = json!({"prompt": "p", "aspect_ratio": "16:9", "duration": "3", "image_list": [{"image_url": img}]});
+    assert!(
+        c.judge(OMNI, &refer).accepted(),
+        "{:?}",
+        c.judge(OMNI, &refer)
+    );
+    // aspect_ratio is required without a first frame.
+    let r = refused(&c, OMNI, &json!({"prompt": "p"}));
+    assert!(r.names().contains(&"aspect_ratio".to_string()));
+    assert!(
+        c.judge(
+            OMNI,
+            &json!({"prompt": "p", "image_list": [frame("first_frame")]})
+        )
+        .accepted()
+    );
+    // An end frame needs a first frame.
+    let r = refused(
+        &c,
+        OMNI,
+        &json!({"prompt": "p", "image_list": [frame("end_frame")]}),
+    );
+    assert!(r.names().contains(&"image_list".to_string()), "{r}");
+    let both = json!({"prompt": "p", "image_list": [frame("first_frame"), frame("end_frame")]});
+    assert!(
+        c.judge(OMNI, &both).accepted(),
+        "{:?}",
+        c.judge(OMNI, &both)
+    );
+    // Images + elements: at most 7 without a reference video.
+    let eight: Vec<Value> = (0..8).map(|_| json!({"image_url": img})).collect();
+    let r = refused(
+        &c,
+        OMNI,
+        &json!({"prompt": "p", "aspect_ratio": "1:1", "image_list": eight}),
+    );
+    assert!(r.cross_field());
+    // A reference video: sound must be off.
+    let video = json!({"prompt": "p", "video_list": [{"video_url": "https://x/a.mp4", "refer_type": "feature"}], "sound": "on", "aspect_ratio": "16:9"});
+    let r = refused(&c, OMNI, &video);
+    assert!(r.names().contains(&"sound".to_string()), "{r}");
+    // Multi-shot: kling-v3-omni only, and without frames.
+    let ms = json!({"model_name": "kling-v3-omni", "multi_shot": true, "shot_type": "intelligence", "prompt": "p", "aspect_ratio": "16:9"});
+    assert!(c.judge(OMNI, &ms).accepted(), "{:?}", c.judge(OMNI, &ms));
+    let mut o1 = ms.clone();
+    o1["model_name"] = json!("kling-video-o1");
+    assert!(!c.judge(OMNI, &o1).accepted());
+}
+
+#[test]
+fn what_real_clients_send_is_accepted() {
+    let c = Contract::load().unwrap();
+    // kling-clients.md: model beside model_name, duration as a number, cfg_scale to a v2 model.
+    let b = json!({"model_name": "kling-v2-master", "model": "kling-v2-master", "prompt": "p",
+        "duration": 5, "cfg_scale": 0.5, "mode": "std"});
+    assert!(c.judge(T2V, &b).accepted(), "{:?}", c.judge(T2V, &b));
+    let bad_number = json!({"prompt": "p", "duration": 5.5});
+    assert!(!c.judge(T2V, &bad_number).accepted());
+}
+
+#[test]
+fn refusals_name_their_fields_and_say_which_are_cross_field() {
+    let r = Refusal {
+        reasons: vec![Reason {
+            why: "x".into(),
+            names: vec![
+                "multi_prompt[1].duration".into(),
+                "camera_control.config".into(),
+            ],
+            layer: Layer::Rule,
+        }],
+    };
+    let names = r.names();
+    for n in [
+        "multi_prompt",
+        "duration",
+        "camera_control",
+        "config",
+        "multi_prompt.duration",
+    ] {
+        assert!(names.contains(&n.to_string()), "{n}: {names:?}");
+    }
+    assert!(r.cross_field());
+}
