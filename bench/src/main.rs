@@ -525,13 +525,20 @@ async fn run_scenario(
                     "first fetch, cold (no shared GOPs made)",
                     ms(v.cold),
                     "ms",
-                    format!("{what}; {} bytes", v.file_bytes),
+                    format!(
+                        "{what}; {} bytes; {:.0} ms CPU",
+                        v.file_bytes,
+                        ms(v.cold_cpu)
+                    ),
                 ),
                 (
                     "first fetch of a second task, same variant",
                     ms(v.shared),
                     "ms",
-                    "its own first second encoded, the other GOPs shared".into(),
+                    format!(
+                        "its own first second encoded, the other GOPs shared; {:.0} ms CPU",
+                        ms(v.shared_cpu)
+                    ),
                 ),
                 (
                     "repeat fetch (from memory)",

@@ -79,6 +79,18 @@ pub(crate) struct Op {
     pub(crate) causes: Vec<(Code, &'static str)>,
 }
 
+/// The headers of a served file.
+fn file_headers() -> Value {
+    let text = json!({"schema": {"type": "string"}});
+    json!({
+        "Cache-Control": text,
+        "ETag": text,
+        "Accept-Ranges": text,
+        "Content-Length": {"schema": {"type": "integer"}},
+        "Content-Range": text,
+    })
+}
+
 /// A success answer whose `data` follows `data`.
 pub(crate) fn ok(description: &str, data: Value) -> Value {
     json!({
@@ -350,27 +362,33 @@ fn operations() -> Vec<Op> {
             tag: "files",
             summary: "The media behind result URLs (not a Kling path)",
             description: "Every url, url_mp3, url_wav and trial_url of a result points here. \
-                          Synthesised on request, deterministic per file.",
+                          Synthesised on first request, deterministic per file, then served \
+                          from memory like a CDN: `HEAD` gives the same headers without the \
+                          body; `Accept-Ranges: bytes`; one range `bytes=a-b`, `a-` or `-n` \
+                          answers 206 (several ranges, or another unit, the whole file); a \
+                          strong `ETag`; `If-None-Match` answers 304; `If-Range` with the \
+                          current tag lets a range through, anything else gets the whole file.",
             plane: Plane::Files,
             params: vec![json!({
                 "name": "name", "in": "path", "required": true,
-                "description": "`kling_<uuid>.mp3` or `kling_<uuid>.wav`",
+                "description": "`kling_<uuid>.mp3`, `kling_<uuid>.wav` or `kling_<uuid>.mp4`",
                 "schema": {"type": "string",
-                           "pattern": "^kling_[0-9a-fA-F-]{32,36}\\.([mM][pP]3|[wW][aA][vV])$"},
+                           "pattern": "^kling_[0-9a-fA-F-]{32,36}\\.([mM][pP][34]|[wW][aA][vV])$"},
             })],
             body: None,
             ok: json!({
-                "description": "The file: MP3 (MPEG-2 Layer III, 24 kHz mono, 64 kbit/s CBR) or \
-                                WAV (PCM 16-bit, 24 kHz mono).",
-                "headers": {"Cache-Control": {"schema": {"type": "string"}}},
-                "content": {"audio/mpeg": {}, "audio/wav": {}},
+                "description": "The file: MP3 (MPEG-2 Layer III, 24 kHz mono, 64 kbit/s CBR), \
+                                WAV (PCM 16-bit, 24 kHz mono) or MP4 (H.264, and MP3 sound \
+                                when the video has sound).",
+                "headers": file_headers(),
+                "content": {"audio/mpeg": {}, "audio/wav": {}, "video/mp4": {}},
             }),
             causes: vec![
                 (
                     Code::NotFound,
                     "no such file (`File not found: …`), or the extension is not the file's",
                 ),
-                (Code::Internal, "the MP3 encoder failed"),
+                (Code::Internal, "the MP3 or H.264 encoder failed"),
             ],
         },
     ]);
@@ -488,6 +506,32 @@ impl Op {
     fn responses(&self) -> Map<String, Value> {
         let mut out = Map::new();
         out.insert("200".into(), self.ok.clone());
+        if self.plane == Plane::Files {
+            out.insert(
+                "206".into(),
+                json!({
+                    "description": "Partial content: the one byte range asked for \
+                                    (`Content-Range: bytes a-b/len`).",
+                    "headers": file_headers(),
+                    "content": {"audio/mpeg": {}, "audio/wav": {}, "video/mp4": {}},
+                }),
+            );
+            out.insert(
+                "304".into(),
+                json!({"description": "Not modified: `If-None-Match` names the file's ETag \
+                                       (or `*`); no body."}),
+            );
+            out.insert(
+                "416".into(),
+                json!({
+                    "description": "Range not satisfiable: the range starts past the end (or \
+                                    is `-0`); `Content-Range: bytes */len`, and the envelope \
+                                    of code 1200.",
+                    "headers": {"Content-Range": {"schema": {"type": "string"}}},
+                    "content": {"application/json": {"schema": schema_ref("ErrorEnvelope")}},
+                }),
+            );
+        }
         let injected = match self.plane {
             Plane::Control | Plane::Health => None,
             Plane::Kling | Plane::Files => Some("a control-plane fault rule"),

@@ -21,8 +21,8 @@ const GREY: u8 = 128;
 /// The watermark's band luma and its text luma.
 const BAND: u8 = 190;
 const BAND_INK: u8 = 40;
-/// The text along the watermark band, repeated.
-const WATERMARK: &str = "KLING MOCK WATERMARK   ";
+/// The text along the watermark band, centred.
+const WATERMARK: &str = "KLING MOCK WATERMARK";
 
 /// One 8-bit I420 picture (even width and height).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +109,9 @@ fn fit(text: &str, want: usize, width: usize) -> usize {
     want.min(width / (text.len().max(1) * 8)).max(1)
 }
 
+/// The longest title line (an 18-digit id) the title card is sized for.
+const TITLE_TEMPLATE: &str = "video 000000000000000000";
+
 /// The per-file title of the first second: which task and which video this file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Title {
@@ -121,10 +124,10 @@ pub(crate) struct Title {
 pub(crate) struct Scene {
     v: Variant,
     background: Canvas,
-    /// Base unit of sizes: the short side / 90 (12 px at 1080p).
-    unit: usize,
     /// Top of the title card, of the timecode and of the frame counter.
     title_y: usize,
+    /// Scale of the title card's text.
+    title_scale: usize,
     clock_y: usize,
     clock_scale: usize,
     counter_y: usize,
@@ -182,14 +185,17 @@ impl Scene {
         let label_scale = fit(&label, 2 * unit, w - 2 * margin);
         let label_y = brand_y + 8 * brand_scale + 3 * unit;
         bg.text(margin, label_y, label_scale, &label);
+        // The title card: two lines as wide as an 18-digit id allows.
         let title_y = label_y + 8 * label_scale + 4 * unit;
-        // The timecode in the middle, the counter under it.
+        let title_scale = fit(TITLE_TEMPLATE, 2 * unit, w * 9 / 10);
+        let title_h = 18 * title_scale + 2 * unit;
+        // The timecode in the middle (below the title card), the counter under it.
         let clock_scale = fit("00:00:00.00", h / 40, w * 9 / 10);
         let clock_y = (h / 2)
             .saturating_sub(4 * clock_scale)
-            .max(title_y + 20 * unit);
+            .max(title_y + title_h + 2 * unit);
         let counter = format!("frame {0}/{0}", v.frames);
-        let counter_scale = fit(&counter, 2 * unit, w - 2 * margin);
+        let counter_scale = fit(&counter, unit, w - 2 * margin);
         let counter_y = clock_y + 8 * clock_scale + 3 * unit;
         // The sweep marker's track and the progress bar at the bottom.
         let bar_h = (h / 40).max(2);
@@ -201,8 +207,8 @@ impl Scene {
         let mut scene = Scene {
             v: *v,
             background: bg,
-            unit,
             title_y,
+            title_scale,
             clock_y,
             clock_scale,
             counter_y,
@@ -224,13 +230,15 @@ impl Scene {
     /// Draw frame `index` (0-based) into `out`, with the title card when `title` is given.
     pub fn frame(&self, index: u32, title: Option<Title>, out: &mut Canvas) {
         out.clone_from(&self.background);
-        let (w, v, unit) = (out.w, &self.v, self.unit);
+        let (w, v) = (out.w, &self.v);
         if let Some(t) = title {
             let task = format!("task  {}", t.task_id);
             let video = format!("video {}", t.video_id);
-            let scale = fit(&task, 3 * unit, w * 9 / 10);
-            out.text_centred(self.title_y, scale, &task);
-            out.text_centred(self.title_y + 10 * scale + unit, scale, &video);
+            let scale = self.title_scale;
+            let (tw, vw) = (text_size(&task, scale).0, text_size(&video, scale).0);
+            let x = w.saturating_sub(tw.max(vw)) / 2;
+            out.text(x, self.title_y, scale, &task);
+            out.text(x, self.title_y + 10 * scale, scale, &video);
         }
         let fps = v.fps.max(1);
         let secs = index / fps;
@@ -297,9 +305,12 @@ fn watermark_band(w: usize, h: usize, unit: usize) -> Vec<(usize, Vec<bool>)> {
     let ey = (-hi as f64 / len * 1024.0).round() as i64;
     let (nx, ny) = (-ey, ex);
     let half = (w.min(h) / 12) as i64;
-    let scale = ((2 * half - 2 * unit as i64) / 8).max(1);
-    let text_top = -4 * scale;
+    // As tall as the band allows, as long as the whole text fits along the diagonal.
     let chars: Vec<u8> = WATERMARK.bytes().collect();
+    let fits = (len as i64 * 9 / 10) / (8 * chars.len() as i64);
+    let scale = ((2 * half - 2 * unit as i64) / 8).min(fits).max(1);
+    let text_len = 8 * scale * chars.len() as i64;
+    let text_top = -4 * scale;
     let (cx, cy) = (wi / 2, hi / 2);
     let mut band = Vec::with_capacity(h);
     for row in 0..hi {
@@ -317,13 +328,13 @@ fn watermark_band(w: usize, h: usize, unit: usize) -> Vec<(usize, Vec<bool>)> {
             if x0.is_none() {
                 x0 = Some(col as usize);
             }
-            let along = ((dx * ex + dy * ey) >> 10) + 1_000_000 * 8 * scale;
+            // From the start of the text, which is centred on the band.
+            let along = ((dx * ex + dy * ey) >> 10) + text_len / 2;
             let gy = (across - text_top).div_euclid(scale);
-            let letter = (0..8).contains(&gy) && {
-                let cell = along.div_euclid(8 * scale);
-                let gx = along.rem_euclid(8 * scale) / scale;
-                let ch = chars[(cell as usize) % chars.len()];
-                glyph(ch)[gy as usize] >> gx & 1 == 1
+            let letter = (0..8).contains(&gy) && (0..text_len).contains(&along) && {
+                let cell = (along / (8 * scale)) as usize;
+                let gx = along % (8 * scale) / scale;
+                glyph(chars[cell])[gy as usize] >> gx & 1 == 1
             };
             cells.push(letter);
         }
