@@ -77,6 +77,7 @@ pub fn seed_state(
                     text_to_audio::SPEC.id,
                     &req.common,
                     None,
+                    1,
                     |id, now| text_to_audio::plan(&s.kind_ctx(), &account, &req, id, now),
                 )
                 .map_err(|e| format!("seeding: {e:?}"))?;

@@ -102,11 +102,14 @@ async fn create(
             }
             job.resolve(&s.kind_ctx(), &account)?;
             let fail = super::scripted(&s, spec.id, &body, note)?;
-            let view =
-                s.engine
-                    .create(account.idx, spec.id, job.common(), job.cost(), |id, now| {
-                        super::with_failure(job.plan(&s.kind_ctx(), &account, id, now), fail)
-                    })?;
+            let view = s.engine.create(
+                account.idx,
+                spec.id,
+                job.common(),
+                job.cost(),
+                job.slots(),
+                |id, now| super::with_failure(job.plan(&s.kind_ctx(), &account, id, now), fail),
+            )?;
             Ok(data_response(&view.created()))
         }
         Mode::Call { parse } => {

@@ -197,13 +197,14 @@ impl Billing {
     }
 
     /// Admit a create drawing on `pool` (cost `cost` units): check the account's state, concurrency and
-    /// balance; `occupy` takes a concurrency slot (async kinds) until [`Billing::finish`].
+    /// balance; an asynchronous task takes `slots` concurrency slots (1, or `n` for an image task
+    /// of `n` images; 0 for a synchronous call) until [`Billing::finish`].
     pub fn admit(
         &self,
         account: u32,
         pool: Pool,
         cost: f64,
-        occupy: bool,
+        slots: u32,
         now: i64,
     ) -> Result<(), KlingError> {
         self.with(account, now, |b| {
@@ -215,26 +216,26 @@ impl Billing {
             }
             let used = b.in_flight.get(&pool).copied().unwrap_or(0);
             if let Some(limit) = b.settings.concurrency.get(&pool)
-                && used >= *limit
+                && used + slots.max(1) > *limit
             {
                 return Err(KlingError::plain(Code::ConcurrencyLimited));
             }
             if !b.settings.packs.iter().any(|p| p.usable(pool, cost, now)) {
                 return Err(KlingError::plain(Code::ResourcePackDepleted));
             }
-            if occupy {
-                b.in_flight.insert(pool, used + 1);
+            if slots > 0 {
+                b.in_flight.insert(pool, used + slots);
             }
             Ok(())
         })
     }
 
-    /// A task left flight (finished, failed, or its create was refused after admission);
-    /// `charge` units are deducted when it succeeded.
-    pub fn finish(&self, account: u32, pool: Pool, occupied: bool, charge: Option<f64>, now: i64) {
+    /// A task left flight (finished, failed, or its create was refused after admission),
+    /// releasing its `slots`; `charge` units are deducted when it succeeded.
+    pub fn finish(&self, account: u32, pool: Pool, slots: u32, charge: Option<f64>, now: i64) {
         self.with(account, now, |b| {
-            if occupied && let Some(n) = b.in_flight.get_mut(&pool) {
-                *n = n.saturating_sub(1);
+            if let Some(n) = b.in_flight.get_mut(&pool) {
+                *n = n.saturating_sub(slots);
             }
             if let Some(cost) = charge {
                 self.dirty.mark(account);
@@ -251,9 +252,11 @@ impl Billing {
         });
     }
 
-    /// Take a concurrency slot without checks (a task restored from a saved state).
-    pub fn occupy(&self, account: u32, pool: Pool, now: i64) {
-        self.with(account, now, |b| *b.in_flight.entry(pool).or_insert(0) += 1);
+    /// Take `slots` concurrency slots without checks (a task restored from a saved state).
+    pub fn occupy(&self, account: u32, pool: Pool, slots: u32, now: i64) {
+        self.with(account, now, |b| {
+            *b.in_flight.entry(pool).or_insert(0) += slots
+        });
     }
 
     /// An account's settings if it has a book (for the state store: none means the defaults).
@@ -370,15 +373,15 @@ mod tests {
         s.concurrency.insert(Pool::Video, 2);
         s.packs = default_packs(0);
         b.set(1, s, 0).unwrap();
-        b.admit(1, Pool::Video, 0.05, true, 0).unwrap();
-        b.admit(1, Pool::Video, 0.05, true, 0).unwrap();
+        b.admit(1, Pool::Video, 0.05, 1, 0).unwrap();
+        b.admit(1, Pool::Video, 0.05, 1, 0).unwrap();
         assert_eq!(
-            b.admit(1, Pool::Video, 0.05, true, 0).unwrap_err().code,
+            b.admit(1, Pool::Video, 0.05, 1, 0).unwrap_err().code,
             Code::ConcurrencyLimited
         );
-        b.admit(2, Pool::Video, 0.05, true, 0).unwrap();
-        b.finish(1, Pool::Video, true, Some(0.05), 0);
-        b.admit(1, Pool::Video, 0.05, true, 0).unwrap();
+        b.admit(2, Pool::Video, 0.05, 1, 0).unwrap();
+        b.finish(1, Pool::Video, 1, Some(0.05), 0);
+        b.admit(1, Pool::Video, 0.05, 1, 0).unwrap();
     }
 
     #[test]
@@ -389,10 +392,10 @@ mod tests {
                 .unwrap();
         b.set(1, s, 1000).unwrap();
         for _ in 0..2 {
-            b.admit(1, Pool::Video, 0.05, false, 1000).unwrap();
-            b.finish(1, Pool::Video, false, Some(0.05), 1000);
+            b.admit(1, Pool::Video, 0.05, 0, 1000).unwrap();
+            b.finish(1, Pool::Video, 0, Some(0.05), 1000);
         }
-        let e = b.admit(1, Pool::Video, 0.05, false, 1000).unwrap_err();
+        let e = b.admit(1, Pool::Video, 0.05, 0, 1000).unwrap_err();
         assert_eq!(
             (e.code, e.message.as_ref()),
             (Code::ResourcePackDepleted, "Account balance not enough")
@@ -410,8 +413,8 @@ mod tests {
         .unwrap();
         b.set(1, s, 0).unwrap();
         for _ in 0..7 {
-            b.admit(1, Pool::Video, 0.05, false, 0).unwrap();
-            b.finish(1, Pool::Video, false, Some(0.05), 0);
+            b.admit(1, Pool::Video, 0.05, 0, 0).unwrap();
+            b.finish(1, Pool::Video, 0, Some(0.05), 0);
         }
         let (s, _) = b.settings(1, 0);
         assert_eq!(
@@ -429,11 +432,11 @@ mod tests {
         .unwrap();
         b.set(1, s, 0).unwrap();
         assert_eq!(
-            b.admit(1, Pool::Video, 0.05, false, 4999).unwrap_err().code,
+            b.admit(1, Pool::Video, 0.05, 0, 4999).unwrap_err().code,
             Code::ResourcePackDepleted
         );
-        b.admit(1, Pool::Video, 0.05, false, 5000).unwrap();
-        assert!(b.admit(1, Pool::Video, 0.05, false, 9000).is_err());
+        b.admit(1, Pool::Video, 0.05, 0, 5000).unwrap();
+        assert!(b.admit(1, Pool::Video, 0.05, 0, 9000).is_err());
     }
 
     #[test]
@@ -454,10 +457,7 @@ mod tests {
                 0,
             )
             .unwrap();
-            assert_eq!(
-                b.admit(1, Pool::Video, 0.05, false, 0).unwrap_err().code,
-                code
-            );
+            assert_eq!(b.admit(1, Pool::Video, 0.05, 0, 0).unwrap_err().code, code);
         }
     }
 }

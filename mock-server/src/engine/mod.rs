@@ -67,6 +67,12 @@ pub trait KindResult: erased_serde::Serialize + std::fmt::Debug + Send + Sync {
     fn deduction(&self) -> Option<&str> {
         None
     }
+
+    /// Concurrency slots the task holds while in flight: 1, or `n` for an image task of `n`
+    /// images (SOURCES.md: Rate Limits).
+    fn slots(&self) -> u32 {
+        1
+    }
 }
 
 erased_serde::serialize_trait_object!(KindResult);
@@ -250,24 +256,27 @@ impl Engine {
     ///
     /// `cost`: the units this task will cost when it succeeds, if the request decides it (the
     /// kind's fixed cost otherwise); the planned result must then report the same deduction.
+    /// `slots`: the concurrency slots it holds while in flight; the planned result's
+    /// [`KindResult::slots`] must say the same.
     pub fn create(
         &self,
         account: u32,
         kind: KindId,
         common: &Common,
         cost: Option<f64>,
+        slots: u32,
         plan: impl FnOnce(u64, i64) -> Plan,
     ) -> Result<TaskView, KlingError> {
         self.catch_up();
         let now = self.clock.now_ms();
         let terms = self.terms(kind);
         let cost = cost.unwrap_or(terms.cost);
-        self.billing.admit(account, terms.pool, cost, true, now)?;
+        self.billing.admit(account, terms.pool, cost, slots, now)?;
         let id = self.ids.next(now);
         if let Some(ext) = &common.external_task_id
             && let Err(e) = self.store.reserve_external(account, ext, id)
         {
-            self.billing.finish(account, terms.pool, true, None, now);
+            self.billing.finish(account, terms.pool, slots, None, now);
             return Err(e);
         }
         let Plan { result, failure } = plan(id, now);
@@ -473,7 +482,8 @@ impl Engine {
                 .and_then(|d| d.parse().ok())
                 .unwrap_or(terms.cost);
             let charge = (view.status == Status::Succeed).then_some(cost);
-            self.billing.finish(account, terms.pool, true, charge, at);
+            let slots = view.planned.saved().slots();
+            self.billing.finish(account, terms.pool, slots, charge, at);
         }
         if let Some(d) = old_due.filter(|&d| d != at) {
             self.timers.cancel(d, id);
@@ -566,7 +576,9 @@ impl Engine {
         self.ids.observe(rec.id);
         if !rec.status.is_terminal() {
             let pool = self.terms(rec.kind).pool;
-            self.billing.occupy(rec.account, pool, self.clock.now_ms());
+            let slots = rec.result.saved().slots();
+            self.billing
+                .occupy(rec.account, pool, slots, self.clock.now_ms());
         }
         if let Some(due) = rec.due {
             self.timers.schedule(due, rec.id);

@@ -218,6 +218,11 @@ pub trait Job: Send {
     fn cost(&self) -> Option<f64> {
         None
     }
+    /// Concurrency slots the task holds while in flight (1; `n` for an image task of `n`
+    /// images). The planned result's [`KindResult::slots`] must say the same.
+    fn slots(&self) -> u32 {
+        1
+    }
     /// What the task will produce, decided when it is created.
     fn plan(&self, s: &Ctx<'_>, account: &Account, task_id: u64, now: i64) -> Plan;
 }

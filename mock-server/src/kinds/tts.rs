@@ -262,7 +262,7 @@ pub fn synthesize(
     let cost = SPEC.id.unit_cost();
     s.engine
         .billing
-        .admit(account.idx, SPEC.pool, cost, false, now)?;
+        .admit(account.idx, SPEC.pool, cost, 0, now)?;
     if let Some(msg) = fail {
         return Ok(TtsData {
             task_id: s.ids.next(now).to_string(),
@@ -276,7 +276,7 @@ pub fn synthesize(
     }
     s.engine
         .billing
-        .finish(account.idx, SPEC.pool, false, Some(cost), now);
+        .finish(account.idx, SPEC.pool, 0, Some(cost), now);
     let task_id = s.ids.next(now);
     let audio_id = s.ids.next(now);
     let samples = samples_for_secs(speech_secs(&req.text, req.speed_tenths));
