@@ -3,18 +3,20 @@
 //! A result never stores bytes: it stores a [`MediaRef`] (a random token, the format and the
 //! length), and the file is synthesised when fetched (`GET /files/kling_<uuid>.<ext>`),
 //! byte-identical every time: audio files from a [`MediaFile`] ([`audio`]), MP4 videos from a
-//! [`VideoFile`] ([`video`]). Made files are kept in memory under a byte budget ([`cache`]). The
+//! [`VideoFile`] ([`video`]), PNG and JPEG images from an [`ImageFile`] ([`image`]). Made files are kept in memory under a byte budget ([`cache`]). The
 //! library also remembers generated audio and video *ids* ([`MediaItem`], and [`VideoFacts`] for
 //! videos) so that endpoints which take them as input (a custom voice's `video_id`, video
 //! extension, later avatar/lip-sync `audio_id`) can check ownership, origin and duration.
 
 pub mod audio;
 pub mod cache;
+pub mod image;
 pub mod video;
 
 use crate::churn::ChurnMap;
 use audio::Sound;
 use cache::{FileBytes, MediaCache};
+use image::ImageError;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -29,6 +31,10 @@ pub enum Format {
     Wav,
     /// MP4: H.264 video, and MP3 sound when the video has sound ([`video`]).
     Mp4,
+    /// PNG, 8-bit RGB ([`image`]).
+    Png,
+    /// Baseline JPEG, RGB ([`image`]).
+    Jpeg,
 }
 
 impl Format {
@@ -38,6 +44,8 @@ impl Format {
             Format::Mp3 => "mp3",
             Format::Wav => "wav",
             Format::Mp4 => "mp4",
+            Format::Png => "png",
+            Format::Jpeg => "jpg",
         }
     }
 
@@ -47,6 +55,8 @@ impl Format {
             Format::Mp3 => "audio/mpeg",
             Format::Wav => "audio/wav",
             Format::Mp4 => "video/mp4",
+            Format::Png => "image/png",
+            Format::Jpeg => "image/jpeg",
         }
     }
 
@@ -55,6 +65,8 @@ impl Format {
             "mp3" => Some(Format::Mp3),
             "wav" => Some(Format::Wav),
             "mp4" => Some(Format::Mp4),
+            "png" => Some(Format::Png),
+            "jpg" | "jpeg" => Some(Format::Jpeg),
             _ => None,
         }
     }
@@ -73,7 +85,8 @@ pub struct MediaRef {
     pub format: Format,
     /// The length: for audio, in PCM samples at [`audio::SAMPLE_RATE`]; for [`Format::Mp4`], in
     /// 1/600 s ticks ([`VideoFile::ticks`]: frames x 600 / fps, exact for every frame rate that
-    /// divides 600, as 24, 25, 30 and 60 do).
+    /// divides 600, as 24, 25, 30 and 60 do); for [`Format::Png`] and [`Format::Jpeg`], 0 (an
+    /// image has no length).
     pub samples: u32,
 }
 
@@ -97,6 +110,7 @@ impl MediaRef {
             Format::Mp3 => audio::mp3_duration_secs(self.samples),
             Format::Wav => audio::wav_duration_secs(self.samples),
             Format::Mp4 => f64::from(self.samples) / f64::from(VIDEO_TICKS),
+            Format::Png | Format::Jpeg => 0.0,
         }
     }
 }
@@ -177,6 +191,31 @@ impl VideoFile {
     }
 }
 
+/// A generated image file: everything needed to re-create its bytes ([`image::render`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageFile {
+    /// The task that made it (drawn large in the middle).
+    pub task_id: u64,
+    /// Its index among the task's images, from 0 (drawn as `image <index+1>/<n>`).
+    pub index: u32,
+    /// How many images the task made.
+    pub n: u32,
+    /// Width, pixels ([`image::MIN_SIDE`] to [`image::MAX_SIDE`]).
+    pub width: u32,
+    /// Height, pixels ([`image::MIN_SIDE`] to [`image::MAX_SIDE`]).
+    pub height: u32,
+    /// The seed of its colours and shapes (with the index).
+    pub seed: u64,
+    /// Whether the watermark band is drawn.
+    pub watermark: bool,
+    /// The label drawn at the top, e.g. `kling-v2-1 2k 16:9`.
+    pub label: Label,
+    /// [`Format::Png`] or [`Format::Jpeg`].
+    pub format: Format,
+    /// When it was generated, Unix ms on the mock's clock; `None`: never expires.
+    pub born: Option<i64>,
+}
+
 /// What the mock knows of a generated video id, beside its [`MediaItem`]: what families that
 /// take a `video_id` (video extension, ...) need: model, mode, its file, the extension chain's
 /// total length.
@@ -203,13 +242,15 @@ pub struct VideoFacts {
     pub chain_ms: u64,
 }
 
-/// A file the library can serve: an audio file or a video file.
+/// A file the library can serve: an audio, video or image file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Served {
     /// A WAV or MP3 file.
     Audio(MediaFile),
     /// An MP4 file.
     Video(VideoFile),
+    /// A PNG or JPEG file.
+    Image(ImageFile),
 }
 
 impl Served {
@@ -218,6 +259,7 @@ impl Served {
         match self {
             Served::Audio(f) => f.format,
             Served::Video(_) => Format::Mp4,
+            Served::Image(i) => i.format,
         }
     }
 
@@ -226,6 +268,7 @@ impl Served {
         match self {
             Served::Audio(f) => f.born,
             Served::Video(v) => v.born,
+            Served::Image(i) => i.born,
         }
     }
 }
@@ -239,6 +282,9 @@ pub enum RenderError {
     /// The video could not be made.
     #[error(transparent)]
     Video(#[from] VideoError),
+    /// The image could not be made.
+    #[error(transparent)]
+    Image(#[from] ImageError),
 }
 
 /// The token and format named by a file name `kling_<uuid>.<ext>` or by any URL whose path ends so.
@@ -315,6 +361,9 @@ pub enum MediaChange {
     Video(Token, VideoFile),
     /// A video id was generated, with what the mock knows of it.
     VideoItem(u64, MediaItem, VideoFacts),
+    /// An image file was generated (added after the video entries: at the end, so older logs
+    /// read unchanged).
+    Image(Token, ImageFile),
 }
 
 /// A generated audio or video, known by its id.
@@ -344,12 +393,16 @@ pub struct MediaLibrary {
     /// Generated video files (a table of their own: their entries are three times an audio
     /// file's).
     videos: ChurnMap<Token, VideoFile>,
+    /// Generated image files (a table of their own, like the videos').
+    images: ChurnMap<Token, ImageFile>,
     /// What is known of generated video ids (each also in `items`).
     facts: ChurnMap<u64, VideoFacts>,
     /// Generated files in the order they were added, with their birth time.
     file_order: Mutex<VecDeque<(i64, Token)>>,
     /// Generated video files in the order they were added, with their birth time.
     video_order: Mutex<VecDeque<(i64, Token)>>,
+    /// Generated image files in the order they were added, with their birth time.
+    image_order: Mutex<VecDeque<(i64, Token)>>,
     /// Generated media ids in the order they were added, with their birth time.
     item_order: Mutex<VecDeque<(i64, u64)>>,
     /// How long a generated entry lives, ms (0: forever).
@@ -483,6 +536,38 @@ impl MediaLibrary {
         self.videos.get(token).filter(|f| self.alive(f.born, now))
     }
 
+    /// Register an image file (retention and cap apply as for audio files) and return its
+    /// reference (its `samples` is 0). Its bytes are made on first fetch.
+    pub fn add_image(&self, token: Token, file: ImageFile) -> MediaRef {
+        self.images.insert(token, file);
+        if let Some(born) = file.born {
+            self.added.mark(MediaChange::Image(token, file));
+            let mut order = self.image_order.lock().unwrap_or_else(|e| e.into_inner());
+            order.push_back((born, token));
+            self.sweep(&mut order, born, |t| self.images.evict(t));
+        }
+        MediaRef {
+            token,
+            format: file.format,
+            samples: 0,
+        }
+    }
+
+    /// The image file with this token, if it exists and has not expired at `now`.
+    pub fn image(&self, token: &Token, now: i64) -> Option<ImageFile> {
+        self.images.get(token).filter(|f| self.alive(f.born, now))
+    }
+
+    /// Every image file, for persistence.
+    pub fn images(&self) -> Vec<(Token, ImageFile)> {
+        self.images.snapshot()
+    }
+
+    /// Number of image files registered.
+    pub fn image_count(&self) -> usize {
+        self.images.len()
+    }
+
     /// Register a generated video id: its [`MediaItem`] (origin [`Origin::Video`]) and its facts.
     pub fn add_video_item(&self, id: u64, item: MediaItem, facts: VideoFacts) {
         self.facts.insert(id, facts);
@@ -503,13 +588,14 @@ impl MediaLibrary {
         Some((item, self.facts.get(&id)?))
     }
 
-    /// The audio or video file with this token, alive or expired (to tell "expired" from
-    /// "unknown").
+    /// The audio, video or image file with this token, alive or expired (to tell "expired"
+    /// from "unknown").
     pub fn served_any_age(&self, token: &Token) -> Option<Served> {
         self.files
             .get(token)
             .map(Served::Audio)
             .or_else(|| self.videos.get(token).map(Served::Video))
+            .or_else(|| self.images.get(token).map(Served::Image))
     }
 
     /// Whether a file born at `born` is alive at `now`.
@@ -540,6 +626,7 @@ impl MediaLibrary {
                     self.cache.settle_variant(&gops, variant);
                     out.map_err(RenderError::Video)?
                 }
+                Served::Image(i) => image::render(&i).map_err(RenderError::Image)?,
             };
             Ok(FileBytes {
                 etag: etag(token, &bytes).into(),
@@ -618,6 +705,11 @@ impl MediaLibrary {
             .unwrap_or_else(|e| e.into_inner())
             .make_contiguous()
             .sort_unstable();
+        self.image_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .make_contiguous()
+            .sort_unstable();
         self.item_order
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -676,6 +768,11 @@ impl MediaLibrary {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(_, t)| self.videos.contains_key(t));
+        self.images.retain(|t, _| keep(t));
+        self.image_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, t)| self.images.contains_key(t));
         self.cache.clear();
     }
 }

@@ -371,17 +371,18 @@ fn operations() -> Vec<Op> {
             plane: Plane::Files,
             params: vec![json!({
                 "name": "name", "in": "path", "required": true,
-                "description": "`kling_<uuid>.mp3`, `kling_<uuid>.wav` or `kling_<uuid>.mp4`",
+                "description": "`kling_<uuid>.mp3`, `.wav`, `.mp4`, `.png` or `.jpg`",
                 "schema": {"type": "string",
-                           "pattern": "^kling_[0-9a-fA-F-]{32,36}\\.([mM][pP][34]|[wW][aA][vV])$"},
+                           "pattern": "^kling_[0-9a-fA-F-]{32,36}\\.([mM][pP][34]|[wW][aA][vV]|[pP][nN][gG]|[jJ][pP][eE]?[gG])$"},
             })],
             body: None,
             ok: json!({
                 "description": "The file: MP3 (MPEG-2 Layer III, 24 kHz mono, 64 kbit/s CBR), \
-                                WAV (PCM 16-bit, 24 kHz mono) or MP4 (H.264, and MP3 sound \
-                                when the video has sound).",
+                                WAV (PCM 16-bit, 24 kHz mono), MP4 (H.264, and MP3 sound \
+                                when the video has sound), PNG (8-bit RGB) or JPEG.",
                 "headers": file_headers(),
-                "content": {"audio/mpeg": {}, "audio/wav": {}, "video/mp4": {}},
+                "content": {"audio/mpeg": {}, "audio/wav": {}, "video/mp4": {},
+                            "image/png": {}, "image/jpeg": {}},
             }),
             causes: vec![
                 (
@@ -513,7 +514,8 @@ impl Op {
                     "description": "Partial content: the one byte range asked for \
                                     (`Content-Range: bytes a-b/len`).",
                     "headers": file_headers(),
-                    "content": {"audio/mpeg": {}, "audio/wav": {}, "video/mp4": {}},
+                    "content": {"audio/mpeg": {}, "audio/wav": {}, "video/mp4": {},
+                            "image/png": {}, "image/jpeg": {}},
                 }),
             );
             out.insert(

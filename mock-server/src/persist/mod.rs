@@ -30,7 +30,7 @@ use crate::engine::Status;
 use crate::engine::store::TaskRecord;
 use crate::ids::KindId;
 use crate::kinds::Mode;
-use crate::media::{MediaChange, MediaFile, MediaItem, Token, VideoFacts, VideoFile};
+use crate::media::{ImageFile, MediaChange, MediaFile, MediaItem, Token, VideoFacts, VideoFile};
 use crate::state::{AppState, Shared};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::collections::HashMap;
@@ -398,6 +398,9 @@ impl Store {
                                     item.account = live(item.account as i64)?;
                                     s.media.add_video_item(id, item, facts);
                                 }
+                                MediaChange::Image(token, file) => {
+                                    s.media.add_image(token, file);
+                                }
                             }
                         }
                     }
@@ -638,7 +641,10 @@ impl Store {
                     }
                 }
             }
-            let live_media = s.media.file_count() + s.media.video_count() + s.media.item_count();
+            let live_media = s.media.file_count()
+                + s.media.video_count()
+                + s.media.image_count()
+                + s.media.item_count();
             if rewrite || ix.logged > 2 * live_media as u64 + 100_000 {
                 ix.rewrite_media(&tx, s)?;
                 stats.media_rewritten = true;
@@ -868,6 +874,21 @@ impl Index {
             self.append_media(tx, &entries)?;
         }
         drop(videos);
+        let mut images: Vec<(Token, ImageFile)> = s
+            .media
+            .images()
+            .into_iter()
+            .filter(|(_, f)| f.born.is_some())
+            .collect();
+        images.sort_by_key(|(_, f)| f.born);
+        for chunk in images.chunks(MEDIA_CHUNK) {
+            let entries: Vec<MediaChange> = chunk
+                .iter()
+                .map(|(t, f)| MediaChange::Image(*t, *f))
+                .collect();
+            self.append_media(tx, &entries)?;
+        }
+        drop(images);
         let facts: HashMap<u64, VideoFacts> = s.media.video_facts().into_iter().collect();
         let mut items: Vec<(u64, MediaItem)> = s.media.items();
         items.sort_by_key(|(_, i)| i.created_at);

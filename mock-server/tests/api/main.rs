@@ -14,6 +14,7 @@ mod determinism;
 mod embed;
 mod envelope;
 mod hostile;
+mod image_files;
 mod isolation;
 mod isolation_prop;
 mod latency;

@@ -227,6 +227,7 @@ async fn state(State(s): State<AppState>) -> Answer {
         "media_files": s.media.file_count(),
         "media_ids": s.media.item_count(),
         "video_files": s.media.video_count(),
+        "image_files": s.media.image_count(),
         "media_cache": s.media.cache_stats(),
         "callbacks": {
             "delivered": stats.delivered.load(Relaxed),

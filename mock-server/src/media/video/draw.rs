@@ -22,7 +22,7 @@ const GREY: u8 = 128;
 const BAND: u8 = 190;
 const BAND_INK: u8 = 40;
 /// The text along the watermark band, centred.
-const WATERMARK: &str = "KLING MOCK WATERMARK";
+pub(crate) const WATERMARK: &str = "KLING MOCK WATERMARK";
 
 /// One 8-bit I420 picture (even width and height).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,18 +94,18 @@ impl Canvas {
 }
 
 /// The 8x8 bitmap of an ASCII character (anything else: `?`).
-fn glyph(ch: u8) -> [u8; 8] {
+pub(crate) fn glyph(ch: u8) -> [u8; 8] {
     let ch = if ch.is_ascii() { ch } else { b'?' };
     font8x8::legacy::BASIC_LEGACY[usize::from(ch)]
 }
 
 /// Width and height of `text` at `scale`.
-fn text_size(text: &str, scale: usize) -> (usize, usize) {
+pub(crate) fn text_size(text: &str, scale: usize) -> (usize, usize) {
     (text.len() * 8 * scale, 8 * scale)
 }
 
 /// The largest scale at most `want` at which `text` fits in `width` pixels (at least 1).
-fn fit(text: &str, want: usize, width: usize) -> usize {
+pub(crate) fn fit(text: &str, want: usize, width: usize) -> usize {
     want.min(width / (text.len().max(1) * 8)).max(1)
 }
 
@@ -297,7 +297,7 @@ impl Scene {
 
 /// The watermark band: from the bottom-left corner to the top-right one, a sixth of the short
 /// side wide, `WATERMARK` written along it. Integer arithmetic only.
-fn watermark_band(w: usize, h: usize, unit: usize) -> Vec<(usize, Vec<bool>)> {
+pub(crate) fn watermark_band(w: usize, h: usize, unit: usize) -> Vec<(usize, Vec<bool>)> {
     let (wi, hi) = (w as i64, h as i64);
     // Along-axis unit vector e = (w, -h) / len, across-axis n = (h, w) / len, in 1/1024 units.
     let len = ((wi * wi + hi * hi) as f64).sqrt();
