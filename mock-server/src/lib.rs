@@ -53,8 +53,8 @@
 //! * [`engine`]: the generic task engine: store, lifecycle timers, callbacks; the downloads of
 //!   foreign inputs (`--fetch-inputs`) under the callback rules.
 //! * [`voices`]: official voice catalogues and the custom voice registry.
-//! * [`media`]: synthesised WAV/MP3 files and MP4 videos behind result URLs, the cache of made
-//!   files; generated media ids.
+//! * [`media`]: synthesised WAV/MP3 files, MP4 videos and PNG/JPEG images behind result URLs,
+//!   the cache of made files; generated media ids.
 //! * [`clock`]: the only source of "now" (real, or frozen and advanced by hand).
 //! * [`ids`]: 18-digit ids, kinds' ids, and the one seeded random source.
 //! * [`error`], [`wire`]: every error as (HTTP status, code, message); the envelope.
