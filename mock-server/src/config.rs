@@ -90,6 +90,8 @@ pub enum TimingProfile {
     Fast,
     /// What the live service takes (seconds to minutes per family), for UIs that show progress.
     Realistic,
+    /// No wait in `submitted`, 200 ms in `processing`: for CI and scripted checks.
+    Instant,
 }
 
 /// How the mock's clock starts.
@@ -296,6 +298,7 @@ impl Config {
             .unwrap_or(match self.timing_profile {
                 TimingProfile::Fast => kind.default_lifecycle(),
                 TimingProfile::Realistic => kind.spec().realistic,
+                TimingProfile::Instant => crate::kinds::INSTANT_LIFECYCLE,
             })
     }
 
@@ -437,8 +440,9 @@ pub struct Cli {
     )]
     pub timings: Vec<TimingSpec>,
 
-    /// Default timings of every task kind: `fast` (seconds, for development) or `realistic`
-    /// (what the live service takes: minutes for videos, e.g. text2video about 5 minutes);
+    /// Default timings of every task kind: `fast` (seconds, for development), `realistic`
+    /// (what the live service takes: minutes for videos, e.g. text2video about 5 minutes) or
+    /// `instant` (0 s submitted, 200 ms processing: for CI);
     /// `--timing` overrides single kinds.
     #[arg(long, env = "KLING_MOCK_TIMING_PROFILE", value_enum, default_value_t = TimingProfile::Fast)]
     pub timing_profile: TimingProfile,

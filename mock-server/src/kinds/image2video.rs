@@ -99,15 +99,7 @@ impl CreateImageToVideo {
         let secs = video::duration(&f)?.unwrap_or(5);
         video::check_duration(model, secs)?;
         let shots = video::shots(&f, model, secs)?;
-        let prompt = video::prompt(&f, "prompt")?;
-        // As text2video: required unless the shots are the caller's own (SOURCES.md: Image to
-        // Video, "as text to video").
-        if prompt.is_none() && !matches!(shots, Shots::Customize(_)) {
-            return Err(KlingError::param(match f.raw_value("prompt") {
-                None => "prompt must not be null",
-                Some(_) => "prompt must not be blank",
-            }));
-        }
+        video::required_prompt(&f, &shots)?;
         video::prompt(&f, "negative_prompt")?;
         let pro = video::mode(&f, "std")?;
         let sound = video::sound(&f)?;

@@ -269,6 +269,13 @@ pub const DEFAULT_TASK_LIFECYCLE: Lifecycle = Lifecycle {
     progress: Progress::Time,
 };
 
+/// Every kind's lifecycle under `--timing-profile instant`.
+pub const INSTANT_LIFECYCLE: Lifecycle = Lifecycle {
+    submitted: Span::fixed(0),
+    processing: Span::fixed(200),
+    progress: Progress::Time,
+};
+
 /// A realistic lifecycle: `queued` ms in `submitted` (seeded random from half to all of it),
 /// then `work` ms in `processing` (from 80 % to 120 % of it).
 pub const fn realistic(queued: u64, work: u64) -> Lifecycle {

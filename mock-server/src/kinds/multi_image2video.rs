@@ -78,12 +78,7 @@ impl CreateMultiImageToVideo {
                 Image::parse(&name, v)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if video::prompt(&f, "prompt")?.is_none() {
-            return Err(KlingError::param(match f.raw_value("prompt") {
-                None => "prompt must not be null",
-                Some(_) => "prompt must not be blank",
-            }));
-        }
+        video::required_prompt(&f, &video::Shots::Single)?;
         video::prompt(&f, "negative_prompt")?;
         let pro = video::mode(&f, "std")?;
         let secs = video::duration(&f)?.unwrap_or(5);

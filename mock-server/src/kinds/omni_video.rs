@@ -84,13 +84,7 @@ impl CreateOmniVideo {
             secs
         };
         let shots = video::shots(&f, model, secs)?;
-        let prompt = video::prompt(&f, "prompt")?;
-        if prompt.is_none() && !matches!(shots, Shots::Customize(_)) {
-            return Err(KlingError::param(match f.raw_value("prompt") {
-                None => "prompt must not be null",
-                Some(_) => "prompt must not be blank",
-            }));
-        }
+        video::required_prompt(&f, &shots)?;
         let mut images = Vec::new();
         let (mut first, mut first_at, mut end, mut refer_images) = (None, None, false, 0);
         for (i, o) in video::object_list(&f, "image_list", 7)?

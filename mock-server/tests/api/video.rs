@@ -445,6 +445,18 @@ async fn the_realistic_profile_takes_minutes_and_fast_seconds() {
     app.advance(std::time::Duration::from_secs(10 * 60));
     let q = app.get(&format!("{T2V}/{id}")).await;
     assert_eq!(q.ok()["task_status"], "succeed");
+    // Under the instant profile every kind is done after 200 ms in processing.
+    let mut quick = crate::helpers::config();
+    quick.timing_profile = kling_mock::config::TimingProfile::Instant;
+    let instant = spawn_with(quick).await;
+    let a = instant.post(T2V, json!({"prompt": "x"})).await;
+    let id = a.ok()["task_id"].as_str().unwrap().to_string();
+    instant.advance(std::time::Duration::from_millis(199));
+    let q = instant.get(&format!("{T2V}/{id}")).await;
+    assert_eq!(q.ok()["task_status"], "processing");
+    instant.advance(std::time::Duration::from_millis(1));
+    let q = instant.get(&format!("{T2V}/{id}")).await;
+    assert_eq!(q.ok()["task_status"], "succeed");
     // The same task finishes within seconds by default.
     let fast = spawn_app().await;
     let d = finished(&fast, T2V, json!({"prompt": "x"})).await;

@@ -164,6 +164,18 @@ pub fn prompt(f: &Fields<'_>, name: &str) -> Result<Option<String>, KlingError> 
     Ok(p.filter(|p| !p.trim().is_empty()).map(str::to_owned))
 }
 
+/// `prompt` where it is required (unless the caller gives the shots: multi-shot `customize`):
+/// "must not be null" when absent, "must not be blank" when empty.
+pub fn required_prompt(f: &Fields<'_>, shots: &Shots) -> Result<(), KlingError> {
+    if prompt(f, "prompt")?.is_none() && !matches!(shots, Shots::Customize(_)) {
+        return Err(KlingError::param(match f.raw_value("prompt") {
+            None => "prompt must not be null",
+            Some(_) => "prompt must not be blank",
+        }));
+    }
+    Ok(())
+}
+
 /// `watermark_info.enabled` (default false).
 pub fn watermark(f: &Fields<'_>) -> Result<bool, KlingError> {
     match body_value(f, "watermark_info") {
