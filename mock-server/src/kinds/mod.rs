@@ -10,14 +10,19 @@
 //! own implementing [`crate::engine::KindResult`], named in its spec ([`ResultType`]) so that a
 //! saved state reads it back.
 
+pub mod advanced_lip_sync;
 pub mod ai_multi_shot;
+pub mod avatar;
 pub mod custom_voice;
 pub mod doc;
+pub mod faces;
 pub mod fields;
+pub mod identify_face;
 pub mod image;
 pub mod image2video;
 pub mod image_expand;
 pub mod images_generations;
+pub mod lip_sync;
 pub mod motion_control;
 pub mod multi_image2image;
 pub mod multi_image2video;
@@ -42,7 +47,7 @@ pub use crate::engine::{KindResult, TaskResult};
 pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub static ALL: [&KindSpec; 15] = [
+pub static ALL: [&KindSpec; 19] = [
     &custom_voice::SPEC,
     &text_to_audio::SPEC,
     &tts::SPEC,
@@ -58,6 +63,10 @@ pub static ALL: [&KindSpec; 15] = [
     &image_expand::SPEC,
     &virtual_try_on::SPEC,
     &ai_multi_shot::SPEC,
+    &lip_sync::SPEC,
+    &identify_face::SPEC,
+    &advanced_lip_sync::SPEC,
+    &avatar::SPEC,
 ];
 
 /// Everything the rest of the mock needs to know about a kind.
@@ -443,7 +452,7 @@ mod tests {
         }
         assert_eq!(
             KindId::task_slugs(),
-            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot",
+            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, lip-sync, advanced-lip-sync, avatar",
             "the asynchronous kinds, in registry order"
         );
     }
