@@ -13,6 +13,7 @@ mod control;
 mod determinism;
 mod embed;
 mod envelope;
+mod faces;
 mod hostile;
 mod image_files;
 mod images;
