@@ -139,14 +139,17 @@ impl CreateAdvancedLipSync {
                 )));
             }
             (Some(id), None) => Audio::Id(id.trim().to_string()),
-            (None, Some(file)) => Audio::File(
-                SoundFile::parse("sound_file", file).map_err(|e| prefixed(p, e))?,
-            ),
+            (None, Some(file)) => {
+                Audio::File(SoundFile::parse("sound_file", file).map_err(|e| prefixed(p, e))?)
+            }
         };
         let start = ms_field(&c, "sound_start_time").map_err(|e| prefixed(p, e))?;
         let end = ms_field(&c, "sound_end_time").map_err(|e| prefixed(p, e))?;
         let insert = ms_field(&c, "sound_insert_time").map_err(|e| prefixed(p, e))?;
-        if end < start + MIN_SPAN_MS {
+        if start
+            .checked_add(MIN_SPAN_MS)
+            .is_none_or(|least| end < least)
+        {
             return Err(KlingError::param(format!(
                 "{p}sound_end_time must be at least 2000 ms after sound_start_time (the cropped audio lasts at least 2 s), got {start}–{end}"
             )));
@@ -220,21 +223,17 @@ impl super::Job for CreateAdvancedLipSync {
             )));
         }
         let span = end - start;
-        if insert + span > video_ms {
+        let until = insert.saturating_add(span);
+        if until > video_ms {
             return Err(KlingError::param(format!(
-                "{p}sound_insert_time: the audio inserted at {insert} ms would end at {} ms, after the video's end at {video_ms} ms",
-                insert + span
+                "{p}sound_insert_time: the audio inserted at {insert} ms would end at {until} ms, after the video's end at {video_ms} ms"
             )));
         }
-        let overlap = (insert + span)
-            .min(face.end)
-            .saturating_sub(insert.max(face.start));
+        let overlap = until.min(face.end).saturating_sub(insert.max(face.start));
         if overlap < MIN_SPAN_MS {
             return Err(KlingError::param(format!(
-                "{p}sound_insert_time: the audio ({insert}–{} ms) must overlap the face's window ({}–{} ms) by at least 2000 ms, got {overlap} ms",
-                insert + span,
-                face.start,
-                face.end
+                "{p}sound_insert_time: the audio ({insert}–{until} ms) must overlap the face's window ({}–{} ms) by at least 2000 ms, got {overlap} ms",
+                face.start, face.end
             )));
         }
         // The session's video: one of the mock's own files (its shape), or a foreign URL.
@@ -409,6 +408,13 @@ mod tests {
                 json!({"audio_id": null, "sound_file": faces::tests::wav_b64(1500)})
             )),
             "face_choose[0].sound_file: the audio must last 2 to 60 s, got 1.5 s"
+        );
+        // Huge times are refused or checked without overflowing.
+        assert!(
+            err(face(
+                json!({"sound_start_time": u64::MAX, "sound_end_time": u64::MAX})
+            ))
+            .contains("at least 2000 ms after")
         );
         let ok = CreateAdvancedLipSync::parse(face(json!({})).as_object().unwrap()).unwrap();
         assert_eq!(ok.times, (0, 3000, 0));

@@ -157,18 +157,16 @@ impl super::Job for CreateAvatar {
             Audio::Id(id) => {
                 self.audio_ms = Some(faces::audio_id(s, account, "audio_id", id, AUDIO_MS)?);
             }
-            Audio::File(SoundFile::Url(url)) => {
-                match faces::own_audio_url(s, "sound_file", url)? {
-                    Ok(Some(ms)) => {
-                        faces::check_audio_ms("sound_file", ms, AUDIO_MS)?;
-                        self.audio_ms = Some(ms);
-                    }
-                    Ok(None) => self.audio_ms = Some(UNKNOWN_AUDIO_MS),
-                    Err(reason) => {
-                        self.failure.get_or_insert(reason);
-                    }
+            Audio::File(SoundFile::Url(url)) => match faces::own_audio_url(s, "sound_file", url)? {
+                Ok(Some(ms)) => {
+                    faces::check_audio_ms("sound_file", ms, AUDIO_MS)?;
+                    self.audio_ms = Some(ms);
                 }
-            }
+                Ok(None) => self.audio_ms = Some(UNKNOWN_AUDIO_MS),
+                Err(reason) => {
+                    self.failure.get_or_insert(reason);
+                }
+            },
             Audio::File(SoundFile::Inline(_)) => {}
         }
         Ok(())
@@ -289,8 +287,10 @@ mod tests {
         assert_eq!(d.shape.ms(), 12_266, "368 frames at 30 fps");
         assert_eq!((d.shape.width, d.shape.height), (720, 960));
         assert_eq!(d.units, 4.4, "kling-clients.md: avatar std 12.27 s → 4.4");
-        let p = parse(json!({"image": img, "sound_file": faces::tests::wav_b64(12_270), "mode": "pro"}))
-            .unwrap();
+        let p = parse(
+            json!({"image": img, "sound_file": faces::tests::wav_b64(12_270), "mode": "pro"}),
+        )
+        .unwrap();
         assert_eq!(p.dub().shape.height, 1440);
         assert_eq!(p.dub().units, 8.8);
     }

@@ -257,7 +257,11 @@ pub fn audio_id(
 }
 
 /// Refuse an audio of `ms` outside `min_ms..=max_ms`.
-pub fn check_audio_ms(field: &str, ms: u64, (min_ms, max_ms): (u64, u64)) -> Result<(), KlingError> {
+pub fn check_audio_ms(
+    field: &str,
+    ms: u64,
+    (min_ms, max_ms): (u64, u64),
+) -> Result<(), KlingError> {
     if (min_ms..=max_ms).contains(&ms) {
         return Ok(());
     }
@@ -360,7 +364,9 @@ fn sniff(b: &[u8]) -> Option<Sniffed> {
 
 /// The bitrate (bit/s) of an MPEG layer III frame header at `at`.
 fn mp3_header(b: &[u8], at: usize) -> Option<u32> {
-    const V1: [u32; 15] = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
+    const V1: [u32; 15] = [
+        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+    ];
     const V2: [u32; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
     let h = b.get(at..at + 4)?;
     if h[0] != 0xFF || h[1] & 0xE0 != 0xE0 || (h[1] >> 1) & 3 != 1 {
@@ -397,7 +403,9 @@ fn wav_ms(b: &[u8]) -> Option<u64> {
         let size = u32::from_le_bytes(b[at + 4..at + 8].try_into().ok()?) as usize;
         let body = at + 8;
         if id == b"fmt " {
-            byte_rate = Some(u32::from_le_bytes(b.get(body + 8..body + 12)?.try_into().ok()?));
+            byte_rate = Some(u32::from_le_bytes(
+                b.get(body + 8..body + 12)?.try_into().ok()?,
+            ));
         } else if id == b"data" {
             let rate = u64::from(byte_rate.filter(|r| *r > 0)?);
             let size = size.min(b.len() - body) as u64;
@@ -619,7 +627,10 @@ pub(crate) mod tests {
     #[test]
     fn exactly_one_of_video_id_and_video_url() {
         let parse = |v: serde_json::Value| {
-            VideoRef::parse(&Fields::new(v.as_object().unwrap()), "video_id or video_url is required")
+            VideoRef::parse(
+                &Fields::new(v.as_object().unwrap()),
+                "video_id or video_url is required",
+            )
         };
         assert_eq!(
             parse(json!({})).unwrap_err().message,

@@ -285,7 +285,10 @@ mod tests {
         );
         let two = faces_of(9_000);
         assert_eq!(two.len(), 2);
-        assert!(two.iter().all(|f| f.end <= 9_000 && f.end - f.start >= 2_000));
+        assert!(
+            two.iter()
+                .all(|f| f.end <= 9_000 && f.end - f.start >= 2_000)
+        );
         assert_eq!((two[1].start, two[1].end), (3_000, 9_000));
     }
 

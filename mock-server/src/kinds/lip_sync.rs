@@ -372,11 +372,15 @@ mod tests {
                 .ends_with("allowed values: zh, en")
         );
         assert_eq!(
-            err(json!({"video_id": "1", "mode": "text2video", "text": "hi", "voice_id": "v", "voice_speed": 2.1})),
+            err(
+                json!({"video_id": "1", "mode": "text2video", "text": "hi", "voice_id": "v", "voice_speed": 2.1})
+            ),
             "input.voiceSpeed: must be less than or equal to 2.0"
         );
         assert_eq!(
-            err(json!({"video_id": "1", "mode": "text2video", "text": "hi", "voice_id": "v", "voice_speed": 0.7})),
+            err(
+                json!({"video_id": "1", "mode": "text2video", "text": "hi", "voice_id": "v", "voice_speed": 0.7})
+            ),
             "input.voiceSpeed: must be greater than or equal to 0.8"
         );
     }
@@ -384,7 +388,9 @@ mod tests {
     #[test]
     fn text_and_audio_follow_their_rules() {
         assert_eq!(
-            err(json!({"video_id": "1", "mode": "text2video", "text": "a".repeat(121), "voice_id": "v"})),
+            err(
+                json!({"video_id": "1", "mode": "text2video", "text": "a".repeat(121), "voice_id": "v"})
+            ),
             "text must be at most 120 characters, got 121"
         );
         assert_eq!(

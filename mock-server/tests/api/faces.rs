@@ -16,13 +16,17 @@ const ADV: &str = "/v1/videos/advanced-lip-sync";
 const AVATAR: &str = "/v1/videos/avatar/image2video";
 const VOICES: &str = "/v1/general/custom-voices";
 /// About 8 s of English speech.
-const SPEECH: &str = "Throughout my time in college, several memorable events left a significant impact on my life";
+const SPEECH: &str =
+    "Throughout my time in college, several memorable events left a significant impact on my life";
 
 async fn finished_as(app: &TestApp, ak: &str, sk: &str, path: &str, body: Value) -> Value {
     let a = app.post_as(ak, sk, path, body).await;
     let id = a.ok()["task_id"].as_str().expect("task_id").to_string();
     app.advance(FINISH);
-    app.get_as(ak, sk, &format!("{path}/{id}")).await.ok().clone()
+    app.get_as(ak, sk, &format!("{path}/{id}"))
+        .await
+        .ok()
+        .clone()
 }
 
 async fn finished(app: &TestApp, path: &str, body: Value) -> Value {
@@ -93,7 +97,10 @@ async fn a_lip_sync_of_a_5_s_video_is_a_5_s_video_of_its_shape_with_sound() {
     assert_eq!(video(&d)["duration"], "5");
     assert_eq!(d["final_unit_deduction"], "0.5");
     let (dur, tracks, size) = decode(&app, video(&d)["url"].as_str().unwrap()).await;
-    assert_eq!((dur, tracks, size), (Duration::from_secs(5), 2, (1280, 720)));
+    assert_eq!(
+        (dur, tracks, size),
+        (Duration::from_secs(5), 2, (1280, 720))
+    );
     // The list holds it.
     let list = app.get(&format!("{LIP}?pageNum=1&pageSize=10")).await;
     assert_eq!(list.ok()[0]["task_id"], id.as_str());
@@ -105,7 +112,10 @@ async fn lip_sync_refusals_use_the_live_messages_and_resolve_references() {
     let src = five_seconds(&app).await;
     let vid = id_of(&src);
     let cases = [
-        (json!({"input": {"video_id": vid}}), "input.mode: must not be null"),
+        (
+            json!({"input": {"video_id": vid}}),
+            "input.mode: must not be null",
+        ),
         (
             json!({"input": {"mode": "text2video", "text": "hi", "voice_id": "oversea_male1"}}),
             "video_id or video_url is required",
@@ -168,7 +178,10 @@ async fn identify_face_answers_a_session_with_faces_inside_the_video() {
     let src = finished(&app, T2V, json!({"prompt": "two people", "duration": "10"})).await;
     let a = app.post(FACE, json!({"video_id": id_of(&src)})).await;
     let d = a.ok();
-    assert!(d["session_id"].as_str().unwrap().parse::<u64>().is_ok(), "{d}");
+    assert!(
+        d["session_id"].as_str().unwrap().parse::<u64>().is_ok(),
+        "{d}"
+    );
     assert_eq!(d["final_unit_deduction"], "0");
     let faces = d["face_data"].as_array().unwrap();
     assert_eq!(faces.len(), 2, "{d}");
@@ -199,7 +212,10 @@ async fn identify_face_answers_a_session_with_faces_inside_the_video() {
     let e = app
         .post_as(AK2, SK2, FACE, json!({"video_id": id_of(&src)}))
         .await;
-    assert!(e.err(400, 1201).starts_with("video_id: Video not found by id"));
+    assert!(
+        e.err(400, 1201)
+            .starts_with("video_id: Video not found by id")
+    );
 }
 
 /// An identify-face session of a video of account 1 and a TTS audio: (session, audio id).
@@ -238,18 +254,22 @@ async fn advanced_lip_sync_timing_and_references_are_checked() {
     let (session, audio, src) = session_and_audio(&app).await;
     let p = "face_choose[0].";
     // 3 s of audio inserted at 4 s would end after the 5 s video.
-    let e = app.post(ADV, advanced(&session, &audio, 3_000, 4_000)).await;
+    let e = app
+        .post(ADV, advanced(&session, &audio, 3_000, 4_000))
+        .await;
     assert!(
-        e.err(400, 1201)
-            .starts_with(&format!("{p}sound_insert_time: the audio inserted at 4000 ms would end at 7000 ms")),
+        e.err(400, 1201).starts_with(&format!(
+            "{p}sound_insert_time: the audio inserted at 4000 ms would end at 7000 ms"
+        )),
         "{}",
         e.message()
     );
     // Cropped past the audio's end.
     let e = app.post(ADV, advanced(&session, &audio, 60_000, 0)).await;
     assert!(
-        e.err(400, 1201)
-            .starts_with(&format!("{p}sound_end_time must be at most the audio's length")),
+        e.err(400, 1201).starts_with(&format!(
+            "{p}sound_end_time must be at most the audio's length"
+        )),
         "{}",
         e.message()
     );
@@ -261,8 +281,13 @@ async fn advanced_lip_sync_timing_and_references_are_checked() {
         format!("{p}face_id: face '7' not found in session {session}")
     );
     // A video id is not an audio id; another account's session and audio are unknown to it.
-    let e = app.post(ADV, advanced(&session, &id_of(&src), 3_000, 0)).await;
-    assert!(e.err(400, 1201).starts_with(&format!("{p}audio_id: Audio not found by id")));
+    let e = app
+        .post(ADV, advanced(&session, &id_of(&src), 3_000, 0))
+        .await;
+    assert!(
+        e.err(400, 1201)
+            .starts_with(&format!("{p}audio_id: Audio not found by id"))
+    );
     let e = app
         .post_as(AK2, SK2, ADV, advanced(&session, &audio, 3_000, 0))
         .await;
@@ -278,7 +303,10 @@ async fn advanced_lip_sync_timing_and_references_are_checked() {
     );
     // An audio id is not a session.
     let e = app.post(ADV, advanced(&audio, &audio, 3_000, 0)).await;
-    assert!(e.err(400, 1201).starts_with("session_id: Session not found by id"));
+    assert!(
+        e.err(400, 1201)
+            .starts_with("session_id: Session not found by id")
+    );
 }
 
 #[tokio::test]
@@ -310,13 +338,22 @@ async fn an_avatar_lasts_as_long_as_its_tts_audio_in_the_images_shape() {
     .await;
     assert_eq!(d["task_status"], "succeed", "{d}");
     let declared: f64 = video(&d)["duration"].as_str().unwrap().parse().unwrap();
-    assert!((declared - secs).abs() <= 1.0 / 30.0, "{declared} vs {secs}");
+    assert!(
+        (declared - secs).abs() <= 1.0 / 30.0,
+        "{declared} vs {secs}"
+    );
     let (dur, tracks, size) = decode(&app, video(&d)["url"].as_str().unwrap()).await;
-    assert!((dur.as_secs_f64() - secs).abs() <= 1.0 / 30.0, "{dur:?} vs {secs}");
+    assert!(
+        (dur.as_secs_f64() - secs).abs() <= 1.0 / 30.0,
+        "{dur:?} vs {secs}"
+    );
     assert_eq!((tracks, size), (2, (720, 960)));
     // 0.36 units a second in std (live: 12.27 s → 4.4).
     let units: f64 = d["final_unit_deduction"].as_str().unwrap().parse().unwrap();
-    assert!((units - (secs * 0.36 * 10.0).round() / 10.0).abs() < 0.11, "{units}");
+    assert!(
+        (units - (secs * 0.36 * 10.0).round() / 10.0).abs() < 0.11,
+        "{units}"
+    );
 }
 
 #[tokio::test]
@@ -343,7 +380,9 @@ async fn avatar_audio_references_resolve_to_the_callers_own_audio() {
     );
     // The audio expires with the media retention (30 days).
     app.advance(Duration::from_secs(31 * 24 * 3600));
-    let e = app.post(AVATAR, json!({"image": img, "audio_id": audio})).await;
+    let e = app
+        .post(AVATAR, json!({"image": img, "audio_id": audio}))
+        .await;
     assert_eq!(
         e.err(400, 1201),
         format!("audio_id: Audio not found by id: {audio}")
@@ -422,7 +461,10 @@ async fn the_chained_scenario_tts_avatar_custom_voice_lip_sync() {
     )
     .await;
     assert_eq!(lip["task_status"], "succeed", "{lip}");
-    assert_eq!(lip["task_info"]["parent_video"]["id"], id_of(&avatar).as_str());
+    assert_eq!(
+        lip["task_info"]["parent_video"]["id"],
+        id_of(&avatar).as_str()
+    );
     assert_eq!(video(&lip)["duration"], video(&avatar)["duration"]);
     let (dur, tracks, size) = decode(&app, video(&lip)["url"].as_str().unwrap()).await;
     assert_eq!((tracks, size), (2, (720, 720)));
@@ -439,4 +481,27 @@ async fn the_chained_scenario_tts_avatar_custom_voice_lip_sync() {
         )
         .await;
     assert_eq!(e.err(400, 1201), "Voice id not found");
+}
+
+#[tokio::test]
+async fn the_inserted_audio_must_overlap_the_chosen_face_by_2_s() {
+    let app = spawn_app().await;
+    let src = finished(&app, T2V, json!({"prompt": "two people", "duration": "10"})).await;
+    let a = app.post(FACE, json!({"video_id": id_of(&src)})).await;
+    let session = a.ok()["session_id"].as_str().unwrap().to_string();
+    let face1 = a.ok()["face_data"][1].clone();
+    assert_eq!(
+        (face1["face_id"].as_str(), face1["start_time"].as_u64()),
+        (Some("1"), Some(3_333))
+    );
+    let (audio, _) = tts(&app, AK, SK).await;
+    let mut body = advanced(&session, &audio, 3_000, 0);
+    body["face_choose"][0]["face_id"] = json!("1");
+    assert_eq!(
+        app.post(ADV, body.clone()).await.err(400, 1201),
+        "face_choose[0].sound_insert_time: the audio (0–3000 ms) must overlap the face's window (3333–10000 ms) by at least 2000 ms, got 0 ms"
+    );
+    body["face_choose"][0]["sound_insert_time"] = json!(5_000);
+    let d = app.post(ADV, body).await;
+    d.ok();
 }
