@@ -108,7 +108,7 @@ impl Elements {
                 Source::Task(_) => None,
             })
             .collect();
-        out.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        out.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
         out
     }
 
@@ -174,7 +174,10 @@ mod tests {
         assert!(!r.delete(0, 10), "already deleted");
         assert!(r.of(0, 10).unwrap().deleted);
         assert_eq!(r.legacy_of(1).len(), 1);
-        assert!(r.legacy_of(0).is_empty(), "advanced elements are not legacy");
+        assert!(
+            r.legacy_of(0).is_empty(),
+            "advanced elements are not legacy"
+        );
         r.clear(Some(0));
         assert!(r.entry(10).is_none() && r.entry(11).is_some());
         r.clear(None);

@@ -226,10 +226,9 @@ impl CreateAdvancedElement {
         }
         let voice_id = f.opt_str("element_voice_id")?.map(str::to_string);
         let tags = tag_list(&f)?;
-        let failure = images.iter().find_map(|(n, i)| {
-            i.failure()
-                .map(|why| format!("{why} ({})", n.as_str()))
-        });
+        let failure = images
+            .iter()
+            .find_map(|(n, i)| i.failure().map(|why| format!("{why} ({})", n.as_str())));
         Ok(CreateAdvancedElement {
             name,
             description,
@@ -299,25 +298,35 @@ impl Picture {
 
     /// The picture an input image becomes: a URL stays; Base64 becomes a PNG of the mock's of
     /// the same size (`seed`, `index` and `label` choose what it shows).
-    pub fn of(s: &Ctx<'_>, img: &Image, seed: u64, (index, n): (u32, u32), label: &str, now: i64) -> Picture {
+    pub fn of(
+        s: &Ctx<'_>,
+        img: &Image,
+        seed: u64,
+        (index, n): (u32, u32),
+        label: &str,
+        now: i64,
+    ) -> Picture {
         match img {
             Image::Url(u) | Image::Fetched { url: u, .. } => Picture::Url(u.as_str().into()),
-            Image::Inline { width, height } => Picture::Own(s.media.add_image(
-                s.entropy.token(),
-                ImageFile {
-                    task_id: seed,
-                    index,
-                    n,
-                    width: (*width).clamp(crate::media::image::MIN_SIDE, crate::media::image::MAX_SIDE),
-                    height: (*height)
-                        .clamp(crate::media::image::MIN_SIDE, crate::media::image::MAX_SIDE),
-                    seed,
-                    watermark: false,
-                    label: Label::new(label),
-                    format: Format::Png,
-                    born: Some(now),
-                },
-            )),
+            Image::Inline { width, height } => Picture::Own(
+                s.media.add_image(
+                    s.entropy.token(),
+                    ImageFile {
+                        task_id: seed,
+                        index,
+                        n,
+                        width: (*width)
+                            .clamp(crate::media::image::MIN_SIDE, crate::media::image::MAX_SIDE),
+                        height: (*height)
+                            .clamp(crate::media::image::MIN_SIDE, crate::media::image::MAX_SIDE),
+                        seed,
+                        watermark: false,
+                        label: Label::new(label),
+                        format: Format::Png,
+                        born: Some(now),
+                    },
+                ),
+            ),
         }
     }
 }
@@ -727,9 +736,7 @@ fn delete_doc(id: &'static str) -> super::doc::ExtraDoc {
 /// Its part of the OpenAPI document.
 fn doc() -> super::doc::KindDoc {
     use super::doc::*;
-    let images = |desc: &str| {
-        json!({"type": "string", "minLength": 1, "description": format!("{desc} An http(s) URL or raw Base64 (.jpg/.jpeg/.png, ≤ 10 MB, sides ≥ 300 px, aspect 1:2.5–2.5:1).")})
-    };
+    let images = |desc: &str| json!({"type": "string", "minLength": 1, "description": format!("{desc} An http(s) URL or raw Base64 (.jpg/.jpeg/.png, ≤ 10 MB, sides ≥ 300 px, aspect 1:2.5–2.5:1).")});
     KindDoc {
         tag: "elements",
         ids: [
@@ -909,7 +916,10 @@ mod tests {
         let r = parse(image_body()).unwrap();
         assert_eq!(r.reference_type, RefType::Image);
         assert_eq!(r.images.len(), 2);
-        assert_eq!(r.images[1].0, "element_image_list.refer_images[0].image_url");
+        assert_eq!(
+            r.images[1].0,
+            "element_image_list.refer_images[0].image_url"
+        );
         assert_eq!(r.tags, vec!["o_102"]);
         assert_eq!((r.video, r.voice_id, r.failure), (None, None, None));
     }
@@ -935,13 +945,20 @@ mod tests {
             "reference_type must be one of image_refer, video_refer, got 'audio_refer'"
         );
         let mut no_list = b.clone();
-        no_list.as_object_mut().unwrap().remove("element_image_list");
+        no_list
+            .as_object_mut()
+            .unwrap()
+            .remove("element_image_list");
         assert_eq!(
             err(no_list),
             "element_image_list is required when reference_type is image_refer"
         );
         assert_eq!(
-            err(with(b.clone(), "element_video_list", json!({"refer_videos": []}))),
+            err(with(
+                b.clone(),
+                "element_video_list",
+                json!({"refer_videos": []})
+            )),
             "element_video_list is only for reference_type video_refer"
         );
         let v = with(b.clone(), "reference_type", json!("video_refer"));
@@ -960,11 +977,19 @@ mod tests {
             "element_video_list must be an object, got an array"
         );
         assert_eq!(
-            err(with(v.clone(), "element_video_list", json!({"refer_videos": [{"video_url": "https://x/a.mp4"}, {"video_url": "https://x/b.mp4"}]}))),
+            err(with(
+                v.clone(),
+                "element_video_list",
+                json!({"refer_videos": [{"video_url": "https://x/a.mp4"}, {"video_url": "https://x/b.mp4"}]})
+            )),
             "element_video_list.refer_videos must have exactly 1 item, got 2"
         );
         assert_eq!(
-            err(with(v.clone(), "element_video_list", json!({"refer_videos": [{"video_url": "https://x/a.avi"}]}))),
+            err(with(
+                v.clone(),
+                "element_video_list",
+                json!({"refer_videos": [{"video_url": "https://x/a.avi"}]})
+            )),
             "element_video_list.refer_videos[0].video_url must be a .mp4/.mov video URL, got 'https://x/a.avi'"
         );
         assert_eq!(
@@ -978,16 +1003,24 @@ mod tests {
         let b = image_body();
         let list = |v: Value| with(b.clone(), "element_image_list", v);
         assert_eq!(
-            err(list(json!({"refer_images": [{"image_url": "https://x/a.png"}]}))),
+            err(list(
+                json!({"refer_images": [{"image_url": "https://x/a.png"}]})
+            )),
             "element_image_list.frontal_image is required"
         );
         assert_eq!(
-            err(list(json!({"frontal_image": "https://x/a.png", "refer_images": []}))),
+            err(list(
+                json!({"frontal_image": "https://x/a.png", "refer_images": []})
+            )),
             "element_image_list.refer_images must have 1 to 3 items, got 0"
         );
-        let four: Vec<Value> = (0..4).map(|_| json!({"image_url": "https://x/a.png"})).collect();
+        let four: Vec<Value> = (0..4)
+            .map(|_| json!({"image_url": "https://x/a.png"}))
+            .collect();
         assert_eq!(
-            err(list(json!({"frontal_image": "https://x/a.png", "refer_images": four}))),
+            err(list(
+                json!({"frontal_image": "https://x/a.png", "refer_images": four})
+            )),
             "element_image_list.refer_images must have 1 to 3 items, got 4"
         );
         assert_eq!(
@@ -995,12 +1028,16 @@ mod tests {
             "element_image_list.refer_images is required"
         );
         assert_eq!(
-            err(list(json!({"frontal_image": "https://x/a.png", "refer_images": ["https://x/a.png"]}))),
+            err(list(
+                json!({"frontal_image": "https://x/a.png", "refer_images": ["https://x/a.png"]})
+            )),
             "element_image_list.refer_images[0] must be an object"
         );
         let gif = "R0lGODlhAQABAAAAACw=";
         assert_eq!(
-            err(list(json!({"frontal_image": gif, "refer_images": [{"image_url": "https://x/a.png"}]}))),
+            err(list(
+                json!({"frontal_image": gif, "refer_images": [{"image_url": "https://x/a.png"}]})
+            )),
             "element_image_list.frontal_image must be a .jpg/.jpeg/.png image"
         );
         assert!(
@@ -1034,7 +1071,12 @@ mod tests {
             err(with(b.clone(), "element_voice_id", json!(5))),
             "element_voice_id must be a string, got a number"
         );
-        assert!(parse(with(b, "element_voice_id", json!(""))).unwrap().voice_id.is_none());
+        assert!(
+            parse(with(b, "element_voice_id", json!("")))
+                .unwrap()
+                .voice_id
+                .is_none()
+        );
     }
 
     #[test]
@@ -1060,14 +1102,31 @@ mod tests {
         assert_eq!(w["status"], "succeed");
         assert_eq!(w["owned_by"], "kling");
         assert!(w["element_id"].is_u64());
-        assert!(w["element_image_list"]["frontal_image"].as_str().unwrap().starts_with("http://m/files/kling_"));
-        assert_eq!(w["element_image_list"]["refer_images"].as_array().unwrap().len(), 1);
+        assert!(
+            w["element_image_list"]["frontal_image"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://m/files/kling_")
+        );
+        assert_eq!(
+            w["element_image_list"]["refer_images"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
         assert_eq!(w["element_video_list"], json!({"refer_videos": []}));
-        assert_eq!(w["tag_list"][0], json!({"tag_id": "o_101", "tag_name": "Hottest"}));
+        assert_eq!(
+            w["tag_list"][0],
+            json!({"tag_id": "o_101", "tag_name": "Hottest"})
+        );
         assert!(w.get("element_voice_info").is_none(), "no voice bound");
         e.deleted = true;
         let bytes = postcard::to_stdvec(&Elements(vec![e])).unwrap();
         let Elements(back) = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(serde_json::to_value(back[0].to_wire("")).unwrap()["status"], "deleted");
+        assert_eq!(
+            serde_json::to_value(back[0].to_wire("")).unwrap()["status"],
+            "deleted"
+        );
     }
 }

@@ -45,10 +45,7 @@ impl CreateCustomElement {
     pub fn parse(body: &Map<String, Value>) -> Result<Self, KlingError> {
         let f = Fields::new(body);
         let (name, description) = name_and_description(&f)?;
-        let frontal = Image::parse(
-            "element_frontal_image",
-            f.req_str("element_frontal_image")?,
-        )?;
+        let frontal = Image::parse("element_frontal_image", f.req_str("element_frontal_image")?)?;
         let refer = super::video::object_list(&f, "element_refer_list", usize::MAX)?;
         let (min, max) = elements::REFER_IMAGES;
         if !(min..=max).contains(&refer.len()) {
@@ -127,7 +124,9 @@ impl super::Call for CreateCustomElement {
             .admit(account.idx, SPEC.pool, cost, 0, now)?;
         if let Some(msg) = fail {
             // An outcome rule: there is no task to fail, so the call is refused with its message.
-            s.engine.billing.finish(account.idx, SPEC.pool, 0, None, now);
+            s.engine
+                .billing
+                .finish(account.idx, SPEC.pool, 0, None, now);
             return Err(KlingError::param(msg));
         }
         s.engine
@@ -136,11 +135,10 @@ impl super::Call for CreateCustomElement {
         let id = s.ids.next(now);
         let n = self.images.len() as u32;
         let base = s.engine.base_url();
-        let mut urls = self
-            .images
-            .iter()
-            .enumerate()
-            .map(|(i, (_, img))| Picture::of(s, img, id, (i as u32, n), &self.name, now).url(base));
+        let mut urls =
+            self.images.iter().enumerate().map(|(i, (_, img))| {
+                Picture::of(s, img, id, (i as u32, n), &self.name, now).url(base)
+            });
         let element = LegacyElement {
             name: self.name.clone(),
             description: self.description.clone(),
@@ -283,9 +281,7 @@ fn presets_doc() -> super::doc::ExtraDoc {
 /// Its part of the OpenAPI document.
 fn doc() -> super::doc::KindDoc {
     use super::doc::*;
-    let image = |desc: &str| {
-        json!({"type": "string", "minLength": 1, "description": format!("{desc} An http(s) URL or raw Base64 (.jpg/.jpeg/.png, ≤ 10 MB, sides ≥ 300 px, aspect 1:2.5–2.5:1).")})
-    };
+    let image = |desc: &str| json!({"type": "string", "minLength": 1, "description": format!("{desc} An http(s) URL or raw Base64 (.jpg/.jpeg/.png, ≤ 10 MB, sides ≥ 300 px, aspect 1:2.5–2.5:1).")});
     KindDoc {
         tag: "elements",
         ids: ["createCustomElement", "", ""],
@@ -389,7 +385,9 @@ mod tests {
             err(json!({"element_refer_list": null})),
             "element_refer_list must have 1 to 3 items, got 0"
         );
-        let four: Vec<Value> = (0..4).map(|_| json!({"image_url": "https://x/a.png"})).collect();
+        let four: Vec<Value> = (0..4)
+            .map(|_| json!({"image_url": "https://x/a.png"}))
+            .collect();
         assert_eq!(
             err(json!({"element_refer_list": four})),
             "element_refer_list must have 1 to 3 items, got 4"

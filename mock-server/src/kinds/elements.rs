@@ -54,11 +54,7 @@ pub fn name_and_description(f: &Fields<'_>) -> Result<(String, String), KlingErr
     let name = f.req_str("element_name")?;
     super::fields::max_chars("element_name", name, MAX_ELEMENT_NAME)?;
     let description = f.req_str("element_description")?;
-    super::fields::max_chars(
-        "element_description",
-        description,
-        MAX_ELEMENT_DESCRIPTION,
-    )?;
+    super::fields::max_chars("element_description", description, MAX_ELEMENT_DESCRIPTION)?;
     Ok((name.to_string(), description.to_string()))
 }
 
@@ -255,7 +251,10 @@ mod tests {
         assert_eq!(p.len(), 12);
         for row in p {
             assert_eq!(row.element_id.to_string().len(), 18);
-            assert!(row.element_id < 800_000_000_000_000_000, "below generated ids");
+            assert!(
+                row.element_id < 800_000_000_000_000_000,
+                "below generated ids"
+            );
             assert!(row.element_name.chars().count() <= MAX_ELEMENT_NAME);
             assert!(row.element_description.chars().count() <= MAX_ELEMENT_DESCRIPTION);
             assert!(row.tag_ids.iter().all(|t| tag_name(t).is_some()), "{row:?}");
@@ -308,7 +307,10 @@ mod tests {
     #[test]
     fn names_and_descriptions_have_their_limits() {
         let read = |v: Value| name_and_description(&Fields::new(v.as_object().unwrap()));
-        assert!(read(json!({"element_name": "a".repeat(20), "element_description": "d".repeat(100)})).is_ok());
+        assert!(
+            read(json!({"element_name": "a".repeat(20), "element_description": "d".repeat(100)}))
+                .is_ok()
+        );
         let msg = |v: Value| read(v).unwrap_err().message.to_string();
         assert_eq!(
             msg(json!({"element_description": "d"})),

@@ -260,7 +260,9 @@ async fn presets_are_listed_served_and_usable_by_every_account_but_never_deleted
         json!({"id": "o_101", "name": "Hottest", "description": "Hottest"})
     );
     let id = e["element_id"].as_u64().unwrap();
-    app.post_as(AK2, SK2, I2V, i2v_with(&[json!(id)])).await.ok();
+    app.post_as(AK2, SK2, I2V, i2v_with(&[json!(id)]))
+        .await
+        .ok();
     let del = app
         .post("/v1/general/delete-elements", json!({"element_id": id}))
         .await;
@@ -292,14 +294,22 @@ async fn a_legacy_element_is_made_at_once_listed_used_and_deleted() {
     let second = app.post(LEGACY, legacy_element("Raft")).await.ok().clone();
     let list = app.get(LEGACY).await.ok().clone();
     assert_eq!(list, json!([second, made]), "newest first");
-    assert_eq!(app.get(&format!("{LEGACY}?pageSize=1&pageNum=2")).await.ok(), &json!([made]));
+    assert_eq!(
+        app.get(&format!("{LEGACY}?pageSize=1&pageNum=2"))
+            .await
+            .ok(),
+        &json!([made])
+    );
     assert_eq!(app.get_as(AK2, SK2, LEGACY).await.ok(), &json!([]));
     app.post(I2V, i2v_with(&[json!(id)])).await.ok();
     app.post_as(AK2, SK2, I2V, i2v_with(&[json!(id)]))
         .await
         .err(400, 1201);
     let del = app
-        .post("/v1/general/delete-elements", json!({"element_id": id.to_string()}))
+        .post(
+            "/v1/general/delete-elements",
+            json!({"element_id": id.to_string()}),
+        )
         .await;
     assert_eq!(
         del.ok(),
@@ -335,7 +345,11 @@ async fn bad_element_requests_are_1201_naming_the_field_and_rule() {
     let mut legacy_404 = legacy_element("A");
     legacy_404["element_refer_list"] = json!([{"image_url": own_missing}]);
     let cases = [
-        (ADV, json!({"element_name": "A"}), "element_description is required".to_string()),
+        (
+            ADV,
+            json!({"element_name": "A"}),
+            "element_description is required".to_string(),
+        ),
         (
             ADV,
             {
@@ -368,7 +382,9 @@ async fn bad_element_requests_are_1201_naming_the_field_and_rule() {
         (
             LEGACY,
             legacy_404,
-            format!("element_refer_list[0].image_url: Failed to download the image file: HTTP 404 for {own_missing}"),
+            format!(
+                "element_refer_list[0].image_url: Failed to download the image file: HTTP 404 for {own_missing}"
+            ),
         ),
         (
             LEGACY,
@@ -404,7 +420,12 @@ async fn a_bound_voice_must_be_a_preset_or_a_usable_voice_of_the_callers() {
     let info = &element(&done)["element_voice_info"];
     assert_eq!(info["voice_id"], preset.as_str());
     assert_eq!(info["owned_by"], "kling");
-    assert!(info["trial_url"].as_str().unwrap().contains("/files/kling_"));
+    assert!(
+        info["trial_url"]
+            .as_str()
+            .unwrap()
+            .contains("/files/kling_")
+    );
 
     let voice_task = app.create_voice(AK, SK, "my voice").await;
     let planned = app.state.custom_voices.entries()[0].0.to_string();
@@ -454,7 +475,12 @@ async fn a_reference_video_of_the_mocks_own_must_last_3_to_8_seconds() {
         let id = t2v.ok()["task_id"].as_str().unwrap().to_string();
         app.advance(FINISH);
         let q = app.get(&format!("/v1/videos/text2video/{id}")).await;
-        urls.push(q.ok()["task_result"]["videos"][0]["url"].as_str().unwrap().to_string());
+        urls.push(
+            q.ok()["task_result"]["videos"][0]["url"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let body = |url: &str| {
         json!({"element_name": "Dancer", "element_description": "d", "reference_type": "video_refer",
@@ -466,12 +492,17 @@ async fn a_reference_video_of_the_mocks_own_must_last_3_to_8_seconds() {
         element(&ok)["element_video_list"],
         json!({"refer_videos": [{"video_url": urls[0]}]})
     );
-    assert_eq!(element(&ok)["element_image_list"], json!({"refer_images": []}));
+    assert_eq!(
+        element(&ok)["element_image_list"],
+        json!({"refer_images": []})
+    );
     let (_, long) = finished_element(&app, AK, SK, body(&urls[1])).await;
     assert_eq!(long["task_status"], "failed");
     let msg = long["task_status_msg"].as_str().unwrap();
     assert!(
-        msg.starts_with("element_video_list.refer_videos[0].video_url must be 3 to 8 s long, got 10"),
+        msg.starts_with(
+            "element_video_list.refer_videos[0].video_url must be 3 to 8 s long, got 10"
+        ),
         "{msg}"
     );
     assert_eq!(long["final_unit_deduction"], "0");
@@ -496,7 +527,9 @@ async fn a_reset_of_an_account_forgets_its_elements() {
         .await
         .ok()
         .clone();
-    app.ctl_post("/__mock/reset", json!({"account": AK})).await.ok();
+    app.ctl_post("/__mock/reset", json!({"account": AK}))
+        .await
+        .ok();
     assert_eq!(app.get(LEGACY).await.ok(), &json!([]));
     app.post(I2V, i2v_with(&[made["element_id"].clone()]))
         .await
@@ -533,8 +566,7 @@ mod persistence {
     use std::path::{Path, PathBuf};
 
     fn state_path(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("kling-mock-elements-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("kling-mock-elements-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join(name);
         let _ = std::fs::remove_file(&p);
