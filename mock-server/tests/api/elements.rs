@@ -527,9 +527,21 @@ async fn a_reset_of_an_account_forgets_its_elements() {
         .await
         .ok()
         .clone();
+    let counts = |state: &Value| -> Vec<Value> {
+        state["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["elements"].clone())
+            .collect()
+    };
+    let before = app.ctl_get("/__mock/state").await.ok().clone();
+    assert_eq!(counts(&before), vec![json!(1), json!(1)]);
     app.ctl_post("/__mock/reset", json!({"account": AK}))
         .await
         .ok();
+    let after = app.ctl_get("/__mock/state").await.ok().clone();
+    assert_eq!(counts(&after), vec![json!(0), json!(1)]);
     assert_eq!(app.get(LEGACY).await.ok(), &json!([]));
     app.post(I2V, i2v_with(&[made["element_id"].clone()]))
         .await
