@@ -637,3 +637,47 @@ mod persistence {
         app.post(LEGACY, legacy_element("New")).await.ok();
     }
 }
+
+/// The engine's callbacks carry the element task as its single query shows it.
+#[tokio::test]
+async fn an_element_task_posts_its_status_changes_to_its_callback_url() {
+    use axum::routing::post;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let hook = axum::Router::new().route(
+        "/hook",
+        post(move |body: String| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(serde_json::from_str(&body).expect("JSON"));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+    let app = spawn_app().await;
+    let mut body = image_element("Called");
+    body["callback_url"] = json!(url);
+    let task = app.post(ADV, body).await.ok()["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut next = async || {
+        tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a callback in time")
+            .expect("open")
+    };
+    assert_eq!(next().await["task_status"], "submitted");
+    app.advance(FINISH);
+    assert_eq!(next().await["task_status"], "processing");
+    let last = next().await;
+    assert_eq!(last["task_status"], "succeed");
+    assert_eq!(
+        last,
+        *app.get(&format!("{ADV}/{task}")).await.ok(),
+        "the single query's shape"
+    );
+    assert_eq!(element(&last)["element_name"], "Called");
+}
