@@ -513,7 +513,7 @@ impl super::Job for CreateAdvancedElement {
         &self.common
     }
     fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
-        for (name, img) in &self.images {
+        for (name, img) in &mut self.images {
             if let Some(f) = inputs::own_file_check(s, name, img)? {
                 self.failure.get_or_insert(f);
             }

@@ -113,7 +113,11 @@ impl super::Call for CreateCustomElement {
     ) -> Result<axum::response::Response, KlingError> {
         // What a task would fail on is refused here, naming the field.
         for (name, img) in &self.images {
-            if let Some(why) = inputs::own_file_check(s, name, img)?.or_else(|| img.failure()) {
+            // A picture of the mock's own is measured by the check (on a copy: the answer shows
+            // the URL as given either way).
+            let mut img = img.clone();
+            if let Some(why) = inputs::own_file_check(s, name, &mut img)?.or_else(|| img.failure())
+            {
                 return Err(KlingError::param(format!("{name}: {why}")));
             }
         }

@@ -11,20 +11,27 @@
 //! saved state reads it back.
 
 pub mod advanced_element;
+pub mod ai_multi_shot;
 pub mod custom_element;
 pub mod custom_voice;
 pub mod doc;
 pub mod elements;
 pub mod fields;
+pub mod image;
 pub mod image2video;
+pub mod image_expand;
+pub mod images_generations;
 pub mod motion_control;
+pub mod multi_image2image;
 pub mod multi_image2video;
+pub mod omni_image;
 pub mod omni_video;
 pub mod text2video;
 pub mod text_to_audio;
 pub mod tts;
 pub mod video;
 pub mod video_extend;
+pub mod virtual_try_on;
 
 use crate::auth::Account;
 use crate::engine::billing::Pool;
@@ -38,7 +45,7 @@ pub use crate::engine::{KindResult, TaskResult};
 pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub static ALL: [&KindSpec; 11] = [
+pub static ALL: [&KindSpec; 17] = [
     &custom_voice::SPEC,
     &text_to_audio::SPEC,
     &tts::SPEC,
@@ -48,6 +55,12 @@ pub static ALL: [&KindSpec; 11] = [
     &video_extend::SPEC,
     &motion_control::SPEC,
     &omni_video::SPEC,
+    &images_generations::SPEC,
+    &omni_image::SPEC,
+    &multi_image2image::SPEC,
+    &image_expand::SPEC,
+    &virtual_try_on::SPEC,
+    &ai_multi_shot::SPEC,
     &advanced_element::SPEC,
     &custom_element::SPEC,
 ];
@@ -438,7 +451,7 @@ mod tests {
         }
         assert_eq!(
             KindId::task_slugs(),
-            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, advanced-element",
+            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, advanced-element",
             "the asynchronous kinds, in registry order"
         );
     }

@@ -187,7 +187,7 @@ async fn elements_belong_to_their_creator() {
 }
 
 #[tokio::test]
-async fn every_video_kind_that_reads_element_list_refuses_unknown_ids() {
+async fn every_video_and_image_kind_that_reads_element_list_refuses_unknown_ids() {
     let app = spawn_app().await;
     let unknown = 812_345_678_901_234_567u64;
     let cases = [
@@ -205,6 +205,17 @@ async fn every_video_kind_that_reads_element_list_refuses_unknown_ids() {
                    "element_list": [{"element_id": unknown}]}),
             0,
         ),
+        (
+            "/v1/images/generations",
+            json!({"prompt": "x", "model_name": "kling-v3",
+                   "element_list": [{"element_id": unknown}]}),
+            0,
+        ),
+        (
+            "/v1/images/omni-image",
+            json!({"prompt": "x", "element_list": [{"element_id": elements_first_preset()}, {"element_id": unknown}]}),
+            1,
+        ),
     ];
     for (path, body, at) in cases {
         let a = app.post(path, body).await;
@@ -215,6 +226,20 @@ async fn every_video_kind_that_reads_element_list_refuses_unknown_ids() {
         );
     }
     assert_eq!(app.state.engine.task_count(), 0, "nothing was created");
+    // A preset passes everywhere.
+    let preset = json!([{"element_id": elements_first_preset()}]);
+    app.post(
+        "/v1/images/generations",
+        json!({"prompt": "x", "model_name": "kling-v3", "element_list": preset}),
+    )
+    .await
+    .ok();
+    app.post(
+        "/v1/images/omni-image",
+        json!({"prompt": "x", "element_list": preset}),
+    )
+    .await
+    .ok();
 }
 
 fn elements_first_preset() -> u64 {
