@@ -443,7 +443,8 @@ impl super::Job for ImageJob {
     fn common(&self) -> &super::fields::Common {
         &self.common
     }
-    fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
+    fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
+        super::elements::check_element_list(s, account, &self.elements)?;
         for (name, img) in &mut self.inputs {
             if let Some(f) = super::video::inputs::own_file_check(s, name, img)? {
                 self.failure.get_or_insert(f);
