@@ -428,7 +428,7 @@ pub fn own_audio_url(
     if !video::inputs::is_own(s.engine.base_url(), url) {
         return Ok(Ok(None));
     }
-    let Some((token, format)) = crate::media::parse_file_name(url) else {
+    let Some((token, _)) = crate::media::parse_file_name(url) else {
         return Ok(Ok(None));
     };
     let now = s.clock.now_ms();
@@ -440,10 +440,16 @@ pub fn own_audio_url(
         };
         return Ok(Ok(Some((r.duration_secs() * 1000.0).round() as u64)));
     }
-    if s.media.video(&token, now).is_some() || s.media.image(&token, now).is_some() {
+    let what = if s.media.video(&token, now).is_some() {
+        Some("video")
+    } else if s.media.image(&token, now).is_some() {
+        Some("picture")
+    } else {
+        None
+    };
+    if let Some(what) = what {
         return Err(KlingError::param(format!(
-            "{name} must be a .mp3/.wav/.m4a/.aac audio, got the mock's .{} file {url}",
-            format.ext()
+            "{name} must be a .mp3/.wav/.m4a/.aac audio, but {url} is one of the mock's {what}s"
         )));
     }
     Ok(Err(format!(

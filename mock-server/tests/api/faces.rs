@@ -395,9 +395,98 @@ async fn avatar_audio_references_resolve_to_the_callers_own_audio() {
     )
     .await;
     assert_eq!(video(&d)["duration"], "5");
-    let url = app.tts_url(SPEECH).await;
-    let d = finished(&app, AVATAR, json!({"image": img, "sound_file": url})).await;
-    assert_ne!(video(&d)["duration"], "5", "{d}");
+    let body = json!({"text": SPEECH, "voice_id": "oversea_male1", "voice_language": "en"});
+    let a = app.post("/v1/audio/tts", body).await;
+    let audio = a.ok()["task_result"]["audios"][0].clone();
+    let secs: f64 = audio["duration"].as_str().unwrap().parse().unwrap();
+    let d = finished(
+        &app,
+        AVATAR,
+        json!({"image": img, "sound_file": audio["url"]}),
+    )
+    .await;
+    let declared: f64 = video(&d)["duration"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (declared - secs).abs() <= 1.0 / 30.0,
+        "{declared} vs {secs}"
+    );
+    // One of the mock's own videos is not audio, even under an audio name.
+    let mp4 = video(&d)["url"].as_str().unwrap().to_string();
+    let e = app
+        .post(AVATAR, json!({"image": img, "sound_file": mp4}))
+        .await;
+    assert!(
+        e.err(400, 1201)
+            .starts_with("sound_file must be a .mp3/.wav/.m4a/.aac audio URL"),
+        "{}",
+        e.message()
+    );
+    let renamed = mp4.replace(".mp4?", ".mp3?");
+    let e = app
+        .post(AVATAR, json!({"image": img, "sound_file": renamed}))
+        .await;
+    assert_eq!(
+        e.err(400, 1201),
+        format!(
+            "sound_file must be a .mp3/.wav/.m4a/.aac audio, but {renamed} is one of the mock's videos"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_lip_sync_takes_base64_audio_and_fails_on_an_audio_url_of_the_mock_it_never_made() {
+    let app = spawn_app().await;
+    let src = five_seconds(&app).await;
+    use base64::Engine as _;
+    let mut wav = b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec();
+    wav.extend_from_slice(&[
+        16, 0, 0, 0, 1, 0, 1, 0, 0xC0, 0x5D, 0, 0, 0x80, 0xBB, 0, 0, 2, 0, 16, 0,
+    ]);
+    wav.extend_from_slice(b"data\x00\x00\x00\x00");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&wav);
+    let d = finished(
+        &app,
+        LIP,
+        json!({"input": {"video_id": id_of(&src), "mode": "audio2video", "audio_type": "file",
+                         "audio_file": b64}}),
+    )
+    .await;
+    assert_eq!(d["task_status"], "succeed", "{d}");
+    let missing = format!(
+        "{}/files/kling_00000000-0000-4000-8000-000000000000.mp3",
+        app.base
+    );
+    let d = finished(
+        &app,
+        LIP,
+        json!({"input": {"video_id": id_of(&src), "mode": "audio2video", "audio_type": "url",
+                         "audio_url": missing}}),
+    )
+    .await;
+    assert_eq!(d["task_status"], "failed", "{d}");
+    assert!(
+        d["task_status_msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failed to download the audio file: HTTP 404"),
+        "{d}"
+    );
+}
+
+#[tokio::test]
+async fn identify_face_takes_the_mocks_own_video_url_and_its_session_names_the_parent() {
+    let app = spawn_app().await;
+    let src = five_seconds(&app).await;
+    let a = app
+        .post_as(AK2, SK2, FACE, json!({"video_url": video(&src)["url"]}))
+        .await;
+    let session = a.ok()["session_id"].as_str().unwrap().to_string();
+    assert_eq!(a.ok()["face_data"][0]["end_time"], 5_000);
+    let (audio, _) = tts(&app, AK2, SK2).await;
+    let d = finished_as(&app, AK2, SK2, ADV, advanced(&session, &audio, 2_000, 0)).await;
+    assert_eq!(d["task_status"], "succeed", "{d}");
+    assert_eq!(d["task_info"]["parent_video"]["id"], id_of(&src).as_str());
+    assert_eq!(video(&d)["duration"], "5");
 }
 
 #[tokio::test]
