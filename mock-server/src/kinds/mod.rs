@@ -20,6 +20,7 @@ pub mod fields;
 pub mod image;
 pub mod image2video;
 pub mod image_expand;
+pub mod image_recognize;
 pub mod images_generations;
 pub mod motion_control;
 pub mod multi_image2image;
@@ -46,7 +47,7 @@ pub use crate::engine::{KindResult, TaskResult};
 pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub static ALL: [&KindSpec; 18] = [
+pub static ALL: [&KindSpec; 19] = [
     &custom_voice::SPEC,
     &text_to_audio::SPEC,
     &video_to_audio::SPEC,
@@ -57,6 +58,7 @@ pub static ALL: [&KindSpec; 18] = [
     &video_extend::SPEC,
     &motion_control::SPEC,
     &omni_video::SPEC,
+    &image_recognize::SPEC,
     &images_generations::SPEC,
     &omni_image::SPEC,
     &multi_image2image::SPEC,

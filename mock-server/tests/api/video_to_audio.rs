@@ -1,4 +1,4 @@
-//! Video to audio over HTTP: a sound track for one of the caller's videos (by id or by the
+//! Video to audio and image recognition over HTTP. Video to audio: a sound track for one of the caller's videos (by id or by the
 //! mock's own URL), the dubbed MP4 and the sound as MP3 and WAV, all as long as the source.
 
 use crate::helpers::*;
@@ -124,4 +124,57 @@ async fn only_the_callers_own_finished_videos_of_3_to_20_s() {
     assert!(d["task_info"].get("parent_video").is_none(), "{d}");
     assert_eq!(d["task_result"]["audios"][0]["duration_wav"], "5");
     assert_eq!(d["final_unit_deduction"], "0.05");
+}
+
+#[tokio::test]
+async fn image_recognize_answers_four_png_masks_of_the_input_size() {
+    let app = spawn_app().await;
+    // One of the mock's own pictures, so its size is known.
+    let g = finished_as(
+        &app,
+        AK,
+        SK,
+        "/v1/images/generations",
+        json!({"prompt": "a person", "aspect_ratio": "3:4"}),
+    )
+    .await;
+    let pic = g["task_result"]["images"][0]["url"].as_str().unwrap();
+    let a = app
+        .post("/v1/videos/image-recognize", json!({"image": pic}))
+        .await;
+    let d = a.ok();
+    assert_eq!(d["final_unit_deduction"], "0.05");
+    let images = d["task_result"]["images"].as_array().unwrap();
+    let types: Vec<&str> = images.iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["object_seg", "head_seg", "face_seg", "cloth_seg"]);
+    for i in images {
+        assert_eq!(i["is_contain"], true);
+        let (status, ctype, png) = app.fetch(i["url"].as_str().unwrap()).await;
+        assert_eq!((status, ctype.as_str()), (200, "image/png"));
+        let s = imagesize::blob_size(&png).unwrap();
+        assert_eq!((s.width, s.height), (880, 1184), "the input's size");
+    }
+    let e = app
+        .post(
+            "/v1/videos/image-recognize",
+            json!({"image": "https://x.example/a.png"}),
+        )
+        .await;
+    assert_eq!(e.code(), 0, "a foreign URL is not fetched: {}", e.message());
+    let bogus = format!(
+        "{}/files/kling_00000000-0000-4000-8000-000000000000.png",
+        app.base
+    );
+    let e = app
+        .post("/v1/videos/image-recognize", json!({"image": bogus}))
+        .await;
+    assert!(
+        e.err(400, 1201)
+            .starts_with("image: Failed to download the image file"),
+        "{}",
+        e.message()
+    );
+    app.post("/v1/videos/image-recognize", json!({}))
+        .await
+        .err(400, 1201);
 }
