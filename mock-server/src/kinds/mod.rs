@@ -15,6 +15,7 @@ pub mod ai_multi_shot;
 pub mod custom_element;
 pub mod custom_voice;
 pub mod doc;
+pub mod effects;
 pub mod elements;
 pub mod fields;
 pub mod image;
@@ -47,7 +48,7 @@ pub use crate::engine::{KindResult, TaskResult};
 pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub static ALL: [&KindSpec; 19] = [
+pub static ALL: [&KindSpec; 20] = [
     &custom_voice::SPEC,
     &text_to_audio::SPEC,
     &video_to_audio::SPEC,
@@ -58,6 +59,7 @@ pub static ALL: [&KindSpec; 19] = [
     &video_extend::SPEC,
     &motion_control::SPEC,
     &omni_video::SPEC,
+    &effects::SPEC,
     &image_recognize::SPEC,
     &images_generations::SPEC,
     &omni_image::SPEC,
@@ -455,7 +457,7 @@ mod tests {
         }
         assert_eq!(
             KindId::task_slugs(),
-            "custom-voice, text-to-audio, video-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, advanced-element",
+            "custom-voice, text-to-audio, video-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, effects, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, advanced-element",
             "the asynchronous kinds, in registry order"
         );
     }
