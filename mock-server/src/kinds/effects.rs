@@ -9,6 +9,7 @@
 //! * An older dual-character scene (`hug`, `kiss`, `heart_gesture`, `fight`): `input.images`
 //!   (two), `input.model_name` (kling-v1, v1-5 or v1-6, default kling-v1; `fight` kling-v1-6
 //!   only), `input.mode` (std | pro), `input.duration` (`5` | `10`).
+//!
 //! Result: `task_result.videos[{id, url, watermark_url, duration}]`: an MP4 (720p, the single
 //! image's shape or 16:9 for two; 1080p for an older scene in pro mode) labelled with its scene.
 //! The scene list is data: one fixture file, easy to update when Kling adds scenes.
