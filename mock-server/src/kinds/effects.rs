@@ -137,9 +137,7 @@ pub struct CreateEffect {
 }
 
 fn durations(f: &Fields<'_>, allowed: &[&'static str]) -> Result<u32, KlingError> {
-    let secs = video::duration(f)
-        .map_err(|e| prefix_input(e))?
-        .unwrap_or(5);
+    let secs = video::duration(f).map_err(prefix_input)?.unwrap_or(5);
     if !allowed.contains(&secs.to_string().as_str()) {
         return Err(KlingError::param(format!(
             "input.duration value '{secs}' is invalid for this effect_scene; allowed values: {}",
