@@ -274,7 +274,7 @@ pub fn build_object(
 ) -> Map<String, Value> {
     let mut m = Map::new();
     for (f, (keep, v)) in fields.iter().zip(draws) {
-        if (f.required || *keep) && !v.is_null() {
+        if (f.required || f.always_sent || *keep) && !v.is_null() {
             m.insert(f.name.clone(), v.clone());
         }
     }
@@ -442,6 +442,16 @@ fn repair_rules(
                     None => {
                         m.insert(fs[0].clone(), json!(1.0));
                     }
+                }
+            }
+            RuleKind::MaxAreaFactor { width, height, .. } => {
+                // No growth in height, at most 0.9 + 0.9 in width: 2.8x the area.
+                for f in height {
+                    m.insert(f.clone(), json!(0.0));
+                }
+                for f in width {
+                    let v = m.get(f).and_then(Value::as_f64).unwrap_or(0.0);
+                    m.insert(f.clone(), json!(v.min(0.9)));
                 }
             }
         }
@@ -740,7 +750,7 @@ fn build_top(c: &Contract, endpoint: &str, d: &TopDraw, opts: GenOpts) -> Value 
         .collect();
     let mut m = Map::new();
     for (f, (keep, v)) in fields.iter().zip(&draws) {
-        if (f.required || *keep) && !v.is_null() {
+        if (f.required || f.always_sent || *keep) && !v.is_null() {
             m.insert(f.name.clone(), v.clone());
         }
     }
@@ -770,7 +780,7 @@ fn build_top(c: &Contract, endpoint: &str, d: &TopDraw, opts: GenOpts) -> Value 
         } else {
             enum_models
                 .into_iter()
-                .filter(|x| c.video.capability(fam, x).is_some())
+                .filter(|x| c.capability(fam, x).is_some())
                 .collect()
         };
         if let Some(model) = pick(&models, &d.model) {
@@ -829,7 +839,7 @@ fn fix_capabilities(
     let Some(model) = text_of(fields, m, mf) else {
         return;
     };
-    let Some(cap) = c.video.capability(fam, &model) else {
+    let Some(cap) = c.capability(fam, &model) else {
         return;
     };
     let ex = |k: &str| example.and_then(|e| e.get(k)).cloned();

@@ -16,20 +16,23 @@
 //!
 //! * [`target`](mod@target): where requests go (in-process mock or base URL), pacing, 429 handling, time.
 //! * [`client`]: JWT bearer tokens, valid and broken.
-//! * [`model`], [`rules`], [`video_models`], [`shape`]: the oracle (fields, limits, enums, the
-//!   rules tying fields together, the video capability map, outputs and costs, the error table,
-//!   response shapes).
+//! * [`model`], [`rules`], [`video_models`], [`image_models`], [`shape`]: the oracle (fields,
+//!   limits, enums, the rules tying fields together, the video and image capability maps, outputs
+//!   and costs, the error table, response shapes).
 //! * [`strategies`]: generators of requests, broken tokens and paging parameters.
 //! * [`properties`]: one module per property family.
 //! * [`ctx`]: what properties share: budget, receiver, what this run created.
 //! * [`receiver`]: the loopback callback receiver. [`audio`], [`video`]: decoding served media
-//!   (symphonia for audio, `ffprobe` / `ffmpeg` for MP4). [`png`]: the images the harness sends.
+//!   (symphonia for audio, `ffprobe` / `ffmpeg` for MP4), [`image`]: PNG / JPEG results and their
+//!   size. [`png`]: the images the harness sends.
 //! * [`report`]: running, progress, summary, JUnit and JSON reports.
 
 pub mod audio;
 pub mod bodies;
 pub mod client;
 pub mod ctx;
+pub mod image;
+pub mod image_models;
 pub mod model;
 pub mod png;
 pub mod properties;
