@@ -31,7 +31,11 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
             )?;
             let path = &ctx.contract.endpoint(get).path;
             let by_id = ctx.get(0, &path.replace("{id}", &id));
-            let by_ext = ctx.get(0, &path.replace("{id}", &ext));
+            // AI multi-shot's single query documents only task_id (§5.19): ask by id twice.
+            let by_ext = ctx.get(
+                0,
+                &path.replace("{id}", if f.query_by_external { &ext } else { &id }),
+            );
             check_envelope(ctx, &by_id, "task")?;
             check_envelope(ctx, &by_ext, "task")?;
             ensure(

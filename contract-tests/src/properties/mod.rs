@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod callbacks;
+pub mod elements;
 pub mod envelope;
 pub mod identity;
 pub mod isolation;
@@ -31,7 +32,7 @@ pub struct Property {
 }
 
 /// Every property, in report order.
-pub const ALL: [Property; 10] = [
+pub const ALL: [Property; 11] = [
     Property {
         name: "envelope",
         checks: "every answer has the documented envelope, types and HTTP status for its code; errors carry no data",
@@ -87,8 +88,14 @@ pub const ALL: [Property; 10] = [
         run: callbacks::run,
     },
     Property {
+        name: "elements",
+        checks: "an element_list accepts the caller's own finished element and refuses (400 / 1201) an id that names nothing, another account's element and a deleted one",
+        billable: true,
+        run: elements::run,
+    },
+    Property {
         name: "media",
-        checks: "every result URL can be fetched; audio lasts its declared duration; a video is an MP4 of the declared duration (within a frame), of the documented frame size and rate for its model, mode and aspect ratio, with sound exactly when asked, that decodes without an error; a watermarked copy differs",
+        checks: "every result URL can be fetched; audio lasts its declared duration; a video is an MP4 of the declared duration (within a frame), of the documented frame size and rate for its model, mode and aspect ratio, with sound exactly when asked, that decodes without an error; an image task makes as many PNG/JPEG images as asked, of the requested ratio and resolution class (or the grown input, the person's size), no two alike; a watermarked copy differs",
         billable: true,
         run: media::run,
     },
