@@ -7,7 +7,7 @@
 //! * **Packs**: a succeeded task deducts its `final_unit_deduction` from the account's online packs
 //!   of its pool (the one expiring first); a create is refused with 429 / 1102 "Account balance not
 //!   enough" when no online pack of the pool holds the cost. Every account starts with one large
-//!   video pack, so nothing is refused until packs are set.
+//!   pack of each pool, so nothing is refused until packs are set.
 //! * **State**: an account set to `exception` / `arrears` / `forbidden` gets 1100 / 1101 / 1103
 //!   on every create.
 
@@ -151,22 +151,33 @@ pub struct Billing {
 /// 2100-01-01T00:00:00Z: the default pack is valid until then, so no clock setting expires it.
 const FAR_FUTURE_MS: i64 = 4_102_444_800_000;
 
-/// The pack every account starts with: 100,000 video units, valid from 1970 to 2100.
+/// The packs every account starts with, one per pool, valid from 1970 to 2100: 100,000 video
+/// units, 100,000 image units and 10,000 try-on units. A live account has only the packs it
+/// bought (no image pack: image creates answer 429 / 1102); the mock starts with all three so
+/// that every family works until packs are set (FIDELITY.md: accounts).
 fn default_packs(now: i64) -> Vec<Pack> {
-    vec![
+    [
+        ("kling-mock video pack", Pool::Video, 100_000.0),
+        ("kling-mock image pack", Pool::Image, 100_000.0),
+        ("kling-mock try-on pack", Pool::TryOn, 10_000.0),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(n, (name, pool, total))| {
         Pack {
-            name: "kling-mock video pack".into(),
-            id: "mock-pack-0".into(),
-            pool: Pool::Video,
+            name: name.into(),
+            id: format!("mock-pack-{n}"),
+            pool,
             pack_type: decreasing(),
-            total: 100_000.0,
+            total,
             remaining: None,
             purchase_ms: Some(0),
             effective_ms: Some(0),
             invalid_ms: Some(FAR_FUTURE_MS),
         }
-        .normalise(now, 0),
-    ]
+        .normalise(now, n)
+    })
+    .collect()
 }
 
 /// A change to an account's settings: absent parts stay as they are.

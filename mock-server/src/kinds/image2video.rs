@@ -256,10 +256,14 @@ impl super::Job for CreateImageToVideo {
         &self.common
     }
     fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
-        for (name, img) in &self.images {
+        for (name, img) in &mut self.images {
             if let Some(f) = video::inputs::own_file_check(s, name, img)? {
                 self.failure.get_or_insert(f);
             }
+        }
+        // One of the mock's own images is measured now: the video takes its shape.
+        if let Some(size) = self.images.first().and_then(|(_, i)| i.size()) {
+            self.out.take_shape(size);
         }
         for (i, v) in self.voices.iter().enumerate() {
             if !s.voices.is_official(v)

@@ -13,7 +13,9 @@
 pub mod custom_voice;
 pub mod doc;
 pub mod fields;
+pub mod image;
 pub mod image2video;
+pub mod images_generations;
 pub mod motion_control;
 pub mod multi_image2video;
 pub mod omni_video;
@@ -35,7 +37,7 @@ pub use crate::engine::{KindResult, TaskResult};
 pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub static ALL: [&KindSpec; 9] = [
+pub static ALL: [&KindSpec; 10] = [
     &custom_voice::SPEC,
     &text_to_audio::SPEC,
     &tts::SPEC,
@@ -45,6 +47,7 @@ pub static ALL: [&KindSpec; 9] = [
     &video_extend::SPEC,
     &motion_control::SPEC,
     &omni_video::SPEC,
+    &images_generations::SPEC,
 ];
 
 /// Everything the rest of the mock needs to know about a kind.
@@ -430,7 +433,7 @@ mod tests {
         }
         assert_eq!(
             KindId::task_slugs(),
-            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video",
+            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, image-generation",
             "the asynchronous kinds, in registry order"
         );
     }

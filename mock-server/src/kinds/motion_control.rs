@@ -118,8 +118,12 @@ impl super::Job for CreateMotionControl {
         &self.common
     }
     fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
-        if let Some(f) = inputs::own_file_check(s, "image_url", &self.image)? {
+        if let Some(f) = inputs::own_file_check(s, "image_url", &mut self.image)? {
             self.failure.get_or_insert(f);
+        }
+        // One of the mock's own images is measured now: the video takes its shape.
+        if let Some(size) = self.image.size() {
+            self.out.take_shape(size);
         }
         match inputs::own_video(s, &self.video_url) {
             Ok(Some(v)) => {

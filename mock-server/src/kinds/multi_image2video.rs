@@ -109,7 +109,7 @@ impl super::Job for CreateMultiImageToVideo {
         &self.common
     }
     fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
-        for (i, img) in self.images.iter().enumerate() {
+        for (i, img) in self.images.iter_mut().enumerate() {
             if let Some(f) =
                 video::inputs::own_file_check(s, &format!("image_list[{i}].image"), img)?
             {

@@ -220,11 +220,17 @@ impl super::Job for CreateOmniVideo {
         &self.common
     }
     fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
-        for (i, img) in self.images.iter().enumerate() {
+        for (i, img) in self.images.iter_mut().enumerate() {
             if let Some(f) = inputs::own_file_check(s, &format!("image_list[{i}].image_url"), img)?
             {
                 self.failure.get_or_insert(f);
             }
+        }
+        // One of the mock's own images is measured now: the video may take its shape.
+        if let Some(i) = self.shape_from
+            && let Some(size) = self.images[i].size()
+        {
+            self.out.take_shape(size);
         }
         if let Some((url, base)) = &self.video {
             match inputs::own_video(s, url) {

@@ -747,7 +747,7 @@ async fn packs_pay_for_succeeded_tasks_and_run_out_with_1102() {
 }
 
 #[tokio::test]
-async fn every_account_starts_with_a_large_video_pack() {
+async fn every_account_starts_with_a_large_pack_of_each_pool() {
     let app = spawn_app().await;
     let now = app.now_ms();
     app.post(
@@ -763,6 +763,20 @@ async fn every_account_starts_with_a_large_video_pack() {
     assert_eq!(info["total_quantity"].as_f64().unwrap(), 100000.0);
     assert!((info["remaining_quantity"].as_f64().unwrap() - 99999.95).abs() < 1e-6);
     assert_eq!(info["status"], "online");
+    let names: Vec<&str> = c.ok()["resource_pack_subscribe_infos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["resource_pack_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "kling-mock video pack",
+            "kling-mock image pack",
+            "kling-mock try-on pack"
+        ]
+    );
     let none = app
         .get(&format!(
             "/account/costs?start_time={now}&end_time={now}&resource_pack_name=other"

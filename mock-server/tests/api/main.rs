@@ -15,6 +15,7 @@ mod embed;
 mod envelope;
 mod hostile;
 mod image_files;
+mod images;
 mod isolation;
 mod isolation_prop;
 mod latency;

@@ -232,12 +232,14 @@ pub fn own_video(
 }
 
 /// Check an image URL that points at the mock's own files (`{base}/files/kling_<uuid>.<ext>`):
-/// a generated audio or video is not an image (400 / 1201); a name the mock never generated, or
-/// one past its retention, makes the task fail as the download would. Foreign URLs pass.
+/// one of its generated images is measured (the image becomes [`Image::Fetched`] with its size,
+/// and the size rules of [`Image::failure`] apply); a generated audio or video is not an image
+/// (400 / 1201); a name the mock never generated, or one past its retention, makes the task fail
+/// as the download would. Foreign URLs pass untouched.
 pub fn own_file_check(
     s: &super::super::Ctx<'_>,
     name: &str,
-    img: &Image,
+    img: &mut Image,
 ) -> Result<Option<String>, KlingError> {
     let Image::Url(url) = img else {
         return Ok(None);
@@ -249,6 +251,14 @@ pub fn own_file_check(
         return Ok(None);
     };
     let now = s.clock.now_ms();
+    if let Some(pic) = s.media.image(&token, now) {
+        *img = Image::Fetched {
+            url: std::mem::take(url),
+            width: pic.width,
+            height: pic.height,
+        };
+        return Ok(img.failure());
+    }
     let known = s.media.file(&token, now).is_some() || s.media.video(&token, now).is_some();
     if known {
         return Err(KlingError::param(format!(
