@@ -585,6 +585,53 @@ impl Contract {
         })
     }
 
+    /// Keep only the named families, and drop the endpoints only the others use (a target that
+    /// serves some families). Families another kept one needs are kept too, and so are the
+    /// custom-voice and text-to-audio families, which the voices and media properties call by
+    /// name.
+    pub fn only_families(&mut self, names: &[String]) -> Result<(), String> {
+        for n in names {
+            if self.family(n).is_none() {
+                return Err(format!(
+                    "unknown family '{n}'; known: {}",
+                    self.families
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        let mut keep: Vec<String> = names.to_vec();
+        keep.extend(["custom_voice".to_string(), "text_to_audio".to_string()]);
+        for f in &self.families {
+            if names.contains(&f.name) {
+                keep.extend(f.needs.values().map(|n| n.from_family.clone()));
+            }
+        }
+        let endpoints = |f: &Family| {
+            let mut e = vec![f.create.clone(), f.get.clone(), f.list.clone()];
+            e.extend(f.delete.as_ref().map(|d| d.endpoint.clone()));
+            e
+        };
+        let dropped: Vec<String> = self
+            .families
+            .iter()
+            .filter(|f| !keep.contains(&f.name))
+            .flat_map(endpoints)
+            .collect();
+        let kept: Vec<String> = self
+            .families
+            .iter()
+            .filter(|f| keep.contains(&f.name))
+            .flat_map(endpoints)
+            .collect();
+        self.families.retain(|f| keep.contains(&f.name));
+        self.endpoints
+            .retain(|n, _| !dropped.contains(n) || kept.contains(n));
+        Ok(())
+    }
+
     /// An endpoint by name (panics on a name not in the fixture: a harness bug).
     pub fn endpoint(&self, name: &str) -> &Endpoint {
         self.endpoints

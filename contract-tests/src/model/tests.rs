@@ -669,7 +669,11 @@ fn image_generation_rules_follow_the_field_table() {
     refused_by(&c, GEN, json!({"prompt": "p", "human_fidelity": 0.3}), "human_fidelity");
     // kling-v1-5 with an image needs image_reference; other models do not.
     refused_by(&c, GEN, json!({"prompt": "p", "model_name": "kling-v1-5", "image": img}), "image_reference");
-    ok(json!({"prompt": "p", "model_name": "kling-v2-1", "image": img}));
+    ok(json!({"prompt": "p", "model_name": "kling-v3", "image": img}));
+    // §6: kling-v2-1 is text-to-image only, kling-v2-new restyles only, elements are 3.0 only.
+    refused_by(&c, GEN, json!({"prompt": "p", "model_name": "kling-v2-1", "image": img}), "image_input");
+    refused_by(&c, GEN, json!({"prompt": "p", "model_name": "kling-v2-new"}), "text_to_image");
+    refused_by(&c, GEN, json!({"prompt": "p", "model_name": "kling-v2", "element_list": [{"element_id": 1}]}), "element_list");
     // §6: kling-v1 makes no 21:9.
     refused_by(&c, GEN, json!({"prompt": "p", "model_name": "kling-v1", "aspect_ratio": "21:9"}), "aspect_ratio_21_9");
     // Elements + images <= 10.
