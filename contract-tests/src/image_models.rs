@@ -210,17 +210,15 @@ pub fn expected(c: &Contract, f: &Family, body: &Value) -> Expected {
     let sizes = &c.images.sizes;
     let number = |v: Option<Value>| v.as_ref().and_then(as_number).map(|n| n as u32);
     let (results, min, max) = match &media.series {
-        Some(series) if s.holds(&series.when) => {
-            match s.effective(&series.count) {
-                Some(Value::String(a)) if a == "auto" => {
-                    (series.results.clone(), series.auto[0], series.auto[1])
-                }
-                v => {
-                    let n = number(v).unwrap_or(1);
-                    (series.results.clone(), n, n)
-                }
+        Some(series) if s.holds(&series.when) => match s.effective(&series.count) {
+            Some(Value::String(a)) if a == "auto" => {
+                (series.results.clone(), series.auto[0], series.auto[1])
             }
-        }
+            v => {
+                let n = number(v).unwrap_or(1);
+                (series.results.clone(), n, n)
+            }
+        },
         _ => {
             let n = match &media.count {
                 Some(Value::String(field)) => number(s.effective(field)),

@@ -12,8 +12,8 @@
 //! that tie fields together ([`crate::rules`]), and for the video families the capability map
 //! ([`crate::video_models`]: which model allows which mode, duration and feature).
 
-use crate::rules::{Cond, Rule, RuleKind, Scope, number_text, sent};
 use crate::image_models::ImageModels;
+use crate::rules::{Cond, Rule, RuleKind, Scope, number_text, sent};
 use crate::video_models::{Billed, Capability, Feature, VideoModels};
 use serde::Deserialize;
 use serde_json::{Map, Value};

@@ -653,34 +653,101 @@ fn image_generation_rules_follow_the_field_table() {
     let img = crate::png::gradient_base64(640, 360);
     let ok = |b: Value| assert_eq!(c.judge(GEN, &b), Verdict::Accept, "{b}");
     ok(json!({"prompt": "p"}));
-    ok(json!({"prompt": "p", "n": 9, "resolution": "2k", "aspect_ratio": "21:9", "model_name": "kling-v3"}));
+    ok(
+        json!({"prompt": "p", "n": 9, "resolution": "2k", "aspect_ratio": "21:9", "model_name": "kling-v3"}),
+    );
     ok(json!({"prompt": "p", "image": img, "image_reference": "subject", "human_fidelity": 0.3}));
     refused_by(&c, GEN, json!({"n": 1}), "prompt");
     refused_by(&c, GEN, json!({"prompt": "p", "n": 10}), "n");
     refused_by(&c, GEN, json!({"prompt": "p", "n": 0}), "n");
-    refused_by(&c, GEN, json!({"prompt": "p", "resolution": "4k"}), "resolution");
-    refused_by(&c, GEN, json!({"prompt": "p", "aspect_ratio": "auto"}), "aspect_ratio");
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "resolution": "4k"}),
+        "resolution",
+    );
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "aspect_ratio": "auto"}),
+        "aspect_ratio",
+    );
     // §5.15: image required when image_reference is set.
-    refused_by(&c, GEN, json!({"prompt": "p", "image_reference": "face"}), "image");
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "image_reference": "face"}),
+        "image",
+    );
     // negative_prompt not with image.
-    refused_by(&c, GEN, json!({"prompt": "p", "image": img, "negative_prompt": "x"}), "negative_prompt");
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "image": img, "negative_prompt": "x"}),
+        "negative_prompt",
+    );
     // human_fidelity only with image_reference subject.
-    refused_by(&c, GEN, json!({"prompt": "p", "image": img, "image_reference": "face", "human_fidelity": 0.3}), "human_fidelity");
-    refused_by(&c, GEN, json!({"prompt": "p", "human_fidelity": 0.3}), "human_fidelity");
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "image": img, "image_reference": "face", "human_fidelity": 0.3}),
+        "human_fidelity",
+    );
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "human_fidelity": 0.3}),
+        "human_fidelity",
+    );
     // kling-v1-5 with an image needs image_reference; other models do not.
-    refused_by(&c, GEN, json!({"prompt": "p", "model_name": "kling-v1-5", "image": img}), "image_reference");
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "model_name": "kling-v1-5", "image": img}),
+        "image_reference",
+    );
     ok(json!({"prompt": "p", "model_name": "kling-v3", "image": img}));
     // §6: kling-v2-1 is text-to-image only, kling-v2-new restyles only, elements are 3.0 only.
-    refused_by(&c, GEN, json!({"prompt": "p", "model_name": "kling-v2-1", "image": img}), "image_input");
-    refused_by(&c, GEN, json!({"prompt": "p", "model_name": "kling-v2-new"}), "text_to_image");
-    refused_by(&c, GEN, json!({"prompt": "p", "model_name": "kling-v2", "element_list": [{"element_id": 1}]}), "element_list");
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "model_name": "kling-v2-1", "image": img}),
+        "image_input",
+    );
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "model_name": "kling-v2-new"}),
+        "text_to_image",
+    );
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "model_name": "kling-v2", "element_list": [{"element_id": 1}]}),
+        "element_list",
+    );
     // §6: kling-v1 makes no 21:9.
-    refused_by(&c, GEN, json!({"prompt": "p", "model_name": "kling-v1", "aspect_ratio": "21:9"}), "aspect_ratio_21_9");
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "model_name": "kling-v1", "aspect_ratio": "21:9"}),
+        "aspect_ratio_21_9",
+    );
     // Elements + images <= 10.
     let elements = |n: usize| Value::from(vec![json!({"element_id": 1}); n]);
     ok(json!({"prompt": "p", "element_list": elements(10)}));
-    refused_by(&c, GEN, json!({"prompt": "p", "element_list": elements(11)}), "element_list");
-    refused_by(&c, GEN, json!({"prompt": "p", "image": img, "element_list": elements(10)}), "element_list");
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "element_list": elements(11)}),
+        "element_list",
+    );
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "image": img, "element_list": elements(10)}),
+        "element_list",
+    );
 }
 
 #[test]
@@ -690,34 +757,89 @@ fn omni_image_capabilities_follow_the_image_map() {
     let ok = |b: Value| assert_eq!(c.judge(OMNI_IMAGE, &b), Verdict::Accept, "{b}");
     ok(json!({"prompt": "p"}));
     ok(json!({"prompt": "p", "model_name": "kling-v3-omni", "resolution": "4k"}));
-    ok(json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": "auto", "image_list": [{"image": img}]}));
-    ok(json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": 9, "image_list": [{"image": img}]}));
+    ok(
+        json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": "auto", "image_list": [{"image": img}]}),
+    );
+    ok(
+        json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": 9, "image_list": [{"image": img}]}),
+    );
     ok(json!({"prompt": "p", "aspect_ratio": "auto", "image_list": [{"image": img}]}));
-    refused_by(&c, OMNI_IMAGE, json!({"prompt": "p", "resolution": "4k"}), "resolution");
-    refused_by(&c, OMNI_IMAGE, json!({"prompt": "p", "result_type": "series", "image_list": [{"image": img}]}), "result_type");
-    refused_by(&c, OMNI_IMAGE, json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series"}), "result_type");
-    refused_by(&c, OMNI_IMAGE, json!({"prompt": "p", "aspect_ratio": "auto"}), "aspect_ratio");
-    refused_by(&c, OMNI_IMAGE, json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": "10", "image_list": [{"image": img}]}), "series_amount");
-    refused_by(&c, OMNI_IMAGE, json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": 1, "image_list": [{"image": img}]}), "series_amount");
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "resolution": "4k"}),
+        "resolution",
+    );
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "result_type": "series", "image_list": [{"image": img}]}),
+        "result_type",
+    );
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series"}),
+        "result_type",
+    );
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "aspect_ratio": "auto"}),
+        "aspect_ratio",
+    );
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": "10", "image_list": [{"image": img}]}),
+        "series_amount",
+    );
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": 1, "image_list": [{"image": img}]}),
+        "series_amount",
+    );
     let images = |n: usize| Value::from(vec![json!({"image": img}); n]);
-    ok(json!({"prompt": "p", "image_list": images(4), "element_list": vec![json!({"element_id": 1}); 6]}));
-    refused_by(&c, OMNI_IMAGE, json!({"prompt": "p", "image_list": images(4), "element_list": vec![json!({"element_id": 1}); 7]}), "element_list");
+    ok(
+        json!({"prompt": "p", "image_list": images(4), "element_list": vec![json!({"element_id": 1}); 6]}),
+    );
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "image_list": images(4), "element_list": vec![json!({"element_id": 1}); 7]}),
+        "element_list",
+    );
 }
 
 #[test]
 fn expansion_is_judged_by_the_grown_area() {
     let c = Contract::load().unwrap();
     let img = crate::png::gradient_base64(640, 360);
-    let body = |u: f64, d: f64, l: f64, r: f64| {
-        json!({"image": img, "up_expansion_ratio": u, "down_expansion_ratio": d, "left_expansion_ratio": l, "right_expansion_ratio": r})
-    };
+    let body = |u: f64, d: f64, l: f64, r: f64| json!({"image": img, "up_expansion_ratio": u, "down_expansion_ratio": d, "left_expansion_ratio": l, "right_expansion_ratio": r});
     assert!(c.judge(EXPAND, &body(0.0, 0.0, 0.0, 0.0)).accepted());
-    assert!(c.judge(EXPAND, &body(0.0, 0.0, 1.0, 1.0)).accepted(), "exactly 3x");
-    assert!(c.judge(EXPAND, &body(0.2, 0.3, 0.5, 0.5)).accepted(), "1.5 x 2.0 = 3 in floats");
+    assert!(
+        c.judge(EXPAND, &body(0.0, 0.0, 1.0, 1.0)).accepted(),
+        "exactly 3x"
+    );
+    assert!(
+        c.judge(EXPAND, &body(0.2, 0.3, 0.5, 0.5)).accepted(),
+        "1.5 x 2.0 = 3 in floats"
+    );
     refused_by(&c, EXPAND, body(0.1, 0.0, 1.0, 1.0), "up_expansion_ratio");
     refused_by(&c, EXPAND, body(0.0, 0.0, 2.1, 0.0), "left_expansion_ratio");
-    refused_by(&c, EXPAND, json!({"image": img, "up_expansion_ratio": 0.1, "down_expansion_ratio": 0.1, "left_expansion_ratio": 0.1}), "right_expansion_ratio");
-    refused_by(&c, EXPAND, json!({"up_expansion_ratio": 0, "down_expansion_ratio": 0, "left_expansion_ratio": 0, "right_expansion_ratio": 0}), "image");
+    refused_by(
+        &c,
+        EXPAND,
+        json!({"image": img, "up_expansion_ratio": 0.1, "down_expansion_ratio": 0.1, "left_expansion_ratio": 0.1}),
+        "right_expansion_ratio",
+    );
+    refused_by(
+        &c,
+        EXPAND,
+        json!({"up_expansion_ratio": 0, "down_expansion_ratio": 0, "left_expansion_ratio": 0, "right_expansion_ratio": 0}),
+        "image",
+    );
 }
 
 #[test]
@@ -725,17 +847,26 @@ fn elements_need_the_list_of_their_reference_type() {
     let c = Contract::load().unwrap();
     let ep = "advanced_custom_elements_create";
     let img = crate::png::gradient_base64(640, 360);
-    let base = json!({"element_name": "e", "element_description": "d", "reference_type": "image_refer"});
+    let base =
+        json!({"element_name": "e", "element_description": "d", "reference_type": "image_refer"});
     let with = |k: &str, v: Value| {
         let mut b = base.clone();
         b[k] = v;
         b
     };
     let images = json!({"frontal_image": img, "refer_images": [{"image_url": img}]});
-    assert!(c.judge(ep, &with("element_image_list", images.clone())).accepted());
+    assert!(
+        c.judge(ep, &with("element_image_list", images.clone()))
+            .accepted()
+    );
     refused_by(&c, ep, base.clone(), "element_image_list");
     let four = json!({"frontal_image": img, "refer_images": vec![json!({"image_url": img}); 4]});
-    refused_by(&c, ep, with("element_image_list", four), "element_image_list.refer_images");
+    refused_by(
+        &c,
+        ep,
+        with("element_image_list", four),
+        "element_image_list.refer_images",
+    );
     let mut video = with("reference_type", json!("video_refer"));
     refused_by(&c, ep, video.clone(), "element_video_list");
     video["element_video_list"] = json!({"refer_videos": [{"video_url": "https://x.test/a.mp4"}]});
@@ -743,17 +874,32 @@ fn elements_need_the_list_of_their_reference_type() {
     video["element_video_list"] = json!({"refer_videos": [{"video_url": "https://x.test/a.avi"}]});
     assert!(!c.judge(ep, &video).accepted());
     let long = with("element_image_list", images.clone());
-    refused_by(&c, ep, with("element_name", json!("x".repeat(21))), "element_name");
-    refused_by(&c, ep, {
-        let mut b = long.clone();
-        b["element_description"] = json!("x".repeat(101));
-        b
-    }, "element_description");
-    refused_by(&c, ep, {
-        let mut b = long;
-        b["tag_list"] = json!([{"tag_id": "o_109"}]);
-        b
-    }, "tag_list[0].tag_id");
+    refused_by(
+        &c,
+        ep,
+        with("element_name", json!("x".repeat(21))),
+        "element_name",
+    );
+    refused_by(
+        &c,
+        ep,
+        {
+            let mut b = long.clone();
+            b["element_description"] = json!("x".repeat(101));
+            b
+        },
+        "element_description",
+    );
+    refused_by(
+        &c,
+        ep,
+        {
+            let mut b = long;
+            b["tag_list"] = json!([{"tag_id": "o_109"}]);
+            b
+        },
+        "tag_list[0].tag_id",
+    );
 }
 
 #[test]
@@ -761,7 +907,11 @@ fn image_results_are_expected_by_count_ratio_class_and_growth() {
     let c = Contract::load().unwrap();
     let fam = |n: &str| c.family(n).unwrap().clone();
     let generation = fam("image_generation");
-    let e = crate::image_models::expected(&c, &generation, &json!({"prompt": "p", "n": 3, "aspect_ratio": "9:16", "resolution": "2k"}));
+    let e = crate::image_models::expected(
+        &c,
+        &generation,
+        &json!({"prompt": "p", "n": 3, "aspect_ratio": "9:16", "resolution": "2k"}),
+    );
     assert_eq!((e.results.as_str(), e.min, e.max), ("images", 3, 3));
     assert!(e.size.judge(1152, 2048).is_err(), "2.4 MP is not 2k");
     assert!(e.size.judge(1536, 2731).is_ok());
@@ -776,7 +926,10 @@ fn image_results_are_expected_by_count_ratio_class_and_growth() {
     let series = json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": "auto", "aspect_ratio": "auto", "image_list": [{"image": img}]});
     let e = crate::image_models::expected(&c, &omni, &series);
     assert_eq!((e.results.as_str(), e.min, e.max), ("series_images", 2, 9));
-    assert!(e.size.judge(1365, 768).is_ok(), "auto follows the 16:9 input");
+    assert!(
+        e.size.judge(1365, 768).is_ok(),
+        "auto follows the 16:9 input"
+    );
     assert!(e.size.judge(1024, 1024).is_err());
     let mut fixed = series.clone();
     fixed["series_amount"] = json!(5);
@@ -784,7 +937,8 @@ fn image_results_are_expected_by_count_ratio_class_and_growth() {
     assert_eq!((e.min, e.max), (5, 5));
     let e = crate::image_models::expected(&c, &fam("image_expand"), &fam("image_expand").example);
     assert_eq!(e.size.exact, Some((896, 432, 4)));
-    let e = crate::image_models::expected(&c, &fam("virtual_try_on"), &fam("virtual_try_on").example);
+    let e =
+        crate::image_models::expected(&c, &fam("virtual_try_on"), &fam("virtual_try_on").example);
     assert_eq!((e.min, e.max, e.size.exact), (1, 1, Some((640, 360, 1))));
 }
 
@@ -801,7 +955,11 @@ fn image_creates_cost_per_image() {
     let img = crate::png::gradient_base64(640, 360);
     let series = json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": "auto", "image_list": [{"image": img}]});
     assert_eq!(c.unit_cost(OMNI_IMAGE, &series), 9.0 * 8.0);
-    let ex = c.family("advanced_custom_elements").unwrap().example.clone();
+    let ex = c
+        .family("advanced_custom_elements")
+        .unwrap()
+        .example
+        .clone();
     assert_eq!(c.unit_cost("advanced_custom_elements_create", &ex), 0.0);
 }
 
@@ -817,16 +975,32 @@ fn the_image_map_says_in_words_what_its_features_say() {
                 )
             };
             if cap.cap.features.contains_key("resolution_4k") {
-                assert_eq!(allowed("resolution_4k"), cap.resolutions.iter().any(|r| r == "4k"), "{model} {fam}");
+                assert_eq!(
+                    allowed("resolution_4k"),
+                    cap.resolutions.iter().any(|r| r == "4k"),
+                    "{model} {fam}"
+                );
             }
             if cap.cap.features.contains_key("series") {
-                assert_eq!(allowed("series"), cap.result_types.iter().any(|r| r.starts_with("series")), "{model} {fam}");
+                assert_eq!(
+                    allowed("series"),
+                    cap.result_types.iter().any(|r| r.starts_with("series")),
+                    "{model} {fam}"
+                );
             }
             if cap.cap.features.contains_key("aspect_ratio_21_9") {
-                assert_eq!(allowed("aspect_ratio_21_9"), cap.aspect_ratios.iter().any(|r| r == "21:9"), "{model} {fam}");
+                assert_eq!(
+                    allowed("aspect_ratio_21_9"),
+                    cap.aspect_ratios.iter().any(|r| r == "21:9"),
+                    "{model} {fam}"
+                );
             }
             if cap.cap.features.contains_key("auto_aspect_ratio") {
-                assert_eq!(allowed("auto_aspect_ratio"), cap.aspect_ratios.iter().any(|r| r.starts_with("auto")), "{model} {fam}");
+                assert_eq!(
+                    allowed("auto_aspect_ratio"),
+                    cap.aspect_ratios.iter().any(|r| r.starts_with("auto")),
+                    "{model} {fam}"
+                );
             }
         }
     }

@@ -125,7 +125,8 @@ fn run_case(ctx: &Ctx, f: &Family, probe: Probe) -> Result<(), TestCaseError> {
         }
         Probe::OwnThenDeleted => {
             let e = make_element(ctx, 0)?;
-            let body = super::prepared(ctx, &f.create, 0, with_element(&ctx.contract, f, e.clone()))?;
+            let body =
+                super::prepared(ctx, &f.create, 0, with_element(&ctx.contract, f, e.clone()))?;
             create_ok(ctx, &f.create, 0, body)?;
             let r = delete(ctx, &e);
             check_envelope(ctx, &r, "deleted")?;

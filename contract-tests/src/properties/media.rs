@@ -435,9 +435,15 @@ pub fn check_images(
     ensure(
         n >= want.min && n <= want.max,
         if want.max == u32::MAX {
-            format!("task_result.{} holds {n} images, at least {} asked for", want.results, want.min)
+            format!(
+                "task_result.{} holds {n} images, at least {} asked for",
+                want.results, want.min
+            )
         } else if want.min == want.max {
-            format!("task_result.{} holds {n} images, {} asked for", want.results, want.min)
+            format!(
+                "task_result.{} holds {n} images, {} asked for",
+                want.results, want.min
+            )
         } else {
             format!(
                 "task_result.{} holds {n} images, {}-{} expected",

@@ -331,13 +331,7 @@ const IMAGES: &[&str] = &["image_generation"];
 
 #[test]
 fn media_fails_when_an_image_has_the_wrong_size() {
-    assert_caught_in(
-        "media",
-        Mutation::WrongImageSize,
-        8,
-        "64x64",
-        IMAGES,
-    );
+    assert_caught_in("media", Mutation::WrongImageSize, 8, "64x64", IMAGES);
 }
 
 #[test]

@@ -359,7 +359,9 @@ fn accept_deleted_elements(call: &Call, answer: &mut Answer, memory: &mut Memory
         && call.path == "/v1/general/delete-advanced-elements"
         && answer.is_success()
     {
-        memory.deleted_elements.push(call.body["element_id"].clone());
+        memory
+            .deleted_elements
+            .push(call.body["element_id"].clone());
         return;
     }
     let names_deleted = call.body["element_list"]
