@@ -96,6 +96,7 @@ class Container:
             *extra_args, image,
             # Quick tasks and retries for a check; the file's other settings stay.
             "--timing", "text-to-audio=0s/300ms", "--timing", "text2video=0s/300ms",
+            "--timing", "image-generation=0s/300ms",
             "--callback-backoff", "200ms",
         ]
         self.started = time.monotonic()
@@ -272,6 +273,19 @@ def run(image, build):
         check(rstatus == 206 and part == mp4[:100]
               and rheaders.get("Content-Range") == f"bytes 0-99/{len(mp4)}",
               f"a Range request answers 206 with those bytes ({rstatus})")
+
+        # Pictures: an image generation task of two 1k 3:2 PNGs.
+        status, env = api("POST", a.base, "/v1/images/generations", {
+            "prompt": "a lighthouse, docker smoke", "n": 2, "aspect_ratio": "3:2"})
+        check(status == 200 and env.get("code") == 0,
+              f"an image generation create answers code 0 ({env.get('message')})")
+        idata, iseen = poll_task(a.base, f"/v1/images/generations/{env['data']['task_id']}")
+        check(idata["task_status"] == "succeed", f"the image task succeeds (statuses seen: {iseen})")
+        pngs = [download(i["url"]) for i in idata["task_result"]["images"]]
+        sizes = [(int.from_bytes(b[16:20], "big"), int.from_bytes(b[20:24], "big")) for _, b in pngs]
+        check(len(pngs) == 2 and all(b[:8] == b"\x89PNG\r\n\x1a\n" for _, b in pngs)
+              and sizes == [(1248, 832)] * 2 and pngs[0][1] != pngs[1][1],
+              f"the urls serve two different 1248x832 PNGs ({sizes})")
 
         ok, bodies = receiver.wait_for(
             lambda b: b.get("task_id") == task_id and b.get("task_status") == "succeed", 20)

@@ -4,6 +4,7 @@
 //! JSON body of the size of a task query answer, and a closed-loop HTTP/1.1 keep-alive client
 //! over loopback recording every latency in an HDR histogram. See BENCHMARKS.md.
 
+mod images;
 mod load;
 mod reliability;
 mod scenarios;
@@ -36,13 +37,14 @@ const fn scenario(name: &'static str, http: bool) -> Scenario {
 
 /// Every scenario, in the order they run (`rss` first, while the heap is fresh): the one list
 /// that names them (`--scenario` values, the baseline's dependants, the run order).
-const SCENARIOS: [Scenario; 17] = [
+const SCENARIOS: [Scenario; 19] = [
     scenario("rss", false),
     scenario("baseline", false),
     scenario("get-task", true),
     scenario("create-t2a", true),
     scenario("create-t2a-store", true),
     scenario("create-t2v", true),
+    scenario("create-image", true),
     scenario("tts", true),
     scenario("list-1k", true),
     scenario("list-100k", true),
@@ -53,6 +55,7 @@ const SCENARIOS: [Scenario; 17] = [
     scenario("kill-9", false),
     scenario("load", false),
     scenario("video", false),
+    scenario("images", false),
     Scenario {
         name: "soak",
         http: false,
@@ -137,7 +140,7 @@ struct Args {
     #[arg(long)]
     no_isolate: bool,
     /// Skip the open-loop runs at half of the closed loop's throughput (baseline, get-task,
-    /// create-t2a, create-t2v, tts).
+    /// create-t2a, create-t2v, create-image, tts).
     #[arg(long)]
     no_half_load: bool,
     /// Tiny sizes (0.2 s windows, 2 connections, 1k tasks): checks that everything works.
@@ -383,7 +386,7 @@ async fn run_scenario(
                 rows.push(Row::load(name, label, &h, half_base.as_ref()));
             }
         }
-        "create-t2a" | "create-t2a-store" | "create-t2v" | "tts" => {
+        "create-t2a" | "create-t2a-store" | "create-t2v" | "create-image" | "tts" => {
             let store_dir = (name == "create-t2a-store").then(|| {
                 std::env::temp_dir().join(format!("kling-bench-create-{}", std::process::id()))
             });
@@ -402,6 +405,15 @@ async fn run_scenario(
                     "/v1/videos/text2video".to_string(),
                     Some(
                         r#"{"model_name":"kling-v2-6","mode":"pro","duration":"10","sound":"on","prompt":"a fox in the snow","watermark_info":{"enabled":true}}"#,
+                    ),
+                )
+            } else if name == "create-image" {
+                (
+                    "POST images/generations (kling-v3 2k, n 4, watermark)",
+                    "POST",
+                    "/v1/images/generations".to_string(),
+                    Some(
+                        r#"{"model_name":"kling-v3","prompt":"a lighthouse at dawn","resolution":"2k","n":4,"aspect_ratio":"3:2","watermark_info":{"enabled":true}}"#,
                     ),
                 )
             } else if name == "tts" {
@@ -560,6 +572,37 @@ async fn run_scenario(
                 ),
             ] {
                 rows.push(Row::metric(name, label.into(), value, unit, note));
+            }
+        }
+        "images" => {
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            for b in images::images(z.smoke).await? {
+                let what = &b.what;
+                for (label, value, unit, note) in [
+                    (
+                        format!("{what}: first fetch, cold"),
+                        ms(b.cold),
+                        "ms",
+                        format!("{} bytes; {:.0} ms CPU", b.file_bytes, ms(b.cold_cpu)),
+                    ),
+                    (
+                        format!("{what}: repeat fetch (from memory)"),
+                        ms(b.warm),
+                        "ms",
+                        "median".into(),
+                    ),
+                    (
+                        format!("{what}: memory of one cached image"),
+                        b.cached_bytes as f64 / 1024.0,
+                        "KiB",
+                        format!(
+                            "the cache's bytes for it; its description (media::ImageFile) is {} B",
+                            std::mem::size_of::<kling_mock::media::ImageFile>()
+                        ),
+                    ),
+                ] {
+                    rows.push(Row::metric(name, label, value, unit, note));
+                }
             }
         }
         "advance" => {

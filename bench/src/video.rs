@@ -143,7 +143,7 @@ pub async fn video(smoke: bool, out: Option<&std::path::Path>) -> Result<VideoBe
 
 /// User + system CPU time of this process so far (`/proc/self/stat`, 10 ms ticks; zero where
 /// there is no `/proc`).
-fn cpu_time() -> Duration {
+pub fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which ends with the last ')'): utime is the 12th, stime
     // the 13th.
@@ -158,7 +158,7 @@ fn cpu_time() -> Duration {
 }
 
 /// The hyphenated UUID of a token.
-fn uuid_of(t: [u8; 16]) -> String {
+pub fn uuid_of(t: [u8; 16]) -> String {
     let h: String = t.iter().map(|b| format!("{b:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",

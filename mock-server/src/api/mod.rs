@@ -57,7 +57,39 @@ pub fn router(state: AppState) -> Router {
     } else {
         routes
     };
-    with_edge_layers(routes, state)
+    // Runs before routing (a layer of a router with only a fallback): paths with doubled
+    // slashes are routed as their single-slash form.
+    Router::new()
+        .fallback_service(with_edge_layers(routes, state))
+        .layer(axum::middleware::map_request(collapse_slashes))
+}
+
+/// `/v1/images/kolors-virtual-try-on//123` → `/v1/images/kolors-virtual-try-on/123`: KwaiVGI's
+/// nodes query try-on tasks with a doubled slash, and the live API answers them
+/// (SOURCES.md: published clients).
+async fn collapse_slashes(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if !path.contains("//") {
+        return req;
+    }
+    let mut clean = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && clean.ends_with('/')) {
+            clean.push(c);
+        }
+    }
+    if let Some(q) = req.uri().query() {
+        clean.push('?');
+        clean.push_str(q);
+    }
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = clean.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 /// `GET /__mock/health`: the mock is up (also with `--no-control` and without a token: container

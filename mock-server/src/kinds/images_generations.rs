@@ -15,14 +15,10 @@
 //! Result: `task_result.images[{index, url, watermark_url}]`, `n` PNGs of the size
 //! [`super::image::picture_size`] gives.
 
-use super::Ctx;
 use super::fields::{Common, Fields};
-use super::image::{self, Pictures, Resolution};
+use super::image::{self, ImageJob, Layout, Pictures, Resolution, Shape};
 use super::video::{self, inputs::Image};
-use crate::auth::Account;
-use crate::engine::Plan;
 use crate::error::KlingError;
-use crate::kinds::TaskResult;
 use crate::media::Format;
 use serde_json::{Map, Value};
 
@@ -33,7 +29,7 @@ pub static SPEC: super::KindSpec = super::KindSpec {
     mode: super::Mode::Task {
         query: "/v1/images/generations/{id}",
         result: super::result_type::<image::Images>("Images"),
-        parse: |body| Ok(Box::new(CreateImages::parse(body)?)),
+        parse: |body| Ok(Box::new(parse(body)?)),
     },
     max_page_size: 500,
     lifecycle: super::DEFAULT_TASK_LIFECYCLE,
@@ -71,157 +67,99 @@ pub fn units_per_image(model: &str) -> f64 {
     }
 }
 
-/// A validated create request.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CreateImages {
-    /// The model.
-    pub model: &'static str,
-    /// What the task makes.
-    pub pics: Pictures,
-    /// `image`, when given.
-    pub image: Option<Image>,
-    /// `element_list[].element_id`.
-    pub elements: Vec<u64>,
-    /// `final_unit_deduction`.
-    pub units: f64,
-    /// Why the task will fail (the input picture's size or shape).
-    pub failure: Option<String>,
-    /// `external_task_id`, `callback_url`.
-    pub common: Common,
-}
-
-impl CreateImages {
-    /// Validate a create body.
-    pub fn parse(body: &Map<String, Value>) -> Result<Self, KlingError> {
-        let f = Fields::new(body);
-        let model = image::model_name(&f, MODELS, "kling-v3")?;
-        video::required_prompt(&f, &video::Shots::Single)?;
-        let negative = video::prompt(&f, "negative_prompt")?;
-        let image = f
-            .opt_str("image")?
-            .map(|v| Image::parse("image", v))
-            .transpose()?;
-        let reference = video::one_of(&f, "image_reference", &["subject", "face"], None)?;
-        image::unit_interval(&f, "image_fidelity")?;
-        let human = image::unit_interval(&f, "human_fidelity")?;
-        if let Some(img) = &image {
-            if negative.is_some() {
-                return Err(KlingError::param(
-                    "negative_prompt is not supported when image is set",
-                ));
-            }
-            if model == "kling-v2-1" {
-                return Err(KlingError::param(
-                    "image is not supported by kling-v2-1 (text to image only)",
-                ));
-            }
-            if model == "kling-v1-5" && reference.is_none() {
-                return Err(KlingError::param(
-                    "image_reference must not be null for kling-v1-5 with an image",
-                ));
-            }
-            let _ = img;
-        } else {
-            if let Some(r) = reference {
-                return Err(KlingError::param(format!(
-                    "image must not be null when image_reference is {r}"
-                )));
-            }
-            if model == "kling-v2-new" {
-                return Err(KlingError::param(
-                    "image must not be null for kling-v2-new (image restyle only)",
-                ));
-            }
-        }
-        if human.is_some() && reference != Some("subject") {
+/// Validate a create body.
+pub fn parse(body: &Map<String, Value>) -> Result<ImageJob, KlingError> {
+    let f = Fields::new(body);
+    let model = image::model_name(&f, MODELS, "kling-v3")?;
+    video::required_prompt(&f, &video::Shots::Single)?;
+    let negative = video::prompt(&f, "negative_prompt")?;
+    let image = f
+        .opt_str("image")?
+        .map(|v| Image::parse("image", v))
+        .transpose()?;
+    let reference = video::one_of(&f, "image_reference", &["subject", "face"], None)?;
+    image::unit_interval(&f, "image_fidelity")?;
+    let human = image::unit_interval(&f, "human_fidelity")?;
+    if image.is_some() {
+        if negative.is_some() {
             return Err(KlingError::param(
-                "human_fidelity is only supported with image_reference subject",
+                "negative_prompt is not supported when image is set",
             ));
         }
-        let elements = video::element_list(&f, MAX_REFERENCES)?;
-        if !elements.is_empty() && model != "kling-v3" {
+        if model == "kling-v2-1" {
+            return Err(KlingError::param(
+                "image is not supported by kling-v2-1 (text to image only)",
+            ));
+        }
+        if model == "kling-v1-5" && reference.is_none() {
+            return Err(KlingError::param(
+                "image_reference must not be null for kling-v1-5 with an image",
+            ));
+        }
+    } else {
+        if let Some(r) = reference {
             return Err(KlingError::param(format!(
-                "element_list is not supported by {model}"
+                "image must not be null when image_reference is {r}"
             )));
         }
-        image::check_references(
-            "image",
-            usize::from(image.is_some()),
-            elements.len(),
-            MAX_REFERENCES,
-        )?;
-        let res = image::resolution(&f, &["1k", "2k"])?;
-        let n = image::n(&f)?;
-        let ratio = image::aspect_ratio(&f, "16:9", false)?.unwrap_or((16, 9));
-        if model == "kling-v1" && ratio == (21, 9) {
+        if model == "kling-v2-new" {
             return Err(KlingError::param(
-                "aspect_ratio value '21:9' is not supported by kling-v1",
+                "image must not be null for kling-v2-new (image restyle only)",
             ));
         }
-        let watermark = video::watermark(&f)?;
-        let failure = image.as_ref().and_then(Image::failure);
-        Ok(CreateImages {
-            model,
-            pics: Pictures {
-                size: image::picture_size(res, ratio),
-                n,
-                watermark,
-                label: label(model, res, ratio),
-                format: Format::Png,
-            },
-            image,
-            elements,
-            units: units_per_image(model) * res.price_factor() * f64::from(n),
-            failure,
-            common: Common::parse(&f)?,
-        })
     }
+    if human.is_some() && reference != Some("subject") {
+        return Err(KlingError::param(
+            "human_fidelity is only supported with image_reference subject",
+        ));
+    }
+    let elements = video::element_list(&f, MAX_REFERENCES)?;
+    if !elements.is_empty() && model != "kling-v3" {
+        return Err(KlingError::param(format!(
+            "element_list is not supported by {model}"
+        )));
+    }
+    image::check_references(
+        "image",
+        usize::from(image.is_some()),
+        elements.len(),
+        MAX_REFERENCES,
+    )?;
+    let res = image::resolution(&f, &["1k", "2k"])?;
+    let n = image::n(&f)?;
+    let ratio = image::aspect_ratio(&f, "16:9", false)?.unwrap_or((16, 9));
+    if model == "kling-v1" && ratio == (21, 9) {
+        return Err(KlingError::param(
+            "aspect_ratio value '21:9' is not supported by kling-v1",
+        ));
+    }
+    let pics = Pictures {
+        size: image::picture_size(res, ratio),
+        n,
+        watermark: video::watermark(&f)?,
+        label: label(model, res, ratio),
+        format: Format::Png,
+    };
+    let mut job = ImageJob::new(
+        image
+            .map(|i| ("image".to_string(), i))
+            .into_iter()
+            .collect(),
+        pics,
+        Shape::Fixed,
+        Layout::Images {
+            watermark_info: true,
+        },
+        units_per_image(model) * res.price_factor(),
+        Common::parse(&f)?,
+    );
+    job.elements = elements;
+    Ok(job)
 }
 
 /// The label drawn at the top of a picture: `kling-v3 1k 16:9`.
 pub fn label(model: &str, res: Resolution, (w, h): (u32, u32)) -> String {
     format!("{model} {} {w}:{h}", res.name())
-}
-
-impl super::Job for CreateImages {
-    fn common(&self) -> &Common {
-        &self.common
-    }
-    fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
-        if let Some(img) = &mut self.image
-            && let Some(f) = video::inputs::own_file_check(s, "image", img)?
-        {
-            self.failure.get_or_insert(f);
-        }
-        Ok(())
-    }
-    fn remote_images(&self) -> Vec<(String, String)> {
-        video::inputs::remote(self.image.iter().map(|i| ("image".to_string(), i)))
-    }
-    fn measured(&mut self, field: &str, result: Result<(u32, u32), String>) {
-        if field != "image" {
-            return;
-        }
-        if let Some(img) = &mut self.image
-            && let Some(f) = img.take_download(result)
-        {
-            self.failure.get_or_insert(f);
-        }
-    }
-    fn cost(&self) -> Option<f64> {
-        Some(self.units)
-    }
-    fn slots(&self) -> u32 {
-        self.pics.n
-    }
-    fn plan(&self, s: &Ctx<'_>, account: &Account, task_id: u64, now: i64) -> Plan {
-        Plan {
-            result: TaskResult::new(image::images(
-                s, account, task_id, now, &self.pics, self.units, true,
-            )),
-            failure: self.failure.clone(),
-        }
-    }
 }
 
 /// Its part of the OpenAPI document.
@@ -283,8 +221,8 @@ mod tests {
     use crate::kinds::video::inputs::tests::png_b64;
     use serde_json::json;
 
-    fn parse(v: Value) -> Result<CreateImages, KlingError> {
-        CreateImages::parse(v.as_object().unwrap())
+    fn parse(v: Value) -> Result<ImageJob, KlingError> {
+        super::parse(v.as_object().unwrap())
     }
 
     fn err(v: Value) -> String {
@@ -294,10 +232,9 @@ mod tests {
     #[test]
     fn defaults_follow_the_newest_document() {
         let r = parse(json!({"prompt": "a fox"})).unwrap();
-        assert_eq!(r.model, "kling-v3");
         assert_eq!((r.pics.size, r.pics.n), ((1360, 768), 1));
         assert!(!r.pics.watermark);
-        assert_eq!(r.units, 8.0, "the live kling-v3 1k price");
+        assert_eq!(r.units(), 8.0, "the live kling-v3 1k price");
         assert_eq!(r.pics.label, "kling-v3 1k 16:9");
     }
 
@@ -306,7 +243,7 @@ mod tests {
         let r = parse(json!({"prompt": "x", "model_name": "kling-v2-1", "n": 3, "resolution": "2k", "aspect_ratio": "2:3"}))
             .unwrap();
         assert_eq!((r.pics.size, r.pics.n), ((1680, 2512), 3));
-        assert_eq!(r.units, 4.0 * 2.0 * 3.0);
+        assert_eq!(r.units(), 4.0 * 2.0 * 3.0);
         use crate::kinds::Job;
         assert_eq!(r.slots(), 3, "n images hold n slots");
     }

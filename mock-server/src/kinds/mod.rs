@@ -10,20 +10,25 @@
 //! own implementing [`crate::engine::KindResult`], named in its spec ([`ResultType`]) so that a
 //! saved state reads it back.
 
+pub mod ai_multi_shot;
 pub mod custom_voice;
 pub mod doc;
 pub mod fields;
 pub mod image;
 pub mod image2video;
+pub mod image_expand;
 pub mod images_generations;
 pub mod motion_control;
+pub mod multi_image2image;
 pub mod multi_image2video;
+pub mod omni_image;
 pub mod omni_video;
 pub mod text2video;
 pub mod text_to_audio;
 pub mod tts;
 pub mod video;
 pub mod video_extend;
+pub mod virtual_try_on;
 
 use crate::auth::Account;
 use crate::engine::billing::Pool;
@@ -37,7 +42,7 @@ pub use crate::engine::{KindResult, TaskResult};
 pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub static ALL: [&KindSpec; 10] = [
+pub static ALL: [&KindSpec; 15] = [
     &custom_voice::SPEC,
     &text_to_audio::SPEC,
     &tts::SPEC,
@@ -48,6 +53,11 @@ pub static ALL: [&KindSpec; 10] = [
     &motion_control::SPEC,
     &omni_video::SPEC,
     &images_generations::SPEC,
+    &omni_image::SPEC,
+    &multi_image2image::SPEC,
+    &image_expand::SPEC,
+    &virtual_try_on::SPEC,
+    &ai_multi_shot::SPEC,
 ];
 
 /// Everything the rest of the mock needs to know about a kind.
@@ -433,7 +443,7 @@ mod tests {
         }
         assert_eq!(
             KindId::task_slugs(),
-            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, image-generation",
+            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot",
             "the asynchronous kinds, in registry order"
         );
     }

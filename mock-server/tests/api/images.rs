@@ -238,3 +238,169 @@ async fn a_generated_picture_is_an_input_of_known_size_elsewhere() {
         "{g}"
     );
 }
+
+/// A real PNG of `w × h` (one grey), as raw Base64.
+fn png_input(w: u32, h: u32) -> String {
+    use base64::Engine as _;
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Grayscale);
+        let mut wr = enc.write_header().unwrap();
+        wr.write_image_data(&vec![128; (w * h) as usize]).unwrap();
+    }
+    base64::engine::general_purpose::STANDARD.encode(out)
+}
+
+async fn sizes(app: &TestApp, list: &Value) -> Vec<(u32, u32)> {
+    let mut v = Vec::new();
+    for img in list.as_array().unwrap() {
+        let bytes = fetch_ok(app, img["url"].as_str().unwrap()).await;
+        let s = imagesize::blob_size(&bytes).unwrap();
+        v.push((s.width as u32, s.height as u32));
+    }
+    v
+}
+
+#[tokio::test]
+async fn omni_image_single_takes_the_first_image_shape_under_auto() {
+    let app = spawn_app().await;
+    let d = finished(
+        &app,
+        "/v1/images/omni-image",
+        json!({"prompt": "<<<image_1>>> at sea", "image_list": [{"image": png_input(600, 400)}], "n": 2,
+               "watermark_info": {"enabled": true}}),
+    )
+    .await;
+    let r = &d["task_result"];
+    assert_eq!(r["result_type"], "single");
+    assert_eq!(r["series_images"], json!([]));
+    assert_eq!(sizes(&app, &r["images"]).await, [(1248, 832); 2]);
+    assert!(r["images"][1]["watermark_url"].is_string());
+    assert_eq!(d["final_unit_deduction"], "16");
+    assert_eq!(d["watermark_info"], json!({"enabled": true}));
+}
+
+#[tokio::test]
+async fn an_omni_series_fills_series_images() {
+    let app = spawn_app().await;
+    let d = finished(
+        &app,
+        "/v1/images/omni-image",
+        json!({"prompt": "a comic strip", "model_name": "kling-v3-omni", "result_type": "series",
+               "series_amount": 3, "aspect_ratio": "4:3", "image_list": [{"image": png_input(400, 400)}]}),
+    )
+    .await;
+    let r = &d["task_result"];
+    assert_eq!(
+        (&r["result_type"], &r["images"]),
+        (&json!("series"), &json!([]))
+    );
+    assert_eq!(sizes(&app, &r["series_images"]).await, [(1184, 880); 3]);
+    let e = app
+        .post(
+            "/v1/images/omni-image",
+            json!({"prompt": "x", "resolution": "4k"}),
+        )
+        .await;
+    assert_eq!(
+        e.err(400, 1201),
+        "resolution 4k is supported by kling-v3-omni only, not kling-image-o1"
+    );
+}
+
+#[tokio::test]
+async fn multi_image2image_and_expand_make_their_sizes() {
+    let app = spawn_app().await;
+    let d = finished(
+        &app,
+        "/v1/images/multi-image2image",
+        json!({"prompt": "together", "subject_image_list": [{"subject_image": png_input(400, 500)}, {"subject_image": png_input(500, 400)}],
+               "n": 2, "aspect_ratio": "1:1"}),
+    )
+    .await;
+    assert_eq!(
+        sizes(&app, &d["task_result"]["images"]).await,
+        [(1024, 1024); 2]
+    );
+    let d = finished(
+        &app,
+        "/v1/images/editing/expand",
+        json!({"image": png_input(800, 600), "up_expansion_ratio": 0.5, "down_expansion_ratio": 0,
+               "left_expansion_ratio": 0.25, "right_expansion_ratio": 0.25, "prompt": "more sky"}),
+    )
+    .await;
+    assert_eq!(
+        sizes(&app, &d["task_result"]["images"]).await,
+        [(1200, 900)]
+    );
+    let e = app
+        .post(
+            "/v1/images/editing/expand",
+            json!({"image": png_input(800, 600), "up_expansion_ratio": 1, "down_expansion_ratio": 1,
+                   "left_expansion_ratio": 0.5, "right_expansion_ratio": 0}),
+        )
+        .await;
+    assert!(
+        e.err(400, 1201)
+            .starts_with("the expanded image's area must be at most 3 times the original's"),
+        "{}",
+        e.message()
+    );
+}
+
+#[tokio::test]
+async fn try_on_is_a_jpeg_of_the_person_from_its_own_pack_and_pool() {
+    let app = spawn_app().await;
+    app.ctl_put(
+        &format!("/__mock/accounts/{AK}"),
+        json!({"concurrency": {"try_on": 1, "image": 1}}),
+    )
+    .await
+    .ok();
+    const TRY_ON: &str = "/v1/images/kolors-virtual-try-on";
+    let body = json!({"human_image": png_input(600, 900), "cloth_image": png_input(400, 400)});
+    let a = app.post(TRY_ON, body.clone()).await;
+    let id = a.ok()["task_id"].as_str().unwrap().to_string();
+    app.post(TRY_ON, body.clone()).await.err(429, 1303);
+    // The image pool is apart.
+    app.post(GEN, json!({"prompt": "x"})).await.ok();
+    app.advance(FINISH);
+    // KwaiVGI's doubled slash.
+    let q = app.get(&format!("{TRY_ON}//{id}")).await;
+    let d = q.ok();
+    assert_eq!(d["task_status"], "succeed");
+    assert!(d.get("watermark_info").is_none(), "{d}");
+    let img = &d["task_result"]["images"][0];
+    assert!(img.get("watermark_url").is_none());
+    let url = img["url"].as_str().unwrap();
+    assert!(url.contains(".jpg?"), "{url}");
+    let bytes = fetch_ok(&app, url).await;
+    assert_eq!(&bytes[..3], &[0xFF, 0xD8, 0xFF], "a JPEG");
+    let s = imagesize::blob_size(&bytes).unwrap();
+    assert_eq!((s.width, s.height), (600, 900));
+    let now = app.now_ms();
+    let c = app
+        .get(&format!("/account/costs?start_time={now}&end_time={now}&resource_pack_name=kling-mock try-on pack"))
+        .await;
+    assert_eq!(
+        c.ok()["resource_pack_subscribe_infos"][0]["remaining_quantity"].as_f64(),
+        Some(9_999.0)
+    );
+}
+
+#[tokio::test]
+async fn ai_multi_shot_makes_three_views() {
+    let app = spawn_app().await;
+    let d = finished(
+        &app,
+        "/v1/general/ai-multi-shot",
+        json!({"element_frontal_image": png_input(600, 900)}),
+    )
+    .await;
+    let list = &d["task_result"]["images"];
+    assert_eq!(sizes(&app, list).await, [(832, 1248); 3]);
+    assert_eq!(d["final_unit_deduction"], "8");
+    let e = app.post("/v1/general/ai-multi-shot", json!({})).await;
+    assert_eq!(e.err(400, 1201), "element_frontal_image is required");
+}

@@ -702,3 +702,74 @@ async fn a_graceful_restart_keeps_a_seeded_scenario_byte_identical() {
         assert_eq!(x, y, "answer {i} differs after the restart");
     }
 }
+
+#[tokio::test]
+async fn a_restart_keeps_image_tasks_their_pictures_and_their_slots() {
+    let path = state_path("images.json");
+    let t0 = 1_790_000_000_000;
+    let (app, stop, run) = serve(&path, t0).await;
+    app.ctl_put(
+        &format!("/__mock/accounts/{AK}"),
+        json!({"concurrency": {"image": 5}}),
+    )
+    .await
+    .ok();
+    const GEN: &str = "/v1/images/generations";
+    let done = app
+        .post(
+            GEN,
+            json!({"prompt": "kept", "n": 2, "watermark_info": {"enabled": true}}),
+        )
+        .await
+        .ok()["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.advance(FINISH);
+    let pending = app
+        .post(GEN, json!({"prompt": "in flight", "n": 4}))
+        .await
+        .ok()["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = app.get(&format!("{GEN}/{done}")).await.ok().clone();
+    let urls: Vec<String> = before["task_result"]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| [i["url"].as_str(), i["watermark_url"].as_str()])
+        .map(|u| {
+            format!(
+                "{}{}",
+                app.base,
+                u.unwrap().trim_start_matches("http://mock.test")
+            )
+        })
+        .collect();
+    assert_eq!(urls.len(), 4);
+    let mut bytes = Vec::new();
+    for u in &urls {
+        bytes.push(app.fetch(u).await.2);
+    }
+    let old_base = app.base.clone();
+    stop.send(()).unwrap();
+    run.await.unwrap().unwrap();
+
+    let (app, _stop, _run) = serve(&path, t0 + FINISH.as_millis() as i64).await;
+    assert_eq!(app.get(&format!("{GEN}/{done}")).await.ok(), &before);
+    for (u, b) in urls.iter().zip(&bytes) {
+        let u = u.replace(&old_base, &app.base);
+        assert_eq!(&app.fetch(&u).await.2, b, "{u} is byte-identical");
+    }
+    // The task in flight still holds its 4 slots of 5.
+    app.post(GEN, json!({"prompt": "x", "n": 2}))
+        .await
+        .err(429, 1303);
+    app.advance(FINISH);
+    assert_eq!(
+        app.get(&format!("{GEN}/{pending}")).await.ok()["task_status"],
+        "succeed"
+    );
+    app.post(GEN, json!({"prompt": "x", "n": 5})).await.ok();
+}

@@ -14,6 +14,7 @@
 
 use super::Ctx;
 use super::fields::Fields;
+use super::video::inputs::Image;
 use super::video::one_of;
 use crate::auth::Account;
 use crate::error::KlingError;
@@ -302,24 +303,203 @@ pub fn make_images(s: &Ctx<'_>, task_id: u64, now: i64, pics: &Pictures) -> Vec<
         .collect()
 }
 
-/// The result of a task making `pics`, costing `units`; `watermark_info` is shown when the family
-/// takes it (`shows_watermark`).
-pub fn images(
-    s: &Ctx<'_>,
-    _account: &Account,
-    task_id: u64,
-    now: i64,
-    pics: &Pictures,
-    units: f64,
-    shows_watermark: bool,
-) -> Images {
+/// How a task's picture size follows its first input image once that image's size is known
+/// (a Base64 image at parse, one of the mock's own at create, a download with `--fetch-inputs`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Shape {
+    /// The size is the request's (resolution and aspect ratio): inputs do not change it.
+    Fixed,
+    /// `aspect_ratio: auto`: the input's shape at this resolution.
+    Like(Resolution),
+    /// The input grown by these fractions of its height (up, down) and width (left, right):
+    /// image expansion.
+    Grow {
+        /// `up_expansion_ratio`.
+        up: f64,
+        /// `down_expansion_ratio`.
+        down: f64,
+        /// `left_expansion_ratio`.
+        left: f64,
+        /// `right_expansion_ratio`.
+        right: f64,
+    },
+    /// The input's own size (virtual try-on: the person image's).
+    Same,
+}
+
+impl Shape {
+    /// The picture size for a first input of `w × h`, or `None` when it does not follow inputs.
+    pub fn size_for(self, (w, h): (u32, u32)) -> Option<(u32, u32)> {
+        let max = f64::from(crate::media::image::MAX_SIDE);
+        let min = f64::from(crate::media::image::MIN_SIDE);
+        let fit = |w: f64, h: f64| {
+            // Within the image files' limits, keeping the shape (FIDELITY.md: image sizes).
+            let k = (max / w.max(h)).min(1.0);
+            let (w, h) = (w * k, h * k);
+            ((w.round().max(min)) as u32, (h.round().max(min)) as u32)
+        };
+        match self {
+            Shape::Fixed => None,
+            Shape::Like(res) => Some(picture_size_like(res, w, h)),
+            Shape::Grow {
+                up,
+                down,
+                left,
+                right,
+            } => Some(fit(
+                f64::from(w) * (1.0 + left + right),
+                f64::from(h) * (1.0 + up + down),
+            )),
+            Shape::Same => Some(fit(f64::from(w), f64::from(h))),
+        }
+    }
+}
+
+/// How a family's result shows its pictures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `task_result.images`; `watermark_info` shown when the family takes it.
     Images {
-        images: make_images(s, task_id, now, pics),
-        series: None,
-        result_type: None,
-        watermark: shows_watermark.then_some(pics.watermark),
-        deduction: format_secs(units).into(),
-        slots: pics.n,
+        /// The family takes `watermark_info` (and every status shows it).
+        watermark_info: bool,
+    },
+    /// Omni-image: `result_type` with `images` (single) or `series_images` (series).
+    Omni {
+        /// `result_type: series`.
+        series: bool,
+    },
+}
+
+/// A validated create request of an image family: its input images (named by field), what it
+/// makes, the cost, the elements it refers to. Each family's file builds one with its own rules;
+/// this is the [`super::Job`] they share.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageJob {
+    /// Input images by field name (`image`, `image_list[0].image`); the first decides the shape
+    /// when [`ImageJob::shape`] follows inputs.
+    pub inputs: Vec<(String, Image)>,
+    /// What the task makes.
+    pub pics: Pictures,
+    /// How the size follows the first input.
+    pub shape: Shape,
+    /// How the result shows the pictures.
+    pub layout: Layout,
+    /// `element_list[].element_id`.
+    pub elements: Vec<u64>,
+    /// Units a picture costs (the task costs `n` times it).
+    pub unit_price: f64,
+    /// Why the task will fail (an input picture's size or shape, a missing file).
+    pub failure: Option<String>,
+    /// `external_task_id`, `callback_url`.
+    pub common: super::fields::Common,
+}
+
+impl ImageJob {
+    /// A job making `pics` from `inputs`: the size follows the first input if its size is
+    /// known already (Base64), and an input the size rules refuse makes the task fail.
+    pub fn new(
+        inputs: Vec<(String, Image)>,
+        pics: Pictures,
+        shape: Shape,
+        layout: Layout,
+        unit_price: f64,
+        common: super::fields::Common,
+    ) -> ImageJob {
+        let mut job = ImageJob {
+            failure: inputs.iter().find_map(|(_, i)| i.failure()),
+            inputs,
+            pics,
+            shape,
+            layout,
+            elements: Vec::new(),
+            unit_price,
+            common,
+        };
+        job.follow_input();
+        job
+    }
+
+    /// `final_unit_deduction`: the unit price times the pictures.
+    pub fn units(&self) -> f64 {
+        self.unit_price * f64::from(self.pics.n)
+    }
+
+    fn follow_input(&mut self) {
+        if let Some(size) = self
+            .inputs
+            .first()
+            .and_then(|(_, i)| i.size())
+            .and_then(|s| self.shape.size_for(s))
+        {
+            self.pics.size = size;
+        }
+    }
+}
+
+impl super::Job for ImageJob {
+    fn common(&self) -> &super::fields::Common {
+        &self.common
+    }
+    fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
+        for (name, img) in &mut self.inputs {
+            if let Some(f) = super::video::inputs::own_file_check(s, name, img)? {
+                self.failure.get_or_insert(f);
+            }
+        }
+        self.follow_input();
+        Ok(())
+    }
+    fn remote_images(&self) -> Vec<(String, String)> {
+        super::video::inputs::remote(self.inputs.iter().map(|(n, i)| (n.clone(), i)))
+    }
+    fn measured(&mut self, field: &str, result: Result<(u32, u32), String>) {
+        let Some((_, img)) = self.inputs.iter_mut().find(|(n, _)| n == field) else {
+            return;
+        };
+        if let Some(f) = img.take_download(result) {
+            self.failure.get_or_insert(f);
+        }
+        self.follow_input();
+    }
+    fn cost(&self) -> Option<f64> {
+        Some(self.units())
+    }
+    fn slots(&self) -> u32 {
+        self.pics.n
+    }
+    fn plan(&self, s: &Ctx<'_>, _account: &Account, task_id: u64, now: i64) -> crate::engine::Plan {
+        let made = make_images(s, task_id, now, &self.pics);
+        let (images, series, result_type, watermark) = match self.layout {
+            Layout::Images { watermark_info } => (
+                made,
+                None,
+                None,
+                watermark_info.then_some(self.pics.watermark),
+            ),
+            Layout::Omni { series: false } => (
+                made,
+                Some(Vec::new()),
+                Some("single".into()),
+                Some(self.pics.watermark),
+            ),
+            Layout::Omni { series: true } => (
+                Vec::new(),
+                Some(made),
+                Some("series".into()),
+                Some(self.pics.watermark),
+            ),
+        };
+        crate::engine::Plan {
+            result: super::TaskResult::new(Images {
+                images,
+                series,
+                result_type,
+                watermark,
+                deduction: format_secs(self.units()).into(),
+                slots: self.pics.n,
+            }),
+            failure: self.failure.clone(),
+        }
     }
 }
 

@@ -49,9 +49,16 @@ pub(super) fn routes() -> Vec<Route> {
         .collect()
 }
 
-/// The route `path` (raw, as the router sees it: not percent-decoded) falls on.
+/// The route `path` (raw, as the router sees it: not percent-decoded, doubled slashes
+/// collapsed) falls on.
 pub(super) fn match_route<'a>(routes: &'a [Route], path: &str) -> Option<&'a Route> {
-    let segs: Vec<&str> = path.split('/').collect();
+    let mut clean = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && clean.ends_with('/')) {
+            clean.push(c);
+        }
+    }
+    let segs: Vec<&str> = clean.split('/').collect();
     routes.iter().find(|r| {
         let t: Vec<&str> = r.template.split('/').collect();
         t.len() == segs.len()
