@@ -245,9 +245,11 @@ pub fn create_body(f: &Family, external_task_id: Option<&str>) -> Value {
 
 /// The family's example with its first required number field that has a documented range set
 /// from `tenths`, clamped into that range (e.g. a text-to-audio duration), so generated tasks
-/// differ along what the documents let vary.
+/// differ along what the documents let vary; the example itself where that value breaks a rule
+/// (an expansion ratio that grows the image beyond 3x its area).
 pub fn varied_body(ctx: &Ctx, f: &Family, tenths: u32) -> Value {
-    let mut body = create_body(f, None);
+    let example = create_body(f, None);
+    let mut body = example.clone();
     let ranged = ctx.contract.endpoint(&f.create).fields.iter().find(|x| {
         x.ty == crate::model::Ty::Number && x.required && x.min.is_some() && x.max.is_some()
     });
@@ -255,7 +257,12 @@ pub fn varied_body(ctx: &Ctx, f: &Family, tenths: u32) -> Value {
         let v = (tenths as f64 / 10.0).clamp(x.min.unwrap_or(0.0), x.max.unwrap_or(f64::MAX));
         o.insert(x.name.clone(), Value::from(v));
     }
-    body
+    let judged = crate::bodies::with_stand_ins(&ctx.contract, &f.create, body.clone());
+    if ctx.contract.judge(&f.create, &judged).accepted() {
+        body
+    } else {
+        example
+    }
 }
 
 /// Send a create the documents accept: the case is skipped without budget, fails unless the
