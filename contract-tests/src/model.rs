@@ -283,6 +283,10 @@ pub struct Family {
     /// `task_id`, §5.19).
     #[serde(default = "yes")]
     pub query_by_external: bool,
+    /// Other paths real clients query a task at (`{id}` for the task id), answered like the
+    /// single query.
+    #[serde(default)]
+    pub query_aliases: Vec<String>,
 }
 
 /// The placeholder of a needed value in an example.

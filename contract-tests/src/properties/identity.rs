@@ -60,6 +60,15 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
                 "the query names another task",
                 &by_id,
             )?;
+            for alias in &f.query_aliases {
+                let r = ctx.get(0, &alias.replace("{id}", &id));
+                check_envelope(ctx, &r, "task")?;
+                ensure(
+                    r.is_success() && r.data()["task_id"] == id.as_str(),
+                    format!("the task is not found at {alias}, where real clients query it"),
+                    &r,
+                )?;
+            }
             ensure(
                 by_id.data()["task_info"]["external_task_id"] == ext.as_str(),
                 "task_info.external_task_id is not echoed",
