@@ -114,6 +114,9 @@ pub struct SeriesSpec {
     pub count: String,
     /// How many `auto` may make.
     pub auto: [u32; 2],
+    /// A body asking for a series (the media property sends it with each `series_amount` of the
+    /// field's enum, against a mock: valid bodies drawn at random rarely make a series).
+    pub example: Option<Value>,
 }
 
 /// Where a result's aspect ratio comes from.

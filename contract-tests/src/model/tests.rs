@@ -1005,3 +1005,18 @@ fn the_image_map_says_in_words_what_its_features_say() {
         }
     }
 }
+
+#[test]
+fn a_series_example_is_a_valid_series_with_every_amount() {
+    let c = Contract::load().unwrap();
+    let f = c.family("omni_image").unwrap();
+    let series = f.image_media.as_ref().unwrap().series.as_ref().unwrap();
+    let example = series.example.clone().unwrap();
+    for amount in ["2", "5", "9", "auto"] {
+        let mut b = example.clone();
+        b[series.count.as_str()] = json!(amount);
+        assert_eq!(c.judge(&f.create, &b), Verdict::Accept, "{amount}");
+        let e = crate::image_models::expected(&c, f, &b);
+        assert_eq!(e.results, "series_images");
+    }
+}

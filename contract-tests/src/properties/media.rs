@@ -558,6 +558,30 @@ pub fn image_cases(ctx: &Ctx) -> Option<BoxedStrategy<Case>> {
             } else {
                 Just(None).boxed()
             };
+            let series = f
+                .image_media
+                .as_ref()
+                .and_then(|m| m.series.as_ref())
+                .and_then(|sr| Some((sr.example.clone()?, sr.count.clone())))
+                .filter(|_| !cheap);
+            let body = match series {
+                Some((example, count)) => {
+                    let amounts = c
+                        .endpoint(&f.create)
+                        .fields
+                        .iter()
+                        .find(|x| x.name == count)
+                        .and_then(|x| x.values.clone())
+                        .unwrap_or_default();
+                    let series_body = proptest::sample::select(amounts).prop_map(move |a| {
+                        let mut b = example.clone();
+                        b[count.as_str()] = Value::from(a);
+                        b
+                    });
+                    prop_oneof![body, series_body].boxed()
+                }
+                None => body,
+            };
             (body, watermark)
                 .prop_map(move |(body, watermark)| Case::Image {
                     family: i,
