@@ -21,7 +21,7 @@
 //!
 //! 1. `error`, `clock`, `ids`, `churn`, `dirty`;
 //! 2. `wire` (the envelope);
-//! 3. `auth`, `media`, `voices`;
+//! 3. `auth`, `media`, `voices`, `elements`;
 //! 4. `engine` (generic over kinds);
 //! 5. `kinds` (one file per kind, and the registry);
 //! 6. `control`;
@@ -53,6 +53,7 @@
 //! * [`engine`]: the generic task engine: store, lifecycle timers, callbacks; the downloads of
 //!   foreign inputs (`--fetch-inputs`) under the callback rules.
 //! * [`voices`]: official voice catalogues and the custom voice registry.
+//! * [`elements`]: the registry of the elements callers create (advanced and legacy).
 //! * [`media`]: synthesised WAV/MP3 files, MP4 videos and PNG/JPEG images behind result URLs,
 //!   the cache of made files; generated media ids.
 //! * [`clock`]: the only source of "now" (real, or frozen and advanced by hand).
@@ -74,6 +75,7 @@ pub mod config;
 pub mod config_file;
 pub mod control;
 pub mod dirty;
+pub mod elements;
 pub mod embed;
 pub mod engine;
 pub mod error;

@@ -5,6 +5,7 @@ use crate::auth::{AccountSpec, AuthMode};
 use crate::clock::Clock;
 use crate::control::outcomes::Outcomes;
 use crate::control::rules::{FaultSpec, Latency};
+use crate::elements::Elements;
 use crate::engine::billing::AccountPatch;
 use crate::engine::downloads::Downloader;
 use crate::engine::{CallbackConfig, CallbackFaults, Engine, Lifecycle};
@@ -90,6 +91,8 @@ pub struct Shared {
     pub voices: VoiceCatalog,
     /// Custom voice id → task.
     pub custom_voices: CustomVoices,
+    /// Created elements (advanced and legacy).
+    pub elements: Elements,
     /// Control-plane rules (faults, latency, outcomes) and the request journal.
     pub control: crate::control::Control,
     /// Downloads of foreign input images, when `--fetch-inputs` is on (`None`: never fetched).
@@ -101,6 +104,7 @@ impl Shared {
     pub fn track_changes(&self) {
         self.engine.track_changes();
         self.custom_voices.dirty.enable();
+        self.elements.dirty.enable();
         self.media.added.enable();
     }
 
@@ -113,6 +117,7 @@ impl Shared {
             media: &self.media,
             voices: &self.voices,
             custom_voices: &self.custom_voices,
+            elements: &self.elements,
             engine: &self.engine,
         }
     }
@@ -135,19 +140,22 @@ impl Shared {
         }
     }
 
-    /// Forget tasks, voices, media ids and journal entries of account `idx` (`access_key`), or of
+    /// Forget tasks, voices, elements, media ids and journal entries of account `idx` (`access_key`), or of
     /// every account; with `rules`, also restore the startup faults, latency, outcomes and
     /// lifecycles.
     pub fn reset(&self, idx: Option<u32>, access_key: Option<&str>, rules: bool) {
         self.engine.reset(idx);
         self.apply_account_settings(idx);
         self.custom_voices.clear(idx);
+        self.elements.clear(idx);
         self.media.clear_items(idx);
         match access_key {
             Some(ak) => self.control.journal.clear_account(ak),
             None => {
                 self.control.journal.clear();
-                self.media.retain_files(|t| self.voices.is_preset_file(t));
+                self.media.retain_files(|t| {
+                    self.voices.is_preset_file(t) || crate::kinds::elements::is_preset_file(t)
+                });
             }
         }
         if rules {
@@ -206,6 +214,7 @@ impl AppState {
         engine.set_max_tasks(config.max_tasks);
         let media = MediaLibrary::default();
         let voices = VoiceCatalog::load(&media);
+        crate::kinds::elements::register_preset_files(&media);
         media.set_limits(Some(config.media_retention), config.max_media);
         media.set_cache_budget(config.media_cache_bytes);
         let control = crate::control::Control::new(seed, config.journal_size);
@@ -237,6 +246,7 @@ impl AppState {
             media,
             voices,
             custom_voices: CustomVoices::default(),
+            elements: Elements::default(),
             control,
             downloads,
         }));

@@ -355,6 +355,32 @@ impl Engine {
         self.store.delete(account, id)
     }
 
+    /// Replace the result of task `id` of `account` (visible, not deleted) with what `change`
+    /// makes of it: a kind's own change after the task ended (an element marked deleted). The
+    /// status, times and callbacks are left as they are; the new result is saved like any
+    /// change. Returns whether the task was there and `change` gave a new result.
+    pub fn replace_result(
+        &self,
+        account: u32,
+        id: u64,
+        change: impl FnOnce(&TaskResult) -> Option<TaskResult>,
+    ) -> bool {
+        self.store
+            .update(id, |r| {
+                if r.account != account || r.deleted {
+                    return false;
+                }
+                match change(&r.result) {
+                    Some(new) => {
+                        r.result = new;
+                        true
+                    }
+                    None => false,
+                }
+            })
+            .unwrap_or(false)
+    }
+
     /// Number of stored tasks (all accounts, all kinds).
     pub fn task_count(&self) -> usize {
         self.store.len()

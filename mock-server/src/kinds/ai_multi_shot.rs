@@ -47,8 +47,9 @@ pub fn parse(body: &Map<String, Value>) -> Result<ImageJob, KlingError> {
         label: "ai-multi-shot view".into(),
         format: Format::Png,
     };
-    // INFERRED: the price of one kling-v3 picture for the three views (FIDELITY.md: image costs).
-    Ok(ImageJob::new(
+    // INFERRED: the price of one kling-v3 picture for the three views, and one concurrency slot:
+    // the request has no `n` (FIDELITY.md: image families).
+    let mut job = ImageJob::new(
         vec![("element_frontal_image".to_string(), front)],
         pics,
         Shape::Like(Resolution::K1),
@@ -57,7 +58,9 @@ pub fn parse(body: &Map<String, Value>) -> Result<ImageJob, KlingError> {
         },
         8.0 / f64::from(VIEWS),
         Common::parse(&f)?,
-    ))
+    );
+    job.slots = 1;
+    Ok(job)
 }
 
 /// Its part of the OpenAPI document.
@@ -113,6 +116,8 @@ mod tests {
         .unwrap();
         assert_eq!((r.pics.size, r.pics.n), ((832, 1248), 3));
         assert!((r.units() - 8.0).abs() < 1e-9);
+        use crate::kinds::Job;
+        assert_eq!(r.slots(), 1, "one task, one slot: the request has no n");
         let e = parse(json!({}).as_object().unwrap()).unwrap_err();
         assert_eq!(e.message, "element_frontal_image is required");
     }

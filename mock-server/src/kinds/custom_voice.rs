@@ -467,6 +467,18 @@ pub fn usable_voice(s: &Ctx<'_>, account: u32, voice_id: &str) -> Option<u64> {
     (task.status == crate::engine::Status::Succeed).then_some(task_id)
 }
 
+/// The custom voice `voice_id` of `account` if it can be used now ([`usable_voice`]), as its
+/// task shows it (name, trial file, owner): what an element bound to it reports.
+pub fn usable_voice_info(s: &Ctx<'_>, account: u32, voice_id: &str) -> Option<VoiceOut> {
+    let task_id = usable_voice(s, account, voice_id)?;
+    let task = s.engine.get_owned(account, task_id)?;
+    // The result is this kind's own type behind the engine's trait object: read it back the way
+    // a saved state does.
+    let bytes = postcard::to_stdvec(task.planned.saved()).ok()?;
+    let Voices(voices) = postcard::from_bytes(&bytes).ok()?;
+    voices.into_iter().next()
+}
+
 fn duration_rule(secs: f64) -> Option<String> {
     let (min, max) = SAMPLE_SECS;
     (!(min..=max).contains(&secs)).then(|| {

@@ -70,6 +70,8 @@ pub struct CreateImageToVideo {
     pub images: Vec<(&'static str, Image)>,
     /// `voice_list`.
     pub voices: Vec<String>,
+    /// `element_list[].element_id`.
+    pub elements: Vec<u64>,
     /// The shots.
     pub shots: Shots,
     /// Why the task will fail (an input picture's size or shape).
@@ -193,6 +195,7 @@ impl CreateImageToVideo {
             ),
             images,
             voices,
+            elements,
             shots,
             failure,
             common: Common::parse(&f)?,
@@ -256,6 +259,7 @@ impl super::Job for CreateImageToVideo {
         &self.common
     }
     fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
+        super::elements::check_element_list(s, account, &self.elements)?;
         for (name, img) in &mut self.images {
             if let Some(f) = video::inputs::own_file_check(s, name, img)? {
                 self.failure.get_or_insert(f);

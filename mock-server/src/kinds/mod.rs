@@ -10,9 +10,12 @@
 //! own implementing [`crate::engine::KindResult`], named in its spec ([`ResultType`]) so that a
 //! saved state reads it back.
 
+pub mod advanced_element;
 pub mod ai_multi_shot;
+pub mod custom_element;
 pub mod custom_voice;
 pub mod doc;
+pub mod elements;
 pub mod fields;
 pub mod image;
 pub mod image2video;
@@ -42,7 +45,7 @@ pub use crate::engine::{KindResult, TaskResult};
 pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub static ALL: [&KindSpec; 15] = [
+pub static ALL: [&KindSpec; 17] = [
     &custom_voice::SPEC,
     &text_to_audio::SPEC,
     &tts::SPEC,
@@ -58,6 +61,8 @@ pub static ALL: [&KindSpec; 15] = [
     &image_expand::SPEC,
     &virtual_try_on::SPEC,
     &ai_multi_shot::SPEC,
+    &advanced_element::SPEC,
+    &custom_element::SPEC,
 ];
 
 /// Everything the rest of the mock needs to know about a kind.
@@ -168,6 +173,8 @@ pub struct Ctx<'a> {
     pub voices: &'a crate::voices::VoiceCatalog,
     /// Custom voice id → task.
     pub custom_voices: &'a crate::voices::CustomVoices,
+    /// Created elements (advanced and legacy).
+    pub elements: &'a crate::elements::Elements,
     /// The task engine (result URLs' base, billing, other tasks of the caller).
     pub engine: &'a crate::engine::Engine,
 }
@@ -422,17 +429,18 @@ mod tests {
             );
             assert!(std::ptr::eq(spec.id.spec(), spec), "{:?}", spec.id);
             assert_eq!(KindId::from_slug(spec.slug()), Some(spec.id));
-            let mut own = vec![spec.path];
+            let mut own = vec![("POST", spec.path)];
             if let Mode::Task { query, .. } = spec.mode {
-                own.push(query);
+                own.push(("GET", spec.path));
+                own.push(("GET", query));
                 assert!(
                     query.starts_with(spec.path) && query.ends_with("/{id}"),
                     "{query}"
                 );
             }
-            own.extend(spec.extras.iter().map(|e| e.path));
+            own.extend(spec.extras.iter().map(|e| (e.method.as_str(), e.path)));
             for p in own {
-                assert!(paths.insert(p), "path {p} served twice");
+                assert!(paths.insert(p), "{p:?} served twice");
             }
             let doc = (spec.doc)();
             assert!(
@@ -443,7 +451,7 @@ mod tests {
         }
         assert_eq!(
             KindId::task_slugs(),
-            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot",
+            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, advanced-element",
             "the asynchronous kinds, in registry order"
         );
     }

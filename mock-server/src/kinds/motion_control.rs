@@ -57,6 +57,8 @@ pub struct CreateMotionControl {
     pub follow_video: bool,
     /// `keep_original_sound`.
     pub keep_sound: bool,
+    /// `element_list[].element_id`.
+    pub elements: Vec<u64>,
     /// Why the task will fail.
     pub failure: Option<String>,
     /// `external_task_id`, `callback_url`.
@@ -79,7 +81,7 @@ impl CreateMotionControl {
             f.opt_str("video_url")?
                 .ok_or_else(|| KlingError::param("video_url must not be null"))?,
         )?;
-        video::element_list(&f, 1)?;
+        let elements = video::element_list(&f, 1)?;
         let keep_sound =
             video::one_of(&f, "keep_original_sound", &["yes", "no"], Some("yes"))? == Some("yes");
         let follow_video = video::one_of(&f, "character_orientation", &["image", "video"], None)?
@@ -107,6 +109,7 @@ impl CreateMotionControl {
             video_url,
             follow_video,
             keep_sound,
+            elements,
             failure,
             common: Common::parse(&f)?,
         })
@@ -117,7 +120,8 @@ impl super::Job for CreateMotionControl {
     fn common(&self) -> &Common {
         &self.common
     }
-    fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
+    fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
+        super::elements::check_element_list(s, account, &self.elements)?;
         if let Some(f) = inputs::own_file_check(s, "image_url", &mut self.image)? {
             self.failure.get_or_insert(f);
         }

@@ -58,6 +58,8 @@ pub struct CreateOmniVideo {
     /// The index in `images` of the image whose shape the video takes: the first frame, when
     /// there is no `aspect_ratio`.
     pub shape_from: Option<usize>,
+    /// `element_list[].element_id`.
+    pub elements: Vec<u64>,
     /// Why the task will fail.
     pub failure: Option<String>,
     /// `external_task_id`, `callback_url`.
@@ -209,6 +211,7 @@ impl CreateOmniVideo {
             images,
             video,
             shape_from: first_at.filter(|_| ratio.is_none()),
+            elements,
             failure,
             common: Common::parse(&f)?,
         })
@@ -219,7 +222,8 @@ impl super::Job for CreateOmniVideo {
     fn common(&self) -> &Common {
         &self.common
     }
-    fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
+    fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
+        super::elements::check_element_list(s, account, &self.elements)?;
         for (i, img) in self.images.iter_mut().enumerate() {
             if let Some(f) = inputs::own_file_check(s, &format!("image_list[{i}].image_url"), img)?
             {

@@ -858,6 +858,7 @@ pub fn document() -> Value {
             {"name": "audio", "description": "Text to speech and text to audio (SOURCES.md: TTS, Text to Audio)."},
             {"name": "video", "description": "Video generation: text to video, image to video, multi-image to video, extension, motion control, omni video (SOURCES.md: Text to Video, Image to Video, Capability Map)."},
             {"name": "images", "description": "Image generation: generations, omni-image, multi-image to image, expansion, virtual try-on, AI multi-shot; real PNG / JPEG pictures behind every URL (SOURCES.md: Image Generation, Capability Map)."},
+            {"name": "elements", "description": "Advanced and legacy custom elements, the preset catalogue, deletes (SOURCES.md: Elements)."},
             {"name": "account", "description": "Resource packs (SOURCES.md: Account Information Inquiry)."},
             {"name": "files", "description": "Media behind result URLs (mock only)."},
             {"name": "control-plane", "description": "The mock's control plane (mock only; never faulted, delayed or journaled)."},

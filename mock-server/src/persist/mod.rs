@@ -1,7 +1,7 @@
 //! `--state-file`: the state in an embedded SQLite database, written as it changes.
 //!
 //! * **What is kept**: tasks (with their external ids, pending transitions and planned results),
-//!   custom voices, generated media files and media ids, accounts, their packs, balances and
+//!   custom voices, elements, generated media files and media ids, accounts, their packs, balances and
 //!   limits, the id counter and the clock. Media bytes are not stored: a file is synthesised from
 //!   its recorded parameters when fetched, so every result URL stays servable.
 //! * **How it is written**: the parts of the state note what changes (`crate::dirty`); a writer
@@ -60,6 +60,12 @@ CREATE TABLE tasks(id INTEGER PRIMARY KEY, account INTEGER NOT NULL, kind TEXT N
                    status TEXT NOT NULL, external_task_id TEXT, created_at INTEGER NOT NULL,
                    updated_at INTEGER NOT NULL, body BLOB NOT NULL, result BLOB NOT NULL);
 ";
+
+/// The elements table. Added after layout 3 was first written: a store without it gets it when
+/// opened (`IF NOT EXISTS`), so layout 3 stores of older builds are still read as they are.
+/// `body` is the element as JSON, its `account` being the store's account position.
+const ELEMENTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS elements(element_id INTEGER PRIMARY KEY, \
+                              account INTEGER NOT NULL, body TEXT NOT NULL);";
 
 /// A task row's fields besides its columns (postcard).
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -200,7 +206,7 @@ impl Store {
     fn create(state: &AppState, path: &Path) -> Result<Store, String> {
         let conn = Store::writable(path)?;
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {LAYOUT}; COMMIT;"
+            "BEGIN; {SCHEMA} {ELEMENTS_TABLE} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {LAYOUT}; COMMIT;"
         ))
         .map_err(|e| format!("cannot create state file {}: {e}", path.display()))?;
         state.track_changes();
@@ -318,6 +324,7 @@ impl Store {
         let t_check = t0.elapsed();
         let bad = |why: String| refusal(path, why);
         let conn = Store::writable(path)?;
+        conn.execute_batch(ELEMENTS_TABLE).map_err(sql)?;
         let mut store = Store::empty(conn, path);
         let s: &Shared = state;
         let live_of = store.read_positions(s)?;
@@ -355,6 +362,19 @@ impl Store {
                 let task: i64 = r.get(2).map_err(sql)?;
                 s.custom_voices
                     .register(voice as u64, live(r.get(1).map_err(sql)?)?, task as u64);
+            }
+            let mut st = store
+                .conn
+                .prepare("SELECT element_id, account, body FROM elements")
+                .map_err(sql)?;
+            let mut rows = st.query([]).map_err(sql)?;
+            while let Some(r) = rows.next().map_err(sql)? {
+                let id: i64 = r.get(0).map_err(sql)?;
+                let mut element: crate::elements::Element =
+                    serde_json::from_str(r.get_ref(2).map_err(sql)?.as_str().map_err(sql)?)
+                        .map_err(|e| bad(format!("it is corrupt (element {id}: {e})")))?;
+                element.account = live(r.get(1).map_err(sql)?)?;
+                s.elements.register(id as u64, element);
             }
             let hint = |key: &str| -> usize {
                 store
@@ -555,6 +575,7 @@ impl Store {
         let c = Changes {
             tasks: s.engine.changed_tasks(),
             voices: s.custom_voices.dirty.take(),
+            elements: s.elements.dirty.take(),
             billing: s.engine.billing.dirty.take(),
             media: s.media.added.take(),
             rewrite: s
@@ -568,6 +589,7 @@ impl Store {
             Err(e) => {
                 s.engine.billing.dirty.mark_all(c.billing);
                 s.custom_voices.dirty.mark_all(c.voices);
+                s.elements.dirty.mark_all(c.elements);
                 s.media.added.mark_all(c.media);
                 if c.rewrite {
                     s.media
@@ -591,6 +613,7 @@ impl Store {
         let Changes {
             tasks,
             voices,
+            elements,
             billing,
             media,
             rewrite,
@@ -637,6 +660,28 @@ impl Store {
                         tx.prepare_cached("DELETE FROM custom_voices WHERE voice_id = ?1")
                             .map_err(sql)?
                             .execute([v as i64])
+                            .map_err(sql)?;
+                    }
+                }
+            }
+            for &id in sorted_unique(elements).iter() {
+                match s.elements.entry(id) {
+                    Some(mut e) => {
+                        let pos = ix.pos(&tx, s, e.account)?;
+                        e.account = pos as u32;
+                        let body = serde_json::to_string(&e).map_err(|e| e.to_string())?;
+                        tx.prepare_cached(
+                            "INSERT OR REPLACE INTO elements(element_id, account, body) \
+                             VALUES (?1, ?2, ?3)",
+                        )
+                        .map_err(sql)?
+                        .execute(params![id as i64, pos, body])
+                        .map_err(sql)?;
+                    }
+                    None => {
+                        tx.prepare_cached("DELETE FROM elements WHERE element_id = ?1")
+                            .map_err(sql)?
+                            .execute([id as i64])
                             .map_err(sql)?;
                     }
                 }
@@ -912,6 +957,7 @@ impl Index {
 struct Changes {
     tasks: Vec<u64>,
     voices: Vec<u64>,
+    elements: Vec<u64>,
     billing: Vec<u32>,
     media: Vec<MediaChange>,
     rewrite: bool,

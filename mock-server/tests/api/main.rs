@@ -11,6 +11,7 @@ mod callbacks;
 mod config_file;
 mod control;
 mod determinism;
+mod elements;
 mod embed;
 mod envelope;
 mod hostile;

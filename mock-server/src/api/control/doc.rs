@@ -75,7 +75,7 @@ pub(crate) fn operations() -> Vec<Op> {
             "POST",
             "/__mock/reset",
             "mockReset",
-            "Forget tasks, voices, media ids, journal entries and pack balances",
+            "Forget tasks, voices, elements, media ids, journal entries and pack balances",
             vec![],
             Some((
                 false,

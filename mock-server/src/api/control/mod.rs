@@ -183,6 +183,13 @@ fn clock_json(s: &AppState) -> Value {
 async fn state(State(s): State<AppState>) -> Answer {
     s.engine.catch_up();
     let census = s.engine.census();
+    // Live (not deleted) elements per account.
+    let mut elements: BTreeMap<u32, usize> = BTreeMap::new();
+    for (_, e) in s.elements.entries() {
+        if !e.deleted {
+            *elements.entry(e.account).or_default() += 1;
+        }
+    }
     let accounts: Vec<Value> = s
         .accounts
         .list()
@@ -212,6 +219,7 @@ async fn state(State(s): State<AppState>) -> Answer {
                 "tasks": tasks,
                 "in_flight": in_flight,
                 "custom_voices": voices,
+                "elements": elements.get(&a.idx).copied().unwrap_or(0),
                 "packs": packs,
             })
         })
@@ -255,7 +263,7 @@ struct ResetBody {
     rules: bool,
 }
 
-/// `POST /__mock/reset`: forget tasks, voices, media ids and journal entries (of one account or
+/// `POST /__mock/reset`: forget tasks, voices, elements, media ids and journal entries (of one account or
 /// all); with `"rules": true` also drop runtime faults, latency and outcome rules and restore the
 /// startup lifecycles.
 async fn reset(State(s): State<AppState>, MaybeJson(body): MaybeJson) -> Answer {

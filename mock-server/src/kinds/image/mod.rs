@@ -388,6 +388,8 @@ pub struct ImageJob {
     pub elements: Vec<u64>,
     /// Units a picture costs (the task costs `n` times it).
     pub unit_price: f64,
+    /// Concurrency slots held in flight: `n` (one per picture, as documented for `n`).
+    pub slots: u32,
     /// Why the task will fail (an input picture's size or shape, a missing file).
     pub failure: Option<String>,
     /// `external_task_id`, `callback_url`.
@@ -407,6 +409,7 @@ impl ImageJob {
     ) -> ImageJob {
         let mut job = ImageJob {
             failure: inputs.iter().find_map(|(_, i)| i.failure()),
+            slots: pics.n,
             inputs,
             pics,
             shape,
@@ -440,7 +443,8 @@ impl super::Job for ImageJob {
     fn common(&self) -> &super::fields::Common {
         &self.common
     }
-    fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
+    fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
+        super::elements::check_element_list(s, account, &self.elements)?;
         for (name, img) in &mut self.inputs {
             if let Some(f) = super::video::inputs::own_file_check(s, name, img)? {
                 self.failure.get_or_insert(f);
@@ -465,7 +469,7 @@ impl super::Job for ImageJob {
         Some(self.units())
     }
     fn slots(&self) -> u32 {
-        self.pics.n
+        self.slots
     }
     fn plan(&self, s: &Ctx<'_>, _account: &Account, task_id: u64, now: i64) -> crate::engine::Plan {
         let made = make_images(s, task_id, now, &self.pics);
@@ -496,7 +500,7 @@ impl super::Job for ImageJob {
                 result_type,
                 watermark,
                 deduction: format_secs(self.units()).into(),
-                slots: self.pics.n,
+                slots: self.slots,
             }),
             failure: self.failure.clone(),
         }

@@ -246,7 +246,8 @@ pub fn object_list<'a>(
 }
 
 /// `element_list`: `[{element_id}]`, at most `max` (ids are numbers or numeric strings; whether
-/// they name elements is checked once the elements API exists).
+/// they name elements the caller may use is checked by the kind's `resolve`, with
+/// [`super::elements::check_element_list`]).
 pub fn element_list(f: &Fields<'_>, max: usize) -> Result<Vec<u64>, KlingError> {
     object_list(f, "element_list", max)?
         .into_iter()

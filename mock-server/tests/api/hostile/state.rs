@@ -30,6 +30,13 @@ pub(super) fn snapshot(s: &AppState) -> Value {
         .collect();
     let mut voices = s.custom_voices.entries();
     voices.sort_unstable();
+    let mut elements: Vec<(u64, u32, bool)> = s
+        .elements
+        .entries()
+        .into_iter()
+        .map(|(id, e)| (id, e.account, e.deleted))
+        .collect();
+    elements.sort_unstable();
     let lifecycles: Vec<Value> = kling_mock::kinds::KindId::tasks()
         .map(|k| serde_json::to_value(s.engine.lifecycle(k)).unwrap())
         .collect();
@@ -40,6 +47,7 @@ pub(super) fn snapshot(s: &AppState) -> Value {
         "pending_transitions": s.engine.pending_transitions(),
         "media": [s.media.file_count(), s.media.item_count()],
         "voices": voices,
+        "elements": elements,
         "billing": billing,
         "faults": faults,
         "latency": s.control.latency(),
