@@ -138,8 +138,19 @@ pub fn value_strategy(f: &Field) -> Option<BoxedStrategy<Value>> {
             let item = value_strategy(f.items.as_deref()?)?;
             let min = f.min_items.unwrap_or(1).max(1);
             let max = f.max_items.unwrap_or(3).clamp(min, min.max(3));
+            let distinct = f.distinct_items;
             proptest::collection::vec(item, min..=max)
-                .prop_map(Value::Array)
+                .prop_map(move |mut items| {
+                    if distinct {
+                        let mut seen = Vec::new();
+                        items.retain(|i| {
+                            let new = !seen.contains(i);
+                            seen.push(i.clone());
+                            new
+                        });
+                    }
+                    Value::Array(items)
+                })
                 .boxed()
         }
     })
@@ -287,9 +298,16 @@ pub fn build_object(
 
 /// Remove the fields the documents say are ignored here.
 fn drop_unused(fields: &[Field], m: &mut Map<String, Value>) {
+    drop_unused_except(fields, m, &[]);
+}
+
+/// Remove the fields the documents say are not read in this body (`used_when` does not hold),
+/// but those in `except`: after a rule is broken, what a field left where it is ignored does is
+/// not documented (an `element_video_list` left in an `image_refer` element, say).
+pub fn drop_unused_except(fields: &[Field], m: &mut Map<String, Value>, except: &[String]) {
     let unused: Vec<String> = fields
         .iter()
-        .filter(|f| !f.required)
+        .filter(|f| !f.required && !except.contains(&f.name))
         .filter(|f| {
             f.used_when.as_ref().is_some_and(|w| {
                 !Scope {

@@ -147,6 +147,10 @@ pub struct Field {
     /// reads it as optional but no case depends on that reading.
     #[serde(default)]
     pub always_sent: bool,
+    /// Generated arrays never hold the same item twice (what a repeated item does is not
+    /// documented: never sent, so never judged).
+    #[serde(default)]
+    pub distinct_items: bool,
 }
 
 fn yes() -> bool {

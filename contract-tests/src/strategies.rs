@@ -650,7 +650,13 @@ pub fn apply(c: &Contract, endpoint: &str, mut body: Value, m: &Mutation) -> Opt
         | Mutation::DataUri(p)
         | Mutation::TooManyItems(p)
         | Mutation::TooFewItems(p) => apply_at(&fields, obj, &p.clone(), m)?,
-        Mutation::BreakRule { at, rule, how } => break_rule(ep, obj, at, *rule, *how)?,
+        Mutation::BreakRule { at, rule, how } => {
+            break_rule(ep, obj, at, *rule, *how)?;
+            if at.is_empty() {
+                let names = ep.rules.get(*rule).map(|r| r.names()).unwrap_or_default();
+                crate::bodies::drop_unused_except(&fields, obj, &names);
+            }
+        }
         Mutation::Capability(b) => break_capability(c, endpoint, obj, b)?,
         Mutation::UnknownVoice(v) => {
             obj.insert("voice_id".into(), json!(v));
