@@ -2,7 +2,8 @@
 //! `{element_id: long}`). A family that takes an `element_list` accepts an element its caller
 //! made with advanced-custom-elements, once that task succeeded, and refuses (400 / 1201) an
 //! `element_id` the caller did not make: one that names nothing, another account's element, or
-//! its own element after `POST /v1/general/delete-advanced-elements {element_id}`.
+//! its own element after `POST /v1/general/delete-advanced-elements {element_id}`, whose task
+//! then shows the element with `status: "deleted"` (§5.14: `status: "succeed"|"deleted"`).
 //!
 //! The families probed are those whose example body with an `element_list` the oracle accepts
 //! (a model the capability map lets take elements); the element is the advanced-custom-elements
@@ -67,8 +68,8 @@ pub fn element_id(task: &Value) -> Option<Value> {
     }
 }
 
-/// Make an element as `account` and wait for it: its id.
-pub fn make_element(ctx: &Ctx, account: usize) -> Result<Value, TestCaseError> {
+/// Make an element as `account` and wait for it: its id and its task's id.
+pub fn make_element(ctx: &Ctx, account: usize) -> Result<(Value, String), TestCaseError> {
     let f = ctx
         .contract
         .family(ELEMENT_FAMILY)
@@ -84,12 +85,13 @@ pub fn make_element(ctx: &Ctx, account: usize) -> Result<Value, TestCaseError> {
         "the element task did not succeed",
         last,
     )?;
-    element_id(last.data()).ok_or_else(|| {
+    let element = element_id(last.data()).ok_or_else(|| {
         fail(
             "a succeeded element task names no element_id (task_result.elements[0])",
             last,
         )
-    })
+    })?;
+    Ok((element, id))
 }
 
 fn refused(ctx: &Ctx, f: &Family, element: Value, what: &str) -> Result<(), TestCaseError> {
@@ -120,17 +122,32 @@ fn run_case(ctx: &Ctx, f: &Family, probe: Probe) -> Result<(), TestCaseError> {
     match probe {
         Probe::Unknown => refused(ctx, f, json!(UNKNOWN_ELEMENT), "an id that names nothing"),
         Probe::Foreign => {
-            let e = make_element(ctx, 1)?;
+            let (e, _) = make_element(ctx, 1)?;
             refused(ctx, f, e, "another account's element")
         }
         Probe::OwnThenDeleted => {
-            let e = make_element(ctx, 0)?;
+            let (e, task) = make_element(ctx, 0)?;
             let body =
                 super::prepared(ctx, &f.create, 0, with_element(&ctx.contract, f, e.clone()))?;
             create_ok(ctx, &f.create, 0, body)?;
             let r = delete(ctx, &e);
             check_envelope(ctx, &r, "deleted")?;
             ensure(r.is_success(), "the owner could not delete its element", &r)?;
+            let get = &ctx
+                .contract
+                .endpoint(
+                    &ctx.contract
+                        .family(ELEMENT_FAMILY)
+                        .map_or(String::new(), |f| f.get.clone()),
+                )
+                .path;
+            let q = ctx.get(0, &get.replace("{id}", &task));
+            check_envelope(ctx, &q, "task")?;
+            ensure(
+                q.data()["task_result"]["elements"][0]["status"] == "deleted",
+                "a deleted element's task does not show it with status \"deleted\"",
+                &q,
+            )?;
             refused(ctx, f, e, "a deleted element")
         }
     }

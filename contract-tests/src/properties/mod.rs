@@ -89,7 +89,7 @@ pub const ALL: [Property; 11] = [
     },
     Property {
         name: "elements",
-        checks: "an element_list accepts the caller's own finished element and refuses (400 / 1201) an id that names nothing, another account's element and a deleted one",
+        checks: "an element_list accepts the caller's own finished element and refuses (400 / 1201) an id that names nothing, another account's element and a deleted one (whose task then shows it \"deleted\")",
         billable: true,
         run: elements::run,
     },
