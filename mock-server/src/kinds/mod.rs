@@ -31,6 +31,7 @@ pub mod text_to_audio;
 pub mod tts;
 pub mod video;
 pub mod video_extend;
+pub mod video_to_audio;
 pub mod virtual_try_on;
 
 use crate::auth::Account;
@@ -45,9 +46,10 @@ pub use crate::engine::{KindResult, TaskResult};
 pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub static ALL: [&KindSpec; 17] = [
+pub static ALL: [&KindSpec; 18] = [
     &custom_voice::SPEC,
     &text_to_audio::SPEC,
+    &video_to_audio::SPEC,
     &tts::SPEC,
     &text2video::SPEC,
     &image2video::SPEC,
@@ -451,7 +453,7 @@ mod tests {
         }
         assert_eq!(
             KindId::task_slugs(),
-            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, advanced-element",
+            "custom-voice, text-to-audio, video-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, advanced-element",
             "the asynchronous kinds, in registry order"
         );
     }

@@ -35,4 +35,5 @@ mod tts;
 mod video;
 mod video_files;
 mod video_inputs;
+mod video_to_audio;
 mod voices;
