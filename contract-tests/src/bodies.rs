@@ -138,8 +138,19 @@ pub fn value_strategy(f: &Field) -> Option<BoxedStrategy<Value>> {
             let item = value_strategy(f.items.as_deref()?)?;
             let min = f.min_items.unwrap_or(1).max(1);
             let max = f.max_items.unwrap_or(3).clamp(min, min.max(3));
+            let distinct = f.distinct_items;
             proptest::collection::vec(item, min..=max)
-                .prop_map(Value::Array)
+                .prop_map(move |mut items| {
+                    if distinct {
+                        let mut seen = Vec::new();
+                        items.retain(|i| {
+                            let new = !seen.contains(i);
+                            seen.push(i.clone());
+                            new
+                        });
+                    }
+                    Value::Array(items)
+                })
                 .boxed()
         }
     })
@@ -274,7 +285,7 @@ pub fn build_object(
 ) -> Map<String, Value> {
     let mut m = Map::new();
     for (f, (keep, v)) in fields.iter().zip(draws) {
-        if (f.required || *keep) && !v.is_null() {
+        if (f.required || f.always_sent || *keep) && !v.is_null() {
             m.insert(f.name.clone(), v.clone());
         }
     }
@@ -287,9 +298,16 @@ pub fn build_object(
 
 /// Remove the fields the documents say are ignored here.
 fn drop_unused(fields: &[Field], m: &mut Map<String, Value>) {
+    drop_unused_except(fields, m, &[]);
+}
+
+/// Remove the fields the documents say are not read in this body (`used_when` does not hold),
+/// but those in `except`: after a rule is broken, what a field left where it is ignored does is
+/// not documented (an `element_video_list` left in an `image_refer` element, say).
+pub fn drop_unused_except(fields: &[Field], m: &mut Map<String, Value>, except: &[String]) {
     let unused: Vec<String> = fields
         .iter()
-        .filter(|f| !f.required)
+        .filter(|f| !f.required && !except.contains(&f.name))
         .filter(|f| {
             f.used_when.as_ref().is_some_and(|w| {
                 !Scope {
@@ -442,6 +460,16 @@ fn repair_rules(
                     None => {
                         m.insert(fs[0].clone(), json!(1.0));
                     }
+                }
+            }
+            RuleKind::MaxAreaFactor { width, height, .. } => {
+                // No growth in height, at most 0.9 + 0.9 in width: 2.8x the area.
+                for f in height {
+                    m.insert(f.clone(), json!(0.0));
+                }
+                for f in width {
+                    let v = m.get(f).and_then(Value::as_f64).unwrap_or(0.0);
+                    m.insert(f.clone(), json!(v.min(0.9)));
                 }
             }
         }
@@ -740,7 +768,7 @@ fn build_top(c: &Contract, endpoint: &str, d: &TopDraw, opts: GenOpts) -> Value 
         .collect();
     let mut m = Map::new();
     for (f, (keep, v)) in fields.iter().zip(&draws) {
-        if (f.required || *keep) && !v.is_null() {
+        if (f.required || f.always_sent || *keep) && !v.is_null() {
             m.insert(f.name.clone(), v.clone());
         }
     }
@@ -770,7 +798,7 @@ fn build_top(c: &Contract, endpoint: &str, d: &TopDraw, opts: GenOpts) -> Value 
         } else {
             enum_models
                 .into_iter()
-                .filter(|x| c.video.capability(fam, x).is_some())
+                .filter(|x| c.capability(fam, x).is_some())
                 .collect()
         };
         if let Some(model) = pick(&models, &d.model) {
@@ -829,7 +857,7 @@ fn fix_capabilities(
     let Some(model) = text_of(fields, m, mf) else {
         return;
     };
-    let Some(cap) = c.video.capability(fam, &model) else {
+    let Some(cap) = c.capability(fam, &model) else {
         return;
     };
     let ex = |k: &str| example.and_then(|e| e.get(k)).cloned();

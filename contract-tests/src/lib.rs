@@ -16,20 +16,23 @@
 //!
 //! * [`target`](mod@target): where requests go (in-process mock or base URL), pacing, 429 handling, time.
 //! * [`client`]: JWT bearer tokens, valid and broken.
-//! * [`model`], [`rules`], [`video_models`], [`shape`]: the oracle (fields, limits, enums, the
-//!   rules tying fields together, the video capability map, outputs and costs, the error table,
-//!   response shapes).
+//! * [`model`], [`rules`], [`video_models`], [`image_models`], [`shape`]: the oracle (fields,
+//!   limits, enums, the rules tying fields together, the video and image capability maps, outputs
+//!   and costs, the error table, response shapes).
 //! * [`strategies`]: generators of requests, broken tokens and paging parameters.
 //! * [`properties`]: one module per property family.
 //! * [`ctx`]: what properties share: budget, receiver, what this run created.
 //! * [`receiver`]: the loopback callback receiver. [`audio`], [`video`]: decoding served media
-//!   (symphonia for audio, `ffprobe` / `ffmpeg` for MP4). [`png`]: the images the harness sends.
+//!   (symphonia for audio, `ffprobe` / `ffmpeg` for MP4), [`image`]: PNG / JPEG results and their
+//!   size. [`png`]: the images the harness sends.
 //! * [`report`]: running, progress, summary, JUnit and JSON reports.
 
 pub mod audio;
 pub mod bodies;
 pub mod client;
 pub mod ctx;
+pub mod image;
+pub mod image_models;
 pub mod model;
 pub mod png;
 pub mod properties;
@@ -61,9 +64,12 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Properties to run (empty: all).
     pub properties: Vec<String>,
+    /// Task families to check (empty: all); the other families' endpoints are left out.
+    pub families: Vec<String>,
     /// Units of the resource pack the run may spend (`None`: 0 for a remote target, unlimited for
-    /// a mock). A video create counts its unit cost from `fixtures/video-models.json`, any other
-    /// billable create one unit.
+    /// a mock). A video create counts its unit cost from `fixtures/video-models.json`, an image
+    /// create its images from `fixtures/image-models.json`, any other billable create its
+    /// endpoint's `unit_cost` (default one unit).
     pub budget: Option<u64>,
     /// Print billable creates instead of sending them.
     pub dry_run: bool,
@@ -83,6 +89,7 @@ impl Default for Options {
             cases: 16,
             seed: None,
             properties: Vec::new(),
+            families: Vec::new(),
             budget: None,
             dry_run: false,
             rate_limit: None,
@@ -156,7 +163,10 @@ fn loopback(base: &str) -> bool {
 
 /// Run the suite on a target built by the caller (e.g. behind a proxy).
 pub fn run_on(mut target: Target, opts: &Options) -> Result<Run, String> {
-    let contract = model::Contract::load()?;
+    let mut contract = model::Contract::load()?;
+    if !opts.families.is_empty() {
+        contract.only_families(&opts.families)?;
+    }
     // A kling-mock someone else also uses: work in accounts of the run's own, give it back as
     // found at the end.
     let mut notes = Vec::new();

@@ -57,6 +57,11 @@ struct Cli {
     /// Run only this property (repeatable).
     #[arg(long = "property")]
     properties: Vec<String>,
+    /// Check only this task family (repeatable; a key of `families` in
+    /// fixtures/contract/endpoints.json, e.g. image_generation): for a target that serves only
+    /// some of them. Lists, creates and queries of the other families are left out.
+    #[arg(long = "family")]
+    families: Vec<String>,
     /// Public base URL that reaches the callback receiver (e.g. a tunnel to --callback-listen).
     #[arg(long)]
     callback_base_url: Option<String>,
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
         cases: cli.cases.max(1),
         seed: cli.seed,
         properties: cli.properties,
+        families: cli.families,
         budget: cli.budget,
         dry_run: cli.dry_run,
         rate_limit: cli.rate_limit,

@@ -20,7 +20,9 @@
 //!   `{"when": c, "forbid": [{"items": "image_list", "where": {"type": "end_frame"}}]}`,
 //!   `{"when": c, "require_values": {"sound": "off"}}`, `{"when": c, "sum": {"items":
 //!   "multi_prompt", "field": "duration"}, "equals_field": "duration"}`, `{"when": c, "max_count":
-//!   7, "of": ["image_list", "element_list"]}`, `{"exactly_one_nonzero": ["horizontal", ...]}`.
+//!   7, "of": ["image_list", "element_list"]}`, `{"exactly_one_nonzero": ["horizontal", ...]}`,
+//!   `{"max_area_factor": 3, "width": ["left_expansion_ratio", "right_expansion_ratio"], "height":
+//!   [...]}` (an image grown by these multiples of its width and height is at most 3x its area).
 
 use crate::model::{Field, Ty};
 use serde_json::{Map, Value};
@@ -112,7 +114,21 @@ pub enum RuleKind {
     },
     /// Exactly one of these number fields is not zero (absent = 0).
     ExactlyOneNonzero(Vec<String>),
+    /// An image grown by the `width` ratios (multiples of its width, added) and the `height`
+    /// ratios has at most `max` times its area: `(1 + Σwidth) × (1 + Σheight) <= max`.
+    MaxAreaFactor {
+        /// Most area, as a multiple of the original.
+        max: f64,
+        /// Fields adding to the width.
+        width: Vec<String>,
+        /// Fields adding to the height.
+        height: Vec<String>,
+    },
 }
+
+/// Rounding slack of [`RuleKind::MaxAreaFactor`]: ratios of one decimal multiply to a product
+/// a few ulps off (1.5 × 2.0 may come out as 3.0000000000000004).
+pub const AREA_EPSILON: f64 = 1e-9;
 
 /// A rule: what it asks, when, and where the documents say so.
 #[derive(Clone, Debug, PartialEq)]
@@ -142,6 +158,9 @@ impl Rule {
             } => vec![items.clone(), field.clone(), total.clone()],
             RuleKind::MaxCount { of, .. } => of.clone(),
             RuleKind::ExactlyOneNonzero(f) => f.clone(),
+            RuleKind::MaxAreaFactor { width, height, .. } => {
+                width.iter().chain(height).cloned().collect()
+            }
         }
     }
 }
@@ -289,6 +308,12 @@ impl TryFrom<Value> for Rule {
             }
         } else if let Some(x) = o.get("exactly_one_nonzero") {
             RuleKind::ExactlyOneNonzero(strings(x, "exactly_one_nonzero")?)
+        } else if let Some(x) = o.get("max_area_factor") {
+            RuleKind::MaxAreaFactor {
+                max: x.as_f64().ok_or("max_area_factor: a number")?,
+                width: strings(o.get("width").ok_or("max_area_factor: width")?, "width")?,
+                height: strings(o.get("height").ok_or("max_area_factor: height")?, "height")?,
+            }
         } else {
             return Err(format!("a rule of no known kind: {v}"));
         };
@@ -509,7 +534,23 @@ impl<'a> Scope<'a> {
                 (n != 1)
                     .then(|| format!("exactly one of {} must be non-zero, got {n}", fs.join(", ")))
             }
+            RuleKind::MaxAreaFactor { max, width, height } => {
+                let factor = self.area_factor(width, height)?;
+                (factor > max + AREA_EPSILON).then(|| {
+                    format!("the grown image is {factor:.3}x the original area, at most {max}x")
+                })
+            }
         }
+    }
+
+    /// `(1 + Σwidth) × (1 + Σheight)` of effective values (`None`: one is not a number).
+    pub fn area_factor(&self, width: &[String], height: &[String]) -> Option<f64> {
+        let sum = |fs: &[String]| -> Option<f64> {
+            fs.iter()
+                .map(|f| self.effective(f).map_or(Some(0.0), |v| as_number(&v)))
+                .sum()
+        };
+        Some((1.0 + sum(width)?) * (1.0 + sum(height)?))
     }
 }
 

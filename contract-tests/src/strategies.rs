@@ -116,7 +116,9 @@ fn rule_targets(c: &Contract, endpoint: &str) -> Vec<(String, usize, u8)> {
     let ep = c.endpoint(endpoint);
     let ways = |k: &RuleKind| -> u8 {
         match k {
-            RuleKind::ExactlyOneOf(_) | RuleKind::ExactlyOneNonzero(_) => 2,
+            RuleKind::ExactlyOneOf(_)
+            | RuleKind::ExactlyOneNonzero(_)
+            | RuleKind::MaxAreaFactor { .. } => 2,
             RuleKind::Forbid(s) => s.len() as u8,
             _ => 1,
         }
@@ -151,7 +153,7 @@ pub fn capability_breaks(c: &Contract, endpoint: &str) -> Vec<CapBreak> {
     let (modes, durations) = (enum_of("mode"), enum_of("duration"));
     let mut out = Vec::new();
     for model in enum_of(mf) {
-        let Some(cap) = c.video.capability(fam, &model) else {
+        let Some(cap) = c.capability(fam, &model) else {
             continue;
         };
         for mode in modes.iter().filter(|m| !cap.modes.contains(m)) {
@@ -544,6 +546,21 @@ fn break_rule(
                 }
             }
         }
+        RuleKind::MaxAreaFactor { width, height, .. } => {
+            // Just over the bound: three times the width and a tenth more height (3.3x), or
+            // everything at its largest (25x).
+            let (w, h) = if how.is_multiple_of(2) {
+                (1.0, 0.1)
+            } else {
+                (2.0, 2.0)
+            };
+            for (i, f) in width.iter().enumerate() {
+                obj.insert(f.clone(), json!(if i < 2 { w } else { 0.0 }));
+            }
+            for (i, f) in height.iter().enumerate() {
+                obj.insert(f.clone(), json!(if i == 0 { h } else { 0.0 }));
+            }
+        }
     }
     Some(())
 }
@@ -577,7 +594,7 @@ fn break_capability(
             when,
         } => {
             set(obj, mf, Some(model));
-            let cap = c.video.capability(fam, model)?;
+            let cap = c.capability(fam, model)?;
             for (i, dw) in cap.durations_when.iter().enumerate() {
                 if Some(i) == *when {
                     force(fields, obj, &dw.when);
@@ -604,7 +621,7 @@ fn break_capability(
             force(fields, obj, uses);
             if *break_when
                 && let Some(Feature::Limited { when: Some(w), .. }) =
-                    c.video.capability(fam, model)?.features.get(feature)
+                    c.capability(fam, model)?.features.get(feature)
             {
                 unforce(fields, obj, w);
             }
@@ -633,7 +650,13 @@ pub fn apply(c: &Contract, endpoint: &str, mut body: Value, m: &Mutation) -> Opt
         | Mutation::DataUri(p)
         | Mutation::TooManyItems(p)
         | Mutation::TooFewItems(p) => apply_at(&fields, obj, &p.clone(), m)?,
-        Mutation::BreakRule { at, rule, how } => break_rule(ep, obj, at, *rule, *how)?,
+        Mutation::BreakRule { at, rule, how } => {
+            break_rule(ep, obj, at, *rule, *how)?;
+            if at.is_empty() {
+                let names = ep.rules.get(*rule).map(|r| r.names()).unwrap_or_default();
+                crate::bodies::drop_unused_except(&fields, obj, &names);
+            }
+        }
         Mutation::Capability(b) => break_capability(c, endpoint, obj, b)?,
         Mutation::UnknownVoice(v) => {
             obj.insert("voice_id".into(), json!(v));

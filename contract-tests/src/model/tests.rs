@@ -32,14 +32,21 @@ fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
     assert_eq!(
         names,
         [
+            "advanced_custom_elements",
+            "ai_multi_shot",
             "custom_voice",
             "image2video",
+            "image_expand",
+            "image_generation",
             "motion_control",
+            "multi_image2image",
             "multi_image2video",
+            "omni_image",
             "omni_video",
             "text2video",
             "text_to_audio",
-            "video_extend"
+            "video_extend",
+            "virtual_try_on"
         ]
     );
     for f in &c.families {
@@ -62,20 +69,28 @@ fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
     assert_eq!(
         c.lists(),
         [
+            "advanced_custom_elements_list",
+            "ai_multi_shot_list",
             "custom_voice_list",
             "image2video_list",
+            "image_expand_list",
+            "image_generation_list",
             "motion_control_list",
+            "multi_image2image_list",
             "multi_image2video_list",
+            "omni_image_list",
             "omni_video_list",
             "presets_list",
             "text2video_list",
             "text_to_audio_list",
-            "video_extend_list"
+            "video_extend_list",
+            "virtual_try_on_list"
         ]
     );
-    assert_eq!(c.creates().len(), 9);
+    assert_eq!(c.creates().len(), 16);
     assert!(c.creates().contains(&"omni_video_create".to_string()));
-    assert_eq!(c.gets().len(), 8);
+    assert!(c.creates().contains(&"omni_image_create".to_string()));
+    assert_eq!(c.gets().len(), 15);
     // Paths are exact (kling-mock's registry is matched to the families by create path).
     let paths: Vec<&str> = c
         .families
@@ -210,7 +225,6 @@ fn every_model_of_an_enum_has_a_capability_listing_every_feature() {
             .unwrap();
         for m in &models {
             let cap = c
-                .video
                 .capability(fam, m)
                 .unwrap_or_else(|| panic!("{name}: {m} has no {fam} capability"));
             for feature in ep.features.keys() {
@@ -225,10 +239,19 @@ fn every_model_of_an_enum_has_a_capability_listing_every_feature() {
                     "{m} in {fam}: {feature} is not a feature of {name}"
                 );
             }
-            assert!(c.video.output(fam, m).is_some());
+            assert!(
+                c.video.output(fam, m).is_some() || c.images.capability(fam, m).is_some(),
+                "{m} in {fam} has no output spec"
+            );
         }
         // And the map names no model the endpoint does not accept.
-        for m in c.video.models_of(fam) {
+        let image_models = c
+            .images
+            .models
+            .iter()
+            .filter(|(_, x)| x.families.contains_key(fam.as_str()))
+            .map(|(n, _)| n.as_str());
+        for m in c.video.models_of(fam).into_iter().chain(image_models) {
             assert!(
                 models.iter().any(|x| x == m),
                 "{fam}: {m} not in {name}'s enum"
@@ -606,4 +629,394 @@ fn refusals_name_their_fields_and_say_which_are_cross_field() {
         assert!(names.contains(&n.to_string()), "{n}: {names:?}");
     }
     assert!(r.cross_field());
+}
+
+// ---- the image families and elements (kling-api.md §5.14-§5.20, §6 Image) ----
+
+const GEN: &str = "image_generation_create";
+const OMNI_IMAGE: &str = "omni_image_create";
+const EXPAND: &str = "image_expand_create";
+
+fn refused_by(c: &Contract, ep: &str, body: Value, field: &str) {
+    match c.judge(ep, &body) {
+        Verdict::Reject(r) => assert!(
+            r.names().iter().any(|n| n == field),
+            "{ep}: {body} refused, but not for {field}: {r}"
+        ),
+        Verdict::Accept => panic!("{ep}: {body} accepted, {field} should refuse it"),
+    }
+}
+
+#[test]
+fn image_generation_rules_follow_the_field_table() {
+    let c = Contract::load().unwrap();
+    let img = crate::png::gradient_base64(640, 360);
+    let ok = |b: Value| assert_eq!(c.judge(GEN, &b), Verdict::Accept, "{b}");
+    ok(json!({"prompt": "p"}));
+    ok(
+        json!({"prompt": "p", "n": 9, "resolution": "2k", "aspect_ratio": "21:9", "model_name": "kling-v3"}),
+    );
+    ok(json!({"prompt": "p", "image": img, "image_reference": "subject", "human_fidelity": 0.3}));
+    refused_by(&c, GEN, json!({"n": 1}), "prompt");
+    refused_by(&c, GEN, json!({"prompt": "p", "n": 10}), "n");
+    refused_by(&c, GEN, json!({"prompt": "p", "n": 0}), "n");
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "resolution": "4k"}),
+        "resolution",
+    );
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "aspect_ratio": "auto"}),
+        "aspect_ratio",
+    );
+    // §5.15: image required when image_reference is set.
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "image_reference": "face"}),
+        "image",
+    );
+    // negative_prompt not with image.
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "image": img, "negative_prompt": "x"}),
+        "negative_prompt",
+    );
+    // human_fidelity only with image_reference subject.
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "image": img, "image_reference": "face", "human_fidelity": 0.3}),
+        "human_fidelity",
+    );
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "human_fidelity": 0.3}),
+        "human_fidelity",
+    );
+    // kling-v1-5 with an image needs image_reference; other models do not.
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "model_name": "kling-v1-5", "image": img}),
+        "image_reference",
+    );
+    ok(json!({"prompt": "p", "model_name": "kling-v3", "image": img}));
+    // §6: kling-v2-1 is text-to-image only, kling-v2-new restyles only, elements are 3.0 only.
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "model_name": "kling-v2-1", "image": img}),
+        "image_input",
+    );
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "model_name": "kling-v2-new"}),
+        "text_to_image",
+    );
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "model_name": "kling-v2", "element_list": [{"element_id": 1}]}),
+        "element_list",
+    );
+    // §6: kling-v1 makes no 21:9.
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "model_name": "kling-v1", "aspect_ratio": "21:9"}),
+        "aspect_ratio_21_9",
+    );
+    // Elements + images <= 10.
+    let elements = |n: usize| Value::from(vec![json!({"element_id": 1}); n]);
+    ok(json!({"prompt": "p", "element_list": elements(10)}));
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "element_list": elements(11)}),
+        "element_list",
+    );
+    refused_by(
+        &c,
+        GEN,
+        json!({"prompt": "p", "image": img, "element_list": elements(10)}),
+        "element_list",
+    );
+}
+
+#[test]
+fn omni_image_capabilities_follow_the_image_map() {
+    let c = Contract::load().unwrap();
+    let img = crate::png::gradient_base64(640, 360);
+    let ok = |b: Value| assert_eq!(c.judge(OMNI_IMAGE, &b), Verdict::Accept, "{b}");
+    ok(json!({"prompt": "p"}));
+    ok(json!({"prompt": "p", "model_name": "kling-v3-omni", "resolution": "4k"}));
+    ok(
+        json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": "auto", "image_list": [{"image": img}]}),
+    );
+    ok(
+        json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": 9, "image_list": [{"image": img}]}),
+    );
+    ok(json!({"prompt": "p", "aspect_ratio": "auto", "image_list": [{"image": img}]}));
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "resolution": "4k"}),
+        "resolution",
+    );
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "result_type": "series", "image_list": [{"image": img}]}),
+        "result_type",
+    );
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series"}),
+        "result_type",
+    );
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "aspect_ratio": "auto"}),
+        "aspect_ratio",
+    );
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": "10", "image_list": [{"image": img}]}),
+        "series_amount",
+    );
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": 1, "image_list": [{"image": img}]}),
+        "series_amount",
+    );
+    let images = |n: usize| Value::from(vec![json!({"image": img}); n]);
+    ok(
+        json!({"prompt": "p", "image_list": images(4), "element_list": vec![json!({"element_id": 1}); 6]}),
+    );
+    refused_by(
+        &c,
+        OMNI_IMAGE,
+        json!({"prompt": "p", "image_list": images(4), "element_list": vec![json!({"element_id": 1}); 7]}),
+        "element_list",
+    );
+}
+
+#[test]
+fn expansion_is_judged_by_the_grown_area() {
+    let c = Contract::load().unwrap();
+    let img = crate::png::gradient_base64(640, 360);
+    let body = |u: f64, d: f64, l: f64, r: f64| json!({"image": img, "up_expansion_ratio": u, "down_expansion_ratio": d, "left_expansion_ratio": l, "right_expansion_ratio": r});
+    assert!(c.judge(EXPAND, &body(0.0, 0.0, 0.0, 0.0)).accepted());
+    assert!(
+        c.judge(EXPAND, &body(0.0, 0.0, 1.0, 1.0)).accepted(),
+        "exactly 3x"
+    );
+    assert!(
+        c.judge(EXPAND, &body(0.2, 0.3, 0.5, 0.5)).accepted(),
+        "1.5 x 2.0 = 3 in floats"
+    );
+    refused_by(&c, EXPAND, body(0.1, 0.0, 1.0, 1.0), "up_expansion_ratio");
+    refused_by(&c, EXPAND, body(0.0, 0.0, 2.1, 0.0), "left_expansion_ratio");
+    refused_by(
+        &c,
+        EXPAND,
+        json!({"image": img, "up_expansion_ratio": 0.1, "down_expansion_ratio": 0.1, "left_expansion_ratio": 0.1}),
+        "right_expansion_ratio",
+    );
+    refused_by(
+        &c,
+        EXPAND,
+        json!({"up_expansion_ratio": 0, "down_expansion_ratio": 0, "left_expansion_ratio": 0, "right_expansion_ratio": 0}),
+        "image",
+    );
+}
+
+#[test]
+fn elements_need_the_list_of_their_reference_type() {
+    let c = Contract::load().unwrap();
+    let ep = "advanced_custom_elements_create";
+    let img = crate::png::gradient_base64(640, 360);
+    let base =
+        json!({"element_name": "e", "element_description": "d", "reference_type": "image_refer"});
+    let with = |k: &str, v: Value| {
+        let mut b = base.clone();
+        b[k] = v;
+        b
+    };
+    let images = json!({"frontal_image": img, "refer_images": [{"image_url": img}]});
+    assert!(
+        c.judge(ep, &with("element_image_list", images.clone()))
+            .accepted()
+    );
+    refused_by(&c, ep, base.clone(), "element_image_list");
+    let four = json!({"frontal_image": img, "refer_images": vec![json!({"image_url": img}); 4]});
+    refused_by(
+        &c,
+        ep,
+        with("element_image_list", four),
+        "element_image_list.refer_images",
+    );
+    let mut video = with("reference_type", json!("video_refer"));
+    refused_by(&c, ep, video.clone(), "element_video_list");
+    video["element_video_list"] = json!({"refer_videos": [{"video_url": "https://x.test/a.mp4"}]});
+    assert!(c.judge(ep, &video).accepted());
+    video["element_video_list"] = json!({"refer_videos": [{"video_url": "https://x.test/a.avi"}]});
+    assert!(!c.judge(ep, &video).accepted());
+    let long = with("element_image_list", images.clone());
+    refused_by(
+        &c,
+        ep,
+        with("element_name", json!("x".repeat(21))),
+        "element_name",
+    );
+    refused_by(
+        &c,
+        ep,
+        {
+            let mut b = long.clone();
+            b["element_description"] = json!("x".repeat(101));
+            b
+        },
+        "element_description",
+    );
+    refused_by(
+        &c,
+        ep,
+        {
+            let mut b = long;
+            b["tag_list"] = json!([{"tag_id": "o_109"}]);
+            b
+        },
+        "tag_list[0].tag_id",
+    );
+}
+
+#[test]
+fn image_results_are_expected_by_count_ratio_class_and_growth() {
+    let c = Contract::load().unwrap();
+    let fam = |n: &str| c.family(n).unwrap().clone();
+    let generation = fam("image_generation");
+    let e = crate::image_models::expected(
+        &c,
+        &generation,
+        &json!({"prompt": "p", "n": 3, "aspect_ratio": "9:16", "resolution": "2k"}),
+    );
+    assert_eq!((e.results.as_str(), e.min, e.max), ("images", 3, 3));
+    assert!(e.size.judge(1152, 2048).is_err(), "2.4 MP is not 2k");
+    assert!(e.size.judge(1536, 2731).is_ok());
+    assert!(e.size.judge(2731, 1536).is_err(), "16:9 is not 9:16");
+    assert!(e.size.judge(576, 1024).is_err(), "1k is not 2k");
+    // Defaults: n 1, 16:9, 1k.
+    let e = crate::image_models::expected(&c, &generation, &json!({"prompt": "p"}));
+    assert_eq!((e.min, e.max), (1, 1));
+    assert!(e.size.judge(1365, 768).is_ok());
+    let omni = fam("omni_image");
+    let img = crate::png::gradient_base64(640, 360);
+    let series = json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": "auto", "aspect_ratio": "auto", "image_list": [{"image": img}]});
+    let e = crate::image_models::expected(&c, &omni, &series);
+    assert_eq!((e.results.as_str(), e.min, e.max), ("series_images", 2, 9));
+    assert!(
+        e.size.judge(1365, 768).is_ok(),
+        "auto follows the 16:9 input"
+    );
+    assert!(e.size.judge(1024, 1024).is_err());
+    let mut fixed = series.clone();
+    fixed["series_amount"] = json!(5);
+    let e = crate::image_models::expected(&c, &omni, &fixed);
+    assert_eq!((e.min, e.max), (5, 5));
+    let e = crate::image_models::expected(&c, &fam("image_expand"), &fam("image_expand").example);
+    assert_eq!(e.size.exact, Some((896, 432, 4)));
+    let e =
+        crate::image_models::expected(&c, &fam("virtual_try_on"), &fam("virtual_try_on").example);
+    assert_eq!((e.min, e.max, e.size.exact), (1, 1, Some((640, 360, 1))));
+}
+
+#[test]
+fn image_creates_cost_per_image() {
+    let c = Contract::load().unwrap();
+    // The live figure: kling-v3, n 1, 1k -> 8.
+    let ex = c.family("image_generation").unwrap().example.clone();
+    assert_eq!(c.unit_cost(GEN, &ex), 8.0);
+    let mut nine = ex.clone();
+    nine["n"] = json!(9);
+    nine["resolution"] = json!("2k");
+    assert_eq!(c.unit_cost(GEN, &nine), 9.0 * 16.0);
+    let img = crate::png::gradient_base64(640, 360);
+    let series = json!({"prompt": "p", "model_name": "kling-v3-omni", "result_type": "series", "series_amount": "auto", "image_list": [{"image": img}]});
+    assert_eq!(c.unit_cost(OMNI_IMAGE, &series), 9.0 * 8.0);
+    let ex = c
+        .family("advanced_custom_elements")
+        .unwrap()
+        .example
+        .clone();
+    assert_eq!(c.unit_cost("advanced_custom_elements_create", &ex), 0.0);
+}
+
+#[test]
+fn the_image_map_says_in_words_what_its_features_say() {
+    let c = Contract::load().unwrap();
+    for (model, m) in &c.images.models {
+        for (fam, cap) in &m.families {
+            let allowed = |feature: &str| {
+                !matches!(
+                    cap.cap.features.get(feature),
+                    None | Some(crate::video_models::Feature::Always(false))
+                )
+            };
+            if cap.cap.features.contains_key("resolution_4k") {
+                assert_eq!(
+                    allowed("resolution_4k"),
+                    cap.resolutions.iter().any(|r| r == "4k"),
+                    "{model} {fam}"
+                );
+            }
+            if cap.cap.features.contains_key("series") {
+                assert_eq!(
+                    allowed("series"),
+                    cap.result_types.iter().any(|r| r.starts_with("series")),
+                    "{model} {fam}"
+                );
+            }
+            if cap.cap.features.contains_key("aspect_ratio_21_9") {
+                assert_eq!(
+                    allowed("aspect_ratio_21_9"),
+                    cap.aspect_ratios.iter().any(|r| r == "21:9"),
+                    "{model} {fam}"
+                );
+            }
+            if cap.cap.features.contains_key("auto_aspect_ratio") {
+                assert_eq!(
+                    allowed("auto_aspect_ratio"),
+                    cap.aspect_ratios.iter().any(|r| r.starts_with("auto")),
+                    "{model} {fam}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_series_example_is_a_valid_series_with_every_amount() {
+    let c = Contract::load().unwrap();
+    let f = c.family("omni_image").unwrap();
+    let series = f.image_media.as_ref().unwrap().series.as_ref().unwrap();
+    let example = series.example.clone().unwrap();
+    for amount in ["2", "5", "9", "auto"] {
+        let mut b = example.clone();
+        b[series.count.as_str()] = json!(amount);
+        assert_eq!(c.judge(&f.create, &b), Verdict::Accept, "{amount}");
+        let e = crate::image_models::expected(&c, f, &b);
+        assert_eq!(e.results, "series_images");
+    }
 }

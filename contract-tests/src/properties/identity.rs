@@ -31,7 +31,11 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
             )?;
             let path = &ctx.contract.endpoint(get).path;
             let by_id = ctx.get(0, &path.replace("{id}", &id));
-            let by_ext = ctx.get(0, &path.replace("{id}", &ext));
+            // AI multi-shot's single query documents only task_id (§5.19): ask by id twice.
+            let by_ext = ctx.get(
+                0,
+                &path.replace("{id}", if f.query_by_external { &ext } else { &id }),
+            );
             check_envelope(ctx, &by_id, "task")?;
             check_envelope(ctx, &by_ext, "task")?;
             ensure(
@@ -56,6 +60,15 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
                 "the query names another task",
                 &by_id,
             )?;
+            for alias in &f.query_aliases {
+                let r = ctx.get(0, &alias.replace("{id}", &id));
+                check_envelope(ctx, &r, "task")?;
+                ensure(
+                    r.is_success() && r.data()["task_id"] == id.as_str(),
+                    format!("the task is not found at {alias}, where real clients query it"),
+                    &r,
+                )?;
+            }
             ensure(
                 by_id.data()["task_info"]["external_task_id"] == ext.as_str(),
                 "task_info.external_task_id is not echoed",

@@ -217,10 +217,10 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
                     let Some(d) = &f.delete else {
                         return Ok(());
                     };
+                    // A voice id is a string, an element id a number (§5.14: `long`).
                     let made = t.last.as_ref().and_then(|l| {
-                        l["task_result"][&f.results][0][&d.result_field]
-                            .as_str()
-                            .map(str::to_string)
+                        let v = &l["task_result"][&f.results][0][&d.result_field];
+                        (v.is_string() || v.is_number()).then(|| v.clone())
                     });
                     if let (false, Some(v)) = (t.deleted, made)
                         && ctx.created_by_us(0, &t.id)

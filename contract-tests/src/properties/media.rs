@@ -8,6 +8,13 @@
 //! without a word; with `watermark_info.enabled` the `watermark_url` file exists and differs
 //! from `url`, and the query echoes `watermark_info`. Without `ffprobe` the files are fetched
 //! but not decoded, and the run's notes say so.
+//!
+//! An image family's task (any body the documents accept; the example against a paying target)
+//! makes as many images as asked (`n`; an omni series its `series_amount`, 2-9 for `auto`), each a
+//! PNG or JPEG that decodes, of the requested aspect ratio and resolution class (or the input's
+//! size grown by the expansion ratios, the person image's size for a try-on:
+//! `fixtures/image-models.json` `sizes`), no two alike; with `watermark_info.enabled` each
+//! `watermark_url` decodes to another picture of the same size.
 
 use super::{billable_cases, check_envelope, create_ok, ensure, fail, need_budget, prepared};
 use crate::bodies::GenOpts;
@@ -69,6 +76,16 @@ pub enum Case {
     TextToAudio(u32),
     /// A TTS call with these words.
     Tts(String),
+    /// A task of an image family (an index into the oracle's families) with this body and
+    /// `watermark_info.enabled` (absent when `None`).
+    Image {
+        /// The family.
+        family: usize,
+        /// The create body.
+        body: Value,
+        /// `watermark_info.enabled`.
+        watermark: Option<bool>,
+    },
     /// A task of a video family (an index into the oracle's families) with this body, and
     /// `watermark_info.enabled` set to this (absent when `None`).
     Video {
@@ -387,6 +404,196 @@ pub fn video_cases(ctx: &Ctx) -> Option<BoxedStrategy<Case>> {
     (!videos.is_empty()).then(|| proptest::strategy::Union::new(videos).boxed())
 }
 
+/// One image of a result, fetched and decoded, checked against the expected size; its pixels.
+pub fn check_image(
+    ctx: &Ctx,
+    url: &str,
+    want: &crate::image::SizeWant,
+    reply: &Reply,
+) -> Result<crate::image::Decoded, TestCaseError> {
+    let bytes = fetch(ctx, url, reply)?;
+    let d = crate::image::decode(&bytes).map_err(|e| fail(format!("{url}: {e}"), reply))?;
+    want.judge(d.width, d.height)
+        .map_err(|e| fail(format!("{url}: {e}"), reply))?;
+    Ok(d)
+}
+
+/// Check the images of a succeeded image task created with `body`.
+pub fn check_images(
+    ctx: &Ctx,
+    f: &Family,
+    body: &Value,
+    watermark: Option<bool>,
+    last: &Reply,
+) -> Result<(), TestCaseError> {
+    let want = crate::image_models::expected(&ctx.contract, f, body);
+    let images = last.data()["task_result"][want.results.as_str()]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let n = images.len() as u32;
+    ensure(
+        n >= want.min && n <= want.max,
+        if want.max == u32::MAX {
+            format!(
+                "task_result.{} holds {n} images, at least {} asked for",
+                want.results, want.min
+            )
+        } else if want.min == want.max {
+            format!(
+                "task_result.{} holds {n} images, {} asked for",
+                want.results, want.min
+            )
+        } else {
+            format!(
+                "task_result.{} holds {n} images, {}-{} expected",
+                want.results, want.min, want.max
+            )
+        },
+        last,
+    )?;
+    let mut seen: Vec<(String, Vec<u8>)> = Vec::new();
+    for img in &images {
+        crate::shape::check(&ctx.contract.shapes, &Value::from("image"), img, "image")
+            .map_err(|e| fail(e, last))?;
+        let url = img["url"].as_str().unwrap_or_default();
+        let plain = check_image(ctx, url, &want.size, last)?;
+        if watermark == Some(true) {
+            let wm = img["watermark_url"]
+                .as_str()
+                .filter(|u| url::Url::parse(u).is_ok())
+                .ok_or_else(|| {
+                    fail(
+                        "watermark_info.enabled was true, an image has no watermark_url",
+                        last,
+                    )
+                })?;
+            ensure(wm != url, format!("watermark_url is url ({url})"), last)?;
+            let marked = check_image(ctx, wm, &want.size, last)?;
+            ensure(
+                (marked.width, marked.height) == (plain.width, plain.height),
+                format!(
+                    "the watermarked {wm} is {}x{}, the image {}x{}",
+                    marked.width, marked.height, plain.width, plain.height
+                ),
+                last,
+            )?;
+            ensure(
+                marked.pixels != plain.pixels,
+                format!("the watermarked {wm} is the same picture as {url}"),
+                last,
+            )?;
+        }
+        if let Some((other, _)) = seen.iter().find(|(_, p)| *p == plain.pixels) {
+            return Err(fail(
+                format!("{url} is the same picture as {other}: the images of one task must differ"),
+                last,
+            ));
+        }
+        seen.push((url.to_string(), plain.pixels));
+    }
+    Ok(())
+}
+
+fn image_case(
+    ctx: &Ctx,
+    f: &Family,
+    body: Value,
+    watermark: Option<bool>,
+) -> Result<(), TestCaseError> {
+    let mut body = prepared(ctx, &f.create, 0, body)?;
+    if let (Some(w), Some(o)) = (watermark, body.as_object_mut()) {
+        o.insert("watermark_info".into(), json!({ "enabled": w }));
+    }
+    let (_, id) = create_ok(ctx, &f.create, 0, body.clone())?;
+    let replies = ctx.settle(0, &ctx.contract.endpoint(&f.get).path, &id);
+    let last = replies
+        .last()
+        .ok_or_else(|| TestCaseError::fail("no answer"))?;
+    check_envelope(ctx, last, "task")?;
+    ensure(
+        last.data()["task_status"] == "succeed",
+        format!("the {} task did not succeed", f.name),
+        last,
+    )?;
+    if let Some(w) = watermark {
+        ensure(
+            last.data()["watermark_info"]["enabled"] == w,
+            format!("the query does not echo watermark_info {{enabled: {w}}}"),
+            last,
+        )?;
+    }
+    check_images(ctx, f, &body, watermark, last)
+}
+
+/// The image cases: every image family, any body the documents accept (a paying target: the
+/// family's example), `watermark_info.enabled` absent, true (more often) or false where the
+/// family has it.
+pub fn image_cases(ctx: &Ctx) -> Option<BoxedStrategy<Case>> {
+    let cheap = !ctx.target.is_mock;
+    let c = &ctx.contract;
+    let images: Vec<BoxedStrategy<Case>> = c
+        .families
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.image_media.is_some())
+        .map(|(i, f)| {
+            let body = if cheap {
+                Just(crate::bodies::example_with_stand_ins(c, f)).boxed()
+            } else {
+                crate::bodies::valid_body(c, &f.create, GenOpts { cheap })
+            };
+            let marked = c
+                .endpoint(&f.create)
+                .fields
+                .iter()
+                .any(|x| x.name == "watermark_info");
+            let watermark = if marked {
+                prop_oneof![
+                    1 => Just(None),
+                    2 => Just(Some(true)),
+                    1 => Just(Some(false)),
+                ]
+                .boxed()
+            } else {
+                Just(None).boxed()
+            };
+            let series = f
+                .image_media
+                .as_ref()
+                .and_then(|m| m.series.as_ref())
+                .and_then(|sr| Some((sr.example.clone()?, sr.count.clone())))
+                .filter(|_| !cheap);
+            let body = match series {
+                Some((example, count)) => {
+                    let amounts = c
+                        .endpoint(&f.create)
+                        .fields
+                        .iter()
+                        .find(|x| x.name == count)
+                        .and_then(|x| x.values.clone())
+                        .unwrap_or_default();
+                    let series_body = proptest::sample::select(amounts).prop_map(move |a| {
+                        let mut b = example.clone();
+                        b[count.as_str()] = Value::from(a);
+                        b
+                    });
+                    prop_oneof![body, series_body].boxed()
+                }
+                None => body,
+            };
+            (body, watermark)
+                .prop_map(move |(body, watermark)| Case::Image {
+                    family: i,
+                    body,
+                    watermark,
+                })
+                .boxed()
+        })
+        .collect();
+    (!images.is_empty()).then(|| proptest::strategy::Union::new(images).boxed())
+}
+
 /// The audio cases: text-to-audio and TTS.
 pub fn audio_cases() -> BoxedStrategy<Case> {
     prop_oneof![
@@ -414,8 +621,20 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
     let audio = check_with(seed, cases, shrink, audio_cases(), |case| {
         run_case(ctx, case)
     })?;
+    let mut image_seed = seed;
+    image_seed[0] ^= 0x49;
+    let image = match image_cases(ctx) {
+        Some(images) => check_with(
+            image_seed,
+            cases.min(MAX_VIDEO_CASES),
+            SHRINK_STEPS,
+            images,
+            |case| run_case(ctx, case),
+        )?,
+        None => 0,
+    };
     let Some(videos) = video_cases(ctx) else {
-        return Ok(audio);
+        return Ok(audio + image);
     };
     let mut video_seed = seed;
     video_seed[0] ^= 0x56;
@@ -426,7 +645,7 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
         videos,
         |case| run_case(ctx, case),
     )?;
-    Ok(audio + video)
+    Ok(audio + image + video)
 }
 
 fn run_case(ctx: &Ctx, case: Case) -> Result<(), TestCaseError> {
@@ -436,6 +655,11 @@ fn run_case(ctx: &Ctx, case: Case) -> Result<(), TestCaseError> {
             body,
             watermark,
         } => video_case(ctx, &ctx.contract.families[family], body, watermark),
+        Case::Image {
+            family,
+            body,
+            watermark,
+        } => image_case(ctx, &ctx.contract.families[family], body, watermark),
         Case::TextToAudio(tenths) => {
             let body = json!({"prompt": "contract media", "duration": tenths as f64 / 10.0});
             let (_, id) = create_ok(ctx, "text_to_audio_create", 0, body)?;

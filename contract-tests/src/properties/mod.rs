@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod callbacks;
+pub mod elements;
 pub mod envelope;
 pub mod identity;
 pub mod isolation;
@@ -31,7 +32,7 @@ pub struct Property {
 }
 
 /// Every property, in report order.
-pub const ALL: [Property; 10] = [
+pub const ALL: [Property; 11] = [
     Property {
         name: "envelope",
         checks: "every answer has the documented envelope, types and HTTP status for its code; errors carry no data",
@@ -87,8 +88,14 @@ pub const ALL: [Property; 10] = [
         run: callbacks::run,
     },
     Property {
+        name: "elements",
+        checks: "an element_list accepts the caller's own finished element and refuses (400 / 1201) an id that names nothing, another account's element and a deleted one (whose task then shows it \"deleted\")",
+        billable: true,
+        run: elements::run,
+    },
+    Property {
         name: "media",
-        checks: "every result URL can be fetched; audio lasts its declared duration; a video is an MP4 of the declared duration (within a frame), of the documented frame size and rate for its model, mode and aspect ratio, with sound exactly when asked, that decodes without an error; a watermarked copy differs",
+        checks: "every result URL can be fetched; audio lasts its declared duration; a video is an MP4 of the declared duration (within a frame), of the documented frame size and rate for its model, mode and aspect ratio, with sound exactly when asked, that decodes without an error; an image task makes as many PNG/JPEG images as asked, of the requested ratio and resolution class (or the grown input, the person's size), no two alike; a watermarked copy differs",
         billable: true,
         run: media::run,
     },
@@ -238,9 +245,11 @@ pub fn create_body(f: &Family, external_task_id: Option<&str>) -> Value {
 
 /// The family's example with its first required number field that has a documented range set
 /// from `tenths`, clamped into that range (e.g. a text-to-audio duration), so generated tasks
-/// differ along what the documents let vary.
+/// differ along what the documents let vary; the example itself where that value breaks a rule
+/// (an expansion ratio that grows the image beyond 3x its area).
 pub fn varied_body(ctx: &Ctx, f: &Family, tenths: u32) -> Value {
-    let mut body = create_body(f, None);
+    let example = create_body(f, None);
+    let mut body = example.clone();
     let ranged = ctx.contract.endpoint(&f.create).fields.iter().find(|x| {
         x.ty == crate::model::Ty::Number && x.required && x.min.is_some() && x.max.is_some()
     });
@@ -248,7 +257,12 @@ pub fn varied_body(ctx: &Ctx, f: &Family, tenths: u32) -> Value {
         let v = (tenths as f64 / 10.0).clamp(x.min.unwrap_or(0.0), x.max.unwrap_or(f64::MAX));
         o.insert(x.name.clone(), Value::from(v));
     }
-    body
+    let judged = crate::bodies::with_stand_ins(&ctx.contract, &f.create, body.clone());
+    if ctx.contract.judge(&f.create, &judged).accepted() {
+        body
+    } else {
+        example
+    }
 }
 
 /// Send a create the documents accept: the case is skipped without budget, fails unless the

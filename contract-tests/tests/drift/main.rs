@@ -20,10 +20,21 @@ const SEED: u64 = 7;
 
 /// Run `properties` (all when empty) with `cases` cases each, through a proxy applying `mutation`.
 fn run_through(mutation: Mutation, properties: &[&str], cases: u32) -> Run {
+    run_through_families(mutation, properties, cases, &[])
+}
+
+/// [`run_through`] checking only `families` (all when empty).
+fn run_through_families(
+    mutation: Mutation,
+    properties: &[&str],
+    cases: u32,
+    families: &[&str],
+) -> Run {
     let opts = Options {
         cases,
         seed: Some(SEED),
         properties: properties.iter().map(|p| p.to_string()).collect(),
+        families: families.iter().map(|f| f.to_string()).collect(),
         ..Default::default()
     };
     let mut target = kling_contract::target(&opts).expect("an in-process mock starts");
@@ -36,7 +47,19 @@ fn run_through(mutation: Mutation, properties: &[&str], cases: u32) -> Run {
 /// mention `mentions`. The failure message is returned for further checks.
 #[track_caller]
 fn assert_caught(property: &str, mutation: Mutation, cases: u32, mentions: &str) -> String {
-    let run = run_through(mutation, &[property], cases);
+    assert_caught_in(property, mutation, cases, mentions, &[])
+}
+
+/// [`assert_caught`] checking only `families` (all when empty).
+#[track_caller]
+fn assert_caught_in(
+    property: &str,
+    mutation: Mutation,
+    cases: u32,
+    mentions: &str,
+    families: &[&str],
+) -> String {
+    let run = run_through_families(mutation, &[property], cases, families);
     let report = run.report(property).expect("the property ran");
     let Outcome::Failed { message, .. } = &report.outcome else {
         panic!(
@@ -299,4 +322,43 @@ fn media_fails_when_watermark_url_is_missing() {
 #[test]
 fn lifecycle_fails_when_a_video_task_says_running() {
     assert_caught("lifecycle", Mutation::VideoStatusRunning, 24, "running");
+}
+
+// ---- the image families and elements ---------------------------------------------------------
+
+/// The image family every image drift case runs on (the first the mock served).
+const IMAGES: &[&str] = &["image_generation"];
+
+#[test]
+fn media_fails_when_an_image_has_the_wrong_size() {
+    assert_caught_in("media", Mutation::WrongImageSize, 8, "64x64", IMAGES);
+}
+
+#[test]
+fn media_fails_when_a_task_returns_fewer_images_than_n() {
+    // Valid bodies ask for n = 2..9 in most cases that send n at all.
+    let message = assert_caught_in("media", Mutation::FewerImages, 24, "images,", IMAGES);
+    assert!(message.contains("asked for"), "{message}");
+}
+
+#[test]
+fn media_fails_when_watermark_url_is_the_plain_url() {
+    assert_caught_in(
+        "media",
+        Mutation::WatermarkIsUrl,
+        12,
+        "watermark_url is url",
+        IMAGES,
+    );
+}
+
+#[test]
+fn elements_fails_when_a_deleted_element_is_still_accepted() {
+    assert_caught_in(
+        "elements",
+        Mutation::AcceptDeletedElements,
+        8,
+        "a deleted element in element_list must be 400 / 1201",
+        &["advanced_custom_elements", "image_generation"],
+    );
 }

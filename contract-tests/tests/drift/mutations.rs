@@ -94,6 +94,15 @@ pub enum Mutation {
     VideoStatusRunning,
     /// A refused video create's message names no field ("invalid request").
     VideoRefusalsNameNothing,
+    /// Every PNG / JPEG served is a 64x64 PNG (a wrong size).
+    WrongImageSize,
+    /// An image task's result loses its last image when it has two or more (fewer than `n`).
+    FewerImages,
+    /// Every image's `watermark_url` is its `url`.
+    WatermarkIsUrl,
+    /// A create refused because its `element_list` names an element deleted earlier (through
+    /// the proxy) is answered as created.
+    AcceptDeletedElements,
 }
 
 /// The request the harness sent, as the mutations see it.
@@ -142,6 +151,15 @@ impl Call {
     /// Whether this is a create (`POST` of a create path, TTS included).
     pub fn is_create(&self) -> bool {
         self.method == "POST" && create_paths().contains(&self.path.as_str())
+    }
+
+    /// Whether this fetches a PNG or JPEG file.
+    pub fn is_image_file(&self) -> bool {
+        self.method == "GET"
+            && self.path.starts_with("/files/")
+            && [".png", ".jpg", ".jpeg"]
+                .iter()
+                .any(|e| self.path.ends_with(e))
     }
 
     /// Whether this fetches an MP4 file.
@@ -201,6 +219,8 @@ pub struct Memory {
     succeed_answers: HashMap<String, u32>,
     /// Tasks seen in successful single queries, by task id and by external id.
     tasks: HashMap<String, Seen>,
+    /// Element ids deleted successfully through the proxy.
+    deleted_elements: Vec<Value>,
 }
 
 /// A task seen in a single query.
@@ -242,11 +262,17 @@ impl Mutation {
 
     /// Whether it changes served files (media URLs are then pointed at the proxy).
     pub fn changes_files(self) -> bool {
-        matches!(self, Mutation::WrongFrameSize | Mutation::ShortVideos)
+        matches!(
+            self,
+            Mutation::WrongFrameSize | Mutation::ShortVideos | Mutation::WrongImageSize
+        )
     }
 
     /// Change a served file (`None`: unchanged).
     pub fn on_file(self, call: &Call, bytes: &[u8]) -> Option<Vec<u8>> {
+        if self == Mutation::WrongImageSize && call.is_image_file() {
+            return Some(kling_contract::png::gradient(64, 64));
+        }
         if !call.is_mp4() {
             return None;
         }
@@ -289,8 +315,62 @@ impl Mutation {
                     answer.body["message"] = json!("invalid request");
                 }
             }
-            Mutation::WrongFrameSize | Mutation::ShortVideos => {}
+            Mutation::WrongFrameSize | Mutation::ShortVideos | Mutation::WrongImageSize => {}
+            Mutation::FewerImages => for_images(answer, |images| {
+                if images.len() >= 2 {
+                    images.pop();
+                }
+            }),
+            Mutation::WatermarkIsUrl => for_images(answer, |images| {
+                for i in images.iter_mut() {
+                    if i["watermark_url"].is_string() {
+                        i["watermark_url"] = i["url"].clone();
+                    }
+                }
+            }),
+            Mutation::AcceptDeletedElements => accept_deleted_elements(call, answer, memory),
         }
+    }
+}
+
+// ---- the image families and elements ------------------------------------------------------
+
+/// Apply `f` to the image lists (`images`, `series_images`) of every task in the answer.
+fn for_images(answer: &mut Answer, f: impl Fn(&mut Vec<Value>)) {
+    let tasks: Vec<&mut Value> = match &mut answer.body["data"] {
+        Value::Array(items) => items.iter_mut().collect(),
+        other => vec![other],
+    };
+    for task in tasks {
+        for key in ["images", "series_images"] {
+            if let Some(list) = task
+                .pointer_mut(&format!("/task_result/{key}"))
+                .and_then(Value::as_array_mut)
+            {
+                f(list);
+            }
+        }
+    }
+}
+
+/// Remember deleted elements; a refused create naming one of them is answered as created.
+fn accept_deleted_elements(call: &Call, answer: &mut Answer, memory: &mut Memory) {
+    if call.method == "POST"
+        && call.path == "/v1/general/delete-advanced-elements"
+        && answer.is_success()
+    {
+        memory
+            .deleted_elements
+            .push(call.body["element_id"].clone());
+        return;
+    }
+    let names_deleted = call.body["element_list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| memory.deleted_elements.contains(&e["element_id"]));
+    if call.is_create() && names_deleted && answer.status == 400 {
+        *answer = Answer::success(created_data(call));
     }
 }
 

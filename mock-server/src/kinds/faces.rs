@@ -7,7 +7,7 @@
 //! `advanced_lip_sync.rs`, `avatar.rs`).
 //!
 //! What the documents leave open (FIDELITY.md: faces and lip-sync):
-//! * a foreign `video_url` is not fetched: it counts as a 5 s 1280 × 720 video at 30 fps
+//! * a foreign `video_url` is not fetched: it counts as a 5 s 1280 × 720 video at 24 fps
 //!   ([`Shape::FOREIGN`]), and the result has no `task_info.parent_video` (the mock has no file
 //!   to point at);
 //! * a foreign audio URL, or Base64 `.m4a` / `.aac`, has an unknown length: [`UNKNOWN_AUDIO_MS`];
@@ -49,13 +49,13 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// What a foreign `video_url` counts as: 5 s, 1280 × 720, 30 fps (the documents: 720p or
-    /// 1080p, 2–10 s for lip-sync).
+    /// What a foreign `video_url` counts as: 5 s, 1280 × 720, 24 fps (the documents: 720p or
+    /// 1080p, 2–10 s for lip-sync; video to audio assumes the same).
     pub const FOREIGN: Shape = Shape {
         width: 1280,
         height: 720,
-        fps: 30,
-        frames: 150,
+        fps: 24,
+        frames: 120,
     };
 
     /// The shape of a generated video file.
@@ -667,6 +667,6 @@ pub(crate) mod tests {
         assert_eq!(units(5_000, 0.1), 0.5);
         assert_eq!(units(100, 0.1), 0.1);
         assert_eq!(Shape::FOREIGN.ms(), 5_000);
-        assert_eq!(Shape::FOREIGN.lasting(12_270).frames, 368);
+        assert_eq!(Shape::FOREIGN.lasting(12_270).frames, 294);
     }
 }

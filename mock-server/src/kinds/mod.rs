@@ -17,6 +17,7 @@ pub mod avatar;
 pub mod custom_element;
 pub mod custom_voice;
 pub mod doc;
+pub mod effects;
 pub mod elements;
 pub mod faces;
 pub mod fields;
@@ -24,6 +25,7 @@ pub mod identify_face;
 pub mod image;
 pub mod image2video;
 pub mod image_expand;
+pub mod image_recognize;
 pub mod images_generations;
 pub mod lip_sync;
 pub mod motion_control;
@@ -36,6 +38,7 @@ pub mod text_to_audio;
 pub mod tts;
 pub mod video;
 pub mod video_extend;
+pub mod video_to_audio;
 pub mod virtual_try_on;
 
 use crate::auth::Account;
@@ -50,9 +53,10 @@ pub use crate::engine::{KindResult, TaskResult};
 pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub static ALL: [&KindSpec; 21] = [
+pub static ALL: [&KindSpec; 24] = [
     &custom_voice::SPEC,
     &text_to_audio::SPEC,
+    &video_to_audio::SPEC,
     &tts::SPEC,
     &text2video::SPEC,
     &image2video::SPEC,
@@ -60,6 +64,8 @@ pub static ALL: [&KindSpec; 21] = [
     &video_extend::SPEC,
     &motion_control::SPEC,
     &omni_video::SPEC,
+    &effects::SPEC,
+    &image_recognize::SPEC,
     &images_generations::SPEC,
     &omni_image::SPEC,
     &multi_image2image::SPEC,
@@ -460,7 +466,7 @@ mod tests {
         }
         assert_eq!(
             KindId::task_slugs(),
-            "custom-voice, text-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, advanced-element, lip-sync, advanced-lip-sync, avatar",
+            "custom-voice, text-to-audio, video-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, effects, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, advanced-element, lip-sync, advanced-lip-sync, avatar",
             "the asynchronous kinds, in registry order"
         );
     }

@@ -7,7 +7,9 @@
 //! (2–9 or `auto`, default 4, series only), `aspect_ratio` (the eight or `auto`, the default),
 //! `watermark_info`, `callback_url`, `external_task_id`.
 //! The capability map: a series is made by kling-v3-omni from images (image to image series
-//! only). `auto` takes the first image's shape, 1:1 without one (FIDELITY.md: image families).
+//! only); kling-image-o1 makes pictures from text in a custom aspect ratio only (`auto` sent
+//! with no image is refused). `auto` takes the first image's shape, 1:1 without one (the
+//! default, FIDELITY.md: image families).
 //! Result: `task_result {result_type, images, series_images}` with the pictures under `images`
 //! (single) or `series_images` (series), each `{index, url, watermark_url}`.
 
@@ -89,6 +91,16 @@ pub fn parse(body: &Map<String, Value>) -> Result<ImageJob, KlingError> {
         image::n(&f)?
     };
     let ratio = image::aspect_ratio(&f, "auto", true)?;
+    // The capability map: kling-image-o1 makes pictures from text in a custom aspect ratio only.
+    if ratio.is_none()
+        && inputs.is_empty()
+        && model == "kling-image-o1"
+        && f.opt_str("aspect_ratio")? == Some("auto")
+    {
+        return Err(KlingError::param(
+            "aspect_ratio auto is supported by kling-image-o1 only with an image in image_list (text to image takes a custom aspect ratio)",
+        ));
+    }
     let shape_label = match ratio {
         Some((w, h)) => format!("{w}:{h}"),
         None => "auto".into(),
@@ -280,5 +292,13 @@ mod tests {
             "image_list[0].image must not be null"
         );
         assert_eq!(err(json!({})), "prompt must not be null");
+        assert!(
+            err(json!({"prompt": "x", "aspect_ratio": "auto"}))
+                .starts_with("aspect_ratio auto is supported by kling-image-o1 only with an image")
+        );
+        assert!(
+            parse(json!({"prompt": "x", "model_name": "kling-v3-omni", "aspect_ratio": "auto"}))
+                .is_ok()
+        );
     }
 }

@@ -855,7 +855,7 @@ pub fn document() -> Value {
         "servers": [{"url": "/", "description": "The mock itself (default http://127.0.0.1:8080)."}],
         "tags": [
             {"name": "custom-voices", "description": "Custom and preset voices (SOURCES.md: Custom Voices)."},
-            {"name": "audio", "description": "Text to speech and text to audio (SOURCES.md: TTS, Text to Audio)."},
+            {"name": "audio", "description": "Text to speech, text to audio and video to audio (SOURCES.md: TTS, Text to Audio, Video to Audio)."},
             {"name": "video", "description": "Video generation: text to video, image to video, multi-image to video, extension, motion control, omni video (SOURCES.md: Text to Video, Image to Video, Capability Map)."},
             {"name": "images", "description": "Image generation: generations, omni-image, multi-image to image, expansion, virtual try-on, AI multi-shot; real PNG / JPEG pictures behind every URL (SOURCES.md: Image Generation, Capability Map)."},
             {"name": "elements", "description": "Advanced and legacy custom elements, the preset catalogue, deletes (SOURCES.md: Elements)."},

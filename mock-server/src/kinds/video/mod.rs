@@ -494,6 +494,8 @@ pub struct Output {
     pub source: VideoSource,
     /// `final_unit_deduction`.
     pub units: f64,
+    /// What the picture is labelled with instead of model and mode (an effect's scene).
+    pub tag: Option<Label>,
 }
 
 impl Output {
@@ -536,6 +538,7 @@ impl Output {
             watermark,
             source,
             units: models::units(model, family, pro, secs, sound, false),
+            tag: None,
         }
     }
 
@@ -547,6 +550,9 @@ impl Output {
 
     /// The label drawn on the picture: model and mode.
     pub fn label(&self) -> Label {
+        if let Some(tag) = self.tag {
+            return tag;
+        }
         let mode = if self.pro { "pro" } else { "std" };
         Label::new(&format!("{} {mode}", self.model.name))
     }
