@@ -7,12 +7,14 @@
 //! Result: `task_info.parent_video {id, url, duration}` (when the source is one of the mock's
 //! videos) and `task_result {videos: [{id, url, duration}], audios: [{id, url_mp3, url_wav,
 //! duration_mp3, duration_wav}]}`: the source video with its new sound track, and that sound as
-//! MP3 and WAV, all as long as the source. A foreign `video_url` (not fetched) counts as a 5 s
-//! 1280 × 720 24 fps video (FIDELITY.md: video to audio).
+//! MP3 and WAV, all as long as the source. The video reference is resolved as the face
+//! families resolve theirs ([`faces::resolve_video`]): a foreign `video_url` (not fetched)
+//! counts as a 5 s 1280 × 720 24 fps video (FIDELITY.md: video to audio).
 
 use super::Ctx;
+use super::faces::{self, Shape, SourceVideo, VideoRef};
 use super::fields::{Common, Fields, max_chars};
-use super::video::{Parent, inputs};
+use super::video::Parent;
 use crate::auth::Account;
 use crate::engine::Plan;
 use crate::error::KlingError;
@@ -46,38 +48,16 @@ pub static SPEC: super::KindSpec = super::KindSpec {
 
 /// Longest `sound_effect_prompt` / `bgm_prompt`, characters.
 pub const MAX_PROMPT: usize = 200;
-/// Shortest and longest source video, seconds.
-pub const SECS: (f64, f64) = (3.0, 20.0);
-/// What a foreign video URL (not fetched) counts as: width, height, fps, frames.
-pub const UNKNOWN_VIDEO: (u32, u32, u32, u32) = (1280, 720, 24, 120);
-
-/// Where the video comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// `video_id`.
-    Id(String),
-    /// `video_url`.
-    Url(String),
-}
-
-/// The video being dubbed, once resolved.
-#[derive(Clone, Debug)]
-pub struct Resolved {
-    /// Width, height, fps, frames.
-    pub shape: (u32, u32, u32, u32),
-    /// The source as `task_info.parent_video` (the mock's own videos only).
-    pub parent: Option<Parent>,
-}
+/// Shortest and longest source video, ms.
+pub const MS: (u64, u64) = (3_000, 20_000);
 
 /// A validated create request.
 #[derive(Clone, Debug)]
 pub struct CreateVideoToAudio {
     /// `video_id` or `video_url`.
-    pub source: Source,
+    pub source: VideoRef,
     /// Settled by [`super::Job::resolve`].
-    pub resolved: Option<Resolved>,
-    /// Why the task will fail (a URL of the mock's own that names no video).
-    pub failure: Option<String>,
+    pub resolved: Option<SourceVideo>,
     /// `external_task_id`, `callback_url`.
     pub common: Common,
 }
@@ -86,18 +66,7 @@ impl CreateVideoToAudio {
     /// Validate a create body.
     pub fn parse(body: &Map<String, Value>) -> Result<Self, KlingError> {
         let f = Fields::new(body);
-        let source = match (f.opt_str("video_id")?, f.opt_str("video_url")?) {
-            (Some(_), Some(_)) => {
-                return Err(KlingError::param(
-                    "video_id and video_url cannot both be set: send exactly one",
-                ));
-            }
-            (None, None) => {
-                return Err(KlingError::param("video_id or video_url is required"));
-            }
-            (Some(id), None) => Source::Id(id.to_string()),
-            (None, Some(url)) => Source::Url(inputs::video_url("video_url", url)?),
-        };
+        let source = VideoRef::parse(&f, "video_id or video_url is required")?;
         for name in ["sound_effect_prompt", "bgm_prompt"] {
             if let Some(p) = f.opt_str(name)? {
                 max_chars(name, p, MAX_PROMPT)?;
@@ -115,31 +84,8 @@ impl CreateVideoToAudio {
         Ok(CreateVideoToAudio {
             source,
             resolved: None,
-            failure: None,
             common: Common::parse(&f)?,
         })
-    }
-}
-
-fn check_length(field: &str, file: &VideoFile) -> Result<(), KlingError> {
-    let secs = file.duration_secs();
-    if !(SECS.0..=SECS.1).contains(&secs) {
-        return Err(KlingError::param(format!(
-            "{field}: the video must be 3 to 20 s long, got {} s",
-            format_secs(secs)
-        )));
-    }
-    Ok(())
-}
-
-fn parent_of(id: u64, token: [u8; 16], file: &VideoFile) -> Parent {
-    Parent {
-        id,
-        file: MediaRef {
-            token,
-            format: Format::Mp4,
-            samples: file.ticks(),
-        },
     }
 }
 
@@ -148,58 +94,17 @@ impl super::Job for CreateVideoToAudio {
         &self.common
     }
     fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
-        let now = s.clock.now_ms();
-        let resolved = match &self.source {
-            Source::Id(id) => {
-                let not_found =
-                    || KlingError::param(format!("video_id: Video not found by id: {id}"));
-                let vid: u64 = id.parse().map_err(|_| not_found())?;
-                let (_, facts) = s
-                    .media
-                    .video_item(account.idx, vid, now)
-                    .ok_or_else(not_found)?;
-                let file = s.media.video(&facts.file, now).ok_or_else(not_found)?;
-                let done = s
-                    .engine
-                    .get_owned(account.idx, file.task_id)
-                    .is_some_and(|t| t.status == crate::engine::Status::Succeed);
-                if !done {
-                    return Err(not_found());
-                }
-                check_length("video_id", &file)?;
-                Resolved {
-                    shape: (file.width, file.height, file.fps, file.frames),
-                    parent: Some(parent_of(vid, facts.file, &file)),
-                }
-            }
-            Source::Url(url) => match inputs::own_video(s, url) {
-                Ok(Some(file)) => {
-                    check_length("video_url", &file)?;
-                    let token = crate::media::parse_file_name(url).map(|(t, _)| t);
-                    Resolved {
-                        shape: (file.width, file.height, file.fps, file.frames),
-                        parent: token.map(|t| parent_of(file.video_id, t, &file)),
-                    }
-                }
-                Ok(None) => Resolved {
-                    shape: UNKNOWN_VIDEO,
-                    parent: None,
-                },
-                Err(reason) => {
-                    self.failure = Some(reason);
-                    Resolved {
-                        shape: UNKNOWN_VIDEO,
-                        parent: None,
-                    }
-                }
-            },
-        };
-        self.resolved = Some(resolved);
+        self.resolved = Some(faces::resolve_video(s, account, &self.source, MS)?);
         Ok(())
     }
     fn plan(&self, s: &Ctx<'_>, account: &Account, task_id: u64, now: i64) -> Plan {
         let r = self.resolved.clone().expect("resolve runs before plan");
-        let (width, height, fps, frames) = r.shape;
+        let Shape {
+            width,
+            height,
+            fps,
+            frames,
+        } = r.shape;
         let audio_id = s.ids.next(now);
         let video_id = s.ids.next(now);
         let secs = f64::from(frames) / f64::from(fps.max(1));
@@ -262,9 +167,9 @@ impl super::Job for CreateVideoToAudio {
                 audio_id,
                 mp3,
                 wav,
-                parent: r.parent,
+                parent: r.parent_video(),
             }),
-            failure: self.failure.clone(),
+            failure: r.failure.clone(),
         }
     }
 }
@@ -397,7 +302,7 @@ mod tests {
         assert_eq!(err(json!({})), "video_id or video_url is required");
         assert_eq!(
             err(json!({"video_id": "1", "video_url": "https://x.example/a.mp4"})),
-            "video_id and video_url cannot both be set: send exactly one"
+            "only one of video_id and video_url may be given, got both"
         );
         assert!(err(json!({"video_url": "https://x.example/a.gif"})).contains(".mp4/.mov"));
         assert_eq!(
@@ -414,6 +319,6 @@ mod tests {
                 .unwrap(),
         )
         .unwrap();
-        assert_eq!(ok.source, Source::Url("https://x.example/a.mp4".into()));
+        assert_eq!(ok.source, VideoRef::Url("https://x.example/a.mp4".into()));
     }
 }

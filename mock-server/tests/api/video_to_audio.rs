@@ -109,7 +109,7 @@ async fn only_the_callers_own_finished_videos_of_3_to_20_s() {
     let e = app.post(V2A, json!({"video_id": vid})).await;
     assert_eq!(
         e.err(400, 1201),
-        "video_id: the video must be 3 to 20 s long, got 23.5 s"
+        "video_id: the video must last 3 to 20 s, got 23.5 s"
     );
     // A foreign URL is not fetched: the task makes a 5 s track.
     let d = finished_as(
