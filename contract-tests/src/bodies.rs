@@ -972,7 +972,7 @@ fn segments(path: &str) -> Vec<(String, Option<usize>)> {
 }
 
 /// The object that holds the last segment of `path`, created with sample values on the way; the
-/// definitions of its fields. The `used_when` of every field on the way is forced first.
+/// definitions of its fields. The `used_when` of the top field and of the last one is forced first.
 pub fn parent_of<'a>(
     fields: &'a [Field],
     m: &'a mut Map<String, Value>,
@@ -1013,6 +1013,14 @@ pub fn parent_of<'a>(
                 defs = &d.fields;
             }
         }
+    }
+    // A nested field is read where its documents say too (`input.images` only without
+    // `input.image`).
+    if !rest.is_empty()
+        && let Some(d) = def(defs, &last.0)
+        && let Some(w) = &d.used_when
+    {
+        force(defs, obj, w);
     }
     Some((obj, defs, last.0.clone()))
 }

@@ -249,8 +249,15 @@ pub struct MediaSpec {
     pub aspect: Option<Value>,
     /// When an audio stream is expected: a condition, or `false` (never); unchecked if absent.
     pub audio: Option<Value>,
-    /// The field holding the requested duration, if any.
+    /// The field holding the requested duration, if any (a dotted path: `input.duration`).
     pub duration: Option<String>,
+    /// The result is made from the source video a `needs` entry provides (video to audio): it
+    /// lasts the source's length and has its frame size and rate.
+    #[serde(default)]
+    pub from_source: bool,
+    /// The key of `task_result` holding audio results (`audio_t2a` items) that last as long as
+    /// the video (video to audio's `audios`).
+    pub audios: Option<String>,
 }
 
 /// A task family: the create, single-query and list endpoints of one kind of task, and a valid

@@ -30,6 +30,10 @@ use serde_json::{Value, json};
 /// Largest accepted difference between declared and decoded duration, seconds.
 pub const TOLERANCE: f64 = 0.05;
 
+/// Largest accepted difference between an MP3's length and the length it was made for, seconds:
+/// an MP3 encoder adds its delay and pads the last frame (up to about three 1152-sample frames).
+pub const MP3_PADDING: f64 = 0.1;
+
 fn check_file(
     ctx: &Ctx,
     url: &Value,
@@ -76,6 +80,9 @@ pub enum Case {
     TextToAudio(u32),
     /// A TTS call with these words.
     Tts(String),
+    /// An image recognition of this picture (an index into the harness's PNGs; 3: the sample
+    /// image URL).
+    Recognize(usize),
     /// A task of an image family (an index into the oracle's families) with this body and
     /// `watermark_info.enabled` (absent when `None`).
     Image {
@@ -151,6 +158,24 @@ pub fn expected(ctx: &Ctx, f: &Family, body: &Value) -> Expected {
             .and_then(|d| d.parse().ok()),
         ..Expected::default()
     };
+    // A video made for a source video (video to audio): the source's length, size and rate.
+    if media.from_source {
+        let source = f
+            .needs
+            .keys()
+            .find_map(|k| body.get(k.as_str()))
+            .and_then(|v| ctx.source_of(v));
+        if let Some(s) = source
+            && let Some(sf) = c.family(&s.family)
+        {
+            let from = expected(ctx, sf, &s.body);
+            e.size = from.size;
+            e.fps = from.fps;
+            e.requested = s.result["duration"].as_str().and_then(|d| d.parse().ok());
+            e.what = format!("its source {}", from.what);
+        }
+        return e;
+    }
     let fam = ep.capabilities.as_deref().unwrap_or_default();
     // A video made from another (video-extend): its spec is the source's.
     if c.video
@@ -214,26 +239,31 @@ fn fetch(ctx: &Ctx, url: &str, reply: &Reply) -> Result<Vec<u8>, TestCaseError> 
     Ok(bytes)
 }
 
-/// Check one video of a result against the expectation.
+/// Check one video of a result against the expectation; `shape` is the family's result shape
+/// (a `duration` it makes optional is then the requested one).
 pub fn check_video(
     ctx: &Ctx,
     video: &Value,
+    shape: &str,
     want: &Expected,
     watermark: Option<bool>,
     reply: &Reply,
 ) -> Result<(), TestCaseError> {
-    crate::shape::check(&ctx.contract.shapes, &Value::from("video"), video, "video")
+    crate::shape::check(&ctx.contract.shapes, &Value::from(shape), video, "video")
         .map_err(|e| fail(e, reply))?;
     let url = video["url"].as_str().unwrap_or_default();
-    let declared: f64 = video["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .ok_or_else(|| {
-            fail(
-                format!("the duration of {url} is not a number string"),
-                reply,
-            )
-        })?;
+    let declared: f64 = match video.get("duration") {
+        None if want.requested.is_some() => want.requested.unwrap_or_default(),
+        d => d
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(|| {
+                fail(
+                    format!("the duration of {url} is not a number string"),
+                    reply,
+                )
+            })?,
+    };
     if let Some(req) = want.requested {
         ensure(
             (declared - req).abs() <= 0.5,
@@ -349,7 +379,7 @@ fn video_case(
         )?;
     }
     for (field, need) in &f.needs {
-        if need.result_field == "id" {
+        if need.result_field == "id" && body.get(field.as_str()).is_some() {
             ensure(
                 last.data()["task_info"]["parent_video"]["id"] == body[field.as_str()],
                 format!("task_info.parent_video.id is not the {field} extended"),
@@ -363,8 +393,44 @@ fn video_case(
         .cloned()
         .unwrap_or_default();
     ensure(!videos.is_empty(), "a succeeded task has no videos", last)?;
+    let shape = f.result_shape.as_deref().unwrap_or("video");
     for v in &videos {
-        check_video(ctx, v, &want, watermark, last)?;
+        check_video(ctx, v, shape, &want, watermark, last)?;
+    }
+    if let Some(key) = f.media.as_ref().and_then(|m| m.audios.as_deref()) {
+        check_audios(ctx, key, &videos[0], last)?;
+    }
+    Ok(())
+}
+
+/// The audio results of a video task (video to audio's `audios`): at least one, each shaped
+/// `audio_t2a`, its MP3 and WAV decoding to their declared durations, which are the video's.
+fn check_audios(ctx: &Ctx, key: &str, video: &Value, last: &Reply) -> Result<(), TestCaseError> {
+    let audios = last.data()["task_result"][key]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure(
+        !audios.is_empty(),
+        format!("a succeeded task has no task_result.{key}"),
+        last,
+    )?;
+    let video_secs: Option<f64> = video["duration"].as_str().and_then(|d| d.parse().ok());
+    for a in &audios {
+        crate::shape::check(&ctx.contract.shapes, &Value::from("audio_t2a"), a, key)
+            .map_err(|e| fail(e, last))?;
+        check_file(ctx, &a["url_mp3"], &a["duration_mp3"], last)?;
+        check_file(ctx, &a["url_wav"], &a["duration_wav"], last)?;
+        for (d, slack) in [("duration_mp3", MP3_PADDING), ("duration_wav", TOLERANCE)] {
+            let secs: f64 = a[d].as_str().and_then(|x| x.parse().ok()).unwrap_or(-1.0);
+            if let Some(v) = video_secs {
+                ensure(
+                    (secs - v).abs() <= slack,
+                    format!("{key} {d} is {secs}s, the video {v}s: the sound is made for the video"),
+                    last,
+                )?;
+            }
+        }
     }
     Ok(())
 }
@@ -387,11 +453,21 @@ pub fn video_cases(ctx: &Ctx) -> Option<BoxedStrategy<Case>> {
             } else {
                 crate::bodies::valid_body(c, &f.create, opts)
             };
-            let watermark = prop_oneof![
-                1 => Just(None),
-                2 => Just(Some(true)),
-                1 => Just(Some(false)),
-            ];
+            let marked = c
+                .endpoint(&f.create)
+                .fields
+                .iter()
+                .any(|x| x.name == "watermark_info");
+            let watermark = if marked {
+                prop_oneof![
+                    1 => Just(None),
+                    2 => Just(Some(true)),
+                    1 => Just(Some(false)),
+                ]
+                .boxed()
+            } else {
+                Just(None).boxed()
+            };
             (body, watermark)
                 .prop_map(move |(body, watermark)| Case::Video {
                     family: i,
@@ -594,13 +670,56 @@ pub fn image_cases(ctx: &Ctx) -> Option<BoxedStrategy<Case>> {
     (!images.is_empty()).then(|| proptest::strategy::Union::new(images).boxed())
 }
 
-/// The audio cases: text-to-audio and TTS.
+/// The audio cases: text-to-audio and TTS; and the synchronous image recognition.
 pub fn audio_cases() -> BoxedStrategy<Case> {
     prop_oneof![
         (30u32..=100).prop_map(Case::TextToAudio),
         "[a-z ]{1,80}".prop_map(Case::Tts),
+        (0usize..4).prop_map(Case::Recognize),
     ]
     .boxed()
+}
+
+/// The segmentation types of image recognition (kling-api.md §5.11).
+pub const RECOGNIZED_TYPES: [&str; 4] = ["object_seg", "head_seg", "face_seg", "cloth_seg"];
+
+/// An image recognition (§5.11): the answer holds segmentations, each of a documented `type`,
+/// and every one that `is_contain`s its part has a mask URL that decodes as a PNG or JPEG.
+fn recognize_case(ctx: &Ctx, picture: usize) -> Result<(), TestCaseError> {
+    let image = crate::bodies::PNGS
+        .get(picture)
+        .cloned()
+        .unwrap_or_else(|| crate::bodies::SAMPLE_IMAGE_URL.to_string());
+    let r = super::sent(ctx.create("image_recognize", 0, json!({ "image": image })))?;
+    check_envelope(ctx, &r, &ctx.contract.endpoint("image_recognize").response)?;
+    ensure(r.is_success(), "image recognition refused a valid image", &r)?;
+    let images = r.data()["task_result"]["images"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure(
+        !images.is_empty(),
+        "image recognition answered no task_result.images",
+        &r,
+    )?;
+    for img in &images {
+        let ty = img["type"].as_str().unwrap_or_default();
+        ensure(
+            RECOGNIZED_TYPES.contains(&ty),
+            format!("a recognized type {ty:?} is not one of {RECOGNIZED_TYPES:?}"),
+            &r,
+        )?;
+        if img["is_contain"] == true {
+            let url = img["url"]
+                .as_str()
+                .filter(|u| url::Url::parse(u).is_ok())
+                .ok_or_else(|| fail(format!("the {ty} mask has no URL"), &r))?;
+            let bytes = fetch(ctx, url, &r)?;
+            crate::image::decode(&bytes)
+                .map_err(|e| fail(format!("the {ty} mask {url}: {e}"), &r))?;
+        }
+    }
+    Ok(())
 }
 
 /// Video cases at most per run: each makes, fetches and decodes files (a mock run stays quick).
@@ -660,6 +779,7 @@ fn run_case(ctx: &Ctx, case: Case) -> Result<(), TestCaseError> {
             body,
             watermark,
         } => image_case(ctx, &ctx.contract.families[family], body, watermark),
+        Case::Recognize(picture) => recognize_case(ctx, picture),
         Case::TextToAudio(tenths) => {
             let body = json!({"prompt": "contract media", "duration": tenths as f64 / 10.0});
             let (_, id) = create_ok(ctx, "text_to_audio_create", 0, body)?;
