@@ -335,7 +335,7 @@ pub fn check_video(
         ensure(
             p.audio == audio,
             if audio {
-                format!("{url} has no audio stream, but sound was on")
+                format!("{url} has no audio stream, but sound was on (or a track made for it)")
             } else {
                 format!("{url} has an audio stream, but sound was not on")
             },

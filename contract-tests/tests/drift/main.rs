@@ -309,6 +309,56 @@ fn media_fails_when_a_video_is_shorter_than_declared() {
     assert!(message.contains("plays 1.0"), "{message}");
 }
 
+// ---- issue 19: video to audio, effects, image recognition, video references -------------------
+
+#[test]
+fn media_fails_when_a_video_to_audio_result_has_no_sound_track() {
+    if !kling_contract::video::available() {
+        eprintln!("skipped: no ffprobe/ffmpeg");
+        return;
+    }
+    assert_caught_in(
+        "media",
+        Mutation::SilentVideoToAudio,
+        12,
+        "has no audio stream",
+        &["video_to_audio"],
+    );
+}
+
+#[test]
+fn validation_fails_when_effects_accept_a_dual_scene_with_one_image() {
+    assert_caught_in(
+        "validation",
+        Mutation::EffectsAcceptOneImage,
+        400,
+        "input.images needs at least 2 items",
+        &["effects"],
+    );
+}
+
+#[test]
+fn references_fail_when_any_video_id_is_accepted() {
+    assert_caught_in(
+        "references",
+        Mutation::AcceptAnyVideoId,
+        8,
+        "must be 400 / 1201",
+        &["video_to_audio"],
+    );
+}
+
+#[test]
+fn media_fails_when_a_recognition_mask_is_not_a_picture() {
+    assert_caught_in(
+        "media",
+        Mutation::MasksNotImages,
+        16,
+        "mask",
+        &["video_to_audio"],
+    );
+}
+
 #[test]
 fn media_fails_when_watermark_url_is_missing() {
     assert_caught(
