@@ -252,13 +252,12 @@ pub fn with_stand_ins(c: &Contract, endpoint: &str, mut body: Value) -> Value {
         return body;
     };
     let fields = &c.endpoint(endpoint).fields;
-    if let Some(o) = body.as_object_mut() {
-        for field in family.needs.keys() {
-            if o.get(field).and_then(Value::as_str) == Some(need_placeholder(field).as_str())
-                && let Some(v) = def(fields, field).and_then(stand_in)
-            {
-                o.insert(field.clone(), v);
-            }
+    for field in family.needs.keys() {
+        if crate::model::at_path(&body, field).and_then(Value::as_str)
+            == Some(need_placeholder(field).as_str())
+            && let Some(v) = lookup_def(fields, field).and_then(stand_in)
+        {
+            crate::model::set_at_path(&mut body, field, v);
         }
     }
     body

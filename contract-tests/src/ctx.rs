@@ -205,18 +205,16 @@ impl Ctx {
         };
         let fields = self.contract.endpoint(endpoint).fields.clone();
         for field in family.needs.keys() {
-            let Some(current) = body.get(field.as_str()).cloned() else {
+            let Some(current) = crate::model::at_path(body, field).cloned() else {
                 continue;
             };
-            let stand_in = fields
-                .iter()
-                .find(|f| &f.name == field)
-                .and_then(crate::bodies::stand_in);
+            let stand_in =
+                crate::bodies::lookup_def(&fields, field).and_then(crate::bodies::stand_in);
             if current != need_placeholder(field) && Some(&current) != stand_in.as_ref() {
                 continue;
             }
             let source = self.source(&family, field, account)?;
-            body[field.as_str()] = source.value;
+            crate::model::set_at_path(body, field, source.value);
         }
         Ok(())
     }

@@ -258,6 +258,9 @@ pub struct MediaSpec {
     /// The key of `task_result` holding audio results (`audio_t2a` items) that last as long as
     /// the video (video to audio's `audios`).
     pub audios: Option<String>,
+    /// The key of the source's result holding its length (default `duration`; an audio source:
+    /// `duration_mp3`).
+    pub source_duration: Option<String>,
 }
 
 /// A task family: the create, single-query and list endpoints of one kind of task, and a valid
@@ -298,6 +301,50 @@ pub struct Family {
     /// single query.
     #[serde(default)]
     pub query_aliases: Vec<String>,
+}
+
+/// The value at a dotted path of a body (`input.video_id`; a number segment indexes an array:
+/// `face_choose.0.face_id`).
+pub fn at_path<'a>(body: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(body, |v, seg| match v {
+        Value::Array(a) => a.get(seg.parse::<usize>().ok()?),
+        _ => v.get(seg),
+    })
+}
+
+/// Set the value at a dotted path whose parents exist; whether it was set.
+pub fn set_at_path(body: &mut Value, path: &str, value: Value) -> bool {
+    let (parent, last) = match path.rsplit_once('.') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, path),
+    };
+    let mut cur = body;
+    if let Some(p) = parent {
+        for seg in p.split('.') {
+            let next = match cur {
+                Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+                _ => cur.get_mut(seg),
+            };
+            match next {
+                Some(n) => cur = n,
+                None => return false,
+            }
+        }
+    }
+    match cur {
+        Value::Object(o) => {
+            o.insert(last.to_string(), value);
+            true
+        }
+        Value::Array(a) => match last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+            Some(slot) => {
+                *slot = value;
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
 }
 
 /// The placeholder of a needed value in an example.

@@ -158,12 +158,13 @@ pub fn expected(ctx: &Ctx, f: &Family, body: &Value) -> Expected {
             .and_then(|d| d.parse().ok()),
         ..Expected::default()
     };
-    // A video made for a source video (video to audio): the source's length, size and rate.
+    // A video made for a source (video to audio, lip-sync: a video; avatar: an audio): the
+    // source's length, and a source video's size and rate.
     if media.from_source {
         let source = f
             .needs
             .keys()
-            .find_map(|k| body.get(k.as_str()))
+            .find_map(|k| crate::model::at_path(body, k))
             .and_then(|v| ctx.source_of(v));
         if let Some(s) = source
             && let Some(sf) = c.family(&s.family)
@@ -171,7 +172,9 @@ pub fn expected(ctx: &Ctx, f: &Family, body: &Value) -> Expected {
             let from = expected(ctx, sf, &s.body);
             e.size = from.size;
             e.fps = from.fps;
-            e.requested = s.result["duration"].as_str().and_then(|d| d.parse().ok());
+            e.requested = s.result[media.source_duration.as_deref().unwrap_or("duration")]
+                .as_str()
+                .and_then(|d| d.parse().ok());
             e.what = format!("its source {}", from.what);
         }
         return e;
@@ -379,9 +382,11 @@ fn video_case(
         )?;
     }
     for (field, need) in &f.needs {
-        if need.result_field == "id" && body.get(field.as_str()).is_some() {
+        if need.result_field == "id"
+            && let Some(sent) = crate::model::at_path(&body, field)
+        {
             ensure(
-                last.data()["task_info"]["parent_video"]["id"] == body[field.as_str()],
+                &last.data()["task_info"]["parent_video"]["id"] == sent,
                 format!("task_info.parent_video.id is not the {field} extended"),
                 last,
             )?;

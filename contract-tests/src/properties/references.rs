@@ -43,7 +43,7 @@ pub fn video_id_users(ctx: &Ctx) -> Vec<(usize, String)> {
                 .iter()
                 .filter(|(field, n)| {
                     n.result_field == "id"
-                        && f.example.get(field.as_str()).is_some()
+                        && crate::model::at_path(&f.example, field).is_some()
                         && ctx.contract.family(&n.from_family).is_some()
                 })
                 .map(move |(field, _)| (i, field.clone()))
@@ -54,7 +54,7 @@ pub fn video_id_users(ctx: &Ctx) -> Vec<(usize, String)> {
 /// The family's example, its other needs made, with `value` in `field`.
 fn body_with(ctx: &Ctx, f: &Family, field: &str, value: Value) -> Result<Value, TestCaseError> {
     let mut body = crate::bodies::example_with_stand_ins(&ctx.contract, f);
-    body[field] = value;
+    crate::model::set_at_path(&mut body, field, value);
     prepared(ctx, &f.create, 0, body)
 }
 
@@ -65,9 +65,16 @@ fn run_case(ctx: &Ctx, f: &Family, field: &str, probe: Probe) -> Result<(), Test
         Probe::Foreign => {
             // The other account's source video, made as that account's needs are.
             let mut theirs = crate::bodies::example_with_stand_ins(&ctx.contract, f);
-            theirs[field] = Value::from(crate::model::need_placeholder(field));
+            crate::model::set_at_path(
+                &mut theirs,
+                field,
+                Value::from(crate::model::need_placeholder(field)),
+            );
             let theirs = prepared(ctx, &f.create, 1, theirs)?;
-            (theirs[field].clone(), "another account's video".into())
+            let value = crate::model::at_path(&theirs, field)
+                .cloned()
+                .unwrap_or_default();
+            (value, "another account's video".into())
         }
         Probe::Unfinished => {
             let from = ctx
