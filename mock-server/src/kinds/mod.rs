@@ -11,18 +11,23 @@
 //! saved state reads it back.
 
 pub mod advanced_element;
+pub mod advanced_lip_sync;
 pub mod ai_multi_shot;
+pub mod avatar;
 pub mod custom_element;
 pub mod custom_voice;
 pub mod doc;
 pub mod effects;
 pub mod elements;
+pub mod faces;
 pub mod fields;
+pub mod identify_face;
 pub mod image;
 pub mod image2video;
 pub mod image_expand;
 pub mod image_recognize;
 pub mod images_generations;
+pub mod lip_sync;
 pub mod motion_control;
 pub mod multi_image2image;
 pub mod multi_image2video;
@@ -48,7 +53,7 @@ pub use crate::engine::{KindResult, TaskResult};
 pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub static ALL: [&KindSpec; 20] = [
+pub static ALL: [&KindSpec; 24] = [
     &custom_voice::SPEC,
     &text_to_audio::SPEC,
     &video_to_audio::SPEC,
@@ -69,6 +74,10 @@ pub static ALL: [&KindSpec; 20] = [
     &ai_multi_shot::SPEC,
     &advanced_element::SPEC,
     &custom_element::SPEC,
+    &lip_sync::SPEC,
+    &identify_face::SPEC,
+    &advanced_lip_sync::SPEC,
+    &avatar::SPEC,
 ];
 
 /// Everything the rest of the mock needs to know about a kind.
@@ -457,7 +466,7 @@ mod tests {
         }
         assert_eq!(
             KindId::task_slugs(),
-            "custom-voice, text-to-audio, video-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, effects, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, advanced-element",
+            "custom-voice, text-to-audio, video-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, effects, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, advanced-element, lip-sync, advanced-lip-sync, avatar",
             "the asynchronous kinds, in registry order"
         );
     }

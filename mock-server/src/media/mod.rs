@@ -323,6 +323,17 @@ pub enum Origin {
     Audio,
     /// A generated video.
     Video(VideoSource),
+    /// A face-identification session (`POST /v1/videos/identify-face`): its `duration_ms` is the
+    /// identified video's length. Kept with the media ids so that a session belongs to its
+    /// caller, is saved with `--state-file` and is forgotten by a reset like them; its own 24 h
+    /// validity is checked by the kinds that take a `session_id` (added after the other
+    /// variants: older logs read unchanged).
+    FaceSession {
+        /// The identified video's id (0: a video given by a foreign URL).
+        video_id: u64,
+        /// The identified video's file token (zeros: a foreign URL).
+        file: Token,
+    },
 }
 
 /// How a video was generated: decides whether it may serve as a custom-voice source

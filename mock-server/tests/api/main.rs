@@ -15,6 +15,7 @@ mod effects;
 mod elements;
 mod embed;
 mod envelope;
+mod faces;
 mod hostile;
 mod image_files;
 mod images;

@@ -773,3 +773,47 @@ async fn a_restart_keeps_image_tasks_their_pictures_and_their_slots() {
     );
     app.post(GEN, json!({"prompt": "x", "n": 5})).await.ok();
 }
+
+#[tokio::test]
+async fn an_identify_face_session_survives_a_restart_and_still_expires_after_24_hours() {
+    let path = state_path("faces.json");
+    let t0 = 1_790_000_000_000;
+    let (app, stop, run) = serve(&path, t0).await;
+    let src = app
+        .post("/v1/videos/text2video", json!({"prompt": "a face"}))
+        .await
+        .ok()["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.advance(FINISH);
+    let d = app.get(&format!("/v1/videos/text2video/{src}")).await;
+    let video_id = d.ok()["task_result"]["videos"][0]["id"].clone();
+    let session = app
+        .post("/v1/videos/identify-face", json!({"video_id": video_id}))
+        .await
+        .ok()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let audio = app
+        .post(
+            "/v1/audio/tts",
+            json!({"text": "one two three four five six seven", "voice_id": "oversea_male1", "voice_language": "en"}),
+        )
+        .await
+        .ok()["task_result"]["audios"][0]["id"]
+        .clone();
+    stop.send(()).unwrap();
+    run.await.unwrap().unwrap();
+
+    let (app, _stop, _run) = serve(&path, t0 + FINISH.as_millis() as i64).await;
+    let body = json!({"session_id": session, "face_choose": [{"face_id": "0", "audio_id": audio,
+                      "sound_start_time": 0, "sound_end_time": 2500, "sound_insert_time": 0}]});
+    app.post("/v1/videos/advanced-lip-sync", body.clone())
+        .await
+        .ok();
+    app.advance(Duration::from_secs(24 * 3600));
+    let e = app.post("/v1/videos/advanced-lip-sync", body).await;
+    assert!(e.err(400, 1201).contains("has expired"), "{}", e.message());
+}
