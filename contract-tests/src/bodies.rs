@@ -671,7 +671,12 @@ pub fn lookup_def<'a>(fields: &'a [Field], path: &str) -> Option<&'a Field> {
     let mut fs = fields;
     let mut d = None;
     for seg in path.split('.') {
-        d = def(fs, seg);
+        // An array index (`face_choose.0.face_id`): the array's item.
+        d = if seg.parse::<usize>().is_ok() {
+            d.and_then(|x: &Field| x.items.as_deref())
+        } else {
+            def(fs, seg)
+        };
         fs = d.map_or(&[][..], |x| &x.fields[..]);
     }
     d

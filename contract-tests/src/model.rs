@@ -232,13 +232,27 @@ pub struct Endpoint {
 /// text-to-video task, for instance.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Need {
-    /// The family whose example makes the source task.
+    /// The family whose example makes the source task (empty with `from_call`).
+    #[serde(default)]
     pub from_family: String,
+    /// Or a synchronous call that gives the value (identify-face's session and faces): one call
+    /// per account and family gives every value its `needs` take from that endpoint.
+    pub from_call: Option<CallNeed>,
     /// Fields set on that example.
     #[serde(default)]
     pub example_override: Map<String, Value>,
-    /// The field of the source task's first result that is taken.
+    /// The field of the source task's first result that is taken (for `from_call`: a dotted
+    /// path in the answer's `data`, `face_data.0.face_id`).
     pub result_field: String,
+}
+
+/// A synchronous call a need is taken from.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CallNeed {
+    /// The endpoint called.
+    pub endpoint: String,
+    /// Its body.
+    pub body: Value,
 }
 
 /// How a video family's results are checked (the media property).
@@ -618,7 +632,14 @@ impl Contract {
                 }
             }
             for (field, need) in &f.needs {
-                if !families.iter().any(|g| g.name == need.from_family) {
+                if let Some(call) = &need.from_call {
+                    if !e.endpoints.contains_key(&call.endpoint) {
+                        return Err(format!(
+                            "endpoints.json: family {} needs {field} from unknown endpoint {}",
+                            f.name, call.endpoint
+                        ));
+                    }
+                } else if !families.iter().any(|g| g.name == need.from_family) {
                     return Err(format!(
                         "endpoints.json: family {} needs {field} from unknown family {}",
                         f.name, need.from_family
