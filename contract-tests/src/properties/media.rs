@@ -15,6 +15,14 @@
 //! size grown by the expansion ratios, the person image's size for a try-on:
 //! `fixtures/image-models.json` `sizes`), no two alike; with `watermark_info.enabled` each
 //! `watermark_url` decodes to another picture of the same size.
+//!
+//! A video made for a source (`media.from_source`: video to audio and lip-sync take a video,
+//! avatar an audio, from another family's task) lasts the source's length (within half a second)
+//! and has a source video's frame size and rate; video to audio's `audios` (MP3 and WAV) decode
+//! to their declared lengths, which are the video's (an MP3 may be padded by 0.1 s). A result
+//! shape without `duration` (effects: §5.10 lists `{id, url, watermark_url}`) is measured against
+//! the requested `input.duration`. Image recognition (synchronous, §5.11) answers segmentations of
+//! the four documented types, and the mask of each part it contains decodes as a PNG or JPEG.
 
 use super::{billable_cases, check_envelope, create_ok, ensure, fail, need_budget, prepared};
 use crate::bodies::GenOpts;
