@@ -1020,11 +1020,22 @@ pub fn parent_of<'a>(
     }
     // A nested field is read where its documents say too (`input.images` only without
     // `input.image`).
+    // Forced with what its own condition reads (`audio_file` is read for `audio_type: file`,
+    // which is read for `mode: audio2video`).
     if !rest.is_empty()
         && let Some(d) = def(defs, &last.0)
         && let Some(w) = &d.used_when
     {
-        force(defs, obj, w);
+        let mut conds = vec![w.clone()];
+        for _ in 0..4 {
+            let Some(c) = conds.pop() else { break };
+            force(defs, obj, &c);
+            for name in crate::model::cond_fields(&c) {
+                if let Some(w2) = def(defs, &name).and_then(|d2| d2.used_when.clone()) {
+                    conds.push(w2);
+                }
+            }
+        }
     }
     Some((obj, defs, last.0.clone()))
 }
