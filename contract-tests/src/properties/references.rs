@@ -6,8 +6,10 @@
 //! names nothing, another account's video, and the id of a task that has not finished (it has
 //! made no video yet).
 //!
-//! The body is the family's example with the probed id in the field; every other value it needs
-//! is made as usual. The accepted case (the caller's own finished video) is the lifecycle and
+//! The synchronous endpoints that take a `video_id` naming a video on the target (identify-face,
+//! §5.8 (b): "video_id: Kling video ≤30 days") are probed the same way, with a body of that field
+//! alone. The body is the family's example with the probed id in the field; every other value it
+//! needs is made as usual. The accepted case (the caller's own finished video) is the lifecycle and
 //! media properties' business: every one of their tasks of these families uses one.
 
 use super::{billable_cases, check_envelope, ensure, need_budget, prepared};
@@ -30,6 +32,65 @@ pub enum Probe {
     Foreign,
     /// The id of the caller's own task of the source family that has not finished.
     Unfinished,
+}
+
+/// A synchronous endpoint's `video_id` fields (`external`: they name a video on the target).
+pub fn video_id_calls(ctx: &Ctx) -> Vec<(String, String)> {
+    ctx.contract
+        .endpoints
+        .iter()
+        .filter(|(_, e)| e.method == "POST" && e.creates.is_none() && e.billable)
+        .flat_map(|(n, e)| {
+            e.fields
+                .iter()
+                .filter(|f| f.external && f.name == "video_id")
+                .map(move |f| (n.clone(), f.name.clone()))
+        })
+        .collect()
+}
+
+/// A kling-v1 text-to-video task of `account` (the cheapest video), finished when `wait`: its
+/// first video's id, else the task id.
+fn source_video(ctx: &Ctx, account: usize, wait: bool) -> Result<Value, TestCaseError> {
+    let f = ctx
+        .contract
+        .family("text2video")
+        .ok_or_else(|| TestCaseError::fail("the oracle has no text2video family"))?;
+    let mut body = f.example.clone();
+    body["model_name"] = json!("kling-v1");
+    let (_, id) = super::create_ok(ctx, &f.create, account, body)?;
+    if !wait {
+        return Ok(Value::from(id));
+    }
+    let last = ctx
+        .settle(account, &ctx.contract.endpoint(&f.get).path, &id)
+        .pop()
+        .ok_or_else(|| TestCaseError::fail("no answer"))?;
+    let video = last.data()["task_result"]["videos"][0]["id"].clone();
+    super::ensure(
+        last.data()["task_status"] == "succeed" && video.is_string(),
+        "the text2video task did not make a video",
+        &last,
+    )?;
+    Ok(video)
+}
+
+fn call_case(ctx: &Ctx, endpoint: &str, field: &str, probe: Probe) -> Result<(), TestCaseError> {
+    let (value, what) = match probe {
+        Probe::Unknown => (json!(UNKNOWN_VIDEO), "a video_id that names nothing"),
+        Probe::Foreign => (source_video(ctx, 1, true)?, "another account's video"),
+        Probe::Unfinished => (
+            source_video(ctx, 0, false)?,
+            "the id of a text2video task that has not finished",
+        ),
+    };
+    let r = ctx.send_refused(endpoint, 0, json!({ field: value }));
+    check_envelope(ctx, &r, &ctx.contract.endpoint(endpoint).response)?;
+    ensure(
+        r.status == 400 && r.code() == Some(1201),
+        format!("{endpoint} with {what} in {field} must be 400 / 1201"),
+        &r,
+    )
 }
 
 /// The (family, field) pairs whose field takes a video id another family's task makes.
@@ -110,10 +171,18 @@ fn run_case(ctx: &Ctx, f: &Family, field: &str, probe: Probe) -> Result<(), Test
 /// Run the property.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
     need_budget(ctx, 1)?;
-    let users = video_id_users(ctx);
+    let users: Vec<Target> = video_id_users(ctx)
+        .into_iter()
+        .map(|(f, field)| Target::Family(f, field))
+        .chain(
+            video_id_calls(ctx)
+                .into_iter()
+                .map(|(e, field)| Target::Call(e, field)),
+        )
+        .collect();
     if users.is_empty() {
         return Err(PropError::Skipped(
-            "no family takes a video_id of another family's task".into(),
+            "no family or call takes a video_id of another task".into(),
         ));
     }
     let strategy = (
@@ -129,6 +198,20 @@ pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
         seed,
         billable_cases(ctx).min(12),
         strategy,
-        |((family, field), probe)| run_case(ctx, &ctx.contract.families[family], &field, probe),
+        |(target, probe)| match target {
+            Target::Family(family, field) => {
+                run_case(ctx, &ctx.contract.families[family], &field, probe)
+            }
+            Target::Call(endpoint, field) => call_case(ctx, &endpoint, &field, probe),
+        },
     )
+}
+
+/// What is probed.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A family (an index into the oracle's families) and its field.
+    Family(usize, String),
+    /// A synchronous endpoint and its field.
+    Call(String, String),
 }
