@@ -891,6 +891,20 @@ fn fix_capabilities(
     }
     if opts.cheap {
         m.remove("sound");
+        // An image task costs by its resolution class and its number of pictures: the
+        // example's (or the default).
+        for k in ["resolution", "n"] {
+            if fields.iter().any(|f| f.name == k) {
+                match ex(k) {
+                    Some(v) => {
+                        m.insert(k.into(), v);
+                    }
+                    None => {
+                        m.remove(k);
+                    }
+                }
+            }
+        }
     }
     let mode = text_of(fields, m, "mode");
     if let Some(dur_def) = def(fields, "duration") {

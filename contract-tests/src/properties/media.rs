@@ -439,7 +439,9 @@ fn check_audios(ctx: &Ctx, key: &str, video: &Value, last: &Reply) -> Result<(),
             if let Some(v) = video_secs {
                 ensure(
                     (secs - v).abs() <= slack,
-                    format!("{key} {d} is {secs}s, the video {v}s: the sound is made for the video"),
+                    format!(
+                        "{key} {d} is {secs}s, the video {v}s: the sound is made for the video"
+                    ),
                     last,
                 )?;
             }
@@ -705,7 +707,11 @@ fn recognize_case(ctx: &Ctx, picture: usize) -> Result<(), TestCaseError> {
         .unwrap_or_else(|| crate::bodies::SAMPLE_IMAGE_URL.to_string());
     let r = super::sent(ctx.create("image_recognize", 0, json!({ "image": image })))?;
     check_envelope(ctx, &r, &ctx.contract.endpoint("image_recognize").response)?;
-    ensure(r.is_success(), "image recognition refused a valid image", &r)?;
+    ensure(
+        r.is_success(),
+        "image recognition refused a valid image",
+        &r,
+    )?;
     let images = r.data()["task_result"]["images"]
         .as_array()
         .cloned()

@@ -147,7 +147,10 @@ fn run_case(ctx: &Ctx, f: &Family, field: &str, probe: Probe) -> Result<(), Test
                 o.extend(need.example_override.clone());
             }
             let (_, id) = super::create_ok(ctx, &from.create, 0, src)?;
-            let q = ctx.get(0, &ctx.contract.endpoint(&from.get).path.replace("{id}", &id));
+            let q = ctx.get(
+                0,
+                &ctx.contract.endpoint(&from.get).path.replace("{id}", &id),
+            );
             if q.data()["task_status"] == "succeed" || q.data()["task_status"] == "failed" {
                 // A target that finishes at once (no virtual clock): nothing unfinished to probe.
                 return Err(TestCaseError::reject("the source task finished at once"));

@@ -142,7 +142,8 @@ fn check_expectation(
                 return ensure(
                     names.iter().any(|n| {
                         message.contains(&n.to_lowercase())
-                            || (n.contains('_') && in_words.contains(&n.to_lowercase().replace('_', "")))
+                            || (n.contains('_')
+                                && in_words.contains(&n.to_lowercase().replace('_', "")))
                     }),
                     format!("the refusal ({why}) names none of the fields {names:?}"),
                     reply,

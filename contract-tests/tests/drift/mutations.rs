@@ -351,10 +351,7 @@ impl Mutation {
                 }
             }
             Mutation::AcceptAnyVideoId => {
-                if call.is_create()
-                    && call.body.get("video_id").is_some()
-                    && answer.status == 400
-                {
+                if call.is_create() && call.body.get("video_id").is_some() && answer.status == 400 {
                     *answer = Answer::success(created_data(call));
                 }
             }
