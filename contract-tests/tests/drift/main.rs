@@ -336,6 +336,21 @@ fn media_fails_when_a_video_to_audio_result_has_no_sound_track() {
 }
 
 #[test]
+fn media_fails_when_a_lip_sync_result_is_its_silent_source() {
+    if !kling_contract::video::available() {
+        eprintln!("skipped: no ffprobe/ffmpeg");
+        return;
+    }
+    assert_caught_in(
+        "media",
+        Mutation::SilentVideoToAudio,
+        12,
+        "has no audio stream",
+        &["lip_sync"],
+    );
+}
+
+#[test]
 fn validation_fails_when_effects_accept_a_dual_scene_with_one_image() {
     assert_caught_in(
         "validation",

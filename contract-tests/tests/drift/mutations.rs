@@ -103,8 +103,8 @@ pub enum Mutation {
     /// A create refused because its `element_list` names an element deleted earlier (through
     /// the proxy) is answered as created.
     AcceptDeletedElements,
-    /// A video-to-audio result's video is its silent source (`task_info.parent_video.url`): a
-    /// result without its sound track.
+    /// A video-to-audio or lip-sync result's video is its silent source
+    /// (`task_info.parent_video.url`): a result without its sound track.
     SilentVideoToAudio,
     /// An effects create with a dual-image scene and one picture in `input.images`, refused by
     /// the mock, is answered as created.
@@ -118,6 +118,8 @@ pub enum Mutation {
 
 /// Video to audio.
 pub const VIDEO_TO_AUDIO: &str = "/v1/audio/video-to-audio";
+/// Lip-sync (legacy).
+pub const LIP_SYNC: &str = "/v1/videos/lip-sync";
 /// Video effects.
 pub const EFFECTS: &str = "/v1/videos/effects";
 
@@ -633,9 +635,14 @@ fn final_query_differs(call: &Call, answer: &mut Answer) {
 
 // ---- media ---------------------------------------------------------------------------------
 
-/// A video-to-audio task's videos are its source video (no sound track), in single queries.
+/// A video-to-audio or lip-sync task's videos are its source video (no sound track), in single
+/// queries.
 fn silent_video_to_audio(call: &Call, answer: &mut Answer) {
-    if call.method != "GET" || !call.path.starts_with(&format!("{VIDEO_TO_AUDIO}/")) {
+    if call.method != "GET"
+        || ![VIDEO_TO_AUDIO, LIP_SYNC]
+            .iter()
+            .any(|p| call.path.starts_with(&format!("{p}/")))
+    {
         return;
     }
     let source = answer.body["data"]["task_info"]["parent_video"]["url"].clone();
