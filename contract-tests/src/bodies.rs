@@ -252,13 +252,12 @@ pub fn with_stand_ins(c: &Contract, endpoint: &str, mut body: Value) -> Value {
         return body;
     };
     let fields = &c.endpoint(endpoint).fields;
-    if let Some(o) = body.as_object_mut() {
-        for field in family.needs.keys() {
-            if o.get(field).and_then(Value::as_str) == Some(need_placeholder(field).as_str())
-                && let Some(v) = def(fields, field).and_then(stand_in)
-            {
-                o.insert(field.clone(), v);
-            }
+    for field in family.needs.keys() {
+        if crate::model::at_path(&body, field).and_then(Value::as_str)
+            == Some(need_placeholder(field).as_str())
+            && let Some(v) = lookup_def(fields, field).and_then(stand_in)
+        {
+            crate::model::set_at_path(&mut body, field, v);
         }
     }
     body
@@ -672,7 +671,12 @@ pub fn lookup_def<'a>(fields: &'a [Field], path: &str) -> Option<&'a Field> {
     let mut fs = fields;
     let mut d = None;
     for seg in path.split('.') {
-        d = def(fs, seg);
+        // An array index (`face_choose.0.face_id`): the array's item.
+        d = if seg.parse::<usize>().is_ok() {
+            d.and_then(|x: &Field| x.items.as_deref())
+        } else {
+            def(fs, seg)
+        };
         fs = d.map_or(&[][..], |x| &x.fields[..]);
     }
     d
@@ -887,6 +891,20 @@ fn fix_capabilities(
     }
     if opts.cheap {
         m.remove("sound");
+        // An image task costs by its resolution class and its number of pictures: the
+        // example's (or the default).
+        for k in ["resolution", "n"] {
+            if fields.iter().any(|f| f.name == k) {
+                match ex(k) {
+                    Some(v) => {
+                        m.insert(k.into(), v);
+                    }
+                    None => {
+                        m.remove(k);
+                    }
+                }
+            }
+        }
     }
     let mode = text_of(fields, m, "mode");
     if let Some(dur_def) = def(fields, "duration") {
@@ -972,7 +990,7 @@ fn segments(path: &str) -> Vec<(String, Option<usize>)> {
 }
 
 /// The object that holds the last segment of `path`, created with sample values on the way; the
-/// definitions of its fields. The `used_when` of every field on the way is forced first.
+/// definitions of its fields. The `used_when` of the top field and of the last one is forced first.
 pub fn parent_of<'a>(
     fields: &'a [Field],
     m: &'a mut Map<String, Value>,
@@ -1011,6 +1029,25 @@ pub fn parent_of<'a>(
             None => {
                 obj = v.as_object_mut()?;
                 defs = &d.fields;
+            }
+        }
+    }
+    // A nested field is read where its documents say too (`input.images` only without
+    // `input.image`).
+    // Forced with what its own condition reads (`audio_file` is read for `audio_type: file`,
+    // which is read for `mode: audio2video`).
+    if !rest.is_empty()
+        && let Some(d) = def(defs, &last.0)
+        && let Some(w) = &d.used_when
+    {
+        let mut conds = vec![w.clone()];
+        for _ in 0..4 {
+            let Some(c) = conds.pop() else { break };
+            force(defs, obj, &c);
+            for name in crate::model::cond_fields(&c) {
+                if let Some(w2) = def(defs, &name).and_then(|d2| d2.used_when.clone()) {
+                    conds.push(w2);
+                }
             }
         }
     }

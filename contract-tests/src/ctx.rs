@@ -205,18 +205,16 @@ impl Ctx {
         };
         let fields = self.contract.endpoint(endpoint).fields.clone();
         for field in family.needs.keys() {
-            let Some(current) = body.get(field.as_str()).cloned() else {
+            let Some(current) = crate::model::at_path(body, field).cloned() else {
                 continue;
             };
-            let stand_in = fields
-                .iter()
-                .find(|f| &f.name == field)
-                .and_then(crate::bodies::stand_in);
+            let stand_in =
+                crate::bodies::lookup_def(&fields, field).and_then(crate::bodies::stand_in);
             if current != need_placeholder(field) && Some(&current) != stand_in.as_ref() {
                 continue;
             }
             let source = self.source(&family, field, account)?;
-            body[field.as_str()] = source.value;
+            crate::model::set_at_path(body, field, source.value);
         }
         Ok(())
     }
@@ -232,6 +230,9 @@ impl Ctx {
             return Ok(s.clone());
         }
         let need = &family.needs[field];
+        if let Some(call) = &need.from_call {
+            return self.call_source(family, field, call, account);
+        }
         let from = self
             .contract
             .family(&need.from_family)
@@ -287,6 +288,64 @@ impl Ctx {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, source.clone());
+        Ok(source)
+    }
+
+    /// A value taken from a synchronous call's answer: the call is made once per family, endpoint
+    /// and account, and each field takes its `result_field` from the same answer.
+    fn call_source(
+        &self,
+        family: &Family,
+        field: &str,
+        call: &crate::model::CallNeed,
+        account: usize,
+    ) -> Result<Source, NeedError> {
+        let key = (
+            family.name.clone(),
+            format!("call:{}", call.endpoint),
+            account,
+        );
+        let cached = self
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        let mut source = match cached {
+            Some(s) => s,
+            None => {
+                let reply = self
+                    .create(&call.endpoint, account, call.body.clone())
+                    .map_err(NeedError::NotSent)?;
+                if !reply.is_success() {
+                    return Err(NeedError::Failed(format!(
+                        "the {} call {} needs was refused: {reply}",
+                        call.endpoint, family.name
+                    )));
+                }
+                let s = Source {
+                    family: call.endpoint.clone(),
+                    body: call.body.clone(),
+                    task_id: String::new(),
+                    result: reply.data().clone(),
+                    value: Value::Null,
+                };
+                self.sources
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, s.clone());
+                s
+            }
+        };
+        let path = &family.needs[field].result_field;
+        source.value = crate::model::at_path(&source.result, path)
+            .cloned()
+            .ok_or_else(|| {
+                NeedError::Failed(format!(
+                    "the {} answer has no {path}: {}",
+                    call.endpoint, source.result
+                ))
+            })?;
         Ok(source)
     }
 

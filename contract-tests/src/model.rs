@@ -232,13 +232,27 @@ pub struct Endpoint {
 /// text-to-video task, for instance.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Need {
-    /// The family whose example makes the source task.
+    /// The family whose example makes the source task (empty with `from_call`).
+    #[serde(default)]
     pub from_family: String,
+    /// Or a synchronous call that gives the value (identify-face's session and faces): one call
+    /// per account and family gives every value its `needs` take from that endpoint.
+    pub from_call: Option<CallNeed>,
     /// Fields set on that example.
     #[serde(default)]
     pub example_override: Map<String, Value>,
-    /// The field of the source task's first result that is taken.
+    /// The field of the source task's first result that is taken (for `from_call`: a dotted
+    /// path in the answer's `data`, `face_data.0.face_id`).
     pub result_field: String,
+}
+
+/// A synchronous call a need is taken from.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CallNeed {
+    /// The endpoint called.
+    pub endpoint: String,
+    /// Its body.
+    pub body: Value,
 }
 
 /// How a video family's results are checked (the media property).
@@ -249,8 +263,18 @@ pub struct MediaSpec {
     pub aspect: Option<Value>,
     /// When an audio stream is expected: a condition, or `false` (never); unchecked if absent.
     pub audio: Option<Value>,
-    /// The field holding the requested duration, if any.
+    /// The field holding the requested duration, if any (a dotted path: `input.duration`).
     pub duration: Option<String>,
+    /// The result is made from the source video a `needs` entry provides (video to audio): it
+    /// lasts the source's length and has its frame size and rate.
+    #[serde(default)]
+    pub from_source: bool,
+    /// The key of `task_result` holding audio results (`audio_t2a` items) that last as long as
+    /// the video (video to audio's `audios`).
+    pub audios: Option<String>,
+    /// The key of the source's result holding its length (default `duration`; an audio source:
+    /// `duration_mp3`).
+    pub source_duration: Option<String>,
 }
 
 /// A task family: the create, single-query and list endpoints of one kind of task, and a valid
@@ -291,6 +315,50 @@ pub struct Family {
     /// single query.
     #[serde(default)]
     pub query_aliases: Vec<String>,
+}
+
+/// The value at a dotted path of a body (`input.video_id`; a number segment indexes an array:
+/// `face_choose.0.face_id`).
+pub fn at_path<'a>(body: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(body, |v, seg| match v {
+        Value::Array(a) => a.get(seg.parse::<usize>().ok()?),
+        _ => v.get(seg),
+    })
+}
+
+/// Set the value at a dotted path whose parents exist; whether it was set.
+pub fn set_at_path(body: &mut Value, path: &str, value: Value) -> bool {
+    let (parent, last) = match path.rsplit_once('.') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, path),
+    };
+    let mut cur = body;
+    if let Some(p) = parent {
+        for seg in p.split('.') {
+            let next = match cur {
+                Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+                _ => cur.get_mut(seg),
+            };
+            match next {
+                Some(n) => cur = n,
+                None => return false,
+            }
+        }
+    }
+    match cur {
+        Value::Object(o) => {
+            o.insert(last.to_string(), value);
+            true
+        }
+        Value::Array(a) => match last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+            Some(slot) => {
+                *slot = value;
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
 }
 
 /// The placeholder of a needed value in an example.
@@ -564,7 +632,14 @@ impl Contract {
                 }
             }
             for (field, need) in &f.needs {
-                if !families.iter().any(|g| g.name == need.from_family) {
+                if let Some(call) = &need.from_call {
+                    if !e.endpoints.contains_key(&call.endpoint) {
+                        return Err(format!(
+                            "endpoints.json: family {} needs {field} from unknown endpoint {}",
+                            f.name, call.endpoint
+                        ));
+                    }
+                } else if !families.iter().any(|g| g.name == need.from_family) {
                     return Err(format!(
                         "endpoints.json: family {} needs {field} from unknown family {}",
                         f.name, need.from_family

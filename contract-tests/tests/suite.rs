@@ -23,7 +23,7 @@ fn every_property_holds_for_the_in_process_mock() {
         ..Default::default()
     })
     .unwrap();
-    assert_eq!(r.reports.len(), 11);
+    assert_eq!(r.reports.len(), 12);
     for p in &r.reports {
         assert!(
             matches!(p.outcome, Outcome::Passed { cases } if cases >= 1),

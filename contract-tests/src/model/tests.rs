@@ -33,11 +33,15 @@ fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
         names,
         [
             "advanced_custom_elements",
+            "advanced_lip_sync",
             "ai_multi_shot",
+            "avatar",
             "custom_voice",
+            "effects",
             "image2video",
             "image_expand",
             "image_generation",
+            "lip_sync",
             "motion_control",
             "multi_image2image",
             "multi_image2video",
@@ -46,6 +50,7 @@ fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
             "text2video",
             "text_to_audio",
             "video_extend",
+            "video_to_audio",
             "virtual_try_on"
         ]
     );
@@ -70,11 +75,15 @@ fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
         c.lists(),
         [
             "advanced_custom_elements_list",
+            "advanced_lip_sync_list",
             "ai_multi_shot_list",
+            "avatar_list",
             "custom_voice_list",
+            "effects_list",
             "image2video_list",
             "image_expand_list",
             "image_generation_list",
+            "lip_sync_list",
             "motion_control_list",
             "multi_image2image_list",
             "multi_image2video_list",
@@ -84,13 +93,15 @@ fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
             "text2video_list",
             "text_to_audio_list",
             "video_extend_list",
+            "video_to_audio_list",
             "virtual_try_on_list"
         ]
     );
-    assert_eq!(c.creates().len(), 16);
+    // 20 families' creates, TTS, and the synchronous image-recognize and identify-face.
+    assert_eq!(c.creates().len(), 23);
     assert!(c.creates().contains(&"omni_video_create".to_string()));
     assert!(c.creates().contains(&"omni_image_create".to_string()));
-    assert_eq!(c.gets().len(), 15);
+    assert_eq!(c.gets().len(), 20);
     // Paths are exact (kling-mock's registry is matched to the families by create path).
     let paths: Vec<&str> = c
         .families

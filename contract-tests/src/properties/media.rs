@@ -15,6 +15,14 @@
 //! size grown by the expansion ratios, the person image's size for a try-on:
 //! `fixtures/image-models.json` `sizes`), no two alike; with `watermark_info.enabled` each
 //! `watermark_url` decodes to another picture of the same size.
+//!
+//! A video made for a source (`media.from_source`: video to audio and lip-sync take a video,
+//! avatar an audio, from another family's task) lasts the source's length (within half a second)
+//! and has a source video's frame size and rate; video to audio's `audios` (MP3 and WAV) decode
+//! to their declared lengths, which are the video's (an MP3 may be padded by 0.1 s). A result
+//! shape without `duration` (effects: §5.10 lists `{id, url, watermark_url}`) is measured against
+//! the requested `input.duration`. Image recognition (synchronous, §5.11) answers segmentations of
+//! the four documented types, and the mask of each part it contains decodes as a PNG or JPEG.
 
 use super::{billable_cases, check_envelope, create_ok, ensure, fail, need_budget, prepared};
 use crate::bodies::GenOpts;
@@ -29,6 +37,10 @@ use serde_json::{Value, json};
 
 /// Largest accepted difference between declared and decoded duration, seconds.
 pub const TOLERANCE: f64 = 0.05;
+
+/// Largest accepted difference between an MP3's length and the length it was made for, seconds:
+/// an MP3 encoder adds its delay and pads the last frame (up to about three 1152-sample frames).
+pub const MP3_PADDING: f64 = 0.1;
 
 fn check_file(
     ctx: &Ctx,
@@ -76,6 +88,9 @@ pub enum Case {
     TextToAudio(u32),
     /// A TTS call with these words.
     Tts(String),
+    /// An image recognition of this picture (an index into the harness's PNGs; 3: the sample
+    /// image URL).
+    Recognize(usize),
     /// A task of an image family (an index into the oracle's families) with this body and
     /// `watermark_info.enabled` (absent when `None`).
     Image {
@@ -151,6 +166,27 @@ pub fn expected(ctx: &Ctx, f: &Family, body: &Value) -> Expected {
             .and_then(|d| d.parse().ok()),
         ..Expected::default()
     };
+    // A video made for a source (video to audio, lip-sync: a video; avatar: an audio): the
+    // source's length, and a source video's size and rate.
+    if media.from_source {
+        let source = f
+            .needs
+            .keys()
+            .find_map(|k| crate::model::at_path(body, k))
+            .and_then(|v| ctx.source_of(v));
+        if let Some(s) = source
+            && let Some(sf) = c.family(&s.family)
+        {
+            let from = expected(ctx, sf, &s.body);
+            e.size = from.size;
+            e.fps = from.fps;
+            e.requested = s.result[media.source_duration.as_deref().unwrap_or("duration")]
+                .as_str()
+                .and_then(|d| d.parse().ok());
+            e.what = format!("its source {}", from.what);
+        }
+        return e;
+    }
     let fam = ep.capabilities.as_deref().unwrap_or_default();
     // A video made from another (video-extend): its spec is the source's.
     if c.video
@@ -214,26 +250,31 @@ fn fetch(ctx: &Ctx, url: &str, reply: &Reply) -> Result<Vec<u8>, TestCaseError> 
     Ok(bytes)
 }
 
-/// Check one video of a result against the expectation.
+/// Check one video of a result against the expectation; `shape` is the family's result shape
+/// (a `duration` it makes optional is then the requested one).
 pub fn check_video(
     ctx: &Ctx,
     video: &Value,
+    shape: &str,
     want: &Expected,
     watermark: Option<bool>,
     reply: &Reply,
 ) -> Result<(), TestCaseError> {
-    crate::shape::check(&ctx.contract.shapes, &Value::from("video"), video, "video")
+    crate::shape::check(&ctx.contract.shapes, &Value::from(shape), video, "video")
         .map_err(|e| fail(e, reply))?;
     let url = video["url"].as_str().unwrap_or_default();
-    let declared: f64 = video["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .ok_or_else(|| {
-            fail(
-                format!("the duration of {url} is not a number string"),
-                reply,
-            )
-        })?;
+    let declared: f64 = match video.get("duration") {
+        None if want.requested.is_some() => want.requested.unwrap_or_default(),
+        d => d
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(|| {
+                fail(
+                    format!("the duration of {url} is not a number string"),
+                    reply,
+                )
+            })?,
+    };
     if let Some(req) = want.requested {
         ensure(
             (declared - req).abs() <= 0.5,
@@ -305,7 +346,7 @@ pub fn check_video(
         ensure(
             p.audio == audio,
             if audio {
-                format!("{url} has no audio stream, but sound was on")
+                format!("{url} has no audio stream, but sound was on (or a track made for it)")
             } else {
                 format!("{url} has an audio stream, but sound was not on")
             },
@@ -349,9 +390,11 @@ fn video_case(
         )?;
     }
     for (field, need) in &f.needs {
-        if need.result_field == "id" {
+        if need.result_field == "id"
+            && let Some(sent) = crate::model::at_path(&body, field)
+        {
             ensure(
-                last.data()["task_info"]["parent_video"]["id"] == body[field.as_str()],
+                &last.data()["task_info"]["parent_video"]["id"] == sent,
                 format!("task_info.parent_video.id is not the {field} extended"),
                 last,
             )?;
@@ -363,8 +406,46 @@ fn video_case(
         .cloned()
         .unwrap_or_default();
     ensure(!videos.is_empty(), "a succeeded task has no videos", last)?;
+    let shape = f.result_shape.as_deref().unwrap_or("video");
     for v in &videos {
-        check_video(ctx, v, &want, watermark, last)?;
+        check_video(ctx, v, shape, &want, watermark, last)?;
+    }
+    if let Some(key) = f.media.as_ref().and_then(|m| m.audios.as_deref()) {
+        check_audios(ctx, key, &videos[0], last)?;
+    }
+    Ok(())
+}
+
+/// The audio results of a video task (video to audio's `audios`): at least one, each shaped
+/// `audio_t2a`, its MP3 and WAV decoding to their declared durations, which are the video's.
+fn check_audios(ctx: &Ctx, key: &str, video: &Value, last: &Reply) -> Result<(), TestCaseError> {
+    let audios = last.data()["task_result"][key]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure(
+        !audios.is_empty(),
+        format!("a succeeded task has no task_result.{key}"),
+        last,
+    )?;
+    let video_secs: Option<f64> = video["duration"].as_str().and_then(|d| d.parse().ok());
+    for a in &audios {
+        crate::shape::check(&ctx.contract.shapes, &Value::from("audio_t2a"), a, key)
+            .map_err(|e| fail(e, last))?;
+        check_file(ctx, &a["url_mp3"], &a["duration_mp3"], last)?;
+        check_file(ctx, &a["url_wav"], &a["duration_wav"], last)?;
+        for (d, slack) in [("duration_mp3", MP3_PADDING), ("duration_wav", TOLERANCE)] {
+            let secs: f64 = a[d].as_str().and_then(|x| x.parse().ok()).unwrap_or(-1.0);
+            if let Some(v) = video_secs {
+                ensure(
+                    (secs - v).abs() <= slack,
+                    format!(
+                        "{key} {d} is {secs}s, the video {v}s: the sound is made for the video"
+                    ),
+                    last,
+                )?;
+            }
+        }
     }
     Ok(())
 }
@@ -387,11 +468,21 @@ pub fn video_cases(ctx: &Ctx) -> Option<BoxedStrategy<Case>> {
             } else {
                 crate::bodies::valid_body(c, &f.create, opts)
             };
-            let watermark = prop_oneof![
-                1 => Just(None),
-                2 => Just(Some(true)),
-                1 => Just(Some(false)),
-            ];
+            let marked = c
+                .endpoint(&f.create)
+                .fields
+                .iter()
+                .any(|x| x.name == "watermark_info");
+            let watermark = if marked {
+                prop_oneof![
+                    1 => Just(None),
+                    2 => Just(Some(true)),
+                    1 => Just(Some(false)),
+                ]
+                .boxed()
+            } else {
+                Just(None).boxed()
+            };
             (body, watermark)
                 .prop_map(move |(body, watermark)| Case::Video {
                     family: i,
@@ -594,13 +685,60 @@ pub fn image_cases(ctx: &Ctx) -> Option<BoxedStrategy<Case>> {
     (!images.is_empty()).then(|| proptest::strategy::Union::new(images).boxed())
 }
 
-/// The audio cases: text-to-audio and TTS.
+/// The audio cases: text-to-audio and TTS; and the synchronous image recognition.
 pub fn audio_cases() -> BoxedStrategy<Case> {
     prop_oneof![
         (30u32..=100).prop_map(Case::TextToAudio),
         "[a-z ]{1,80}".prop_map(Case::Tts),
+        (0usize..4).prop_map(Case::Recognize),
     ]
     .boxed()
+}
+
+/// The segmentation types of image recognition (kling-api.md §5.11).
+pub const RECOGNIZED_TYPES: [&str; 4] = ["object_seg", "head_seg", "face_seg", "cloth_seg"];
+
+/// An image recognition (§5.11): the answer holds segmentations, each of a documented `type`,
+/// and every one that `is_contain`s its part has a mask URL that decodes as a PNG or JPEG.
+fn recognize_case(ctx: &Ctx, picture: usize) -> Result<(), TestCaseError> {
+    let image = crate::bodies::PNGS
+        .get(picture)
+        .cloned()
+        .unwrap_or_else(|| crate::bodies::SAMPLE_IMAGE_URL.to_string());
+    let r = super::sent(ctx.create("image_recognize", 0, json!({ "image": image })))?;
+    check_envelope(ctx, &r, &ctx.contract.endpoint("image_recognize").response)?;
+    ensure(
+        r.is_success(),
+        "image recognition refused a valid image",
+        &r,
+    )?;
+    let images = r.data()["task_result"]["images"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure(
+        !images.is_empty(),
+        "image recognition answered no task_result.images",
+        &r,
+    )?;
+    for img in &images {
+        let ty = img["type"].as_str().unwrap_or_default();
+        ensure(
+            RECOGNIZED_TYPES.contains(&ty),
+            format!("a recognized type {ty:?} is not one of {RECOGNIZED_TYPES:?}"),
+            &r,
+        )?;
+        if img["is_contain"] == true {
+            let url = img["url"]
+                .as_str()
+                .filter(|u| url::Url::parse(u).is_ok())
+                .ok_or_else(|| fail(format!("the {ty} mask has no URL"), &r))?;
+            let bytes = fetch(ctx, url, &r)?;
+            crate::image::decode(&bytes)
+                .map_err(|e| fail(format!("the {ty} mask {url}: {e}"), &r))?;
+        }
+    }
+    Ok(())
 }
 
 /// Video cases at most per run: each makes, fetches and decodes files (a mock run stays quick).
@@ -660,6 +798,7 @@ fn run_case(ctx: &Ctx, case: Case) -> Result<(), TestCaseError> {
             body,
             watermark,
         } => image_case(ctx, &ctx.contract.families[family], body, watermark),
+        Case::Recognize(picture) => recognize_case(ctx, picture),
         Case::TextToAudio(tenths) => {
             let body = json!({"prompt": "contract media", "duration": tenths as f64 / 10.0});
             let (_, id) = create_ok(ctx, "text_to_audio_create", 0, body)?;

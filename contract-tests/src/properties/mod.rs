@@ -10,6 +10,7 @@ pub mod isolation;
 pub mod lifecycle;
 pub mod media;
 pub mod paging;
+pub mod references;
 pub mod validation;
 pub mod voices;
 
@@ -32,7 +33,7 @@ pub struct Property {
 }
 
 /// Every property, in report order.
-pub const ALL: [Property; 11] = [
+pub const ALL: [Property; 12] = [
     Property {
         name: "envelope",
         checks: "every answer has the documented envelope, types and HTTP status for its code; errors carry no data",
@@ -92,6 +93,12 @@ pub const ALL: [Property; 11] = [
         checks: "an element_list accepts the caller's own finished element and refuses (400 / 1201) an id that names nothing, another account's element and a deleted one (whose task then shows it \"deleted\")",
         billable: true,
         run: elements::run,
+    },
+    Property {
+        name: "references",
+        checks: "a video_id that names nothing, another account's video or the id of an unfinished task is refused (400 / 1201) by every family that takes a video_id",
+        billable: true,
+        run: references::run,
     },
     Property {
         name: "media",

@@ -136,8 +136,15 @@ fn check_expectation(
                     .to_lowercase();
                 let mut names = why.names();
                 names.extend(more_names.iter().cloned());
+                // A field in words counts too: the live lip-sync answers "Audio type is null"
+                // for `audio_type` (kling-api.md §5.8 (a)).
+                let in_words = message.replace(['_', ' '], "");
                 return ensure(
-                    names.iter().any(|n| message.contains(&n.to_lowercase())),
+                    names.iter().any(|n| {
+                        message.contains(&n.to_lowercase())
+                            || (n.contains('_')
+                                && in_words.contains(&n.to_lowercase().replace('_', "")))
+                    }),
                     format!("the refusal ({why}) names none of the fields {names:?}"),
                     reply,
                 );

@@ -266,11 +266,20 @@ fn media_fails_when_declared_durations_are_a_second_too_long() {
 #[test]
 fn validation_fails_when_the_capability_map_is_not_enforced() {
     // One body case in a few hundred breaks the capability map; validation cases are cheap.
-    let message = assert_caught(
+    // Only the families with a capability map: the others' creates dilute the cases.
+    let message = assert_caught_in(
         "validation",
         Mutation::CapabilityMapNotEnforced,
         600,
         "(capability map)",
+        &[
+            "text2video",
+            "image2video",
+            "multi_image2video",
+            "video_extend",
+            "motion_control",
+            "omni_video",
+        ],
     );
     assert!(message.contains("the target accepted it"), "{message}");
 }
@@ -307,6 +316,71 @@ fn media_fails_when_a_video_is_shorter_than_declared() {
     }
     let message = assert_caught("media", Mutation::ShortVideos, 12, "declared");
     assert!(message.contains("plays 1.0"), "{message}");
+}
+
+// ---- issue 19: video to audio, effects, image recognition, video references -------------------
+
+#[test]
+fn media_fails_when_a_video_to_audio_result_has_no_sound_track() {
+    if !kling_contract::video::available() {
+        eprintln!("skipped: no ffprobe/ffmpeg");
+        return;
+    }
+    assert_caught_in(
+        "media",
+        Mutation::SilentVideoToAudio,
+        12,
+        "has no audio stream",
+        &["video_to_audio"],
+    );
+}
+
+#[test]
+fn media_fails_when_a_lip_sync_result_is_its_silent_source() {
+    if !kling_contract::video::available() {
+        eprintln!("skipped: no ffprobe/ffmpeg");
+        return;
+    }
+    assert_caught_in(
+        "media",
+        Mutation::SilentVideoToAudio,
+        12,
+        "has no audio stream",
+        &["lip_sync"],
+    );
+}
+
+#[test]
+fn validation_fails_when_effects_accept_a_dual_scene_with_one_image() {
+    assert_caught_in(
+        "validation",
+        Mutation::EffectsAcceptOneImage,
+        400,
+        "input.images needs at least 2 items",
+        &["effects"],
+    );
+}
+
+#[test]
+fn references_fail_when_any_video_id_is_accepted() {
+    assert_caught_in(
+        "references",
+        Mutation::AcceptAnyVideoId,
+        8,
+        "must be 400 / 1201",
+        &["video_to_audio"],
+    );
+}
+
+#[test]
+fn media_fails_when_a_recognition_mask_is_not_a_picture() {
+    assert_caught_in(
+        "media",
+        Mutation::MasksNotImages,
+        16,
+        "mask",
+        &["video_to_audio"],
+    );
 }
 
 #[test]

@@ -103,7 +103,25 @@ pub enum Mutation {
     /// A create refused because its `element_list` names an element deleted earlier (through
     /// the proxy) is answered as created.
     AcceptDeletedElements,
+    /// A video-to-audio or lip-sync result's video is its silent source
+    /// (`task_info.parent_video.url`): a result without its sound track.
+    SilentVideoToAudio,
+    /// An effects create with a dual-image scene and one picture in `input.images`, refused by
+    /// the mock, is answered as created.
+    EffectsAcceptOneImage,
+    /// A create refused while its body names a `video_id` is answered as created (a target that
+    /// does not check whose video it is, or whether it exists).
+    AcceptAnyVideoId,
+    /// Every PNG served (image recognition's masks among them) is not a picture.
+    MasksNotImages,
 }
+
+/// Video to audio.
+pub const VIDEO_TO_AUDIO: &str = "/v1/audio/video-to-audio";
+/// Lip-sync (legacy).
+pub const LIP_SYNC: &str = "/v1/videos/lip-sync";
+/// Video effects.
+pub const EFFECTS: &str = "/v1/videos/effects";
 
 /// The request the harness sent, as the mutations see it.
 #[derive(Clone, Debug)]
@@ -264,7 +282,10 @@ impl Mutation {
     pub fn changes_files(self) -> bool {
         matches!(
             self,
-            Mutation::WrongFrameSize | Mutation::ShortVideos | Mutation::WrongImageSize
+            Mutation::WrongFrameSize
+                | Mutation::ShortVideos
+                | Mutation::WrongImageSize
+                | Mutation::MasksNotImages
         )
     }
 
@@ -272,6 +293,9 @@ impl Mutation {
     pub fn on_file(self, call: &Call, bytes: &[u8]) -> Option<Vec<u8>> {
         if self == Mutation::WrongImageSize && call.is_image_file() {
             return Some(kling_contract::png::gradient(64, 64));
+        }
+        if self == Mutation::MasksNotImages && call.path.ends_with(".png") {
+            return Some(b"not a picture".to_vec());
         }
         if !call.is_mp4() {
             return None;
@@ -315,7 +339,24 @@ impl Mutation {
                     answer.body["message"] = json!("invalid request");
                 }
             }
-            Mutation::WrongFrameSize | Mutation::ShortVideos | Mutation::WrongImageSize => {}
+            Mutation::WrongFrameSize
+            | Mutation::ShortVideos
+            | Mutation::WrongImageSize
+            | Mutation::MasksNotImages => {}
+            Mutation::SilentVideoToAudio => silent_video_to_audio(call, answer),
+            Mutation::EffectsAcceptOneImage => {
+                let one = call.body["input"]["images"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == 1);
+                if call.method == "POST" && call.path == EFFECTS && one && answer.status == 400 {
+                    *answer = Answer::success(created_data(call));
+                }
+            }
+            Mutation::AcceptAnyVideoId => {
+                if call.is_create() && call.body.get("video_id").is_some() && answer.status == 400 {
+                    *answer = Answer::success(created_data(call));
+                }
+            }
             Mutation::FewerImages => for_images(answer, |images| {
                 if images.len() >= 2 {
                     images.pop();
@@ -593,6 +634,30 @@ fn final_query_differs(call: &Call, answer: &mut Answer) {
 }
 
 // ---- media ---------------------------------------------------------------------------------
+
+/// A video-to-audio or lip-sync task's videos are its source video (no sound track), in single
+/// queries.
+fn silent_video_to_audio(call: &Call, answer: &mut Answer) {
+    if call.method != "GET"
+        || ![VIDEO_TO_AUDIO, LIP_SYNC]
+            .iter()
+            .any(|p| call.path.starts_with(&format!("{p}/")))
+    {
+        return;
+    }
+    let source = answer.body["data"]["task_info"]["parent_video"]["url"].clone();
+    if source.is_null() {
+        return;
+    }
+    for v in answer.body["data"]
+        .pointer_mut("/task_result/videos")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        v["url"] = source.clone();
+    }
+}
 
 /// Every `duration`, `duration_mp3` and `duration_wav` of a result says one second more.
 fn stretch_durations(answer: &mut Answer) {
