@@ -155,6 +155,8 @@ impl CreateLipSync {
                         "input.voiceSpeed: must be greater than or equal to 0.8",
                     ));
                 }
+                // "one decimal" (kling-api.md §5.8 (a)); the oracle found 0.81 accepted.
+                super::fields::tenths("input.voice_speed", speed)?;
             }
             Speech::Text { voice_id, language }
         } else {
@@ -382,6 +384,12 @@ mod tests {
                 json!({"video_id": "1", "mode": "text2video", "text": "hi", "voice_id": "v", "voice_speed": 0.7})
             ),
             "input.voiceSpeed: must be greater than or equal to 0.8"
+        );
+        assert_eq!(
+            err(
+                json!({"video_id": "1", "mode": "text2video", "text": "hi", "voice_id": "v", "voice_speed": 0.81})
+            ),
+            "input.voice_speed must have at most one decimal place, got 0.81"
         );
     }
 
