@@ -155,14 +155,15 @@ impl SourceVideo {
     }
 }
 
-/// A generated video of the caller's that has finished (like video extension's): its id and file.
+/// A generated video of the caller's that has finished: its id, facts and file (the one rule of
+/// every `video_id`: video extension, video to audio and the face families).
 /// Unknown, foreign, expired, still being made, or not a video: "`field`: Video not found by id".
 pub fn own_video(
     s: &Ctx<'_>,
     account: &Account,
     field: &str,
     id: &str,
-) -> Result<(u64, crate::media::Token, VideoFile), KlingError> {
+) -> Result<(u64, VideoFacts, VideoFile), KlingError> {
     let not_found = || KlingError::param(format!("{field}: Video not found by id: {id}"));
     let now = s.clock.now_ms();
     let vid: u64 = id.parse().map_err(|_| not_found())?;
@@ -181,7 +182,7 @@ pub fn own_video(
     if !done {
         return Err(not_found());
     }
-    Ok((vid, facts.file, file))
+    Ok((vid, facts, file))
 }
 
 /// Resolve a [`VideoRef`]: a video id of the caller's, one of the mock's own URLs (measured), or
@@ -194,8 +195,8 @@ pub fn resolve_video(
 ) -> Result<SourceVideo, KlingError> {
     let (parent, file) = match r {
         VideoRef::Id(id) => {
-            let (vid, token, file) = own_video(s, account, "video_id", id)?;
-            (Some((vid, token)), file)
+            let (vid, facts, file) = own_video(s, account, "video_id", id)?;
+            (Some((vid, facts.file)), file)
         }
         VideoRef::Url(url) => match video::inputs::own_video(s, url) {
             Ok(Some(file)) => {

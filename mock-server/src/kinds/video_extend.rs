@@ -17,7 +17,7 @@ use crate::auth::Account;
 use crate::engine::Plan;
 use crate::error::KlingError;
 use crate::kinds::TaskResult;
-use crate::media::{MediaRef, Origin};
+use crate::media::MediaRef;
 use serde_json::{Map, Value};
 
 /// The kind: its paths, limits, timings and cost (see [`super::KindSpec`]).
@@ -97,27 +97,8 @@ impl super::Job for CreateVideoExtend {
         &self.common
     }
     fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
-        let id = &self.video_id;
-        let not_found = || KlingError::param(format!("video_id: Video not found by id: {id}"));
-        let now = s.clock.now_ms();
-        let vid: u64 = id.parse().map_err(|_| not_found())?;
-        let (item, facts) = s
-            .media
-            .video_item(account.idx, vid, now)
-            .ok_or_else(not_found)?;
-        if !matches!(item.origin, Origin::Video(_)) {
-            return Err(not_found());
-        }
-        // Made by a task of the caller's that has succeeded (a video still being made is not
-        // visible yet).
-        let file = s.media.video(&facts.file, now).ok_or_else(not_found)?;
-        let done = s
-            .engine
-            .get_owned(account.idx, file.task_id)
-            .is_some_and(|t| t.status == crate::engine::Status::Succeed);
-        if !done {
-            return Err(not_found());
-        }
+        // The caller's own video, made by a task that has succeeded, within the retention.
+        let (vid, facts, _) = super::faces::own_video(s, account, "video_id", &self.video_id)?;
         let model = video::models::model(facts.model.as_str())
             .filter(|m| m.extendable)
             .ok_or_else(|| {

@@ -14,7 +14,7 @@
 
 use super::fields::{Common, Fields};
 use super::image::{self, ImageJob, Layout, Pictures, Shape};
-use super::video::{self, inputs::Image};
+use super::video::inputs::Image;
 use crate::error::KlingError;
 use crate::media::Format;
 use serde_json::{Map, Value};
@@ -57,7 +57,6 @@ pub fn parse(body: &Map<String, Value>) -> Result<ImageJob, KlingError> {
         label: model.to_string(),
         format: Format::Jpeg,
     };
-    let _ = video::MAX_PROMPT;
     Ok(ImageJob::new(
         vec![
             ("human_image".to_string(), human),

@@ -524,7 +524,6 @@ pub fn check_references(
 
 /// The OpenAPI schemas every image family shares.
 pub fn shared_schemas() -> Vec<(&'static str, Value)> {
-    use super::doc::*;
     let mut v = super::video::shared_schemas();
     v.retain(|(n, _)| *n == "WatermarkInfo");
     v.push((
@@ -539,7 +538,6 @@ pub fn shared_schemas() -> Vec<(&'static str, Value)> {
             },
         }),
     ));
-    let _ = id_schema;
     v
 }
 
