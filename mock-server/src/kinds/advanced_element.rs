@@ -804,33 +804,8 @@ fn doc() -> super::doc::KindDoc {
                     },
                 }),
             ),
-            (
-                "PresetElementItem",
-                json!({
-                    "type": "object",
-                    "required": ["task_id", "task_status", "task_status_msg", "created_at", "updated_at", "task_result"],
-                    "properties": {
-                        "task_id": {"type": "string"},
-                        "task_status": {"const": "succeed"},
-                        "task_status_msg": {"const": ""},
-                        "created_at": ms_schema(),
-                        "updated_at": ms_schema(),
-                        "task_result": {
-                            "type": "object",
-                            "required": ["elements"],
-                            "properties": {"elements": {"type": "array", "items": schema_ref("Element")}},
-                        },
-                    },
-                }),
-            ),
-            (
-                "DeletedElement",
-                json!({
-                    "type": "object",
-                    "required": ["task_id", "task_status"],
-                    "properties": {"task_id": id_schema(), "task_status": {"const": "succeed"}},
-                }),
-            ),
+            ("PresetElementItem", preset_item("elements", "Element")),
+            ("DeletedElement", deleted_answer()),
             (
                 "DeleteElementRequest",
                 json!({

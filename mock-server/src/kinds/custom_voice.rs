@@ -338,33 +338,8 @@ fn doc() -> super::doc::KindDoc {
                     },
                 }),
             ),
-            (
-                "PresetVoiceItem",
-                json!({
-                    "type": "object",
-                    "required": ["task_id", "task_status", "task_status_msg", "created_at", "updated_at", "task_result"],
-                    "properties": {
-                        "task_id": {"type": "string"},
-                        "task_status": {"const": "succeed"},
-                        "task_status_msg": {"const": ""},
-                        "created_at": ms_schema(),
-                        "updated_at": ms_schema(),
-                        "task_result": {
-                            "type": "object",
-                            "required": ["voices"],
-                            "properties": {"voices": {"type": "array", "items": schema_ref("Voice")}},
-                        },
-                    },
-                }),
-            ),
-            (
-                "DeletedVoice",
-                json!({
-                    "type": "object",
-                    "required": ["task_id", "task_status"],
-                    "properties": {"task_id": id_schema(), "task_status": {"const": "succeed"}},
-                }),
-            ),
+            ("PresetVoiceItem", preset_item("voices", "Voice")),
+            ("DeletedVoice", deleted_answer()),
             (
                 "DeleteVoiceRequest",
                 json!({

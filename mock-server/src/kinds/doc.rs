@@ -79,6 +79,36 @@ pub fn nonblank(max: Option<usize>, description: &str) -> Value {
     s
 }
 
+/// One item of a preset list (presets-voices, advanced-presets-elements): a task-like object,
+/// always `succeed`, whose `task_result.<list>` holds `item`s.
+pub fn preset_item(list: &str, item: &str) -> Value {
+    json!({
+        "type": "object",
+        "required": ["task_id", "task_status", "task_status_msg", "created_at", "updated_at", "task_result"],
+        "properties": {
+            "task_id": {"type": "string"},
+            "task_status": {"const": "succeed"},
+            "task_status_msg": {"const": ""},
+            "created_at": ms_schema(),
+            "updated_at": ms_schema(),
+            "task_result": {
+                "type": "object",
+                "required": [list],
+                "properties": {list: {"type": "array", "items": schema_ref(item)}},
+            },
+        },
+    })
+}
+
+/// The answer of a delete (delete-voices, delete-elements): `{task_id, task_status}`.
+pub fn deleted_answer() -> Value {
+    json!({
+        "type": "object",
+        "required": ["task_id", "task_status"],
+        "properties": {"task_id": id_schema(), "task_status": {"const": "succeed"}},
+    })
+}
+
 /// A task of a kind whose `task_result` holds a list `list` of `item`s.
 pub fn task_of(item: &str, list: &str) -> Value {
     json!({
