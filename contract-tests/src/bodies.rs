@@ -246,13 +246,13 @@ pub fn example_with_stand_ins(c: &Contract, family: &crate::model::Family) -> Va
     with_stand_ins(c, &family.create, family.example.clone())
 }
 
-/// A create body with the `needs` placeholders of its family replaced by stand-ins.
+/// A create body with the `needs` placeholders of its family (or endpoint) replaced by stand-ins.
 pub fn with_stand_ins(c: &Contract, endpoint: &str, mut body: Value) -> Value {
-    let Some(family) = c.family_of_create(endpoint) else {
+    let Some((_, needs)) = c.needs_of(endpoint) else {
         return body;
     };
     let fields = &c.endpoint(endpoint).fields;
-    for field in family.needs.keys() {
+    for field in needs.keys() {
         if crate::model::at_path(&body, field).and_then(Value::as_str)
             == Some(need_placeholder(field).as_str())
             && let Some(v) = lookup_def(fields, field).and_then(stand_in)

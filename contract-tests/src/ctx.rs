@@ -2,11 +2,11 @@
 //! values families take from other families' tasks, notes for the report, and a record of what
 //! this run created (the harness deletes nothing else).
 
-use crate::model::{Contract, Family, Verdict, need_placeholder};
+use crate::model::{Contract, Need, Verdict, need_placeholder};
 use crate::receiver::Receiver;
 use crate::target::{Auth, Reply, Request, Target};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -200,11 +200,15 @@ impl Ctx {
         account: usize,
         body: &mut Value,
     ) -> Result<(), NeedError> {
-        let Some(family) = self.contract.family_of_create(endpoint).cloned() else {
+        let Some((owner, needs)) = self
+            .contract
+            .needs_of(endpoint)
+            .map(|(o, n)| (o, n.clone()))
+        else {
             return Ok(());
         };
         let fields = self.contract.endpoint(endpoint).fields.clone();
-        for field in family.needs.keys() {
+        for field in needs.keys() {
             let Some(current) = crate::model::at_path(body, field).cloned() else {
                 continue;
             };
@@ -213,14 +217,20 @@ impl Ctx {
             if current != need_placeholder(field) && Some(&current) != stand_in.as_ref() {
                 continue;
             }
-            let source = self.source(&family, field, account)?;
+            let source = self.source(&owner, &needs, field, account)?;
             crate::model::set_at_path(body, field, source.value);
         }
         Ok(())
     }
 
-    fn source(&self, family: &Family, field: &str, account: usize) -> Result<Source, NeedError> {
-        let key = (family.name.clone(), field.to_string(), account);
+    fn source(
+        &self,
+        owner: &str,
+        needs: &BTreeMap<String, Need>,
+        field: &str,
+        account: usize,
+    ) -> Result<Source, NeedError> {
+        let key = (owner.to_string(), field.to_string(), account);
         if let Some(s) = self
             .sources
             .lock()
@@ -229,9 +239,9 @@ impl Ctx {
         {
             return Ok(s.clone());
         }
-        let need = &family.needs[field];
+        let need = &needs[field];
         if let Some(call) = &need.from_call {
-            return self.call_source(family, field, call, account);
+            return self.call_source(owner, need, call, account);
         }
         let from = self
             .contract
@@ -251,8 +261,8 @@ impl Ctx {
             .to_string();
         if !reply.is_success() || id.is_empty() {
             return Err(NeedError::Failed(format!(
-                "the {} task {} needs was refused: {reply}",
-                from.name, family.name
+                "the {} task {owner} needs was refused: {reply}",
+                from.name
             )));
         }
         let get = self.contract.endpoint(&from.get).path.clone();
@@ -264,9 +274,8 @@ impl Ctx {
             .filter(|r| !r.is_null())
             .ok_or_else(|| {
                 NeedError::Failed(format!(
-                    "the {} task {id} that {} needs did not succeed: {}",
+                    "the {} task {id} that {owner} needs did not succeed: {}",
                     from.name,
-                    family.name,
                     last.map_or("no answer".into(), |r| r.to_string())
                 ))
             })?;
@@ -291,53 +300,44 @@ impl Ctx {
         Ok(source)
     }
 
-    /// A value taken from a synchronous call's answer: the call is made once per family, endpoint
-    /// and account, and each field takes its `result_field` from the same answer.
+    /// A value taken from a synchronous call's answer: the call (and its follow-ups) is made once
+    /// per owner, endpoint and account (every time when `fresh`), and each field takes its
+    /// `result_field` from the same answer.
     fn call_source(
         &self,
-        family: &Family,
-        field: &str,
+        owner: &str,
+        need: &Need,
         call: &crate::model::CallNeed,
         account: usize,
     ) -> Result<Source, NeedError> {
         let key = (
-            family.name.clone(),
+            owner.to_string(),
             format!("call:{}", call.endpoint),
             account,
         );
-        let cached = self
-            .sources
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .cloned();
+        let cached = if call.fresh {
+            None
+        } else {
+            self.sources
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .cloned()
+        };
         let mut source = match cached {
             Some(s) => s,
             None => {
-                let reply = self
-                    .create(&call.endpoint, account, call.body.clone())
-                    .map_err(NeedError::NotSent)?;
-                if !reply.is_success() {
-                    return Err(NeedError::Failed(format!(
-                        "the {} call {} needs was refused: {reply}",
-                        call.endpoint, family.name
-                    )));
+                let s = self.make_call(owner, call, account)?;
+                if !call.fresh {
+                    self.sources
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, s.clone());
                 }
-                let s = Source {
-                    family: call.endpoint.clone(),
-                    body: call.body.clone(),
-                    task_id: String::new(),
-                    result: reply.data().clone(),
-                    value: Value::Null,
-                };
-                self.sources
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key, s.clone());
                 s
             }
         };
-        let path = &family.needs[field].result_field;
+        let path = &need.result_field;
         source.value = crate::model::at_path(&source.result, path)
             .cloned()
             .ok_or_else(|| {
@@ -347,6 +347,54 @@ impl Ctx {
                 ))
             })?;
         Ok(source)
+    }
+
+    /// Make a need's call and its follow-ups (each follow-up's `take` fields from the first
+    /// answer): the first answer's `data` as the source.
+    fn make_call(
+        &self,
+        owner: &str,
+        call: &crate::model::CallNeed,
+        account: usize,
+    ) -> Result<Source, NeedError> {
+        let reply = self
+            .create(&call.endpoint, account, call.body.clone())
+            .map_err(NeedError::NotSent)?;
+        if !reply.is_success() {
+            return Err(NeedError::Failed(format!(
+                "the {} call {owner} needs was refused: {reply}",
+                call.endpoint
+            )));
+        }
+        let data = reply.data().clone();
+        for next in &call.then {
+            let mut body = next.body.clone();
+            for (field, from) in &next.take {
+                let v = crate::model::at_path(&data, from).cloned().ok_or_else(|| {
+                    NeedError::Failed(format!(
+                        "the {} answer has no {from} for {}: {data}",
+                        call.endpoint, next.endpoint
+                    ))
+                })?;
+                crate::model::set_at_path(&mut body, field, v);
+            }
+            let r = self
+                .create(&next.endpoint, account, body)
+                .map_err(NeedError::NotSent)?;
+            if !r.is_success() {
+                return Err(NeedError::Failed(format!(
+                    "the {} call after {} that {owner} needs was refused: {r}",
+                    next.endpoint, call.endpoint
+                )));
+            }
+        }
+        Ok(Source {
+            family: call.endpoint.clone(),
+            body: call.body.clone(),
+            task_id: String::new(),
+            result: data,
+            value: Value::Null,
+        })
     }
 
     /// Send a create (or another billable POST) of `endpoint` as `account`, its `needs` filled

@@ -226,6 +226,16 @@ pub struct Endpoint {
     pub response: String,
     /// The key of `task_result` that holds the results (`voices`, `audios`, `videos`).
     pub result_key: Option<String>,
+    /// Values its bodies take from a call to another endpoint (a synchronous call that is no
+    /// family's create: the selection helpers' `session_id` from init-selection), like a
+    /// family's `needs`.
+    #[serde(default)]
+    pub needs: BTreeMap<String, Need>,
+    /// Whether a body its fields accept may still be refused for what earlier calls did (the
+    /// points a delete-selection names must have been added): the validation property sends it
+    /// only the bodies its fields refuse.
+    #[serde(default)]
+    pub stateful: bool,
 }
 
 /// A value one family takes from a task of another: `video_id` (video-extend) from a finished
@@ -253,6 +263,27 @@ pub struct CallNeed {
     pub endpoint: String,
     /// Its body.
     pub body: Value,
+    /// Calls made after it, in order, before the value is handed out (the documented flow of a
+    /// session: init-selection, then add-selection on the session it opened). The value still
+    /// comes from the first call's answer.
+    #[serde(default)]
+    pub then: Vec<FollowUp>,
+    /// Made afresh for every body that takes it (not once per account): what one body does to
+    /// it (points marked on a session) would change what the next may do.
+    #[serde(default)]
+    pub fresh: bool,
+}
+
+/// A call made after a [`CallNeed`]'s, on what it answered.
+#[derive(Clone, Debug, Deserialize)]
+pub struct FollowUp {
+    /// The endpoint called.
+    pub endpoint: String,
+    /// Its body, without the values taken from the first answer.
+    pub body: Value,
+    /// Body field (a dotted path) → the path in the first answer's `data` it takes.
+    #[serde(default)]
+    pub take: BTreeMap<String, String>,
 }
 
 /// How a video family's results are checked (the media property).
@@ -275,6 +306,10 @@ pub struct MediaSpec {
     /// The key of the source's result holding its length (default `duration`; an audio source:
     /// `duration_mp3`).
     pub source_duration: Option<String>,
+    /// The lengths, in seconds, a requested `duration` allows, where the result follows an input
+    /// (multi-elements: "5" makes 2-5 s, "10" 7-10 s); absent: the requested length itself.
+    #[serde(default)]
+    pub duration_ranges: BTreeMap<String, [f64; 2]>,
 }
 
 /// A task family: the create, single-query and list endpoints of one kind of task, and a valid
@@ -633,18 +668,21 @@ impl Contract {
             }
             for (field, need) in &f.needs {
                 if let Some(call) = &need.from_call {
-                    if !e.endpoints.contains_key(&call.endpoint) {
-                        return Err(format!(
-                            "endpoints.json: family {} needs {field} from unknown endpoint {}",
-                            f.name, call.endpoint
-                        ));
-                    }
+                    check_call(&e.endpoints, &f.name, field, call)?;
                 } else if !families.iter().any(|g| g.name == need.from_family) {
                     return Err(format!(
                         "endpoints.json: family {} needs {field} from unknown family {}",
                         f.name, need.from_family
                     ));
                 }
+            }
+        }
+        for (name, ep) in &e.endpoints {
+            for (field, need) in &ep.needs {
+                let call = need.from_call.as_ref().ok_or(format!(
+                    "endpoints.json: endpoint {name} needs {field} from no call (only from_call)"
+                ))?;
+                check_call(&e.endpoints, name, field, call)?;
             }
         }
         Ok(Contract {
@@ -730,6 +768,17 @@ impl Contract {
     /// The family whose create endpoint this is.
     pub fn family_of_create(&self, endpoint: &str) -> Option<&Family> {
         self.families.iter().find(|f| f.create == endpoint)
+    }
+
+    /// The values an endpoint's bodies take from elsewhere, and whose they are (the family's
+    /// name for a create, else the endpoint's): its own `needs`, or its family's.
+    pub fn needs_of(&self, endpoint: &str) -> Option<(String, &BTreeMap<String, Need>)> {
+        let ep = self.endpoints.get(endpoint)?;
+        if !ep.needs.is_empty() {
+            return Some((endpoint.to_string(), &ep.needs));
+        }
+        self.family_of_create(endpoint)
+            .map(|f| (f.name.clone(), &f.needs))
     }
 
     /// The list endpoints (those with paging ranges), by name.
@@ -1009,6 +1058,23 @@ impl Contract {
         }
         Verdict::Accept
     }
+}
+
+/// That a need's call and its follow-ups name endpoints of the file.
+fn check_call(
+    endpoints: &BTreeMap<String, Endpoint>,
+    owner: &str,
+    field: &str,
+    call: &CallNeed,
+) -> Result<(), String> {
+    for ep in std::iter::once(&call.endpoint).chain(call.then.iter().map(|t| &t.endpoint)) {
+        if !endpoints.contains_key(ep) {
+            return Err(format!(
+                "endpoints.json: {owner} needs {field} from unknown endpoint {ep}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The durations a capability allows for this body (`None`: not constrained).

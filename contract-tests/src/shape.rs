@@ -1,6 +1,6 @@
 //! Checks a JSON value against a shape of `fixtures/contract/endpoints.json`.
 //!
-//! The type words: `int`, `string`, `bool`, `object`, `any`, `id` (a numeric string), `status` (one of
+//! The type words: `int`, `number` (any JSON number), `string`, `bool`, `object`, `any`, `id` (a numeric string), `status` (one of
 //! the four task statuses), `url` (an absolute http(s) URL), `seconds` (a decimal number of
 //! seconds as a string). A trailing `?` makes a key optional; a one-element array is a list of
 //! that shape; a string naming another shape refers to it.
@@ -62,6 +62,13 @@ fn check_word(shapes: &Map<String, Value>, word: &str, v: &Value, at: &str) -> R
                 Ok(())
             } else {
                 bad("an integer")
+            }
+        }
+        "number" => {
+            if v.is_number() {
+                Ok(())
+            } else {
+                bad("a number")
             }
         }
         "string" => {

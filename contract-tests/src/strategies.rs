@@ -241,7 +241,13 @@ pub fn capability_breaks(c: &Contract, endpoint: &str) -> Vec<CapBreak> {
 
 fn mutations(c: &Contract, endpoint: &str) -> BoxedStrategy<Mutation> {
     let ep = c.endpoint(endpoint);
-    let mut options: Vec<BoxedStrategy<Mutation>> = vec![Just(Mutation::None).boxed()];
+    // A stateful endpoint's valid body may be refused for what earlier calls did: only broken
+    // bodies are sent to it.
+    let mut options: Vec<BoxedStrategy<Mutation>> = if ep.stateful {
+        Vec::new()
+    } else {
+        vec![Just(Mutation::None).boxed()]
+    };
     for (path, f) in field_paths(&ep.fields) {
         // A legacy alias "behaves like an empty model_name" (§1.5): what an odd value of it does
         // is not documented.
@@ -263,6 +269,18 @@ fn mutations(c: &Contract, endpoint: &str) -> BoxedStrategy<Mutation> {
             options.push(
                 (1usize..40)
                     .prop_map(move |k| Mutation::TooLong(p2.clone(), k))
+                    .boxed(),
+            );
+        }
+        // A number with only a lower bound (a frame index from 0) is broken below it.
+        if let (Some(min), None, OutOfRange::Reject, Ty::Number | Ty::Integer) =
+            (f.min, f.max, f.out_of_range, f.ty)
+        {
+            let p2 = p.clone();
+            let step = if f.ty == Ty::Integer { 1.0 } else { 0.1 };
+            options.push(
+                (((min - 20.0) / step).round() as i64..(min / step).round() as i64)
+                    .prop_map(move |t| Mutation::OutOfRange(p2.clone(), t as f64 * step))
                     .boxed(),
             );
         }
@@ -712,7 +730,8 @@ pub fn body_case_with<S: AsRef<str>>(
             (crate::bodies::valid_body(c, e, opts), mutations(c, e))
                 .prop_filter_map("the mutation does not apply to this body", move |(b, m)| {
                     let body = apply(&c3, &name, b, &m)?;
-                    aimed(&c3, &name, &body, &m).then(|| BodyCase {
+                    let judged = !c3.endpoint(&name).stateful || !c3.judge(&name, &body).accepted();
+                    (judged && aimed(&c3, &name, &body, &m)).then(|| BodyCase {
                         endpoint: name.clone(),
                         body,
                         mutation: m,

@@ -43,6 +43,7 @@ fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
             "image_generation",
             "lip_sync",
             "motion_control",
+            "multi_elements",
             "multi_image2image",
             "multi_image2video",
             "omni_image",
@@ -85,6 +86,7 @@ fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
             "image_generation_list",
             "lip_sync_list",
             "motion_control_list",
+            "multi_elements_list",
             "multi_image2image_list",
             "multi_image2video_list",
             "omni_image_list",
@@ -97,11 +99,12 @@ fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
             "virtual_try_on_list"
         ]
     );
-    // 20 families' creates, TTS, and the synchronous image-recognize and identify-face.
-    assert_eq!(c.creates().len(), 23);
+    // 21 families' creates, TTS, the synchronous image-recognize and identify-face, and the
+    // five selection helpers of multi-elements.
+    assert_eq!(c.creates().len(), 29);
     assert!(c.creates().contains(&"omni_video_create".to_string()));
     assert!(c.creates().contains(&"omni_image_create".to_string()));
-    assert_eq!(c.gets().len(), 20);
+    assert_eq!(c.gets().len(), 21);
     // Paths are exact (kling-mock's registry is matched to the families by create path).
     let paths: Vec<&str> = c
         .families
@@ -115,6 +118,7 @@ fn families_name_their_endpoints_and_their_examples_are_valid_creates() {
         "/v1/videos/video-extend",
         "/v1/videos/motion-control",
         "/v1/videos/omni-video",
+        "/v1/videos/multi-elements",
     ] {
         assert!(paths.contains(&p), "{p}");
     }
@@ -1029,5 +1033,122 @@ fn a_series_example_is_a_valid_series_with_every_amount() {
         assert_eq!(c.judge(&f.create, &b), Verdict::Accept, "{amount}");
         let e = crate::image_models::expected(&c, f, &b);
         assert_eq!(e.results, "series_images");
+    }
+}
+
+// ---- multi-elements video editing (kling-api.md §5.6) ----
+
+const MULTI: &str = "multi_elements_create";
+
+fn multi(edit_mode: &str, images: usize) -> Value {
+    let image = json!({"image": crate::bodies::SAMPLE_IMAGE_URL});
+    let mut b = json!({
+        "session_id": "827964097668337738",
+        "edit_mode": edit_mode,
+        "prompt": "edit <<<video_1>>> with <<<image_1>>>",
+    });
+    if images > 0 {
+        b["image_list"] = Value::Array(vec![image; images]);
+    }
+    b
+}
+
+#[test]
+fn multi_elements_counts_images_per_edit_mode() {
+    let c = Contract::load().unwrap();
+    for (mode, n) in [
+        ("addition", 1),
+        ("addition", 2),
+        ("swap", 1),
+        ("removal", 0),
+    ] {
+        assert_eq!(
+            c.judge(MULTI, &multi(mode, n)),
+            Verdict::Accept,
+            "{mode} {n}"
+        );
+    }
+    for (mode, n) in [
+        ("addition", 0),
+        ("addition", 3),
+        ("swap", 0),
+        ("swap", 2),
+        ("removal", 1),
+    ] {
+        refused_by(&c, MULTI, multi(mode, n), "image_list");
+    }
+    let mut b = multi("addition", 1);
+    b["image_list"] = json!([]);
+    refused_by(&c, MULTI, b, "image_list");
+    // The rule breaks are cross-field: 1201 naming image_list.
+    let Verdict::Reject(r) = c.judge(MULTI, &multi("swap", 2)) else {
+        panic!("swap with two images accepted");
+    };
+    assert!(r.cross_field(), "{r}");
+}
+
+#[test]
+fn multi_elements_fields_follow_the_document() {
+    let c = Contract::load().unwrap();
+    for (field, value) in [
+        ("edit_mode", json!("replace")),
+        ("duration", json!("7")),
+        ("mode", json!("ultra")),
+        ("model_name", json!("kling-v2-6")),
+        ("prompt", json!("长".repeat(2501))),
+        ("negative_prompt", json!("长".repeat(2501))),
+    ] {
+        let mut b = multi("addition", 1);
+        b[field] = value;
+        refused_by(&c, MULTI, b, field);
+    }
+    for field in ["session_id", "edit_mode", "prompt"] {
+        let mut b = multi("removal", 0);
+        b.as_object_mut().unwrap().remove(field);
+        refused_by(&c, MULTI, b, field);
+    }
+    let mut b = multi("swap", 1);
+    b["duration"] = json!(10);
+    b["mode"] = json!("pro");
+    assert_eq!(c.judge(MULTI, &b), Verdict::Accept);
+}
+
+#[test]
+fn the_selection_helpers_judge_frames_and_points() {
+    let c = Contract::load().unwrap();
+    let add = "multi_elements_add_selection";
+    let ok = json!({"session_id": "1", "frame_index": 0, "points": [{"x": 0.5, "y": 0.25}]});
+    assert_eq!(c.judge(add, &ok), Verdict::Accept);
+    let points = |n: usize| Value::Array(vec![json!({"x": 0.1, "y": 0.9}); n]);
+    for (field, value) in [
+        ("frame_index", json!(-1)),
+        ("frame_index", json!(1.5)),
+        ("frame_index", json!("0")),
+        ("points", json!([])),
+        ("points", points(11)),
+        ("points", json!([{"x": 1.2, "y": 0.5}])),
+        ("points", json!([{"x": 0.5, "y": -0.1}])),
+        ("points", json!([{"x": 0.5}])),
+    ] {
+        let mut b = ok.clone();
+        b[field] = value;
+        assert!(!c.judge(add, &b).accepted(), "{b}");
+    }
+    assert!(c.endpoint("multi_elements_delete_selection").stateful);
+    let (owner, needs) = c.needs_of(add).unwrap();
+    assert_eq!(owner, add);
+    let call = needs["session_id"].from_call.as_ref().unwrap();
+    assert!(call.fresh);
+    assert_eq!(call.endpoint, "multi_elements_init_selection");
+    let fam = c.family("multi_elements").unwrap();
+    let then = &fam.needs["session_id"].from_call.as_ref().unwrap().then;
+    assert_eq!(then[0].endpoint, add);
+    assert_eq!(then[0].take["session_id"], "session_id");
+    for e in [
+        "multi_elements_init_selection",
+        "multi_elements_clear_selection",
+        "multi_elements_preview_selection",
+    ] {
+        assert!(!c.judge(e, &json!({})).accepted(), "{e}");
     }
 }

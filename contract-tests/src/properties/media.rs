@@ -124,6 +124,9 @@ pub struct Expected {
     pub audio: Option<bool>,
     /// The requested duration, seconds.
     pub requested: Option<f64>,
+    /// The lengths the requested duration allows, seconds, where the result follows an input
+    /// (`media.duration_ranges`: multi-elements' "5" is 2-5 s); then `requested` is `None`.
+    pub range: Option<(f64, f64)>,
     /// What the spec is for (for messages): model, mode, aspect ratio.
     pub what: String,
 }
@@ -166,6 +169,15 @@ pub fn expected(ctx: &Ctx, f: &Family, body: &Value) -> Expected {
             .and_then(|d| d.parse().ok()),
         ..Expected::default()
     };
+    if let Some([lo, hi]) = media
+        .duration
+        .as_deref()
+        .and_then(text)
+        .and_then(|d| media.duration_ranges.get(&d).copied())
+    {
+        e.requested = None;
+        e.range = Some((lo, hi));
+    }
     // A video made for a source (video to audio, lip-sync: a video; avatar: an audio): the
     // source's length, and a source video's size and rate.
     if media.from_source {
@@ -239,7 +251,8 @@ pub fn expected(ctx: &Ctx, f: &Family, body: &Value) -> Expected {
     e
 }
 
-fn fetch(ctx: &Ctx, url: &str, reply: &Reply) -> Result<Vec<u8>, TestCaseError> {
+/// Fetch a result URL: HTTP 200 and not empty.
+pub fn fetch(ctx: &Ctx, url: &str, reply: &Reply) -> Result<Vec<u8>, TestCaseError> {
     let (status, bytes) = ctx.target.fetch(url).map_err(|e| fail(e, reply))?;
     ensure(
         status == 200,
@@ -279,6 +292,13 @@ pub fn check_video(
         ensure(
             (declared - req).abs() <= 0.5,
             format!("{url} is declared {declared}s long, {req}s were asked for"),
+            reply,
+        )?;
+    }
+    if let Some((lo, hi)) = want.range {
+        ensure(
+            declared >= lo - 0.5 && declared <= hi + 0.5,
+            format!("{url} is declared {declared}s long, the duration asked for makes {lo}-{hi}s"),
             reply,
         )?;
     }

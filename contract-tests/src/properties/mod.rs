@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod media;
 pub mod paging;
 pub mod references;
+pub mod selection;
 pub mod validation;
 pub mod voices;
 
@@ -33,7 +34,7 @@ pub struct Property {
 }
 
 /// Every property, in report order.
-pub const ALL: [Property; 12] = [
+pub const ALL: [Property; 13] = [
     Property {
         name: "envelope",
         checks: "every answer has the documented envelope, types and HTTP status for its code; errors carry no data",
@@ -99,6 +100,12 @@ pub const ALL: [Property; 12] = [
         checks: "a video_id that names nothing, another account's video or the id of an unfinished task is refused (400 / 1201) by every family that takes a video_id",
         billable: true,
         run: references::run,
+    },
+    Property {
+        name: "selection",
+        checks: "the multi-elements selection helpers, walked in order: init-selection's numbers agree and its normalized video decodes; add-selection's masks are of the video's size, their PNG and RLE agree, cover the clicked points; delete, the ten-point and ten-frame limits, clear and preview (MP4s and a cover that decode) as documented; foreign and unknown sessions refused",
+        billable: true,
+        run: selection::run,
     },
     Property {
         name: "media",

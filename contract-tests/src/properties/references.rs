@@ -11,12 +11,16 @@
 //! alone. The body is the family's example with the probed id in the field; every other value it
 //! needs is made as usual. The accepted case (the caller's own finished video) is the lifecycle and
 //! media properties' business: every one of their tasks of these families uses one.
+//!
+//! A session is used the same way: a family whose `needs` take a `session_id` from a synchronous
+//! call (multi-elements from init-selection, §5.6; advanced lip-sync from identify-face, §5.8
+//! (c)) refuses with 400 / 1201, naming the field, a session id that names nothing and another
+//! account's session.
 
 use super::{billable_cases, check_envelope, ensure, need_budget, prepared};
 use crate::ctx::Ctx;
 use crate::model::Family;
 use crate::report::{PropError, PropResult, check};
-use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Value, json};
 
@@ -112,6 +116,65 @@ pub fn video_id_users(ctx: &Ctx) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// The (family, field) pairs whose field takes a session another call opened (`needs` from a
+/// call, `result_field: "session_id"`).
+pub fn session_users(ctx: &Ctx) -> Vec<(usize, String)> {
+    ctx.contract
+        .families
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| {
+            f.needs
+                .iter()
+                .filter(|(field, n)| {
+                    n.from_call.is_some()
+                        && n.result_field == "session_id"
+                        && crate::model::at_path(&f.example, field).is_some()
+                })
+                .map(move |(field, _)| (i, field.clone()))
+        })
+        .collect()
+}
+
+fn session_case(ctx: &Ctx, f: &Family, field: &str, probe: Probe) -> Result<(), TestCaseError> {
+    let (value, what) = match probe {
+        Probe::Foreign => {
+            let mut theirs = crate::bodies::example_with_stand_ins(&ctx.contract, f);
+            crate::model::set_at_path(
+                &mut theirs,
+                field,
+                Value::from(crate::model::need_placeholder(field)),
+            );
+            let theirs = prepared(ctx, &f.create, 1, theirs)?;
+            let value = crate::model::at_path(&theirs, field)
+                .cloned()
+                .unwrap_or_default();
+            (value, "another account's session")
+        }
+        _ => (json!(UNKNOWN_VIDEO), "a session id that names nothing"),
+    };
+    let body = body_with(ctx, f, field, value)?;
+    let r = ctx.send_refused(&f.create, 0, body);
+    check_envelope(ctx, &r, "created")?;
+    ensure(
+        r.status == 400 && r.code() == Some(1201),
+        format!("{} with {what} in {field} must be 400 / 1201", f.name),
+        &r,
+    )?;
+    let message = r.body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    ensure(
+        message.contains(field) || message.contains(&field.replace('_', " ")),
+        format!(
+            "{} refused {what} in {field} without naming {field}",
+            f.name
+        ),
+        &r,
+    )
+}
+
 /// The family's example, its other needs made, with `value` in `field`.
 fn body_with(ctx: &Ctx, f: &Family, field: &str, value: Value) -> Result<Value, TestCaseError> {
     let mut body = crate::bodies::example_with_stand_ins(&ctx.contract, f);
@@ -174,38 +237,38 @@ fn run_case(ctx: &Ctx, f: &Family, field: &str, probe: Probe) -> Result<(), Test
 /// Run the property.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
     need_budget(ctx, 1)?;
-    let users: Vec<Target> = video_id_users(ctx)
-        .into_iter()
-        .map(|(f, field)| Target::Family(f, field))
-        .chain(
-            video_id_calls(ctx)
-                .into_iter()
-                .map(|(e, field)| Target::Call(e, field)),
-        )
-        .collect();
-    if users.is_empty() {
+    let all = [Probe::Unknown, Probe::Foreign, Probe::Unfinished];
+    let mut cases: Vec<(Target, Probe)> = Vec::new();
+    for (f, field) in video_id_users(ctx) {
+        cases.extend(all.map(|p| (Target::Family(f, field.clone()), p)));
+    }
+    for (e, field) in video_id_calls(ctx) {
+        cases.extend(all.map(|p| (Target::Call(e.clone(), field.clone()), p)));
+    }
+    // A session has no unfinished state: it is open from the call's answer.
+    for (f, field) in session_users(ctx) {
+        cases.extend(
+            [Probe::Unknown, Probe::Foreign].map(|p| (Target::Session(f, field.clone()), p)),
+        );
+    }
+    if cases.is_empty() {
         return Err(PropError::Skipped(
-            "no family or call takes a video_id of another task".into(),
+            "no family or call takes a video_id of another task or a session".into(),
         ));
     }
-    let strategy = (
-        proptest::sample::select(users),
-        prop_oneof![
-            Just(Probe::Unknown),
-            Just(Probe::Foreign),
-            Just(Probe::Unfinished),
-        ],
-    );
     check(
         ctx,
         seed,
         billable_cases(ctx).min(12),
-        strategy,
+        proptest::sample::select(cases),
         |(target, probe)| match target {
             Target::Family(family, field) => {
                 run_case(ctx, &ctx.contract.families[family], &field, probe)
             }
             Target::Call(endpoint, field) => call_case(ctx, &endpoint, &field, probe),
+            Target::Session(family, field) => {
+                session_case(ctx, &ctx.contract.families[family], &field, probe)
+            }
         },
     )
 }
@@ -217,4 +280,6 @@ pub enum Target {
     Family(usize, String),
     /// A synchronous endpoint and its field.
     Call(String, String),
+    /// A family (an index into the oracle's families) and its field holding a session.
+    Session(usize, String),
 }

@@ -74,8 +74,8 @@ pub fn judge_and_send(ctx: &Ctx, case: Case) -> Result<(), TestCaseError> {
             // A value another family's task provides may still be its stand-in (no budget to
             // make the task): a message may name that field instead.
             let stand_ins: Vec<String> = c
-                .family_of_create(&b.endpoint)
-                .map(|f| f.needs.keys().cloned().collect())
+                .needs_of(&b.endpoint)
+                .map(|(_, n)| n.keys().cloned().collect())
                 .unwrap_or_default();
             check_expectation(
                 ctx,
