@@ -21,7 +21,7 @@
 //!
 //! 1. `error`, `clock`, `ids`, `churn`, `dirty`;
 //! 2. `wire` (the envelope);
-//! 3. `auth`, `media`, `voices`, `elements`;
+//! 3. `auth`, `media`, `voices`, `elements`, `sessions`;
 //! 4. `engine` (generic over kinds);
 //! 5. `kinds` (one file per kind, and the registry);
 //! 6. `control`;
@@ -54,6 +54,7 @@
 //!   foreign inputs (`--fetch-inputs`) under the callback rules.
 //! * [`voices`]: official voice catalogues and the custom voice registry.
 //! * [`elements`]: the registry of the elements callers create (advanced and legacy).
+//! * [`sessions`]: the state synchronous helpers keep between calls (multi-elements' selection).
 //! * [`media`]: synthesised WAV/MP3 files, MP4 videos and PNG/JPEG images behind result URLs,
 //!   the cache of made files; generated media ids.
 //! * [`clock`]: the only source of "now" (real, or frozen and advanced by hand).
@@ -84,6 +85,7 @@ pub mod kinds;
 pub mod media;
 pub mod openapi;
 pub mod persist;
+pub mod sessions;
 pub mod state;
 pub mod tls;
 pub mod voices;

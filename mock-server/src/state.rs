@@ -93,6 +93,8 @@ pub struct Shared {
     pub custom_voices: CustomVoices,
     /// Created elements (advanced and legacy).
     pub elements: Elements,
+    /// Sessions of synchronous helpers (multi-elements' selection).
+    pub sessions: crate::sessions::Sessions,
     /// Control-plane rules (faults, latency, outcomes) and the request journal.
     pub control: crate::control::Control,
     /// Downloads of foreign input images, when `--fetch-inputs` is on (`None`: never fetched).
@@ -105,6 +107,7 @@ impl Shared {
         self.engine.track_changes();
         self.custom_voices.dirty.enable();
         self.elements.dirty.enable();
+        self.sessions.dirty.enable();
         self.media.added.enable();
     }
 
@@ -118,6 +121,7 @@ impl Shared {
             voices: &self.voices,
             custom_voices: &self.custom_voices,
             elements: &self.elements,
+            sessions: &self.sessions,
             engine: &self.engine,
         }
     }
@@ -140,7 +144,7 @@ impl Shared {
         }
     }
 
-    /// Forget tasks, voices, elements, media ids and journal entries of account `idx` (`access_key`), or of
+    /// Forget tasks, voices, elements, sessions, media ids and journal entries of account `idx` (`access_key`), or of
     /// every account; with `rules`, also restore the startup faults, latency, outcomes and
     /// lifecycles.
     pub fn reset(&self, idx: Option<u32>, access_key: Option<&str>, rules: bool) {
@@ -148,6 +152,7 @@ impl Shared {
         self.apply_account_settings(idx);
         self.custom_voices.clear(idx);
         self.elements.clear(idx);
+        self.sessions.clear(idx);
         self.media.clear_items(idx);
         match access_key {
             Some(ak) => self.control.journal.clear_account(ak),
@@ -247,6 +252,7 @@ impl AppState {
             voices,
             custom_voices: CustomVoices::default(),
             elements: Elements::default(),
+            sessions: Default::default(),
             control,
             downloads,
         }));

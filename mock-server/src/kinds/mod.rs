@@ -29,6 +29,7 @@ pub mod image_recognize;
 pub mod images_generations;
 pub mod lip_sync;
 pub mod motion_control;
+pub mod multi_elements;
 pub mod multi_image2image;
 pub mod multi_image2video;
 pub mod omni_image;
@@ -53,7 +54,7 @@ pub use crate::engine::{KindResult, TaskResult};
 pub use crate::ids::KindId;
 
 /// The registry: every kind the mock serves, in the order they are listed and routed.
-pub static ALL: [&KindSpec; 24] = [
+pub static ALL: [&KindSpec; 25] = [
     &custom_voice::SPEC,
     &text_to_audio::SPEC,
     &video_to_audio::SPEC,
@@ -62,6 +63,7 @@ pub static ALL: [&KindSpec; 24] = [
     &image2video::SPEC,
     &multi_image2video::SPEC,
     &video_extend::SPEC,
+    &multi_elements::SPEC,
     &motion_control::SPEC,
     &omni_video::SPEC,
     &effects::SPEC,
@@ -190,6 +192,8 @@ pub struct Ctx<'a> {
     pub custom_voices: &'a crate::voices::CustomVoices,
     /// Created elements (advanced and legacy).
     pub elements: &'a crate::elements::Elements,
+    /// Sessions of synchronous helpers (multi-elements' selection).
+    pub sessions: &'a crate::sessions::Sessions,
     /// The task engine (result URLs' base, billing, other tasks of the caller).
     pub engine: &'a crate::engine::Engine,
 }
@@ -466,7 +470,7 @@ mod tests {
         }
         assert_eq!(
             KindId::task_slugs(),
-            "custom-voice, text-to-audio, video-to-audio, text2video, image2video, multi-image2video, video-extend, motion-control, omni-video, effects, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, advanced-element, lip-sync, advanced-lip-sync, avatar",
+            "custom-voice, text-to-audio, video-to-audio, text2video, image2video, multi-image2video, video-extend, multi-elements, motion-control, omni-video, effects, image-generation, omni-image, multi-image2image, image-expand, virtual-try-on, ai-multi-shot, advanced-element, lip-sync, advanced-lip-sync, avatar",
             "the asynchronous kinds, in registry order"
         );
     }

@@ -1,7 +1,7 @@
 //! `--state-file`: the state in an embedded SQLite database, written as it changes.
 //!
 //! * **What is kept**: tasks (with their external ids, pending transitions and planned results),
-//!   custom voices, elements, generated media files and media ids, accounts, their packs, balances and
+//!   custom voices, elements, sessions of the selection helpers, generated media files and media ids, accounts, their packs, balances and
 //!   limits, the id counter and the clock. Media bytes are not stored: a file is synthesised from
 //!   its recorded parameters when fetched, so every result URL stays servable.
 //! * **How it is written**: the parts of the state note what changes (`crate::dirty`); a writer
@@ -61,10 +61,13 @@ CREATE TABLE tasks(id INTEGER PRIMARY KEY, account INTEGER NOT NULL, kind TEXT N
                    updated_at INTEGER NOT NULL, body BLOB NOT NULL, result BLOB NOT NULL);
 ";
 
-/// The elements table. Added after layout 3 was first written: a store without it gets it when
-/// opened (`IF NOT EXISTS`), so layout 3 stores of older builds are still read as they are.
-/// `body` is the element as JSON, its `account` being the store's account position.
-const ELEMENTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS elements(element_id INTEGER PRIMARY KEY, \
+/// The elements and sessions tables. Added after layout 3 was first written: a store without them
+/// gets them when opened (`IF NOT EXISTS`), so layout 3 stores of older builds are still read as
+/// they are. `body` is the element or session as JSON, its `account` being the store's account
+/// position.
+const LATER_TABLES: &str = "CREATE TABLE IF NOT EXISTS elements(element_id INTEGER PRIMARY KEY, \
+                              account INTEGER NOT NULL, body TEXT NOT NULL); \
+                              CREATE TABLE IF NOT EXISTS sessions(session_id INTEGER PRIMARY KEY, \
                               account INTEGER NOT NULL, body TEXT NOT NULL);";
 
 /// A task row's fields besides its columns (postcard).
@@ -206,7 +209,7 @@ impl Store {
     fn create(state: &AppState, path: &Path) -> Result<Store, String> {
         let conn = Store::writable(path)?;
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA} {ELEMENTS_TABLE} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {LAYOUT}; COMMIT;"
+            "BEGIN; {SCHEMA} {LATER_TABLES} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {LAYOUT}; COMMIT;"
         ))
         .map_err(|e| format!("cannot create state file {}: {e}", path.display()))?;
         state.track_changes();
@@ -324,7 +327,7 @@ impl Store {
         let t_check = t0.elapsed();
         let bad = |why: String| refusal(path, why);
         let conn = Store::writable(path)?;
-        conn.execute_batch(ELEMENTS_TABLE).map_err(sql)?;
+        conn.execute_batch(LATER_TABLES).map_err(sql)?;
         let mut store = Store::empty(conn, path);
         let s: &Shared = state;
         let live_of = store.read_positions(s)?;
@@ -375,6 +378,19 @@ impl Store {
                         .map_err(|e| bad(format!("it is corrupt (element {id}: {e})")))?;
                 element.account = live(r.get(1).map_err(sql)?)?;
                 s.elements.register(id as u64, element);
+            }
+            let mut st = store
+                .conn
+                .prepare("SELECT session_id, account, body FROM sessions")
+                .map_err(sql)?;
+            let mut rows = st.query([]).map_err(sql)?;
+            while let Some(r) = rows.next().map_err(sql)? {
+                let id: i64 = r.get(0).map_err(sql)?;
+                let mut session: crate::sessions::Session =
+                    serde_json::from_str(r.get_ref(2).map_err(sql)?.as_str().map_err(sql)?)
+                        .map_err(|e| bad(format!("it is corrupt (session {id}: {e})")))?;
+                session.account = live(r.get(1).map_err(sql)?)?;
+                s.sessions.put(id as u64, session, now);
             }
             let hint = |key: &str| -> usize {
                 store
@@ -576,6 +592,7 @@ impl Store {
             tasks: s.engine.changed_tasks(),
             voices: s.custom_voices.dirty.take(),
             elements: s.elements.dirty.take(),
+            sessions: s.sessions.dirty.take(),
             billing: s.engine.billing.dirty.take(),
             media: s.media.added.take(),
             rewrite: s
@@ -590,6 +607,7 @@ impl Store {
                 s.engine.billing.dirty.mark_all(c.billing);
                 s.custom_voices.dirty.mark_all(c.voices);
                 s.elements.dirty.mark_all(c.elements);
+                s.sessions.dirty.mark_all(c.sessions);
                 s.media.added.mark_all(c.media);
                 if c.rewrite {
                     s.media
@@ -614,6 +632,7 @@ impl Store {
             tasks,
             voices,
             elements,
+            sessions,
             billing,
             media,
             rewrite,
@@ -680,6 +699,28 @@ impl Store {
                     }
                     None => {
                         tx.prepare_cached("DELETE FROM elements WHERE element_id = ?1")
+                            .map_err(sql)?
+                            .execute([id as i64])
+                            .map_err(sql)?;
+                    }
+                }
+            }
+            for &id in sorted_unique(sessions).iter() {
+                match s.sessions.entry(id) {
+                    Some(mut e) => {
+                        let pos = ix.pos(&tx, s, e.account)?;
+                        e.account = pos as u32;
+                        let body = serde_json::to_string(&e).map_err(|e| e.to_string())?;
+                        tx.prepare_cached(
+                            "INSERT OR REPLACE INTO sessions(session_id, account, body) \
+                             VALUES (?1, ?2, ?3)",
+                        )
+                        .map_err(sql)?
+                        .execute(params![id as i64, pos, body])
+                        .map_err(sql)?;
+                    }
+                    None => {
+                        tx.prepare_cached("DELETE FROM sessions WHERE session_id = ?1")
                             .map_err(sql)?
                             .execute([id as i64])
                             .map_err(sql)?;
@@ -958,6 +999,7 @@ struct Changes {
     tasks: Vec<u64>,
     voices: Vec<u64>,
     elements: Vec<u64>,
+    sessions: Vec<u64>,
     billing: Vec<u32>,
     media: Vec<MediaChange>,
     rewrite: bool,

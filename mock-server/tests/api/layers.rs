@@ -12,7 +12,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["error", "clock", "ids", "churn", "dirty"],
     &["wire"],
-    &["auth", "media", "voices", "elements"],
+    &["auth", "media", "voices", "elements", "sessions"],
     &["engine"],
     &["kinds"],
     &["control"],

@@ -25,6 +25,7 @@ mod latency;
 mod layers;
 mod lifecycle;
 mod media;
+mod multi_elements;
 mod openapi;
 mod paging;
 mod persistence;
