@@ -236,6 +236,9 @@ pub struct Endpoint {
     /// only the bodies its fields refuse.
     #[serde(default)]
     pub stateful: bool,
+    /// The family a synchronous endpoint serves (the selection helpers: multi-elements): left
+    /// out with it by [`Contract::only_families`].
+    pub part_of: Option<String>,
 }
 
 /// A value one family takes from a task of another: `video_id` (video-extend) from a finished
@@ -678,6 +681,13 @@ impl Contract {
             }
         }
         for (name, ep) in &e.endpoints {
+            if let Some(f) = &ep.part_of
+                && !families.iter().any(|g| &g.name == f)
+            {
+                return Err(format!(
+                    "endpoints.json: endpoint {name} is part of unknown family {f}"
+                ));
+            }
             for (field, need) in &ep.needs {
                 let call = need.from_call.as_ref().ok_or(format!(
                     "endpoints.json: endpoint {name} needs {field} from no call (only from_call)"
@@ -707,7 +717,7 @@ impl Contract {
     }
 
     /// Keep only the named families, and drop the endpoints only the others use (a target that
-    /// serves some families). Families another kept one needs are kept too, and so are the
+    /// serves some families; a synchronous endpoint `part_of` a dropped family goes with it). Families another kept one needs are kept too, and so are the
     /// custom-voice and text-to-audio families, which the voices and media properties call by
     /// name.
     pub fn only_families(&mut self, names: &[String]) -> Result<(), String> {
@@ -748,8 +758,10 @@ impl Contract {
             .flat_map(endpoints)
             .collect();
         self.families.retain(|f| keep.contains(&f.name));
-        self.endpoints
-            .retain(|n, _| !dropped.contains(n) || kept.contains(n));
+        self.endpoints.retain(|n, e| {
+            (!dropped.contains(n) || kept.contains(n))
+                && e.part_of.as_ref().is_none_or(|f| keep.contains(f))
+        });
         Ok(())
     }
 

@@ -23,7 +23,7 @@ fn every_property_holds_for_the_in_process_mock() {
         ..Default::default()
     })
     .unwrap();
-    assert_eq!(r.reports.len(), 12);
+    assert_eq!(r.reports.len(), 13);
     for p in &r.reports {
         assert!(
             matches!(p.outcome, Outcome::Passed { cases } if cases >= 1),
@@ -58,6 +58,7 @@ fn with_no_budget_only_the_free_properties_run_and_nothing_is_billed() {
         "isolation",
         "voices",
         "callbacks",
+        "selection",
         "media",
     ] {
         assert!(

@@ -1144,6 +1144,13 @@ fn the_selection_helpers_judge_frames_and_points() {
     let then = &fam.needs["session_id"].from_call.as_ref().unwrap().then;
     assert_eq!(then[0].endpoint, add);
     assert_eq!(then[0].take["session_id"], "session_id");
+    // The helpers go with their family when a run checks only some families.
+    let mut narrow = c.clone();
+    narrow.only_families(&["text2video".to_string()]).unwrap();
+    assert!(!narrow.endpoints.contains_key(add));
+    let mut wide = c.clone();
+    wide.only_families(&["multi_elements".to_string()]).unwrap();
+    assert!(wide.endpoints.contains_key(add));
     for e in [
         "multi_elements_init_selection",
         "multi_elements_clear_selection",

@@ -21,7 +21,9 @@
 //! and has a source video's frame size and rate; video to audio's `audios` (MP3 and WAV) decode
 //! to their declared lengths, which are the video's (an MP3 may be padded by 0.1 s). A result
 //! shape without `duration` (effects: §5.10 lists `{id, url, watermark_url}`) is measured against
-//! the requested `input.duration`. Image recognition (synchronous, §5.11) answers segmentations of
+//! the requested `input.duration`. A result that follows an input video (`media.duration_ranges`:
+//! multi-elements, §5.6: duration 5 edits a 2-5 s video, 10 one of 7-10 s) is declared within
+//! that range (give or take half a second). Image recognition (synchronous, §5.11) answers segmentations of
 //! the four documented types, and the mask of each part it contains decodes as a PNG or JPEG.
 
 use super::{billable_cases, check_envelope, create_ok, ensure, fail, need_budget, prepared};

@@ -40,6 +40,10 @@ pub enum Probe {
 
 /// A synchronous endpoint's `video_id` fields (`external`: they name a video on the target).
 pub fn video_id_calls(ctx: &Ctx) -> Vec<(String, String)> {
+    // The probes make text-to-video tasks (a run of some families may have left it out).
+    if ctx.contract.family("text2video").is_none() {
+        return Vec::new();
+    }
     ctx.contract
         .endpoints
         .iter()

@@ -574,7 +574,7 @@ pub fn walk(ctx: &Ctx, w: &Walk) -> Result<(), TestCaseError> {
 /// Run the property: skipped when the oracle has no selection helpers (`--family` without
 /// multi-elements) or nothing can be billed.
 pub fn run(ctx: &Ctx, seed: [u8; 32]) -> PropResult {
-    if ctx.contract.endpoints.get(INIT).is_none() {
+    if !ctx.contract.endpoints.contains_key(INIT) {
         return Err(crate::report::PropError::Skipped(
             "the oracle has no selection helpers".into(),
         ));

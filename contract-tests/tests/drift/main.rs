@@ -436,3 +436,40 @@ fn elements_fails_when_a_deleted_element_is_still_accepted() {
         &["advanced_custom_elements", "image_generation"],
     );
 }
+
+// ---- multi-elements video editing (kling-api.md §5.6) ----------------------------------------
+
+#[test]
+fn selection_fails_when_a_png_mask_is_not_the_videos_size() {
+    assert_caught_in(
+        "selection",
+        Mutation::PngMaskOtherSize,
+        2,
+        "png_mask.size",
+        &["multi_elements"],
+    );
+}
+
+#[test]
+fn media_fails_when_a_multi_elements_video_has_no_session_id() {
+    assert_caught_in(
+        "media",
+        Mutation::DropSessionIdFromResults,
+        8,
+        "session_id: missing",
+        &["multi_elements"],
+    );
+}
+
+#[test]
+fn validation_fails_when_a_swap_with_two_images_is_accepted() {
+    // A swap with two or three images is one body case in a few hundred.
+    let message = assert_caught_in(
+        "validation",
+        Mutation::AcceptSwapWithTwoImages,
+        1500,
+        "the target accepted it",
+        &["multi_elements"],
+    );
+    assert!(message.contains("image_list"), "{message}");
+}

@@ -114,7 +114,18 @@ pub enum Mutation {
     AcceptAnyVideoId,
     /// Every PNG served (image recognition's masks among them) is not a picture.
     MasksNotImages,
+    /// The `png_mask` of every selection mask (add- and delete-selection) says half the video's
+    /// height and width.
+    PngMaskOtherSize,
+    /// A multi-elements result's videos lose their `session_id`.
+    DropSessionIdFromResults,
+    /// A multi-elements create with `edit_mode: swap` and two images or more, refused by the
+    /// mock, is answered as created.
+    AcceptSwapWithTwoImages,
 }
+
+/// Multi-elements video editing (its create, queries and lists).
+pub const MULTI_ELEMENTS: &str = "/v1/videos/multi-elements";
 
 /// Video to audio.
 pub const VIDEO_TO_AUDIO: &str = "/v1/audio/video-to-audio";
@@ -370,6 +381,21 @@ impl Mutation {
                 }
             }),
             Mutation::AcceptDeletedElements => accept_deleted_elements(call, answer, memory),
+            Mutation::PngMaskOtherSize => png_mask_other_size(call, answer),
+            Mutation::DropSessionIdFromResults => drop_session_id_from_results(call, answer),
+            Mutation::AcceptSwapWithTwoImages => {
+                let swap_of_many = call.body["edit_mode"] == "swap"
+                    && call.body["image_list"]
+                        .as_array()
+                        .is_some_and(|a| a.len() >= 2);
+                if call.method == "POST"
+                    && call.path == MULTI_ELEMENTS
+                    && swap_of_many
+                    && answer.status == 400
+                {
+                    *answer = Answer::success(created_data(call));
+                }
+            }
         }
     }
 }
@@ -744,5 +770,54 @@ fn video_status_running(call: &Call, answer: &mut Answer) {
         .filter(|t| t["task_status"] == "processing")
     {
         task["task_status"] = json!("running");
+    }
+}
+
+// ---- multi-elements ------------------------------------------------------------------------
+
+/// Every `png_mask.size` of a selection answer is halved (`[h / 2, w / 2]`).
+fn png_mask_other_size(call: &Call, answer: &mut Answer) {
+    let selection = ["add-selection", "delete-selection"]
+        .iter()
+        .any(|s| call.path == format!("{MULTI_ELEMENTS}/{s}"));
+    if call.method != "POST" || !selection || !answer.is_success() {
+        return;
+    }
+    for m in answer.body["data"]
+        .pointer_mut("/res/rle_mask_list")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let half: Vec<Value> = m["png_mask"]["size"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| json!(x.as_u64().unwrap_or(2) / 2))
+            .collect();
+        m["png_mask"]["size"] = Value::Array(half);
+    }
+}
+
+/// The videos of multi-elements tasks (single queries and lists) lose their `session_id`.
+fn drop_session_id_from_results(call: &Call, answer: &mut Answer) {
+    if call.method != "GET" || !call.path.starts_with(MULTI_ELEMENTS) {
+        return;
+    }
+    let tasks: Vec<&mut Value> = match &mut answer.body["data"] {
+        Value::Array(items) => items.iter_mut().collect(),
+        other => vec![other],
+    };
+    for task in tasks {
+        for v in task
+            .pointer_mut("/task_result/videos")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("session_id");
+            }
+        }
     }
 }
