@@ -155,3 +155,52 @@ fn valid_bodies_cover_models_and_the_forms_real_clients_send() {
         assert_eq!(c.unit_cost("text2video_create", &b), 1.0, "{b}");
     }
 }
+
+#[test]
+fn a_stateful_endpoint_gets_only_refused_bodies_and_the_selection_helpers_are_reached() {
+    let c = Contract::load().unwrap();
+    let mut r = TestRunner::deterministic();
+    let s = body_case(&c, &c.creates());
+    let mut seen = std::collections::BTreeMap::<String, (u32, u32)>::new();
+    for _ in 0..3000 {
+        let case = s.new_tree(&mut r).unwrap().current();
+        let ok = c.judge(&case.endpoint, &case.body).accepted();
+        let slot = seen.entry(case.endpoint.clone()).or_default();
+        if ok {
+            slot.0 += 1;
+        } else {
+            slot.1 += 1;
+        }
+        if c.endpoint(&case.endpoint).stateful {
+            assert!(
+                !ok,
+                "{}: {} was generated as valid",
+                case.endpoint, case.body
+            );
+        }
+    }
+    for e in [
+        "multi_elements_delete_selection",
+        "multi_elements_clear_selection",
+        "multi_elements_preview_selection",
+    ] {
+        assert!(seen.get(e).is_some_and(|s| s.1 > 0), "{e}: {seen:?}");
+    }
+    for e in ["multi_elements_add_selection", "multi_elements_create"] {
+        assert!(
+            seen.get(e).is_some_and(|s| s.0 > 0 && s.1 > 0),
+            "{e}: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn a_number_with_only_a_lower_bound_is_broken_below_it() {
+    let c = Contract::load().unwrap();
+    let mut r = TestRunner::deterministic();
+    let s = body_case(&c, &["multi_elements_add_selection"]);
+    let below = (0..2000)
+        .map(|_| s.new_tree(&mut r).unwrap().current())
+        .any(|case| matches!(&case.mutation, Mutation::OutOfRange(p, v) if p == "frame_index" && *v < 0.0));
+    assert!(below, "no negative frame_index was generated");
+}
