@@ -473,3 +473,14 @@ fn validation_fails_when_a_swap_with_two_images_is_accepted() {
     );
     assert!(message.contains("image_list"), "{message}");
 }
+
+#[test]
+fn references_fail_when_any_session_is_accepted() {
+    assert_caught_in(
+        "references",
+        Mutation::AcceptAnySession,
+        8,
+        "session_id must be 400 / 1201",
+        &["multi_elements"],
+    );
+}

@@ -122,6 +122,9 @@ pub enum Mutation {
     /// A multi-elements create with `edit_mode: swap` and two images or more, refused by the
     /// mock, is answered as created.
     AcceptSwapWithTwoImages,
+    /// A create refused while its body names a `session_id` is answered as created (a target
+    /// that does not check whose session it is, or whether it exists).
+    AcceptAnySession,
 }
 
 /// Multi-elements video editing (its create, queries and lists).
@@ -383,6 +386,12 @@ impl Mutation {
             Mutation::AcceptDeletedElements => accept_deleted_elements(call, answer, memory),
             Mutation::PngMaskOtherSize => png_mask_other_size(call, answer),
             Mutation::DropSessionIdFromResults => drop_session_id_from_results(call, answer),
+            Mutation::AcceptAnySession => {
+                if call.is_create() && call.body.get("session_id").is_some() && answer.status == 400
+                {
+                    *answer = Answer::success(created_data(call));
+                }
+            }
             Mutation::AcceptSwapWithTwoImages => {
                 let swap_of_many = call.body["edit_mode"] == "swap"
                     && call.body["image_list"]
