@@ -8,6 +8,7 @@ mod images;
 mod load;
 mod reliability;
 mod scenarios;
+mod selection;
 mod store;
 mod video;
 
@@ -37,7 +38,7 @@ const fn scenario(name: &'static str, http: bool) -> Scenario {
 
 /// Every scenario, in the order they run (`rss` first, while the heap is fresh): the one list
 /// that names them (`--scenario` values, the baseline's dependants, the run order).
-const SCENARIOS: [Scenario; 19] = [
+const SCENARIOS: [Scenario; 20] = [
     scenario("rss", false),
     scenario("baseline", false),
     scenario("get-task", true),
@@ -56,6 +57,7 @@ const SCENARIOS: [Scenario; 19] = [
     scenario("load", false),
     scenario("video", false),
     scenario("images", false),
+    scenario("selection", false),
     Scenario {
         name: "soak",
         http: false,
@@ -603,6 +605,20 @@ async fn run_scenario(
                 ] {
                     rows.push(Row::metric(name, label, value, unit, note));
                 }
+            }
+        }
+        "selection" => {
+            for b in selection::selection(z.smoke).await? {
+                rows.push(Row::metric(
+                    name,
+                    format!("{}: add-selection (3 points), answered", b.what),
+                    b.add.as_secs_f64() * 1000.0,
+                    "ms",
+                    format!(
+                        "median; the answer {} B, its mask PNG {} B (mask, COCO RLE and PNG made per call)",
+                        b.body_bytes, b.png_bytes
+                    ),
+                ));
             }
         }
         "advance" => {

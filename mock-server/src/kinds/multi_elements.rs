@@ -148,9 +148,9 @@ impl Selection {
     }
 }
 
-/// A session of the caller's, opened by `init-selection`, valid at the mock's now. Unknown,
-/// foreign or expired: a 400 naming `session_id`.
-fn session(s: &Ctx<'_>, account: &Account, raw: &str) -> Result<(u64, Selection), KlingError> {
+/// A session of the caller's, opened by `init-selection`, valid at the mock's now: its id, when
+/// it was opened and its state. Unknown, foreign or expired: a 400 naming `session_id`.
+fn session(s: &Ctx<'_>, account: &Account, raw: &str) -> Result<(u64, i64, Selection), KlingError> {
     let not_found = || KlingError::param(format!("session_id: Session not found by id: {raw}"));
     let id: u64 = raw.trim().parse().map_err(|_| not_found())?;
     let found = s
@@ -163,7 +163,7 @@ fn session(s: &Ctx<'_>, account: &Account, raw: &str) -> Result<(u64, Selection)
         )));
     }
     let sel = serde_json::from_value(found.body).map_err(|_| not_found())?;
-    Ok((id, sel))
+    Ok((id, found.created_at, sel))
 }
 
 /// Keep `sel` as the state of session `id`.
@@ -423,9 +423,8 @@ fn add_selection(
 ) -> Result<axum::response::Response, KlingError> {
     let f = Fields::new(body(input)?);
     let raw = session_field(&f)?;
-    let (id, mut sel) = session(s, account, &raw)?;
+    let (id, created_at, mut sel) = session(s, account, &raw)?;
     let (frame, points) = area(&f, &sel)?;
-    let created_at = created_at(s, account, id);
     let marked = sel.marks.len();
     let entry = match sel.marks.iter().position(|(fr, _)| *fr == frame) {
         Some(i) => &mut sel.marks[i].1,
@@ -460,13 +459,6 @@ fn add_selection(
     Ok(area_answer(id, &sel, frame))
 }
 
-/// When session `id` was opened (it exists: [`session`] found it).
-fn created_at(s: &Ctx<'_>, account: &Account, id: u64) -> i64 {
-    s.sessions
-        .of(account.idx, SPEC.id.slug(), id)
-        .map_or_else(|| s.clock.now_ms(), |x| x.created_at)
-}
-
 /// `POST …/delete-selection` `{session_id, frame_index, points}`: the points must be ones added
 /// to that frame.
 fn delete_selection(
@@ -476,9 +468,8 @@ fn delete_selection(
 ) -> Result<axum::response::Response, KlingError> {
     let f = Fields::new(body(input)?);
     let raw = session_field(&f)?;
-    let (id, mut sel) = session(s, account, &raw)?;
+    let (id, created_at, mut sel) = session(s, account, &raw)?;
     let (frame, points) = area(&f, &sel)?;
-    let created_at = created_at(s, account, id);
     let Some(i) = sel.marks.iter().position(|(fr, _)| *fr == frame) else {
         return Err(KlingError::param(format!(
             "frame_index: frame {frame} has no selection"
@@ -508,8 +499,7 @@ fn clear_selection(
 ) -> Result<axum::response::Response, KlingError> {
     let f = Fields::new(body(input)?);
     let raw = session_field(&f)?;
-    let (id, mut sel) = session(s, account, &raw)?;
-    let created_at = created_at(s, account, id);
+    let (id, created_at, mut sel) = session(s, account, &raw)?;
     sel.marks.clear();
     store(s, account, id, created_at, &sel);
     Ok(crate::wire::data_response(&head(id)))
@@ -538,7 +528,7 @@ fn preview_selection(
 ) -> Result<axum::response::Response, KlingError> {
     let f = Fields::new(body(input)?);
     let raw = session_field(&f)?;
-    let (id, sel) = session(s, account, &raw)?;
+    let (id, _, sel) = session(s, account, &raw)?;
     if sel.marks.is_empty() {
         return Err(KlingError::param(format!(
             "session_id: session {id} has no selection to preview (mark the element with add-selection first)"
@@ -796,7 +786,7 @@ impl super::Job for CreateMultiElements {
         &self.common
     }
     fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
-        let (id, sel) = session(s, account, &self.session)?;
+        let (id, _, sel) = session(s, account, &self.session)?;
         let ms = sel.shape().ms();
         let ((lo, hi), _) = CLASSES
             .iter()
