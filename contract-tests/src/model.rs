@@ -717,9 +717,9 @@ impl Contract {
     }
 
     /// Keep only the named families, and drop the endpoints only the others use (a target that
-    /// serves some families; a synchronous endpoint `part_of` a dropped family goes with it). Families another kept one needs are kept too, and so are the
-    /// custom-voice and text-to-audio families, which the voices and media properties call by
-    /// name.
+    /// serves some families; a synchronous endpoint `part_of` a dropped family goes with it).
+    /// Families another kept one needs are kept too, and so are the custom-voice and
+    /// text-to-audio families, which the voices and media properties call by name.
     pub fn only_families(&mut self, names: &[String]) -> Result<(), String> {
         for n in names {
             if self.family(n).is_none() {
