@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How long a session is kept after it was opened, ms (as the media of the retention: 30 days).
 pub const RETAIN_MS: i64 = 30 * 24 * 3600 * 1000;
-/// Expired sessions are dropped once every this many opened.
-const SWEEP_EVERY: u64 = 1024;
+/// Old sessions are dropped once every this many opened.
+pub const SWEEP_EVERY: u64 = 1024;
 
 /// One session.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
