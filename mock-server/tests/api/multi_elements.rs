@@ -521,6 +521,24 @@ async fn sessions_are_the_callers_own_and_last_24_hours() {
         )
         .await;
     assert_eq!(e.err(400, 1201), expired);
+    // A reset of the account forgets its sessions; another account's are kept.
+    let mine = session_of(&init(&app, json!({"video_url": FOREIGN})).await);
+    let theirs = session_of(
+        app.post_as(AK2, SK2, INIT, json!({"video_url": FOREIGN}))
+            .await
+            .ok(),
+    );
+    app.ctl_post("/__mock/reset", json!({"account": AK}))
+        .await
+        .ok();
+    let e = app.post(CLEAR, json!({"session_id": mine})).await;
+    assert_eq!(
+        e.err(400, 1201),
+        format!("session_id: Session not found by id: {mine}")
+    );
+    app.post_as(AK2, SK2, CLEAR, json!({"session_id": theirs}))
+        .await
+        .ok();
 }
 
 #[tokio::test]

@@ -263,7 +263,7 @@ struct ResetBody {
     rules: bool,
 }
 
-/// `POST /__mock/reset`: forget tasks, voices, elements, media ids and journal entries (of one account or
+/// `POST /__mock/reset`: forget tasks, voices, elements, sessions, media ids and journal entries (of one account or
 /// all); with `"rules": true` also drop runtime faults, latency and outcome rules and restore the
 /// startup lifecycles.
 async fn reset(State(s): State<AppState>, MaybeJson(body): MaybeJson) -> Answer {
