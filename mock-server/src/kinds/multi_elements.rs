@@ -239,7 +239,8 @@ fn init_selection(
 ) -> Result<axum::response::Response, KlingError> {
     let f = Fields::new(body(input)?);
     let r = VideoRef::parse(&f, "video_id or video_url is required")?;
-    let src = faces::resolve_video(s, account, &r, (CLASSES[0].0.0, CLASSES[1].0.1))?;
+    // The two length classes are checked below, with a message naming both.
+    let src = faces::resolve_video(s, account, &r, (0, u64::MAX))?;
     if let Some(reason) = src.failure {
         return Err(KlingError::param(format!("video_url: {reason}")));
     }

@@ -388,7 +388,7 @@ async fn a_video_must_last_2_to_5_or_7_to_10_seconds() {
     let e = app.post(INIT, json!({"video_id": long})).await;
     assert_eq!(
         e.err(400, 1201),
-        "video_id: the video must last 2 to 10 s, got 14.5 s"
+        "video_id: the video must last 2 to 5 s or 7 to 10 s, got 14.5 s"
     );
     // The task's duration must match the session's class.
     let sid = session_of(&s);
