@@ -58,6 +58,13 @@ impl Sessions {
         }
     }
 
+    /// Put back session `id` read from a saved state (no sweep: the saved clock decides what is
+    /// old, and the kinds check validity against it).
+    pub fn restore(&self, id: u64, session: Session) {
+        self.by_id.insert(id, session);
+        self.dirty.mark(id);
+    }
+
     /// Session `id` if it belongs to `account` and was opened by `kind`.
     pub fn of(&self, account: u32, kind: &str, id: u64) -> Option<Session> {
         self.by_id

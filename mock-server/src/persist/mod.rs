@@ -1,8 +1,8 @@
 //! `--state-file`: the state in an embedded SQLite database, written as it changes.
 //!
 //! * **What is kept**: tasks (with their external ids, pending transitions and planned results),
-//!   custom voices, elements, sessions of the selection helpers, generated media files and media ids, accounts, their packs, balances and
-//!   limits, the id counter and the clock. Media bytes are not stored: a file is synthesised from
+//!   custom voices, elements, sessions of the selection helpers, generated media files and media
+//!   ids, accounts, their packs, balances and limits, the id counter and the clock. Media bytes are not stored: a file is synthesised from
 //!   its recorded parameters when fetched, so every result URL stays servable.
 //! * **How it is written**: the parts of the state note what changes (`crate::dirty`); a writer
 //!   thread takes those notes every `--state-interval` (the *window*) and writes, in one
@@ -390,7 +390,7 @@ impl Store {
                     serde_json::from_str(r.get_ref(2).map_err(sql)?.as_str().map_err(sql)?)
                         .map_err(|e| bad(format!("it is corrupt (session {id}: {e})")))?;
                 session.account = live(r.get(1).map_err(sql)?)?;
-                s.sessions.put(id as u64, session, now);
+                s.sessions.restore(id as u64, session);
             }
             let hint = |key: &str| -> usize {
                 store
