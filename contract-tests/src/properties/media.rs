@@ -383,34 +383,48 @@ pub fn check_video(
     )
 }
 
+/// Create `body` (its needs made, `watermark_info` set when `watermark` is given) and wait for
+/// the task: the body sent and the final query, which must show it succeeded and echo the
+/// watermark setting.
+fn succeeded(
+    ctx: &Ctx,
+    f: &Family,
+    body: Value,
+    watermark: Option<bool>,
+) -> Result<(Value, Reply), TestCaseError> {
+    let mut body = prepared(ctx, &f.create, 0, body)?;
+    if let (Some(w), Some(o)) = (watermark, body.as_object_mut()) {
+        o.insert("watermark_info".into(), json!({ "enabled": w }));
+    }
+    let (_, id) = create_ok(ctx, &f.create, 0, body.clone())?;
+    let mut replies = ctx.settle(0, &ctx.contract.endpoint(&f.get).path, &id);
+    let last = replies
+        .pop()
+        .ok_or_else(|| TestCaseError::fail("no answer"))?;
+    check_envelope(ctx, &last, "task")?;
+    ensure(
+        last.data()["task_status"] == "succeed",
+        format!("the {} task did not succeed", f.name),
+        &last,
+    )?;
+    if let Some(w) = watermark {
+        ensure(
+            last.data()["watermark_info"]["enabled"] == w,
+            format!("the query does not echo watermark_info {{enabled: {w}}}"),
+            &last,
+        )?;
+    }
+    Ok((body, last))
+}
+
 fn video_case(
     ctx: &Ctx,
     f: &Family,
     body: Value,
     watermark: Option<bool>,
 ) -> Result<(), TestCaseError> {
-    let mut body = prepared(ctx, &f.create, 0, body)?;
-    if let (Some(w), Some(o)) = (watermark, body.as_object_mut()) {
-        o.insert("watermark_info".into(), json!({ "enabled": w }));
-    }
-    let (_, id) = create_ok(ctx, &f.create, 0, body.clone())?;
-    let replies = ctx.settle(0, &ctx.contract.endpoint(&f.get).path, &id);
-    let last = replies
-        .last()
-        .ok_or_else(|| TestCaseError::fail("no answer"))?;
-    check_envelope(ctx, last, "task")?;
-    ensure(
-        last.data()["task_status"] == "succeed",
-        format!("the {} task did not succeed", f.name),
-        last,
-    )?;
-    if let Some(w) = watermark {
-        ensure(
-            last.data()["watermark_info"]["enabled"] == w,
-            format!("the query does not echo watermark_info {{enabled: {w}}}"),
-            last,
-        )?;
-    }
+    let (body, last) = succeeded(ctx, f, body, watermark)?;
+    let last = &last;
     for (field, need) in &f.needs {
         if need.result_field == "id"
             && let Some(sent) = crate::model::at_path(&body, field)
@@ -614,29 +628,8 @@ fn image_case(
     body: Value,
     watermark: Option<bool>,
 ) -> Result<(), TestCaseError> {
-    let mut body = prepared(ctx, &f.create, 0, body)?;
-    if let (Some(w), Some(o)) = (watermark, body.as_object_mut()) {
-        o.insert("watermark_info".into(), json!({ "enabled": w }));
-    }
-    let (_, id) = create_ok(ctx, &f.create, 0, body.clone())?;
-    let replies = ctx.settle(0, &ctx.contract.endpoint(&f.get).path, &id);
-    let last = replies
-        .last()
-        .ok_or_else(|| TestCaseError::fail("no answer"))?;
-    check_envelope(ctx, last, "task")?;
-    ensure(
-        last.data()["task_status"] == "succeed",
-        format!("the {} task did not succeed", f.name),
-        last,
-    )?;
-    if let Some(w) = watermark {
-        ensure(
-            last.data()["watermark_info"]["enabled"] == w,
-            format!("the query does not echo watermark_info {{enabled: {w}}}"),
-            last,
-        )?;
-    }
-    check_images(ctx, f, &body, watermark, last)
+    let (body, last) = succeeded(ctx, f, body, watermark)?;
+    check_images(ctx, f, &body, watermark, &last)
 }
 
 /// The image cases: every image family, any body the documents accept (a paying target: the

@@ -142,19 +142,7 @@ pub fn session_users(ctx: &Ctx) -> Vec<(usize, String)> {
 
 fn session_case(ctx: &Ctx, f: &Family, field: &str, probe: Probe) -> Result<(), TestCaseError> {
     let (value, what) = match probe {
-        Probe::Foreign => {
-            let mut theirs = crate::bodies::example_with_stand_ins(&ctx.contract, f);
-            crate::model::set_at_path(
-                &mut theirs,
-                field,
-                Value::from(crate::model::need_placeholder(field)),
-            );
-            let theirs = prepared(ctx, &f.create, 1, theirs)?;
-            let value = crate::model::at_path(&theirs, field)
-                .cloned()
-                .unwrap_or_default();
-            (value, "another account's session")
-        }
+        Probe::Foreign => (theirs(ctx, f, field)?, "another account's session"),
         _ => (json!(UNKNOWN_VIDEO), "a session id that names nothing"),
     };
     let body = body_with(ctx, f, field, value)?;
@@ -179,6 +167,21 @@ fn session_case(ctx: &Ctx, f: &Family, field: &str, probe: Probe) -> Result<(), 
     )
 }
 
+/// The value of `field` the second account's needs give (its own source video, its own
+/// session), made as that account's needs are.
+fn theirs(ctx: &Ctx, f: &Family, field: &str) -> Result<Value, TestCaseError> {
+    let mut body = crate::bodies::example_with_stand_ins(&ctx.contract, f);
+    crate::model::set_at_path(
+        &mut body,
+        field,
+        Value::from(crate::model::need_placeholder(field)),
+    );
+    let body = prepared(ctx, &f.create, 1, body)?;
+    Ok(crate::model::at_path(&body, field)
+        .cloned()
+        .unwrap_or_default())
+}
+
 /// The family's example, its other needs made, with `value` in `field`.
 fn body_with(ctx: &Ctx, f: &Family, field: &str, value: Value) -> Result<Value, TestCaseError> {
     let mut body = crate::bodies::example_with_stand_ins(&ctx.contract, f);
@@ -190,20 +193,7 @@ fn run_case(ctx: &Ctx, f: &Family, field: &str, probe: Probe) -> Result<(), Test
     let need = &f.needs[field];
     let (value, what) = match probe {
         Probe::Unknown => (json!(UNKNOWN_VIDEO), "a video_id that names nothing".into()),
-        Probe::Foreign => {
-            // The other account's source video, made as that account's needs are.
-            let mut theirs = crate::bodies::example_with_stand_ins(&ctx.contract, f);
-            crate::model::set_at_path(
-                &mut theirs,
-                field,
-                Value::from(crate::model::need_placeholder(field)),
-            );
-            let theirs = prepared(ctx, &f.create, 1, theirs)?;
-            let value = crate::model::at_path(&theirs, field)
-                .cloned()
-                .unwrap_or_default();
-            (value, "another account's video".into())
-        }
+        Probe::Foreign => (theirs(ctx, f, field)?, "another account's video".into()),
         Probe::Unfinished => {
             let from = ctx
                 .contract

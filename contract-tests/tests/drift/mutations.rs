@@ -413,11 +413,7 @@ impl Mutation {
 
 /// Apply `f` to the image lists (`images`, `series_images`) of every task in the answer.
 fn for_images(answer: &mut Answer, f: impl Fn(&mut Vec<Value>)) {
-    let tasks: Vec<&mut Value> = match &mut answer.body["data"] {
-        Value::Array(items) => items.iter_mut().collect(),
-        other => vec![other],
-    };
-    for task in tasks {
+    for task in tasks_of(answer) {
         for key in ["images", "series_images"] {
             if let Some(list) = task
                 .pointer_mut(&format!("/task_result/{key}"))
@@ -517,10 +513,7 @@ fn regress_succeeded_tasks(call: &Call, answer: &mut Answer, memory: &mut Memory
     if !answer.is_success() || (call.single_query().is_none() && !call.is_list()) {
         return;
     }
-    let tasks: Vec<&mut Value> = match &mut answer.body["data"] {
-        Value::Array(items) => items.iter_mut().collect(),
-        other => vec![other],
-    };
+    let tasks = tasks_of(answer);
     for task in tasks.into_iter().filter(|t| t["task_status"] == "succeed") {
         let id = task["task_id"].as_str().unwrap_or_default().to_string();
         let n = memory.succeed_answers.entry(id).or_insert(0);
@@ -699,11 +692,7 @@ fn stretch_durations(answer: &mut Answer) {
     if !answer.is_success() {
         return;
     }
-    let tasks: Vec<&mut Value> = match &mut answer.body["data"] {
-        Value::Array(items) => items.iter_mut().collect(),
-        other => vec![other],
-    };
-    for task in tasks {
+    for task in tasks_of(answer) {
         let Some(audios) = task
             .pointer_mut("/task_result/audios")
             .and_then(Value::as_array_mut)
@@ -747,11 +736,20 @@ fn capability_map_not_enforced(call: &Call, answer: &mut Answer) {
 
 /// Every video of a result loses its `watermark_url`.
 fn drop_watermark_url(answer: &mut Answer) {
-    let tasks: Vec<&mut Value> = match &mut answer.body["data"] {
+    drop_from_result_videos(answer, "watermark_url");
+}
+
+/// The tasks of an answer: its `data` (a single query), or each item of it (a list).
+fn tasks_of(answer: &mut Answer) -> Vec<&mut Value> {
+    match &mut answer.body["data"] {
         Value::Array(items) => items.iter_mut().collect(),
         other => vec![other],
-    };
-    for task in tasks {
+    }
+}
+
+/// Every video of every task's result in the answer loses its `key`.
+fn drop_from_result_videos(answer: &mut Answer, key: &str) {
+    for task in tasks_of(answer) {
         for v in task
             .pointer_mut("/task_result/videos")
             .and_then(Value::as_array_mut)
@@ -759,7 +757,7 @@ fn drop_watermark_url(answer: &mut Answer) {
             .flatten()
         {
             if let Some(o) = v.as_object_mut() {
-                o.remove("watermark_url");
+                o.remove(key);
             }
         }
     }
@@ -770,10 +768,7 @@ fn video_status_running(call: &Call, answer: &mut Answer) {
     if !is_video(&call.path) || call.method != "GET" {
         return;
     }
-    let tasks: Vec<&mut Value> = match &mut answer.body["data"] {
-        Value::Array(items) => items.iter_mut().collect(),
-        other => vec![other],
-    };
+    let tasks = tasks_of(answer);
     for task in tasks
         .into_iter()
         .filter(|t| t["task_status"] == "processing")
@@ -813,20 +808,5 @@ fn drop_session_id_from_results(call: &Call, answer: &mut Answer) {
     if call.method != "GET" || !call.path.starts_with(MULTI_ELEMENTS) {
         return;
     }
-    let tasks: Vec<&mut Value> = match &mut answer.body["data"] {
-        Value::Array(items) => items.iter_mut().collect(),
-        other => vec![other],
-    };
-    for task in tasks {
-        for v in task
-            .pointer_mut("/task_result/videos")
-            .and_then(Value::as_array_mut)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(o) = v.as_object_mut() {
-                o.remove("session_id");
-            }
-        }
-    }
+    drop_from_result_videos(answer, "session_id");
 }

@@ -513,10 +513,8 @@ impl super::Job for CreateAdvancedElement {
         &self.common
     }
     fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
-        for (name, img) in &mut self.images {
-            if let Some(f) = inputs::own_file_check(s, name, img)? {
-                self.failure.get_or_insert(f);
-            }
+        if let Some(f) = inputs::own_files_check(s, &mut self.images)? {
+            self.failure.get_or_insert(f);
         }
         if let Some(url) = &self.video {
             let name = "element_video_list.refer_videos[0].video_url";
@@ -547,9 +545,7 @@ impl super::Job for CreateAdvancedElement {
         inputs::remote(self.images.iter().map(|(n, i)| (n.clone(), i)))
     }
     fn measured(&mut self, field: &str, result: Result<(u32, u32), String>) {
-        if let Some((_, img)) = self.images.iter_mut().find(|(n, _)| n == field)
-            && let Some(f) = img.take_download(result)
-        {
+        if let Some(f) = inputs::take_download_of(&mut self.images, field, result) {
             self.failure.get_or_insert(f);
         }
     }

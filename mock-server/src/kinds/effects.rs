@@ -271,37 +271,36 @@ impl CreateEffect {
     }
 }
 
+impl CreateEffect {
+    /// A single-image scene's video takes its picture's shape, once the picture is measured.
+    fn single_shape(&mut self) {
+        if let [(_, img)] = self.images.as_slice()
+            && let Some(size) = img.size()
+        {
+            self.out.take_shape(size);
+        }
+    }
+}
+
 impl super::Job for CreateEffect {
     fn common(&self) -> &Common {
         &self.common
     }
     fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
-        for (name, img) in &mut self.images {
-            if let Some(f) = video::inputs::own_file_check(s, name, img)? {
-                self.failure.get_or_insert(f);
-            }
+        if let Some(f) = video::inputs::own_files_check(s, &mut self.images)? {
+            self.failure.get_or_insert(f);
         }
-        if self.images.len() == 1
-            && let Some(size) = self.images[0].1.size()
-        {
-            self.out.take_shape(size);
-        }
+        self.single_shape();
         Ok(())
     }
     fn remote_images(&self) -> Vec<(String, String)> {
         video::inputs::remote(self.images.iter().map(|(n, i)| (n.clone(), i)))
     }
     fn measured(&mut self, field: &str, result: Result<(u32, u32), String>) {
-        let single = self.images.len() == 1;
-        let Some((_, img)) = self.images.iter_mut().find(|(n, _)| n == field) else {
-            return;
-        };
-        if let Some(f) = img.take_download(result) {
+        if let Some(f) = video::inputs::take_download_of(&mut self.images, field, result) {
             self.failure.get_or_insert(f);
         }
-        if single && let Some(size) = img.size() {
-            self.out.take_shape(size);
-        }
+        self.single_shape();
     }
     fn cost(&self) -> Option<f64> {
         Some(self.out.units)

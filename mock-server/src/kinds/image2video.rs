@@ -260,10 +260,8 @@ impl super::Job for CreateImageToVideo {
     }
     fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
         super::elements::check_element_list(s, account, &self.elements)?;
-        for (name, img) in &mut self.images {
-            if let Some(f) = video::inputs::own_file_check(s, name, img)? {
-                self.failure.get_or_insert(f);
-            }
+        if let Some(f) = video::inputs::own_files_check(s, &mut self.images)? {
+            self.failure.get_or_insert(f);
         }
         // One of the mock's own images is measured now: the video takes its shape.
         if let Some(size) = self.images.first().and_then(|(_, i)| i.size()) {
@@ -284,10 +282,7 @@ impl super::Job for CreateImageToVideo {
         video::inputs::remote(self.images.iter().map(|(n, i)| (n.to_string(), i)))
     }
     fn measured(&mut self, field: &str, result: Result<(u32, u32), String>) {
-        let Some((_, img)) = self.images.iter_mut().find(|(n, _)| *n == field) else {
-            return;
-        };
-        if let Some(f) = img.take_download(result) {
+        if let Some(f) = video::inputs::take_download_of(&mut self.images, field, result) {
             self.failure.get_or_insert(f);
         }
         // As at parse: the shape of `image`, else of `image_tail`.

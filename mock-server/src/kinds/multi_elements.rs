@@ -187,6 +187,18 @@ fn body<'a>(input: super::Input<'a>) -> Result<&'a Map<String, Value>, KlingErro
     }
 }
 
+/// A helper's body and the session it names (the caller's, valid): the body's fields, the
+/// session's id, when it was opened and its state.
+fn open<'a>(
+    s: &Ctx<'_>,
+    account: &Account,
+    input: super::Input<'a>,
+) -> Result<(Fields<'a>, u64, i64, Selection), KlingError> {
+    let f = Fields::new(body(input)?);
+    let (id, created_at, sel) = session(s, account, &session_field(&f)?)?;
+    Ok((f, id, created_at, sel))
+}
+
 /// `session_id`: required, a string (a number is taken too).
 fn session_field(f: &Fields<'_>) -> Result<String, KlingError> {
     match f.raw_value("session_id") {
@@ -422,9 +434,7 @@ fn add_selection(
     account: &Account,
     input: super::Input<'_>,
 ) -> Result<axum::response::Response, KlingError> {
-    let f = Fields::new(body(input)?);
-    let raw = session_field(&f)?;
-    let (id, created_at, mut sel) = session(s, account, &raw)?;
+    let (f, id, created_at, mut sel) = open(s, account, input)?;
     let (frame, points) = area(&f, &sel)?;
     let marked = sel.marks.len();
     let entry = match sel.marks.iter().position(|(fr, _)| *fr == frame) {
@@ -467,9 +477,7 @@ fn delete_selection(
     account: &Account,
     input: super::Input<'_>,
 ) -> Result<axum::response::Response, KlingError> {
-    let f = Fields::new(body(input)?);
-    let raw = session_field(&f)?;
-    let (id, created_at, mut sel) = session(s, account, &raw)?;
+    let (f, id, created_at, mut sel) = open(s, account, input)?;
     let (frame, points) = area(&f, &sel)?;
     let Some(i) = sel.marks.iter().position(|(fr, _)| *fr == frame) else {
         return Err(KlingError::param(format!(
@@ -498,9 +506,7 @@ fn clear_selection(
     account: &Account,
     input: super::Input<'_>,
 ) -> Result<axum::response::Response, KlingError> {
-    let f = Fields::new(body(input)?);
-    let raw = session_field(&f)?;
-    let (id, created_at, mut sel) = session(s, account, &raw)?;
+    let (_, id, created_at, mut sel) = open(s, account, input)?;
     sel.marks.clear();
     store(s, account, id, created_at, &sel);
     Ok(crate::wire::data_response(&head(id)))
@@ -527,9 +533,7 @@ fn preview_selection(
     account: &Account,
     input: super::Input<'_>,
 ) -> Result<axum::response::Response, KlingError> {
-    let f = Fields::new(body(input)?);
-    let raw = session_field(&f)?;
-    let (id, _, sel) = session(s, account, &raw)?;
+    let (_, id, _, sel) = open(s, account, input)?;
     if sel.marks.is_empty() {
         return Err(KlingError::param(format!(
             "session_id: session {id} has no selection to preview (mark the element with add-selection first)"
@@ -695,8 +699,8 @@ pub struct CreateMultiElements {
     pub secs: u32,
     /// What the task makes (its shape is the session's, settled by [`super::Job::resolve`]).
     pub out: Output,
-    /// `image_list[].image`.
-    pub images: Vec<Image>,
+    /// `image_list[].image`, by field.
+    pub images: Vec<(String, Image)>,
     /// The session's id, once resolved.
     pub session_id: u64,
     /// Why the task will fail (an input picture's size or shape).
@@ -719,8 +723,8 @@ impl CreateMultiElements {
                 Some(_) => EditMode::Removal,
             };
         let (lo, hi) = edit_mode.images();
-        let list = video::object_list(&f, "image_list", 2.max(hi))?;
-        if !(lo..=hi).contains(&list.len()) {
+        let images = video::image_items(&f, "image_list", "image", 2.max(hi))?;
+        if !(lo..=hi).contains(&images.len()) {
             let want = match edit_mode {
                 EditMode::Addition => "1 to 2 items",
                 EditMode::Swap => "exactly 1 item",
@@ -729,20 +733,9 @@ impl CreateMultiElements {
             return Err(KlingError::param(format!(
                 "image_list must have {want} when edit_mode is {}, got {}",
                 edit_mode.name(),
-                list.len()
+                images.len()
             )));
         }
-        let images = list
-            .iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let name = format!("image_list[{i}].image");
-                let v = Fields::new(o)
-                    .opt_str("image")?
-                    .ok_or_else(|| KlingError::param(format!("{name} must not be null")))?;
-                Image::parse(&name, v)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         video::required_prompt(&f, &video::Shots::Single)?;
         video::prompt(&f, "negative_prompt")?;
         let pro = video::mode(&f, "std")?;
@@ -768,7 +761,7 @@ impl CreateMultiElements {
             edit_mode.name(),
             if out.pro { "pro" } else { "std" }
         )));
-        let failure = images.iter().find_map(Image::failure);
+        let failure = images.iter().find_map(|(_, i)| i.failure());
         Ok(CreateMultiElements {
             session,
             edit_mode,
@@ -813,12 +806,8 @@ impl super::Job for CreateMultiElements {
                 }
             )));
         }
-        for (i, img) in self.images.iter_mut().enumerate() {
-            if let Some(f) =
-                video::inputs::own_file_check(s, &format!("image_list[{i}].image"), img)?
-            {
-                self.failure.get_or_insert(f);
-            }
+        if let Some(f) = video::inputs::own_files_check(s, &mut self.images)? {
+            self.failure.get_or_insert(f);
         }
         self.session_id = id;
         self.out.size = (sel.width, sel.height);
@@ -827,22 +816,10 @@ impl super::Job for CreateMultiElements {
         Ok(())
     }
     fn remote_images(&self) -> Vec<(String, String)> {
-        video::inputs::remote(
-            self.images
-                .iter()
-                .enumerate()
-                .map(|(i, img)| (format!("image_list[{i}].image"), img)),
-        )
+        video::inputs::remote(self.images.iter().map(|(n, i)| (n.clone(), i)))
     }
     fn measured(&mut self, field: &str, result: Result<(u32, u32), String>) {
-        let found = self
-            .images
-            .iter_mut()
-            .enumerate()
-            .find(|(i, _)| format!("image_list[{i}].image") == field);
-        if let Some((_, img)) = found
-            && let Some(f) = img.take_download(result)
-        {
+        if let Some(f) = video::inputs::take_download_of(&mut self.images, field, result) {
             self.failure.get_or_insert(f);
         }
     }

@@ -47,8 +47,8 @@ pub const MAX_IMAGES: usize = 4;
 pub struct CreateMultiImageToVideo {
     /// What the task makes.
     pub out: Output,
-    /// `image_list[].image`.
-    pub images: Vec<Image>,
+    /// `image_list[].image`, by field.
+    pub images: Vec<(String, Image)>,
     /// Why the task will fail (an input picture's size or shape).
     pub failure: Option<String>,
     /// `external_task_id`, `callback_url`.
@@ -60,24 +60,13 @@ impl CreateMultiImageToVideo {
     pub fn parse(body: &Map<String, Value>) -> Result<Self, KlingError> {
         let f = Fields::new(body);
         let model = video::model_name(&f, MODELS, "kling-v1-6")?;
-        let list = video::object_list(&f, "image_list", MAX_IMAGES)?;
-        if list.is_empty() {
+        let images = video::image_items(&f, "image_list", "image", MAX_IMAGES)?;
+        if images.is_empty() {
             return Err(KlingError::param(match f.raw_value("image_list") {
                 None => "image_list must not be null",
                 Some(_) => "image_list must have 1 to 4 items, got 0",
             }));
         }
-        let images = list
-            .iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let name = format!("image_list[{i}].image");
-                let v = Fields::new(o)
-                    .opt_str("image")?
-                    .ok_or_else(|| KlingError::param(format!("{name} must not be null")))?;
-                Image::parse(&name, v)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         video::required_prompt(&f, &video::Shots::Single)?;
         video::prompt(&f, "negative_prompt")?;
         let pro = video::mode(&f, "std")?;
@@ -85,7 +74,7 @@ impl CreateMultiImageToVideo {
         video::check_duration(model, secs)?;
         let ratio = video::aspect_ratio(&f, Some("16:9"))?;
         let watermark = video::watermark(&f)?;
-        let failure = images.iter().find_map(Image::failure);
+        let failure = images.iter().find_map(|(_, i)| i.failure());
         Ok(CreateMultiImageToVideo {
             out: Output::new(
                 model,
@@ -109,33 +98,17 @@ impl super::Job for CreateMultiImageToVideo {
         &self.common
     }
     fn resolve(&mut self, s: &Ctx<'_>, _account: &Account) -> Result<(), KlingError> {
-        for (i, img) in self.images.iter_mut().enumerate() {
-            if let Some(f) =
-                video::inputs::own_file_check(s, &format!("image_list[{i}].image"), img)?
-            {
-                self.failure.get_or_insert(f);
-            }
+        if let Some(f) = video::inputs::own_files_check(s, &mut self.images)? {
+            self.failure.get_or_insert(f);
         }
         Ok(())
     }
     fn remote_images(&self) -> Vec<(String, String)> {
-        video::inputs::remote(
-            self.images
-                .iter()
-                .enumerate()
-                .map(|(i, img)| (format!("image_list[{i}].image"), img)),
-        )
+        video::inputs::remote(self.images.iter().map(|(n, i)| (n.clone(), i)))
     }
     fn measured(&mut self, field: &str, result: Result<(u32, u32), String>) {
         // The video's shape is its aspect_ratio's: a downloaded image only decides a failure.
-        let found = self
-            .images
-            .iter_mut()
-            .enumerate()
-            .find(|(i, _)| format!("image_list[{i}].image") == field);
-        if let Some((_, img)) = found
-            && let Some(f) = img.take_download(result)
-        {
+        if let Some(f) = video::inputs::take_download_of(&mut self.images, field, result) {
             self.failure.get_or_insert(f);
         }
     }

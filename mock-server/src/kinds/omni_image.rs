@@ -15,7 +15,7 @@
 
 use super::fields::{Common, Fields};
 use super::image::{self, ImageJob, Layout, Pictures, Shape};
-use super::video::{self, inputs::Image};
+use super::video;
 use crate::error::KlingError;
 use crate::media::Format;
 use serde_json::{Map, Value};
@@ -53,18 +53,7 @@ pub fn parse(body: &Map<String, Value>) -> Result<ImageJob, KlingError> {
     let f = Fields::new(body);
     let model = image::model_name(&f, MODELS, "kling-image-o1")?;
     video::required_prompt(&f, &video::Shots::Single)?;
-    let mut inputs = Vec::new();
-    for (i, o) in video::object_list(&f, "image_list", MAX_REFERENCES)?
-        .into_iter()
-        .enumerate()
-    {
-        let name = format!("image_list[{i}].image");
-        let v = Fields::new(o)
-            .opt_str("image")
-            .map_err(|e| KlingError::param(format!("image_list[{i}].{}", e.message)))?
-            .ok_or_else(|| KlingError::param(format!("{name} must not be null")))?;
-        inputs.push((name.clone(), Image::parse(&name, v)?));
-    }
+    let inputs = video::image_items(&f, "image_list", "image", MAX_REFERENCES)?;
     let elements = video::element_list(&f, MAX_REFERENCES)?;
     image::check_references("image_list", inputs.len(), elements.len(), MAX_REFERENCES)?;
     let res = image::resolution(&f, &["1k", "2k", "4k"])?;

@@ -445,10 +445,8 @@ impl super::Job for ImageJob {
     }
     fn resolve(&mut self, s: &Ctx<'_>, account: &Account) -> Result<(), KlingError> {
         super::elements::check_element_list(s, account, &self.elements)?;
-        for (name, img) in &mut self.inputs {
-            if let Some(f) = super::video::inputs::own_file_check(s, name, img)? {
-                self.failure.get_or_insert(f);
-            }
+        if let Some(f) = super::video::inputs::own_files_check(s, &mut self.inputs)? {
+            self.failure.get_or_insert(f);
         }
         self.follow_input();
         Ok(())
@@ -457,10 +455,7 @@ impl super::Job for ImageJob {
         super::video::inputs::remote(self.inputs.iter().map(|(n, i)| (n.clone(), i)))
     }
     fn measured(&mut self, field: &str, result: Result<(u32, u32), String>) {
-        let Some((_, img)) = self.inputs.iter_mut().find(|(n, _)| n == field) else {
-            return;
-        };
-        if let Some(f) = img.take_download(result) {
+        if let Some(f) = super::video::inputs::take_download_of(&mut self.inputs, field, result) {
             self.failure.get_or_insert(f);
         }
         self.follow_input();

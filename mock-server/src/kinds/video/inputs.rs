@@ -271,6 +271,34 @@ pub fn own_file_check(
     )))
 }
 
+/// [`own_file_check`] on every named input of a request (`Job::resolve`): the first reason a
+/// task given them fails, if any.
+pub fn own_files_check<N: AsRef<str>>(
+    s: &super::super::Ctx<'_>,
+    named: &mut [(N, Image)],
+) -> Result<Option<String>, KlingError> {
+    let mut failure = None;
+    for (name, img) in named.iter_mut() {
+        if let Some(f) = own_file_check(s, name.as_ref(), img)? {
+            failure.get_or_insert(f);
+        }
+    }
+    Ok(failure)
+}
+
+/// Hand what downloading the input of `field` came to to that input ([`Image::take_download`],
+/// `Job::measured`): why a task given it fails, if it does; `None` too for a field not named.
+pub fn take_download_of<N: AsRef<str>>(
+    named: &mut [(N, Image)],
+    field: &str,
+    result: Result<(u32, u32), String>,
+) -> Option<String> {
+    named
+        .iter_mut()
+        .find(|(n, _)| n.as_ref() == field)
+        .and_then(|(_, img)| img.take_download(result))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

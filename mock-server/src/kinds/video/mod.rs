@@ -245,6 +245,28 @@ pub fn object_list<'a>(
         .collect()
 }
 
+/// The pictures of a list of objects (`image_list: [{image}]`): field `key` of each item, a URL
+/// or raw Base64, named by its place (`image_list[0].image`); at most `max` items.
+pub fn image_items(
+    f: &Fields<'_>,
+    name: &str,
+    key: &str,
+    max: usize,
+) -> Result<Vec<(String, inputs::Image)>, KlingError> {
+    object_list(f, name, max)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let field = format!("{name}[{i}].{key}");
+            let v = Fields::new(o)
+                .opt_str(key)
+                .map_err(|e| KlingError::param(format!("{name}[{i}].{}", e.message)))?
+                .ok_or_else(|| KlingError::param(format!("{field} must not be null")))?;
+            Ok((field.clone(), inputs::Image::parse(&field, v)?))
+        })
+        .collect()
+}
+
 /// `element_list`: `[{element_id}]`, at most `max` (ids are numbers or numeric strings; whether
 /// they name elements the caller may use is checked by the kind's `resolve`, with
 /// [`super::elements::check_element_list`]).
